@@ -1,0 +1,65 @@
+"""PrimarySite: the client's web site on one OVHcloud Public Cloud instance."""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+import pulumi
+import pulumi_ovh as ovh
+
+from redundo.components import _ovh
+
+
+class PrimarySiteArgs(TypedDict):
+    service_name: pulumi.Input[str]
+    """The OVH Public Cloud project id."""
+    region: pulumi.Input[str]
+    """OVH compute region, such as GRA11."""
+    flavor: str
+    """OVH flavour name, such as d2-2."""
+    ssh_public_key: pulumi.Input[str]
+    """OpenSSH public key that may log in as the image's default user."""
+    user_data: pulumi.Input[str]
+    """cloud-config for the first boot: firewall and backup agent."""
+    dns_zone: NotRequired[pulumi.Input[str]]
+    """OVH DNS zone that gets the primary's own host name; no record when absent."""
+    dns_subdomain: NotRequired[pulumi.Input[str]]
+    """Sub-domain of the primary's host record inside dns_zone, such as primary.www."""
+
+
+class PrimarySite(pulumi.ComponentResource):
+    """An OVH instance serving the site, firewalled to the web and SSH, with its own DNS name."""
+
+    instance_id: pulumi.Output[str]
+    """The OVH instance id."""
+    ipv4: pulumi.Output[str]
+    """The instance's public IPv4 address."""
+
+    def __init__(self, name: str, args: PrimarySiteArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("redundo:index:PrimarySite", name, None, opts)
+        if not args["flavor"]:
+            raise ValueError("PrimarySite needs a flavor, such as d2-2")
+        instance = _ovh.instance(
+            f"{name}-instance",
+            service_name=args["service_name"],
+            region=args["region"],
+            flavor=args["flavor"],
+            ssh_public_key=args["ssh_public_key"],
+            user_data=args["user_data"],
+            parent=self,
+        )
+        self.instance_id = instance.id
+        self.ipv4 = _ovh.public_ipv4(instance)
+        if args.get("dns_zone"):
+            # A stable name for the primary itself, for SSH and drills; the site's public name is
+            # the Failover record, which may point elsewhere.
+            ovh.domain.ZoneRecord(
+                f"{name}-host-record",
+                zone=args["dns_zone"],
+                subdomain=args.get("dns_subdomain", "primary"),
+                fieldtype="A",
+                target=self.ipv4,
+                ttl=300,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self.register_outputs({"instance_id": self.instance_id, "ipv4": self.ipv4})

@@ -1,0 +1,111 @@
+"""`redundo plan`: synthesize a stack offline and describe what it would build, where, and at what cost."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from pulumi.runtime import rpc
+
+from redundo.pricing import CostEstimate, estimate
+from redundo.settings import NAMESPACE, StackSettings, parse_settings, read_stack_config
+from redundo.synthesis import Registered, Synthesis, synthesize
+
+__all__ = ["Plan", "make_plan", "synthesize_stack", "pulumi_config", "mask_secrets", "SECRET_MASK"]
+
+PROJECT = "redundo"
+SECRET_MASK = "[secret]"
+
+
+def pulumi_config(raw: Mapping[str, Any]) -> dict[str, str]:
+    """The `redundo:` keys as the engine hands them to a program: namespaced strings, lists as JSON."""
+    return {f"{NAMESPACE}:{k}": json.dumps(v) if isinstance(v, (list, dict)) else str(v)
+            for k, v in raw.items() if v is not None}
+
+
+def synthesize_stack(stack: str, raw: Mapping[str, Any]) -> Synthesis:
+    """Run the real stack program for `stack` with config `raw` against mocks."""
+    from redundo.stacks.program import main  # imports the cloud SDKs: only when a plan is made
+
+    return synthesize(main, project=PROJECT, stack=stack, config=pulumi_config(raw))
+
+
+def mask_secrets(value: Any) -> Any:
+    """`value` with every secret replaced by "[secret]"."""
+    if rpc.is_rpc_secret(value):
+        return SECRET_MASK
+    if isinstance(value, dict):
+        return {k: mask_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a stack would build: its settings, the synthesized resources and the cost."""
+
+    settings: StackSettings
+    synthesis: Synthesis
+    cost: CostEstimate
+
+    def resources(self) -> list[dict[str, Any]]:
+        """Every resource except the providers, in registration order, secrets masked."""
+        by_urn = self.synthesis.by_urn()
+        rows = []
+        for r in self.synthesis.resources:
+            provider = by_urn.get(r.provider_urn)
+            rows.append({
+                "urn": r.urn,
+                "type": r.type,
+                "name": r.name,
+                "parent": r.parent,
+                "provider": provider.name if provider else "",
+                "inputs": mask_secrets(r.inputs),
+            })
+        return rows
+
+    def locations(self) -> list[dict[str, str]]:
+        """Where each copy of the site lives."""
+        s = self.settings
+        standby = s.standby_location
+        rows = [
+            {"role": "primary", "what": f"site on OVH {s.primary_flavor}", **_where(s.primary_location)},
+            {"role": "vault", "what": "backups (restic, versioned"
+             + (f", locked {s.tier.object_lock_days} days)" if s.tier.object_lock_days else ")"),
+             **_where(s.vault_location)},
+            {"role": "standby", "what": f"{s.tier.standby_mode} standby on {s.standby_size.size}", **_where(standby)},
+        ]
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        tier = self.settings.tier
+        exports = {k: (SECRET_MASK if secret else value) for k, (value, secret) in self.synthesis.exports.items()}
+        return {
+            "stack": self.settings.stack,
+            "tier": tier.name,
+            "strategy": tier.strategy,
+            "rpo_minutes": tier.rpo_minutes,
+            "rto_minutes": tier.rto_minutes,
+            "monthly_cost_eur": self.cost.monthly_eur,
+            "redundancy_cost_eur": self.cost.redundancy_eur,
+            "cost": self.cost.to_dict(),
+            "locations": self.locations(),
+            "outputs": exports,
+            "resources": self.resources(),
+        }
+
+
+def _where(loc) -> dict[str, str]:
+    return {"provider": loc.provider, "region": loc.region, "city": loc.city, "country": loc.country}
+
+
+def make_plan(stacks_dir: Path, stack: str, *, tier: str | None = None) -> Plan:
+    """Read, validate and synthesize `stack` (optionally on another tier) into a Plan."""
+    raw = read_stack_config(stacks_dir, stack)
+    if tier is not None:
+        raw = {**raw, "tier": tier}
+    settings = parse_settings(stack, raw)
+    return Plan(settings, synthesize_stack(stack, raw), estimate(settings))

@@ -1,0 +1,346 @@
+"""A client stack's settings: the `redundo:` keys of `stacks/Pulumi.<stack>.yaml`, validated.
+
+The same parser serves the stack program (values from `pulumi.Config`, all strings) and the CLI
+(values read straight from the YAML file), so a bad value fails the same way before a deploy and
+during one. Every error names the key, what was wrong and what is accepted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from redundo import geo
+from redundo.errors import ConfigError
+from redundo.tiers import TIER_NAMES, Tier, get_tier
+
+__all__ = [
+    "NAMESPACE",
+    "CONFIG_KEYS",
+    "StackSettings",
+    "StandbySize",
+    "parse_settings",
+    "read_stack_file",
+    "read_stack_config",
+    "stack_file",
+    "stack_names",
+    "OVH_FLAVORS",
+    "LIGHTSAIL_BUNDLES",
+]
+
+NAMESPACE = "redundo"
+
+# Flavours and bundles the price catalogue carries, smallest first.
+OVH_FLAVORS = ("d2-2", "d2-4", "d2-8", "c3-4", "b3-8", "b3-16")
+LIGHTSAIL_BUNDLES = ("nano_3_0", "micro_3_0", "small_3_0", "medium_3_0", "large_3_0")
+# A Lightsail bundle with at least the RAM of each OVH flavour, for a standby that must serve.
+_BUNDLE_FOR_FLAVOR = {
+    "d2-2": "small_3_0", "d2-4": "medium_3_0", "c3-4": "medium_3_0",
+    "d2-8": "large_3_0", "b3-8": "large_3_0", "b3-16": "large_3_0",
+}
+_DATABASES = ("none", "sqlite", "mysql", "postgresql")
+_SIDES = ("primary", "standby")
+_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_DOMAIN_RE = re.compile(rf"^(?:{_LABEL}\.)+[a-z]{{2,63}}$")
+_SSH_KEY_RE = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]{32,}( \S.*)?$")
+_SERVICE_RE = re.compile(r"^[0-9a-f]{32}$")
+_STACK_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# Preferred homes for copies, in order: the first one in another city than the primary wins.
+_OVH_STANDBY_PREFERENCE = ("DE1", "WAW1", "UK1", "SBG7", "GRA11")
+_OVH_VAULT_PREFERENCE = ("DE", "WAW", "UK", "SBG", "GRA")
+
+
+@dataclass(frozen=True)
+class StandbySize:
+    """What the standby runs on: an OVH flavour or a Lightsail bundle."""
+
+    provider: geo.Provider
+    size: str
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Everything the stack program needs to build one client's redundant site."""
+
+    stack: str
+    tier: Tier
+    ovh_service_name: str
+    ssh_public_key: str
+    primary_region: str = "GRA11"
+    primary_flavor: str = "d2-2"
+    backup_provider: geo.Provider = "aws"
+    backup_region: str = "eu-west-3"
+    standby_provider: geo.Provider = "ovh"
+    standby_region: str = "DE1"
+    standby_flavor: str = ""
+    domain: str = ""
+    dns_zone: str = ""
+    data_gb: float = 10.0
+    change_rate_percent: float = 1.0
+    site_paths: tuple[str, ...] = ("/var/www",)
+    database: str = "none"
+    database_name: str = ""
+    admin_cidrs: tuple[str, ...] = ("0.0.0.0/0", "::/0")
+    active_side: str = "primary"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def primary_location(self) -> geo.Location:
+        return geo.locate("ovh", self.primary_region)
+
+    @property
+    def vault_location(self) -> geo.Location:
+        return geo.locate(self.backup_provider, self.backup_region, storage=True)
+
+    @property
+    def standby_location(self) -> geo.Location:
+        return geo.locate(self.standby_provider, self.standby_region)
+
+    @property
+    def standby_size(self) -> StandbySize:
+        """The standby's flavour or bundle: the smallest for a pilot light, the primary's match when warm."""
+        if self.standby_flavor:
+            return StandbySize(self.standby_provider, self.standby_flavor)
+        if self.standby_provider == "ovh":
+            size = OVH_FLAVORS[0] if self.tier.standby_mode == "pilot" else self.primary_flavor
+        else:
+            size = LIGHTSAIL_BUNDLES[0] if self.tier.standby_mode == "pilot" else _BUNDLE_FOR_FLAVOR[self.primary_flavor]
+        return StandbySize(self.standby_provider, size)
+
+    def with_tier(self, tier: Tier) -> "StackSettings":
+        """The same client on another tier (the standby size follows the tier unless pinned)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["tier"] = tier
+        return StackSettings(**values)
+
+
+# key -> (attribute, parser). Parsers take the raw value and the key and raise ConfigError.
+def _str(value: Any, key: str) -> str:
+    if isinstance(value, (dict, list)):
+        raise ConfigError(f"{NAMESPACE}:{key} must be a single value, not {type(value).__name__}")
+    return str(value).strip()
+
+
+def _choice(choices: tuple[str, ...]):
+    def parse(value: Any, key: str) -> str:
+        text = _str(value, key)
+        if text not in choices:
+            raise ConfigError(f"{NAMESPACE}:{key} is {text!r}; accepted values: {', '.join(choices)}")
+        return text
+    return parse
+
+
+def _positive_number(value: Any, key: str) -> float:
+    try:
+        number = float(_str(value, key))
+    except ValueError:
+        raise ConfigError(f"{NAMESPACE}:{key} is {value!r}; it must be a number greater than 0") from None
+    if not number > 0 or number != number or number == float("inf"):
+        raise ConfigError(f"{NAMESPACE}:{key} is {value!r}; it must be a number greater than 0")
+    return number
+
+
+def _percent(value: Any, key: str) -> float:
+    number = _positive_number(value, key)
+    if number > 100:
+        raise ConfigError(f"{NAMESPACE}:{key} is {value!r}; it must be a percentage from 0 to 100")
+    return number
+
+
+def _list(value: Any, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip().startswith("[") else [value]
+        except json.JSONDecodeError:
+            raise ConfigError(f"{NAMESPACE}:{key} is not a valid list; write it as a YAML list") from None
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{NAMESPACE}:{key} must be a non-empty list of strings")
+    return tuple(value)
+
+
+def _domain(value: Any, key: str) -> str:
+    text = _str(value, key).lower().rstrip(".")
+    if text and not _DOMAIN_RE.match(text):
+        raise ConfigError(f"{NAMESPACE}:{key} is {value!r}, not a valid domain name; write it as shop-example.fr")
+    return text
+
+
+def _ssh_key(value: Any, key: str) -> str:
+    text = _str(value, key)
+    if not _SSH_KEY_RE.match(text):
+        raise ConfigError(
+            f"{NAMESPACE}:{key} is not an OpenSSH public key; paste one line of ~/.ssh/id_ed25519.pub"
+        )
+    return text
+
+
+def _service_name(value: Any, key: str) -> str:
+    text = _str(value, key)
+    if not _SERVICE_RE.match(text):
+        raise ConfigError(
+            f"{NAMESPACE}:{key} is {text!r}; it must be the 32-hex-digit id of the OVH Public Cloud project"
+        )
+    return text
+
+
+def _site_paths(value: Any, key: str) -> tuple[str, ...]:
+    paths = _list(value, key)
+    for path in paths:
+        if not path.startswith("/") or path.rstrip("/") == "" or ".." in path.split("/"):
+            raise ConfigError(f"{NAMESPACE}:{key} has {path!r}; give absolute paths below / such as /var/www")
+    return paths
+
+
+def _cidrs(value: Any, key: str) -> tuple[str, ...]:
+    cidrs = _list(value, key)
+    for cidr in cidrs:
+        try:
+            ipaddress.ip_network(cidr)
+        except ValueError:
+            raise ConfigError(f"{NAMESPACE}:{key} has {cidr!r}, not a network; write it as 198.51.100.7/32") from None
+    return cidrs
+
+
+_PARSERS = {
+    "tier": ("tier", lambda v, k: get_tier(_choice(TIER_NAMES)(v, k))),
+    "ovhServiceName": ("ovh_service_name", _service_name),
+    "sshPublicKey": ("ssh_public_key", _ssh_key),
+    "primaryRegion": ("primary_region", _choice(tuple(geo.OVH_INSTANCE_REGIONS))),
+    "primaryFlavor": ("primary_flavor", _choice(OVH_FLAVORS)),
+    "backupProvider": ("backup_provider", _choice(("aws", "ovh"))),
+    "backupRegion": ("backup_region", _str),
+    "standbyProvider": ("standby_provider", _choice(("ovh", "aws"))),
+    "standbyRegion": ("standby_region", _str),
+    "standbyFlavor": ("standby_flavor", _str),
+    "domain": ("domain", _domain),
+    "dnsZone": ("dns_zone", _domain),
+    "dataGb": ("data_gb", _positive_number),
+    "changeRatePercent": ("change_rate_percent", _percent),
+    "sitePaths": ("site_paths", _site_paths),
+    "database": ("database", _choice(_DATABASES)),
+    "databaseName": ("database_name", _str),
+    "adminCidrs": ("admin_cidrs", _cidrs),
+    "activeSide": ("active_side", _choice(_SIDES)),
+}
+CONFIG_KEYS: tuple[str, ...] = tuple(_PARSERS)
+_REQUIRED = ("ovhServiceName", "sshPublicKey")
+
+
+def parse_settings(stack: str, raw: Mapping[str, Any]) -> StackSettings:
+    """Validate the `redundo:` keys of one stack (without the namespace) into StackSettings."""
+    unknown = sorted(set(raw) - set(_PARSERS))
+    if unknown:
+        raise ConfigError(
+            f"unknown key {NAMESPACE}:{unknown[0]}; accepted keys: {', '.join(CONFIG_KEYS)}"
+        )
+    missing = [k for k in _REQUIRED if raw.get(k) in (None, "")]
+    if missing:
+        raise ConfigError(f"{NAMESPACE}:{missing[0]} is missing; set it in stacks/Pulumi.{stack}.yaml")
+    values: dict[str, Any] = {"stack": stack, "tier": get_tier("basic")}
+    for key, value in raw.items():
+        if value is None or value == "":
+            continue
+        attr, parse = _PARSERS[key]
+        values[attr] = parse(value, key)
+    _fill_defaults(values, raw)
+    _check_regions(values)
+    return StackSettings(**values)
+
+
+def _fill_defaults(values: dict[str, Any], raw: Mapping[str, Any]) -> None:
+    """Defaults that depend on other keys: copies go to another city than the primary."""
+    primary = geo.locate("ovh", values.get("primary_region", "GRA11"))
+    if "backupRegion" not in raw or not raw["backupRegion"]:
+        if values.get("backup_provider", "aws") == "ovh":
+            values["backup_region"] = _first_elsewhere(_OVH_VAULT_PREFERENCE, primary, storage=True)
+        else:
+            values["backup_region"] = _first_elsewhere(tuple(geo.AWS_REGIONS), primary, provider="aws")
+    if "standbyRegion" not in raw or not raw["standbyRegion"]:
+        if values.get("standby_provider", "ovh") == "ovh":
+            values["standby_region"] = _first_elsewhere(_OVH_STANDBY_PREFERENCE, primary)
+        else:
+            values["standby_region"] = _first_elsewhere(tuple(geo.AWS_REGIONS), primary, provider="aws")
+    if values.get("domain") and not values.get("dns_zone"):
+        values["dns_zone"] = ".".join(values["domain"].split(".")[-2:])
+    if values.get("database", "none") != "none" and not values.get("database_name"):
+        values["database_name"] = "site"
+
+
+def _first_elsewhere(candidates: tuple[str, ...], primary: geo.Location, *,
+                     provider: geo.Provider = "ovh", storage: bool = False) -> str:
+    for region in candidates:
+        if not geo.locate(provider, region, storage=storage).same_city(primary):
+            return region
+    return candidates[0]
+
+
+def _check_regions(values: dict[str, Any]) -> None:
+    vault_provider = values.get("backup_provider", "aws")
+    vault_regions = geo.AWS_REGIONS if vault_provider == "aws" else geo.OVH_STORAGE_REGIONS
+    if values["backup_region"] not in vault_regions:
+        raise ConfigError(
+            f"{NAMESPACE}:backupRegion is {values['backup_region']!r}, not a {vault_provider} storage region "
+            f"redundo knows; accepted values: {', '.join(vault_regions)}"
+        )
+    standby_provider = values.get("standby_provider", "ovh")
+    standby_regions = geo.AWS_REGIONS if standby_provider == "aws" else geo.OVH_INSTANCE_REGIONS
+    if values["standby_region"] not in standby_regions:
+        raise ConfigError(
+            f"{NAMESPACE}:standbyRegion is {values['standby_region']!r}, not a {standby_provider} compute region "
+            f"redundo knows; accepted values: {', '.join(standby_regions)}"
+        )
+    flavor = values.get("standby_flavor")
+    sizes = OVH_FLAVORS if standby_provider == "ovh" else LIGHTSAIL_BUNDLES
+    if flavor and flavor not in sizes:
+        raise ConfigError(
+            f"{NAMESPACE}:standbyFlavor is {flavor!r}; accepted values for a {standby_provider} standby: {', '.join(sizes)}"
+        )
+    domain, zone = values.get("domain", ""), values.get("dns_zone", "")
+    if zone and not domain:
+        raise ConfigError(f"{NAMESPACE}:dnsZone is set without {NAMESPACE}:domain; set the site's domain too")
+    if domain and not (domain == zone or domain.endswith("." + zone)):
+        raise ConfigError(f"{NAMESPACE}:domain {domain!r} is not inside {NAMESPACE}:dnsZone {zone!r}")
+
+
+def stack_file(stacks_dir: Path, stack: str) -> Path:
+    return stacks_dir / f"Pulumi.{stack}.yaml"
+
+
+def stack_names(stacks_dir: Path) -> list[str]:
+    """The stacks that have a settings file, sorted."""
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))
+
+
+def read_stack_file(stacks_dir: Path, stack: str) -> StackSettings:
+    """Read and validate `stacks/Pulumi.<stack>.yaml`."""
+    return parse_settings(stack, read_stack_config(stacks_dir, stack))
+
+
+def read_stack_config(stacks_dir: Path, stack: str) -> dict[str, Any]:
+    """The raw `redundo:` keys (namespace stripped) of `stacks/Pulumi.<stack>.yaml`."""
+    if not _STACK_RE.match(stack):
+        raise ConfigError(
+            f"invalid stack name {stack!r}; use lower-case letters, digits and dashes, such as jeweller-lyon"
+        )
+    path = stack_file(stacks_dir, stack)
+    if not path.is_file():
+        known = stack_names(stacks_dir)
+        hint = f"known stacks: {', '.join(known)}" if known else f"create it with `redundo init {stack}`"
+        raise ConfigError(f"unknown stack {stack!r} (no {path.name} in {stacks_dir.name}/); {hint}")
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path.name} is not valid YAML{where}; fix the file and run again") from None
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path.name} has no `config:` mapping; see stacks/Pulumi.small-shop.yaml")
+    prefix = f"{NAMESPACE}:"
+    return {k[len(prefix):]: v for k, v in config.items() if isinstance(k, str) and k.startswith(prefix)}

@@ -1,0 +1,252 @@
+"""Run a Pulumi program in-process against mocks: no CLI, no engine, no credentials, no network.
+
+Each call gets its own thread, contextvars context and event loop, and resets the runtime's root
+resource and pending-output bookkeeping, so many stacks can be synthesized in one process and
+nothing leaks between them. The mocks behave like the engine where the stock ones do not: engine
+style URNs, `additionalSecretOutputs` honoured, plausible computed outputs, duplicate URNs refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import pulumi
+import pulumi.runtime
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as _settings
+from pulumi.runtime.stack import run_pulumi_func
+
+__all__ = ["Registered", "Synthesis", "RecordingMocks", "synthesize"]
+
+ACCOUNT_ID = "123456789012"
+
+
+@dataclass
+class Registered:
+    """One resource as the engine would have seen it registered."""
+
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    """Wire form: camelCase keys; secret values wrapped as the engine wraps them (`rpc.is_rpc_secret`)."""
+    custom: bool
+    provider: str
+    """The explicit provider reference "urn::id", or "" for a default provider."""
+    id: str
+    outputs: dict[str, Any] = field(default_factory=dict)
+    urn: str = ""
+    parent: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def provider_urn(self) -> str:
+        return self.provider.rsplit("::", 1)[0] if self.provider else ""
+
+
+@dataclass
+class Synthesis:
+    """Everything a program registered and exported."""
+
+    resources: list[Registered]
+    invokes: list[tuple[str, dict[str, Any]]]
+    exports: dict[str, tuple[Any, bool]]
+    """Export name -> (value, is_secret)."""
+
+    def by_type(self, type_: str) -> list[Registered]:
+        return [r for r in self.resources if r.type == type_]
+
+    def by_urn(self) -> dict[str, Registered]:
+        return {r.urn: r for r in self.resources}
+
+
+def _ovh_flavors(args: Mapping[str, Any]) -> dict[str, Any]:
+    region = args.get("region", "")
+    name = args.get("nameFilter", "")
+    flavor = {
+        "available": True, "capabilities": [], "disk": 25.0, "id": f"flavor-{name}-{region}".lower(),
+        "inboundBandwidth": 100.0, "name": name, "osType": "linux",
+        "planCodes": {"hourly": f"{name}.consumption", "monthly": f"{name}.monthly.postpaid"},
+        "quota": 10.0, "ram": 2048.0, "region": region, "type": "ovh.d2", "vcpus": 1.0,
+    }
+    return {"flavors": [flavor], "id": region, "nameFilter": name, "region": region,
+            "serviceName": args.get("serviceName", "")}
+
+
+def _ovh_images(args: Mapping[str, Any]) -> dict[str, Any]:
+    region = args.get("region", "")
+    image = {
+        "creationDate": "2026-08-01T00:00:00Z", "flavorType": "", "id": f"image-debian13-{region}".lower(),
+        "minDisk": 0.0, "minRam": 0.0, "name": "Debian 13", "planCode": "", "region": region, "size": 3.0,
+        "status": "active", "tags": [], "type": "linux", "user": "debian", "visibility": "public",
+    }
+    return {"flavorType": "", "id": region, "images": [image], "osType": "linux", "region": region,
+            "serviceName": args.get("serviceName", "")}
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Records every registration and answers with the computed outputs the real providers give."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.resources: list[Registered] = []
+        self.invokes: list[tuple[str, dict[str, Any]]] = []
+        self.tls = threading.local()
+        self._addresses = 0
+
+    def _next_address(self, base: str) -> str:
+        with self.lock:
+            self._addresses += 1
+            return f"{base}.{self._addresses}"
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        rid = args.resource_id or f"{args.name}-id"
+        state = dict(args.inputs)
+        t = args.typ
+        if t == "aws:s3/bucket:Bucket":
+            state.setdefault("bucket", state.get("bucketPrefix", "") + "0123456789")
+            state["arn"] = f"arn:aws:s3:::{state['bucket']}"
+            rid = state["bucket"]
+        elif t == "aws:iam/user:User":
+            state["arn"] = f"arn:aws:iam::{ACCOUNT_ID}:user{state.get('path', '/')}{args.name}"
+            state.setdefault("name", args.name)
+        elif t == "aws:iam/accessKey:AccessKey":
+            rid = f"AKIA{abs(hash(args.name)) % 10**12:012d}MOCK"
+            state["secret"] = f"mock-secret-of-{args.name}"
+        elif t == "random:index/randomPassword:RandomPassword":
+            state["result"] = f"mock-password-of-{args.name}"
+        elif t == "ovh:CloudProject/instance:Instance":
+            state["addresses"] = [{"ip": self._next_address("203.0.113"), "version": 4}]
+        elif t == "aws:lightsail/instance:Instance":
+            state["publicIpAddress"] = self._next_address("198.51.100")
+            state.setdefault("name", args.name)
+        elif t == "aws:lightsail/keyPair:KeyPair":
+            state.setdefault("name", args.name)
+        elif t == "ovh:CloudProject/s3Credential:S3Credential":
+            state["accessKeyId"] = f"ovh-access-{args.name}"
+            state["secretAccessKey"] = f"mock-secret-of-{args.name}"
+        elif t == "ovh:CloudProject/user:User":
+            rid = f"user-{args.name}"
+        request = getattr(self.tls, "request", None)
+        if request is not None:
+            for key in request.additionalSecretOutputs:
+                if key in state and not rpc.is_rpc_secret(state[key]):
+                    state[key] = rpc.wrap_rpc_secret(state[key])
+        record = Registered(t, args.name, dict(args.inputs), bool(args.custom), args.provider or "", rid,
+                            outputs=state)
+        with self.lock:
+            self.resources.append(record)
+        self.tls.last = record
+        return rid, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        with self.lock:
+            self.invokes.append((args.token, dict(args.args)))
+        if args.token == "ovh:CloudProject/getFlavors:getFlavors":
+            return _ovh_flavors(args.args)
+        if args.token == "ovh:CloudProject/getImages:getImages":
+            return _ovh_images(args.args)
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci",
+                    "userId": "AIDAEXAMPLE", "id": ACCOUNT_ID}
+        return {}
+
+
+class _Monitor(pulumi.runtime.mocks.MockMonitor):
+    """Adds URN, parent and options to each record; builds the engine's URNs."""
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # The stock mock keeps only the last parent type and includes the root Stack's; the engine
+        # qualifies with the parent's full type chain and leaves the Stack out.
+        if parent:
+            qualified = parent.split("::")[2]
+            if qualified != "pulumi:pulumi:Stack":
+                type_ = f"{qualified}${type_}"
+        return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
+
+    def RegisterResource(self, request):
+        self.mocks.tls.last = None
+        self.mocks.tls.request = request
+        response = super().RegisterResource(request)
+        record = self.mocks.tls.last
+        if record is not None:
+            record.urn, record.parent = response.urn, request.parent
+            record.options = {
+                "protect": request.protect,
+                "retain_on_delete": request.retainOnDelete,
+                "additional_secret_outputs": list(request.additionalSecretOutputs),
+                "dependencies": list(request.dependencies),
+                "property_dependencies": {k: list(v.urns) for k, v in request.propertyDependencies.items()},
+                "aliases": [str(a) for a in request.aliases],
+                "delete_before_replace": request.deleteBeforeReplace,
+                "ignore_changes": list(request.ignoreChanges),
+            }
+        return response
+
+
+def _quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    # After a failure, orphaned output futures flood stderr; the first error is re-raised instead.
+    if context.get("message") != "Future exception was never retrieved":
+        loop.default_exception_handler(context)
+
+
+def synthesize(program: Callable[[], Any], *, project: str, stack: str,
+               config: Mapping[str, str] | None = None, preview: bool = False) -> Synthesis:
+    """Run `program` as stack `stack` of `project` with `config` ("ns:key" -> string) under mocks."""
+    mocks = RecordingMocks()
+    monitor = _Monitor(mocks)
+    exports: dict[str, tuple[Any, bool]] = {}
+
+    def run() -> None:
+        loop = asyncio.new_event_loop()
+        loop.set_exception_handler(_quiet)
+        asyncio.set_event_loop(loop)
+        try:
+            _settings.ROOT.set(None)
+            _settings.SETTINGS.outputs = set()
+            _settings.SETTINGS.lock = threading.Lock()
+            pulumi.runtime.set_all_config(dict(config or {}), [])
+            pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
+            root = _settings.get_root_resource()
+
+            async def body() -> None:
+                program()
+
+            loop.run_until_complete(run_pulumi_func(body))
+            for key, value in root.outputs.items():
+                if isinstance(value, pulumi.Output):
+                    exports[key] = (loop.run_until_complete(value.future()),
+                                    loop.run_until_complete(value.is_secret()))
+                else:
+                    exports[key] = (value, False)
+        finally:
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
+                with suppress(BaseException):
+                    loop.run_until_complete(task)
+            loop.close()
+            asyncio.set_event_loop(None)
+
+    errors: list[BaseException] = []
+
+    def thread() -> None:
+        try:
+            contextvars.copy_context().run(run)
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+
+    worker = threading.Thread(target=thread, name=f"synth-{stack}")
+    worker.start()
+    worker.join()
+    if errors:
+        raise errors[0]
+    seen: set[str] = set()
+    for record in mocks.resources:
+        if record.urn in seen:
+            raise ValueError(f"duplicate resource URN {record.urn} (the engine would refuse it)")
+        seen.add(record.urn)
+    return Synthesis(mocks.resources, mocks.invokes, exports)

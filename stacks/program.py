@@ -1,0 +1,71 @@
+"""The stack program: read the `redundo:` config, build the providers, wire one RedundantSite, export.
+
+`pulumi up` runs it through `stacks/__main__.py`; `redundo plan` runs the same function in-process
+under mocks; `redundo up` hands it to the Automation API.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_ovh as ovh
+
+from redundo.components.redundant_site import RedundantSite
+from redundo.pricing import estimate
+from redundo.settings import CONFIG_KEYS, NAMESPACE, StackSettings, parse_settings
+
+
+def read_settings() -> StackSettings:
+    """The stack's settings from Pulumi config (every value arrives as a string)."""
+    config = pulumi.Config(NAMESPACE)
+    raw = {key: config.get(key) for key in CONFIG_KEYS}
+    return parse_settings(pulumi.get_stack(), {k: v for k, v in raw.items() if v is not None})
+
+
+def main() -> None:
+    settings = read_settings()
+    tier = settings.tier
+    tags = {"redundo:stack": settings.stack, "redundo:tier": tier.name}
+    providers: dict[str, pulumi.ProviderResource] = {
+        "ovh": ovh.Provider("ovh", endpoint=pulumi.Config("ovh").get("endpoint") or "ovh-eu"),
+    }
+    aws_regions = [loc.region for loc in (settings.vault_location, settings.standby_location) if loc.provider == "aws"]
+    if aws_regions:
+        # One AWS provider serves every region: pulumi-aws 7 takes a region on each resource, so
+        # the provider's own region only matters for IAM, which is global.
+        providers["aws"] = aws.Provider("aws", region=aws_regions[0], default_tags={"tags": tags})
+    site = RedundantSite(settings.stack, {
+        "tier": tier,
+        "service_name": settings.ovh_service_name,
+        "ssh_public_key": settings.ssh_public_key,
+        "primary_region": settings.primary_region,
+        "primary_flavor": settings.primary_flavor,
+        "vault_backend": settings.backup_provider,
+        "vault_region": settings.backup_region,
+        "standby_provider": settings.standby_provider,
+        "standby_region": settings.standby_region,
+        "standby_size": settings.standby_size.size,
+        "admin_cidrs": list(settings.admin_cidrs),
+        "active_side": settings.active_side,
+        "domain": settings.domain,
+        "dns_zone": settings.dns_zone,
+    }, pulumi.ResourceOptions(providers=providers))
+
+    cost = estimate(settings)
+    pulumi.export("tier", tier.name)
+    pulumi.export("rpoMinutes", tier.rpo_minutes)
+    pulumi.export("rtoMinutes", tier.rto_minutes)
+    pulumi.export("monthlyCostEur", cost.monthly_eur)
+    pulumi.export("activeSide", settings.active_side)
+    pulumi.export("siteName", settings.domain)
+    pulumi.export("primaryIpv4", site.primary.ipv4)
+    pulumi.export("standbyMode", tier.standby_mode)
+    pulumi.export("standbyIpv4", site.standby.ipv4)
+    pulumi.export("vaultBucket", site.vault.bucket)
+    pulumi.export("vaultEndpoint", site.vault.endpoint)
+    pulumi.export("vaultRepository", site.vault.repository)
+    pulumi.export("repositoryPassword", site.vault.repository_password)
+    pulumi.export("writerAccessKeyId", site.vault.writer_access_key_id)
+    pulumi.export("writerSecretAccessKey", site.vault.writer_secret_access_key)
+    pulumi.export("readerAccessKeyId", site.vault.reader_access_key_id)
+    pulumi.export("readerSecretAccessKey", site.vault.reader_secret_access_key)
