@@ -13,9 +13,11 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from redundo.errors import OperationError, UsageError
 from redundo.settings import StackSettings
+from redundo.tiers import TIERS
 
-__all__ = ["LineItem", "CostEstimate", "Catalogue", "catalogue", "estimate", "WORKLOAD"]
+__all__ = ["LineItem", "CostEstimate", "Catalogue", "catalogue", "estimate", "estimate_tiers", "best_tier", "WORKLOAD"]
 
 HOURS_PER_MONTH = 730
 DAYS_PER_MONTH = 30.4
@@ -217,3 +219,23 @@ def estimate(settings: StackSettings, cat: Catalogue | None = None) -> CostEstim
         "the domain name and its DNS zone (included with a domain registered at OVHcloud)",
     )
     return CostEstimate(tier.name, data_gb, tuple(items), assumptions, exclusions)
+
+
+def estimate_tiers(settings: StackSettings) -> list[CostEstimate]:
+    """The estimate of every tier for this client's sites and data, cheapest promise first."""
+    return [estimate(settings.with_tier(tier)) for tier in TIERS.values()]
+
+
+def best_tier(settings: StackSettings, budget_eur: float) -> CostEstimate:
+    """The tier with the strongest promise whose whole monthly cost fits `budget_eur`."""
+    if not budget_eur > 0 or budget_eur == float("inf"):
+        raise UsageError(f"budget {budget_eur:g} is not a positive amount of EUR a month; pass one such as --budget 15")
+    estimates = estimate_tiers(settings)
+    fitting = [e for e in estimates if e.monthly_eur <= budget_eur]
+    if not fitting:
+        cheapest = min(estimates, key=lambda e: e.monthly_eur)
+        raise OperationError(
+            f"no tier fits €{budget_eur:.2f}/month for {settings.data_gb:g} GB; the cheapest, "
+            f"{cheapest.tier}, costs €{cheapest.monthly_eur:.2f}/month"
+        )
+    return fitting[-1]

@@ -232,17 +232,22 @@ CONFIG_KEYS: tuple[str, ...] = tuple(_PARSERS)
 _REQUIRED = ("ovhServiceName", "sshPublicKey")
 
 
-def parse_settings(stack: str, raw: Mapping[str, Any]) -> StackSettings:
-    """Validate the `redundo:` keys of one stack (without the namespace) into StackSettings."""
+def parse_settings(stack: str, raw: Mapping[str, Any], *, for_deploy: bool = True) -> StackSettings:
+    """Validate the `redundo:` keys of one stack (without the namespace) into StackSettings.
+
+    With for_deploy=False the keys only a deploy needs (the OVH project, the SSH key) may be
+    missing, for pricing a client that has no stack yet.
+    """
     unknown = sorted(set(raw) - set(_PARSERS))
     if unknown:
         raise ConfigError(
             f"unknown key {NAMESPACE}:{unknown[0]}; accepted keys: {', '.join(CONFIG_KEYS)}"
         )
     missing = [k for k in _REQUIRED if raw.get(k) in (None, "")]
-    if missing:
+    if missing and for_deploy:
         raise ConfigError(f"{NAMESPACE}:{missing[0]} is missing; set it in stacks/Pulumi.{stack}.yaml")
-    values: dict[str, Any] = {"stack": stack, "tier": get_tier("basic")}
+    values: dict[str, Any] = {"stack": stack, "tier": get_tier("basic"), "ovh_service_name": "",
+                              "ssh_public_key": ""}
     for key, value in raw.items():
         if value is None or value == "":
             continue

@@ -159,6 +159,22 @@ class RecordingMocks(pulumi.runtime.Mocks):
 class _Monitor(pulumi.runtime.mocks.MockMonitor):
     """Adds URN, parent and options to each record; builds the engine's URNs."""
 
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        # The stock monitor runs on executor threads and gives each its own event loop, which it
+        # never closes; they are collected here and closed when the synthesis ends.
+        self.thread_loops: set[asyncio.AbstractEventLoop] = set()
+
+    def _note_loop(self) -> None:
+        with suppress(RuntimeError):
+            self.thread_loops.add(asyncio.get_event_loop())
+
+    def Invoke(self, request):
+        try:
+            return super().Invoke(request)
+        finally:
+            self._note_loop()
+
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         # The stock mock keeps only the last parent type and includes the root Stack's; the engine
         # qualifies with the parent's full type chain and leaves the Stack out.
@@ -171,7 +187,10 @@ class _Monitor(pulumi.runtime.mocks.MockMonitor):
     def RegisterResource(self, request):
         self.mocks.tls.last = None
         self.mocks.tls.request = request
-        response = super().RegisterResource(request)
+        try:
+            response = super().RegisterResource(request)
+        finally:
+            self._note_loop()
         record = self.mocks.tls.last
         if record is not None:
             record.urn, record.parent = response.urn, request.parent
@@ -228,7 +247,11 @@ def synthesize(program: Callable[[], Any], *, project: str, stack: str,
                 task.cancel()
                 with suppress(BaseException):
                     loop.run_until_complete(task)
+            loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
+            for thread_loop in monitor.thread_loops - {loop}:
+                if not thread_loop.is_closed():
+                    thread_loop.close()
             asyncio.set_event_loop(None)
 
     errors: list[BaseException] = []

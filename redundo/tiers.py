@@ -116,7 +116,6 @@ TIERS: dict[str, Tier] = {
         + (
             "ransomware on the primary, found within 180 days",
             "an attacker deleting backups with any key, for the 30-day lock",
-            "the primary going dark at night, with nobody awake (automatic failover)",
         ),
         does_not_survive=_COMMON_GAPS,
     ),

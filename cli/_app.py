@@ -1,0 +1,64 @@
+"""The typer application object and the one place where errors become messages and exit codes."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from redundo.errors import RedundoError
+
+__all__ = ["app", "stdout", "stderr", "fail"]
+
+stdout = Console(highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int) -> None:
+    """Print `message` as the one line a user sees on stderr, then exit with `code`."""
+    stderr.print(f"error: {message}", markup=False)
+    sys.exit(code)
+
+
+def _is_typer_usage_error(exc: BaseException) -> bool:
+    # typer vendors click and does not re-export its exception base; its errors carry these two.
+    return type(exc).__module__.startswith("typer.") and hasattr(exc, "format_message") and hasattr(exc, "exit_code")
+
+
+class _Group(TyperGroup):
+    """Runs every command without click's standalone handling, so that each failure is one line."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            result = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
+                                  standalone_mode=False, **extra)
+        except RedundoError as exc:
+            fail(str(exc), exc.exit_code)
+        except typer.Abort:
+            fail("aborted; nothing was changed", 1)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except Exception as exc:
+            if not _is_typer_usage_error(exc):
+                raise
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                stdout.print(exc.format_message(), markup=False)
+                sys.exit(0)
+            ctx = getattr(exc, "ctx", None)
+            where = f"; see `{ctx.command_path} --help`" if ctx is not None else ""
+            fail(exc.format_message().rstrip(".") + where, exc.exit_code)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="redundo",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+    help="Off-site backups, a standby and failover for small sites, at a tier that fits the budget.",
+)

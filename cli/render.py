@@ -1,0 +1,123 @@
+"""Human output: rich tables and trees for plans, costs and tiers. Machines get --json instead."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+from rich.tree import Tree
+
+from redundo.pricing import CostEstimate
+from redundo.tiers import TIERS
+
+if TYPE_CHECKING:
+    from redundo.plan import Plan
+
+__all__ = ["plan_view", "cost_table", "tiers_table", "minutes"]
+
+
+def minutes(value: int) -> str:
+    """60 -> '1 h', 1680 -> '28 h', 20 -> '20 min'."""
+    if value >= 60 and value % 60 == 0:
+        return f"{value // 60} h"
+    return f"{value} min"
+
+
+def _short_type(type_: str) -> str:
+    # "aws:s3/bucketVersioning:BucketVersioning" -> "aws:BucketVersioning"
+    package, _, rest = type_.partition(":")
+    return f"{package}:{rest.rsplit(':', 1)[-1]}" if rest else type_
+
+
+def resource_tree(plan: "Plan") -> Tree:
+    rows = [r for r in plan.resources() if not r["type"].startswith("pulumi:providers:")]
+    children: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        children.setdefault(row["parent"], []).append(row)
+    roots = [r for r in rows if r["parent"] not in {x["urn"] for x in rows}]
+    tree = Tree(f"stack [bold]{plan.settings.stack}[/bold]")
+
+    def add(node: Tree, row: dict[str, Any]) -> None:
+        label = f"{_short_type(row['type'])}  {row['name']}"
+        if row["provider"]:
+            label += f"  [dim](provider {row['provider']})[/dim]"
+        branch = node.add(label)
+        for child in children.get(row["urn"], []):
+            add(branch, child)
+
+    for root in roots:
+        add(tree, root)
+    return tree
+
+
+def locations_table(plan: "Plan") -> Table:
+    table = Table(title="Where each copy lives", title_justify="left")
+    for column in ("role", "what", "provider", "region", "city"):
+        table.add_column(column)
+    for row in plan.locations():
+        table.add_row(row["role"], row["what"], row["provider"].upper(), row["region"],
+                      f"{row['city']}, {row['country']}")
+    return table
+
+
+def cost_table(cost: CostEstimate) -> Table:
+    table = Table(title=f"Monthly cost, tier {cost.tier}, {cost.data_gb:g} GB (EUR, excl. VAT)",
+                  title_justify="left")
+    table.add_column("part")
+    table.add_column("item")
+    table.add_column("€/month", justify="right")
+    table.add_column("price of", justify="right")
+    table.add_column("src")
+    sources = _sources(cost)
+    for item in cost.items:
+        flag = "" if item.status == "V" else f" \\[{item.status}]"
+        table.add_row(item.part, item.what, f"{item.monthly_eur:.2f}", item.date,
+                      f"\\[{sources.index(item.source) + 1}]{flag}")
+    table.add_row("", "[bold]total[/bold]", f"[bold]{cost.monthly_eur:.2f}[/bold]", "", "")
+    table.add_row("", "of which redundancy", f"{cost.redundancy_eur:.2f}", "", "")
+    return table
+
+
+def _sources(cost: CostEstimate) -> list[str]:
+    return list(dict.fromkeys(item.source for item in cost.items))
+
+
+def cost_notes(cost: CostEstimate) -> list[str]:
+    lines = [f"\\[{n}] {source}" for n, source in enumerate(_sources(cost), start=1)]
+    lines += ["Assumes: " + a for a in cost.assumptions]
+    lines += ["Not included: " + e for e in cost.exclusions]
+    if any(i.status != "V" for i in cost.items):
+        lines.append("\\[S] secondary source only; \\[U] unverified or conflicting, the higher figure is used")
+    return lines
+
+
+def plan_view(plan: "Plan") -> list[Any]:
+    """The renderables of `redundo plan`, in order."""
+    tier = plan.settings.tier
+    header = (f"[bold]{plan.settings.stack}[/bold]: tier [bold]{tier.name}[/bold] ({tier.strategy}), "
+              f"RPO {minutes(tier.rpo_minutes)}, RTO {minutes(tier.rto_minutes)}, "
+              f"€{plan.cost.monthly_eur:.2f}/month")
+    return [header, resource_tree(plan), locations_table(plan), cost_table(plan.cost),
+            *cost_notes(plan.cost)]
+
+
+def tiers_table(estimates: list[CostEstimate], chosen: str | None) -> Table:
+    table = Table(title="Tiers (EUR a month, excl. VAT)", title_justify="left")
+    for column in ("", "tier", "strategy", "RPO", "RTO", "standby", "€/month", "redundancy €"):
+        table.add_column(column, justify="right" if "€" in column else "left")
+    for cost in estimates:
+        tier = TIERS[cost.tier]
+        mark = "→" if cost.tier == chosen else ""
+        table.add_row(mark, tier.name, tier.strategy, minutes(tier.rpo_minutes), minutes(tier.rto_minutes),
+                      tier.standby_mode, f"{cost.monthly_eur:.2f}", f"{cost.redundancy_eur:.2f}")
+    return table
+
+
+def survives_lines(estimates: list[CostEstimate]) -> list[str]:
+    """What each tier survives and what it does not, in a client's words."""
+    lines = []
+    for cost in estimates:
+        tier = TIERS[cost.tier]
+        lines.append(f"[bold]{tier.name}[/bold] survives: " + "; ".join(tier.survives) + ".")
+        lines.append("  not: " + "; ".join(tier.does_not_survive) + ".")
+    return lines

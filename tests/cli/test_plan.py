@@ -1,0 +1,92 @@
+"""`redundo plan` through typer's CliRunner: the JSON contract and clean errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from redundo.cli.main import app
+from redundo.tiers import TIERS
+from tests.conftest import REPO, SERVICE, SSH_KEY
+
+runner = CliRunner()
+
+
+def invoke(*args: str, project=REPO):
+    return runner.invoke(app, ["--project", str(project), *args])
+
+
+@pytest.mark.parametrize("tier", list(TIERS))
+def test_plan_json_states_the_tier_promise_cost_and_resources(tier):
+    result = invoke("plan", "--tier", tier, "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["tier"] == tier
+    assert (plan["rpo_minutes"], plan["rto_minutes"]) == (TIERS[tier].rpo_minutes, TIERS[tier].rto_minutes)
+    assert plan["monthly_cost_eur"] == round(sum(i["monthly_eur"] for i in plan["cost"]["items"]), 2)
+    urns = {r["urn"] for r in plan["resources"]}
+    for r in plan["resources"]:
+        assert set(r) == {"urn", "type", "name", "parent", "provider", "inputs"}
+        if not r["type"].startswith("pulumi:providers:") and r["type"] != "redundo:index:RedundantSite":
+            assert r["parent"] in urns, f"{r['name']}'s parent is not in the plan"
+    assert {loc["role"] for loc in plan["locations"]} == {"primary", "vault", "standby"}
+
+
+def test_plan_json_masks_every_secret():
+    result = invoke("plan", "--tier", "premium", "--json")
+    text = result.stdout
+    assert "mock-secret-of-" not in text and "mock-password-of-" not in text
+    plan = json.loads(text)
+    for name in ("writerSecretAccessKey", "readerSecretAccessKey", "repositoryPassword"):
+        assert plan["outputs"][name] == "[secret]"
+
+
+def test_plan_text_shows_tree_locations_and_cost():
+    result = runner.invoke(app, ["--project", str(REPO), "plan", "--tier", "basic"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "tier basic (backup & restore), RPO 28 h, RTO 8 h" in out
+    assert "redundo:BackupVault  small-shop-vault" in out and "aws:Bucket  small-shop-vault-bucket" in out
+    assert "Gravelines, FR" in out and "Paris, FR" in out and "Frankfurt, DE" in out
+    assert "Not included: VAT" in out
+
+
+def test_plan_all_plans_every_stack(write_stack):
+    project = write_stack("alpha", ovhServiceName=SERVICE, sshPublicKey=SSH_KEY, tier="basic")
+    write_stack("beta", ovhServiceName=SERVICE, sshPublicKey=SSH_KEY, tier="premium", dataGb=3)
+    result = invoke("plan", "--all", "--json", project=project)
+    assert result.exit_code == 0, result.output
+    assert [(p["stack"], p["tier"]) for p in json.loads(result.stdout)] == [("alpha", "basic"), ("beta", "premium")]
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["plan", "--tier", "gold"], 2, "error: unknown tier 'gold'; choose one of: basic, standard, premium"),
+    (["plan", "--stack", "ghost"], 2, "error: unknown stack 'ghost' (no Pulumi.ghost.yaml in stacks/); known stacks: small-shop"),
+    (["plan", "--frobnicate"], 2, "error: No such option: --frobnicate; see `redundo plan --help`"),
+    (["plan", "--stack", "small-shop", "--all"], 2, "error: --stack and --all exclude each other"),
+])
+def test_plan_bad_input_is_one_line_without_traceback(args, code, message):
+    result = invoke(*args)
+    assert result.exit_code == code
+    assert result.stderr.startswith(message)
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_plan_invalid_stack_value_fails_before_synthesis(write_stack, mocker):
+    project = write_stack("bad", ovhServiceName=SERVICE, sshPublicKey=SSH_KEY, primaryRegion="SBG1")
+    synth = mocker.patch("redundo.plan.synthesize_stack")
+    result = invoke("plan", "--stack", "bad", project=project)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: redundo:primaryRegion is 'SBG1'; accepted values: GRA7")
+    synth.assert_not_called()
+
+
+def test_plan_several_stacks_need_a_choice(write_stack):
+    project = write_stack("alpha", ovhServiceName=SERVICE, sshPublicKey=SSH_KEY)
+    write_stack("beta", ovhServiceName=SERVICE, sshPublicKey=SSH_KEY)
+    result = invoke("plan", project=project)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: there are 2 stacks (alpha, beta); pass --stack NAME or --all"

@@ -1,0 +1,127 @@
+"""Topology invariants of the whole stack program, for every tier."""
+
+from __future__ import annotations
+
+import pytest
+
+from redundo import geo
+from redundo.tiers import TIERS
+from tests.conftest import one, synth, unwrap
+
+COMPONENT_TYPES = {
+    "redundo:index:RedundantSite", "redundo:index:PrimarySite", "redundo:index:BackupVault",
+    "redundo:index:Standby", "redundo:index:Failover",
+}
+
+
+@pytest.mark.parametrize("tier", list(TIERS))
+def test_redundant_site_every_resource_is_parented_under_a_component(tier):
+    """Every cloud resource hangs under a redundo component, and every component under RedundantSite."""
+    syn = synth(tier=tier)
+    by_urn = syn.by_urn()
+    site = one(syn, "redundo:index:RedundantSite")
+    for r in syn.resources:
+        if r.type.startswith("pulumi:providers:") or r is site:
+            continue
+        parent = by_urn.get(r.parent)
+        assert parent is not None, f"{r.name} has no recorded parent"
+        if r.type in COMPONENT_TYPES:
+            assert parent is site, f"component {r.name} is not under the RedundantSite"
+        else:
+            assert parent.type in COMPONENT_TYPES - {"redundo:index:RedundantSite"}, r.name
+            assert r.name.startswith(parent.name + "-"), f"{r.name} does not derive from {parent.name}"
+
+
+@pytest.mark.parametrize("tier", list(TIERS))
+def test_redundant_site_routes_each_resource_to_its_providers_explicit_provider(tier):
+    """AWS resources use the stack's AWS provider, OVH ones the OVH provider; none a default provider."""
+    syn = synth(tier=tier)
+    by_urn = syn.by_urn()
+    for r in syn.resources:
+        package = r.type.split(":")[0]
+        if not r.custom or package in ("pulumi", "random"):
+            continue
+        provider = by_urn.get(r.provider_urn)
+        assert provider is not None, f"{r.name} uses a default provider"
+        assert provider.type == f"pulumi:providers:{package}", f"{r.name} routed to {provider.type}"
+
+
+@pytest.mark.parametrize("tier", list(TIERS))
+def test_redundant_site_keeps_vault_and_standby_out_of_the_primary_city(tier):
+    syn = synth(tier=tier)
+    primary = one(syn, "ovh:CloudProject/instance:Instance") if tier == "basic" else next(
+        r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "primary" in r.name)
+    primary_loc = geo.locate("ovh", primary.inputs["region"])
+    bucket = one(syn, "aws:s3/bucket:Bucket")
+    vault_loc = geo.locate("aws", bucket.inputs["region"])
+    assert not vault_loc.same_city(primary_loc)
+    for standby in (r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "standby" in r.name):
+        standby_loc = geo.locate("ovh", standby.inputs["region"])
+        assert standby.inputs["region"] != primary.inputs["region"]
+        assert not standby_loc.same_city(primary_loc)
+
+
+def test_redundant_site_cold_standby_creates_no_instance_until_failover():
+    basic = synth(tier="basic")
+    assert [r.name for r in basic.by_type("ovh:CloudProject/instance:Instance")] == ["small-shop-primary-instance"]
+    failed_over = synth(tier="basic", activeSide="standby")
+    names = sorted(r.name for r in failed_over.by_type("ovh:CloudProject/instance:Instance"))
+    assert names == ["small-shop-primary-instance", "small-shop-standby-instance"]
+
+
+@pytest.mark.parametrize("tier", ["standard", "premium"])
+def test_redundant_site_pilot_and_warm_standbys_exist(tier):
+    names = [r.name for r in synth(tier=tier).by_type("ovh:CloudProject/instance:Instance")]
+    assert "small-shop-standby-instance" in names
+
+
+def test_redundant_site_failover_record_points_at_the_active_node_with_the_tier_ttl():
+    for tier in TIERS.values():
+        syn = synth(tier=tier.name)
+        record = next(r for r in syn.by_type("ovh:Domain/zoneRecord:ZoneRecord") if "failover" in r.name)
+        primary = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "primary" in r.name)
+        assert record.inputs["ttl"] == tier.dns_ttl_seconds
+        assert record.inputs["ttl"] >= 60
+        assert record.inputs["target"] == primary.outputs["addresses"][0]["ip"]
+        assert record.inputs["zone"] == "jeweller-example.fr" and record.inputs["subdomain"] == ""
+    syn = synth(tier="standard", activeSide="standby")
+    record = next(r for r in syn.by_type("ovh:Domain/zoneRecord:ZoneRecord") if "failover" in r.name)
+    standby = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "standby" in r.name)
+    assert record.inputs["target"] == standby.outputs["addresses"][0]["ip"]
+
+
+def test_redundant_site_without_domain_creates_no_dns_record():
+    syn = synth(domain=None)
+    assert syn.by_type("ovh:Domain/zoneRecord:ZoneRecord") == []
+    assert syn.by_type("redundo:index:Failover") == []
+
+
+def test_redundant_site_lightsail_standby_is_on_aws_with_a_closed_ssh_port():
+    syn = synth(tier="premium", standbyProvider="aws", standbyRegion="eu-central-1",
+                adminCidrs=["198.51.100.7/32"])
+    instance = one(syn, "aws:lightsail/instance:Instance")
+    assert instance.inputs["region"] == "eu-central-1"
+    assert instance.inputs["bundleId"] == "small_3_0"  # the warm standby matches the primary's 2 GB
+    ports = unwrap(one(syn, "aws:lightsail/instancePublicPorts:InstancePublicPorts").inputs["portInfos"])
+    ssh = [p for p in ports if p["fromPort"] == 22]
+    assert ssh == [{"protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrs": ["198.51.100.7/32"], "ipv6Cidrs": []}]
+    assert {p["fromPort"] for p in ports} == {22, 80, 443}
+
+
+@pytest.mark.parametrize("tier", list(TIERS))
+def test_redundant_site_secrets_never_appear_in_plain_inputs_or_exports(tier):
+    syn = synth(tier=tier)
+    secret_values = set()
+    for r in syn.resources:
+        for key in r.options.get("additional_secret_outputs", []):
+            if key in r.outputs:
+                secret_values.add(unwrap(r.outputs[key]))
+    assert any(v.startswith("mock-secret-of-") for v in secret_values)
+    assert any(v.startswith("mock-password-of-") for v in secret_values)
+    for name, (value, is_secret) in syn.exports.items():
+        if value in secret_values:
+            assert is_secret, f"export {name} carries a secret in plain text"
+    for r in syn.resources:
+        if "userData" in r.inputs:
+            user_data = unwrap(r.inputs["userData"])
+            assert not any(s in user_data for s in secret_values), f"{r.name} user data holds a secret"

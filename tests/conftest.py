@@ -1,0 +1,64 @@
+"""Shared test helpers: the example stack's config and a fresh synthesis per call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi.runtime import rpc
+
+from redundo.plan import synthesize_stack
+from redundo.settings import read_stack_config
+from redundo.synthesis import Registered, Synthesis
+
+REPO = Path(__file__).resolve().parent.parent
+STACKS = REPO / "stacks"
+EXAMPLE = "small-shop"
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlc3Qta2V5LWZvci1yZWR1bmRvLXRlc3RzLW9ubHk test"
+SERVICE = "0123456789abcdef0123456789abcdef"
+
+
+def example_config(**overrides: Any) -> dict[str, Any]:
+    """The example stack's `redundo:` keys, with overrides (None removes a key)."""
+    raw = read_stack_config(STACKS, EXAMPLE)
+    raw.update(overrides)
+    return {k: v for k, v in raw.items() if v is not None}
+
+
+def synth(**overrides: Any) -> Synthesis:
+    """A fresh mock run of the real stack program on the example stack with overrides."""
+    return synthesize_stack(EXAMPLE, example_config(**overrides))
+
+
+def unwrap(value: Any) -> Any:
+    """A registered input with secret wrappers removed."""
+    if rpc.is_rpc_secret(value):
+        return unwrap(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def one(syn: Synthesis, type_: str) -> Registered:
+    found = syn.by_type(type_)
+    assert len(found) == 1, f"expected one {type_}, found {len(found)}"
+    return found[0]
+
+
+@pytest.fixture
+def write_stack(tmp_path: Path):
+    """Write stacks/Pulumi.NAME.yaml under a temporary project and return the project dir."""
+    import yaml
+
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "Pulumi.yaml").write_text("name: redundo\nruntime: python\n")
+
+    def write(name: str, **keys: Any) -> Path:
+        config = {f"redundo:{k}": v for k, v in keys.items()}
+        (tmp_path / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}))
+        return tmp_path
+
+    return write
