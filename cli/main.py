@@ -130,6 +130,35 @@ def tiers(
         stdout.print(f"€{budget:.2f}/month buys [bold]{chosen.tier}[/bold] at €{chosen.monthly_eur:.2f}/month.")
 
 
+@app.command()
+def check(
+    stack: StackOpt = None,
+    all_: AllOpt = False,
+    format_: Annotated[str, typer.Option("--format", "-f", help="text, json, junit or sarif.")] = "text",
+) -> None:
+    """Evaluate redundo's policy pack on stacks offline; exit 1 on any mandatory violation.
+
+    The same policies gate `pulumi preview --policy-pack policies` where a CLI is installed.
+    """
+    formats = ("text", "json", "junit", "sarif")
+    if format_ not in formats:
+        raise UsageError(f"--format {format_!r} is not one of {', '.join(formats)}")
+    from redundo import checks
+
+    results = [checks.check_stack(stacks_dir(), name) for name in _stacks(stack, all_)]
+    if format_ == "json":
+        _emit_json(checks.to_json(results))
+    elif format_ == "sarif":
+        _emit_json(checks.to_sarif(results))
+    elif format_ == "junit":
+        typer.echo(checks.to_junit(results))
+    else:
+        for line in render.check_lines(results):
+            stdout.print(line)
+    if any(r.failed for r in results):
+        raise typer.Exit(1)
+
+
 def _settings_for_pricing(stack: str | None, data_gb: float | None) -> settings_mod.StackSettings:
     """A stack's settings, or the defaults when pricing a client that has no stack yet."""
     raw: dict[str, Any] = {}

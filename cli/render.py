@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -120,4 +121,17 @@ def survives_lines(estimates: list[CostEstimate]) -> list[str]:
         tier = TIERS[cost.tier]
         lines.append(f"[bold]{tier.name}[/bold] survives: " + "; ".join(tier.survives) + ".")
         lines.append("  not: " + "; ".join(tier.does_not_survive) + ".")
+    return lines
+
+
+def check_lines(results: list[Any]) -> list[str]:
+    """`redundo check` as text: one line a finding, naming the rule, the resource and the fix."""
+    lines = []
+    for r in results:
+        blocking = sum(1 for f in r.findings if f.mandatory)
+        advisory = len(r.findings) - blocking
+        verdict = "[red]FAIL[/red]" if r.failed else "[green]ok[/green]"
+        lines.append(f"{verdict} {r.stack} (tier {r.tier}): {blocking} mandatory, {advisory} advisory")
+        for f in r.findings:
+            lines.append(f"  {f.level:9} {f.policy}: {f.resource}: {escape(f.message)}")
     return lines

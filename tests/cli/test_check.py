@@ -1,0 +1,75 @@
+"""`redundo check`: exit codes and the machine formats CI reads."""
+
+from __future__ import annotations
+
+import json
+from xml.etree import ElementTree
+
+import pytest
+from typer.testing import CliRunner
+
+from redundo.cli.main import app
+from redundo.policies.rules import POLICIES
+from tests.conftest import REPO, SERVICE, SSH_KEY
+
+runner = CliRunner()
+SAME_CITY = {"ovhServiceName": SERVICE, "sshPublicKey": SSH_KEY, "tier": "basic", "primaryRegion": "SBG5",
+             "backupProvider": "ovh", "backupRegion": "SBG"}
+
+
+def test_check_shipped_stack_passes():
+    result = runner.invoke(app, ["--project", str(REPO), "check", "--all"])
+    assert result.exit_code == 0, result.output
+    assert "ok small-shop (tier standard): 0 mandatory, 0 advisory" in result.stdout
+
+
+def test_check_vault_in_the_primary_city_fails_naming_the_rule(write_stack):
+    project = write_stack("burnt", **SAME_CITY)
+    result = runner.invoke(app, ["--project", str(project), "check", "--stack", "burnt"], env={"COLUMNS": "300"})
+    assert result.exit_code == 1
+    assert "FAIL burnt (tier basic): 1 mandatory" in result.stdout
+    assert "redundo-vault-outside-primary-blast-radius: burnt-vault-bucket: vault burnt-vault-bucket is in OVH SBG" \
+        in result.stdout
+
+
+def test_check_junit_parses_and_marks_the_failure(write_stack):
+    project = write_stack("burnt", **SAME_CITY)
+    write_stack("fine", ovhServiceName=SERVICE, sshPublicKey=SSH_KEY)
+    result = runner.invoke(app, ["--project", str(project), "check", "--all", "--format", "junit"])
+    assert result.exit_code == 1
+    root = ElementTree.fromstring(result.stdout.split("?>", 1)[1])
+    suites = {s.get("name"): s for s in root.iter("testsuite")}
+    assert set(suites) == {"burnt", "fine"}
+    assert suites["fine"].get("failures") == "0" and suites["burnt"].get("failures") == "1"
+    failed = [c.get("name") for c in suites["burnt"].iter("testcase") if c.find("failure") is not None]
+    assert failed == ["redundo-vault-outside-primary-blast-radius"]
+    assert len(list(suites["fine"].iter("testcase"))) == len(POLICIES)
+
+
+def test_check_sarif_is_2_1_0_with_one_result_per_finding(write_stack):
+    project = write_stack("burnt", **SAME_CITY)
+    result = runner.invoke(app, ["--project", str(project), "check", "--stack", "burnt", "--format", "sarif"])
+    assert result.exit_code == 1
+    sarif = json.loads(result.stdout)
+    assert sarif["version"] == "2.1.0"
+    [run] = sarif["runs"]
+    assert {r["id"] for r in run["tool"]["driver"]["rules"]} == {p.name for p in POLICIES}
+    [finding] = run["results"]
+    assert finding["ruleId"] == "redundo-vault-outside-primary-blast-radius" and finding["level"] == "error"
+    assert run["tool"]["driver"]["rules"][finding["ruleIndex"]]["id"] == finding["ruleId"]
+    assert finding["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "stacks/Pulumi.burnt.yaml"
+
+
+def test_check_json_reports_failed_stacks(write_stack):
+    project = write_stack("burnt", **SAME_CITY)
+    result = runner.invoke(app, ["--project", str(project), "check", "--format", "json"])
+    document = json.loads(result.stdout)
+    assert result.exit_code == 1 and document["failed"] is True
+    assert [f["policy"] for f in document["stacks"][0]["findings"]] == ["redundo-vault-outside-primary-blast-radius"]
+
+
+@pytest.mark.parametrize("fmt", ["xml", "TEXT", ""])
+def test_check_unknown_format_is_a_usage_error(fmt):
+    result = runner.invoke(app, ["--project", str(REPO), "check", "--format", fmt])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: --format {fmt!r} is not one of text, json, junit, sarif")
