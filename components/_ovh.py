@@ -60,3 +60,17 @@ def instance(name: str, *, service_name: pulumi.Input[str], region: pulumi.Input
         user_data=user_data,
         opts=pulumi.ResourceOptions(parent=parent),
     )
+
+
+def host_record(name: str, *, zone: pulumi.Input[str], subdomain: pulumi.Input[str],
+                target: pulumi.Input[str], parent: pulumi.Resource) -> ovh.domain.ZoneRecord:
+    """A host's own A record (primary.<site>, standby.<site>), for SSH and drills."""
+    return ovh.domain.ZoneRecord(
+        name,
+        zone=zone,
+        subdomain=subdomain,
+        fieldtype="A",
+        target=target,
+        ttl=300,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )

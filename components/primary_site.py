@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import NotRequired, TypedDict
 
 import pulumi
-import pulumi_ovh as ovh
 
 from redundo.components import _ovh
 
@@ -51,15 +50,8 @@ class PrimarySite(pulumi.ComponentResource):
         self.instance_id = instance.id
         self.ipv4 = _ovh.public_ipv4(instance)
         if args.get("dns_zone"):
-            # A stable name for the primary itself, for SSH and drills; the site's public name is
-            # the Failover record, which may point elsewhere.
-            ovh.domain.ZoneRecord(
-                f"{name}-host-record",
-                zone=args["dns_zone"],
-                subdomain=args.get("dns_subdomain", "primary"),
-                fieldtype="A",
-                target=self.ipv4,
-                ttl=300,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+            # A stable name for the primary itself; the site's public name is the Failover
+            # record, which may point elsewhere.
+            _ovh.host_record(f"{name}-host-record", zone=args["dns_zone"],
+                             subdomain=args.get("dns_subdomain", "primary"), target=self.ipv4, parent=self)
         self.register_outputs({"instance_id": self.instance_id, "ipv4": self.ipv4})

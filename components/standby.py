@@ -6,7 +6,6 @@ from typing import Literal, NotRequired, TypedDict
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_ovh as ovh
 
 from redundo.cloud_config import WEB_PORTS
 from redundo.components import _ovh
@@ -58,15 +57,8 @@ class Standby(pulumi.ComponentResource):
         if self.exists:
             self.ipv4 = self._build_ovh(name, args) if args["provider"] == "ovh" else self._build_lightsail(name, args)
             if args.get("dns_zone"):
-                ovh.domain.ZoneRecord(
-                    f"{name}-host-record",
-                    zone=args["dns_zone"],
-                    subdomain=args.get("dns_subdomain", "standby"),
-                    fieldtype="A",
-                    target=self.ipv4,
-                    ttl=300,
-                    opts=pulumi.ResourceOptions(parent=self),
-                )
+                _ovh.host_record(f"{name}-host-record", zone=args["dns_zone"],
+                                 subdomain=args.get("dns_subdomain", "standby"), target=self.ipv4, parent=self)
         self.register_outputs({"mode": args["mode"], "exists": self.exists, "ipv4": self.ipv4})
 
     def _build_ovh(self, name: str, args: StandbyArgs) -> pulumi.Output[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -88,7 +88,6 @@ class StackSettings:
     database_name: str = ""
     admin_cidrs: tuple[str, ...] = ("0.0.0.0/0", "::/0")
     active_side: str = "primary"
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def primary_location(self) -> geo.Location:
