@@ -14,8 +14,6 @@ from inspect import isawaitable
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import pulumi
-from pulumi.runtime import rpc
 from pulumi_policy import (
     EnforcementLevel,
     Policy,
@@ -30,7 +28,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
-from redundo.synthesis import Registered, Synthesis
+from redundo.synthesis import Registered, Synthesis, map_wire
 
 __all__ = ["Finding", "StackCheck", "evaluate", "check_stack", "to_json", "to_junit", "to_sarif"]
 
@@ -56,15 +54,7 @@ class Finding:
 
 def _props(value: Any) -> Any:
     """Mock wire values as the analyzer sees them: secrets unwrapped, unknowns as the sentinel."""
-    if rpc.is_rpc_secret(value):
-        return _props(rpc.unwrap_rpc_secret(value))
-    if isinstance(value, pulumi.output.Unknown):
-        return UNKNOWN_STRING_VALUE
-    if isinstance(value, dict):
-        return {k: _props(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_props(v) for v in value]
-    return value
+    return map_wire(value, secret=_props, unknown=lambda _: UNKNOWN_STRING_VALUE)
 
 
 def _options(r: Registered) -> PolicyResourceOptions:

@@ -7,11 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from pulumi.runtime import rpc
-
 from redundo.pricing import CostEstimate, estimate
 from redundo.settings import NAMESPACE, StackSettings, parse_settings, read_stack_config
-from redundo.synthesis import Registered, Synthesis, synthesize
+from redundo.synthesis import Synthesis, map_wire, synthesize
 
 __all__ = ["Plan", "make_plan", "synthesize_stack", "pulumi_config", "mask_secrets", "SECRET_MASK"]
 
@@ -34,13 +32,7 @@ def synthesize_stack(stack: str, raw: Mapping[str, Any]) -> Synthesis:
 
 def mask_secrets(value: Any) -> Any:
     """`value` with every secret replaced by "[secret]"."""
-    if rpc.is_rpc_secret(value):
-        return SECRET_MASK
-    if isinstance(value, dict):
-        return {k: mask_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_secrets(v) for v in value]
-    return value
+    return map_wire(value, secret=lambda _: SECRET_MASK)
 
 
 @dataclass(frozen=True)

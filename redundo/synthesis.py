@@ -21,7 +21,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as _settings
 from pulumi.runtime.stack import run_pulumi_func
 
-__all__ = ["Registered", "Synthesis", "RecordingMocks", "synthesize"]
+__all__ = ["Registered", "Synthesis", "RecordingMocks", "synthesize", "map_wire"]
 
 ACCOUNT_ID = "123456789012"
 
@@ -62,6 +62,20 @@ class Synthesis:
 
     def by_urn(self) -> dict[str, Registered]:
         return {r.urn: r for r in self.resources}
+
+
+def map_wire(value: Any, *, secret: Callable[[Any], Any], unknown: Callable[[Any], Any] = lambda v: v) -> Any:
+    """A registered wire value rebuilt with each secret passed to `secret` (given the unwrapped value)
+    and each preview unknown to `unknown`."""
+    if rpc.is_rpc_secret(value):
+        return secret(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, pulumi.output.Unknown):
+        return unknown(value)
+    if isinstance(value, dict):
+        return {k: map_wire(v, secret=secret, unknown=unknown) for k, v in value.items()}
+    if isinstance(value, list):
+        return [map_wire(v, secret=secret, unknown=unknown) for v in value]
+    return value
 
 
 def _ovh_flavors(args: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pulumi.runtime import rpc
 
 from redundo.plan import synthesize_stack
 from redundo.settings import read_stack_config
-from redundo.synthesis import Registered, Synthesis
+from redundo.synthesis import Registered, Synthesis, map_wire
 
 REPO = Path(__file__).resolve().parent.parent
 STACKS = REPO / "stacks"
@@ -33,13 +32,7 @@ def synth(**overrides: Any) -> Synthesis:
 
 def unwrap(value: Any) -> Any:
     """A registered input with secret wrappers removed."""
-    if rpc.is_rpc_secret(value):
-        return unwrap(rpc.unwrap_rpc_secret(value))
-    if isinstance(value, dict):
-        return {k: unwrap(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap(v) for v in value]
-    return value
+    return map_wire(value, secret=unwrap)
 
 
 def one(syn: Synthesis, type_: str) -> Registered:
