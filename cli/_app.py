@@ -3,23 +3,39 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 from typer.core import TyperGroup
 
 from redundo.errors import RedundoError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 __all__ = ["app", "stdout", "stderr", "fail"]
 
-stdout = Console(highlight=False)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+# rich is imported on first use, not at start-up: `redundo --help` stays fast.
+@lru_cache(maxsize=1)
+def stdout() -> "Console":
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+@lru_cache(maxsize=1)
+def stderr() -> "Console":
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int) -> None:
     """Print `message` as the one line a user sees on stderr, then exit with `code`."""
-    stderr.print(f"error: {message}", markup=False)
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
     sys.exit(code)
 
 
@@ -46,7 +62,7 @@ class _Group(TyperGroup):
             if not _is_typer_usage_error(exc):
                 raise
             if type(exc).__name__ == "NoArgsIsHelpError":
-                stdout.print(exc.format_message(), markup=False)
+                sys.stdout.write(exc.format_message() + "\n")
                 sys.exit(0)
             ctx = getattr(exc, "ctx", None)
             where = f"; see `{ctx.command_path} --help`" if ctx is not None else ""
@@ -60,5 +76,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
+    # Plain help: typer's rich help pulls in rich, markdown-it and rich.traceback at every start.
+    rich_markup_mode=None,
     help="Off-site backups, a standby and failover for small sites, at a tier that fits the budget.",
 )

@@ -14,9 +14,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from redundo import settings as settings_mod
-from redundo.errors import ConfigError, UsageError
-from redundo.cli._app import app, stdout
-from redundo.cli import render
+from redundo.errors import ConfigError, OperationError, UsageError
+from redundo.cli._app import app, stderr, stdout
 
 __all__ = ["app", "run"]
 
@@ -88,6 +87,7 @@ def plan(stack: StackOpt = None, all_: AllOpt = False, tier: TierOpt = None, jso
     Runs the real stack program in-process against Pulumi mocks: no pulumi CLI, no credentials,
     no network.
     """
+    from redundo.cli import render
     from redundo.plan import make_plan
     from redundo.tiers import get_tier
 
@@ -101,8 +101,8 @@ def plan(stack: StackOpt = None, all_: AllOpt = False, tier: TierOpt = None, jso
         return
     for p in plans:
         for part in render.plan_view(p):
-            stdout.print(part)
-        stdout.print()
+            stdout().print(part)
+        stdout().print()
 
 
 @app.command()
@@ -113,6 +113,7 @@ def tiers(
     json_: JsonOpt = False,
 ) -> None:
     """Compare the tiers' promises and itemized monthly costs; with --budget, mark the best that fits."""
+    from redundo.cli import render
     from redundo.pricing import best_tier, estimate_tiers
 
     client = _settings_for_pricing(stack, data_gb)
@@ -123,11 +124,11 @@ def tiers(
                     "chosen": chosen.tier if chosen else None,
                     "tiers": [e.to_dict() for e in estimates]})
         return
-    stdout.print(render.tiers_table(estimates, chosen.tier if chosen else None))
+    stdout().print(render.tiers_table(estimates, chosen.tier if chosen else None))
     for line in render.survives_lines(estimates):
-        stdout.print(line)
+        stdout().print(line)
     if chosen is not None:
-        stdout.print(f"€{budget:.2f}/month buys [bold]{chosen.tier}[/bold] at €{chosen.monthly_eur:.2f}/month.")
+        stdout().print(f"€{budget:.2f}/month buys [bold]{chosen.tier}[/bold] at €{chosen.monthly_eur:.2f}/month.")
 
 
 @app.command()
@@ -140,6 +141,7 @@ def check(
 
     The same policies gate `pulumi preview --policy-pack policies` where a CLI is installed.
     """
+    from redundo.cli import render
     formats = ("text", "json", "junit", "sarif")
     if format_ not in formats:
         raise UsageError(f"--format {format_!r} is not one of {', '.join(formats)}")
@@ -154,9 +156,182 @@ def check(
         typer.echo(checks.to_junit(results))
     else:
         for line in render.check_lines(results):
-            stdout.print(line)
+            stdout().print(line)
     if any(r.failed for r in results):
         raise typer.Exit(1)
+
+
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+BackendOpt = Annotated[Optional[str], typer.Option(
+    "--backend", help="State backend URL (file://, s3://, https://api.pulumi.com); default PULUMI_BACKEND_URL, "
+                      "else .redundo/state in the project.")]
+InstallOpt = Annotated[bool, typer.Option("--install-pulumi", help="Download and install the pulumi CLI if it is missing.")]
+BudgetOpt = Annotated[Optional[float], typer.Option("--budget", "-b", help="Pick the best tier for this many EUR a month.")]
+
+
+def _pulumi_command(install: bool) -> Any:
+    """The PulumiCommand to run: None lets the SDK find `pulumi` on PATH; --install-pulumi fetches it."""
+    if not install:
+        return None
+    import shutil
+
+    if shutil.which("pulumi"):
+        return None
+    from pulumi import automation as auto
+
+    stderr().print("Installing the pulumi CLI ...")
+    try:
+        return auto.PulumiCommand.install()
+    except Exception as exc:  # network, disk: the SDK raises whatever urllib or the installer raises
+        raise OperationError(f"could not install the pulumi CLI: {exc}; install it by hand and retry") from None
+
+
+def _passphrase() -> str:
+    """PULUMI_CONFIG_PASSPHRASE, or a prompt when a person is at the terminal."""
+    import sys
+
+    value = os.environ.get("PULUMI_CONFIG_PASSPHRASE")
+    if value is not None:
+        return value
+    if not sys.stdin.isatty():
+        raise OperationError("PULUMI_CONFIG_PASSPHRASE is not set; set it to the passphrase that encrypts "
+                             "this stack's secrets")
+    return typer.prompt("Passphrase for the stack's secrets", hide_input=True)
+
+
+def _target(stack: str | None, tier: str | None, budget: float | None, backend: str | None,
+            install: bool, *, needs_credentials: bool = True):
+    """Validate everything a deploy needs before any call to pulumi: stack, tier, prerequisites."""
+    from redundo import deploy
+    from redundo.pricing import best_tier
+    from redundo.tiers import get_tier
+
+    if tier is not None and budget is not None:
+        raise UsageError("--tier and --budget exclude each other; pass one of them")
+    name = _one_stack(stack)
+    raw = settings_mod.read_stack_config(stacks_dir(), name)
+    if tier is not None:
+        raw["tier"] = get_tier(tier).name
+    settings = settings_mod.parse_settings(name, raw)
+    if budget is not None:
+        chosen = best_tier(settings, budget)
+        raw["tier"] = chosen.tier
+        settings = settings_mod.parse_settings(name, raw)
+    command = _pulumi_command(install)
+    missing = deploy.missing_prerequisites(settings, os.environ, cli_needed=command is None,
+                                           credentials_needed=needs_credentials)
+    if missing:
+        raise OperationError("missing " + "; ".join(missing))
+    return deploy.Target(
+        project=_state.project,
+        settings=settings,
+        backend=deploy.resolve_backend(_state.project, backend, os.environ),
+        passphrase=_passphrase(),
+        pulumi_command=command,
+        tier_override=raw["tier"] if (tier is not None or budget is not None) else None,
+    ), raw
+
+
+def _show_intent(verb: str, target, raw: dict[str, Any]) -> None:
+    from redundo.cli import render
+    from redundo.plan import Plan
+    from redundo.plan import synthesize_stack
+    from redundo.pricing import estimate
+
+    settings = target.settings
+    plan_ = Plan(settings, synthesize_stack(settings.stack, raw), estimate(settings))
+    for part in render.plan_view(plan_):
+        stdout().print(part)
+    stdout().print(f"State backend: {target.backend}")
+    stdout().print(f"This will {verb} stack [bold]{settings.stack}[/bold] on tier [bold]{settings.tier.name}[/bold] "
+                 f"at €{plan_.cost.monthly_eur:.2f}/month.")
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not typer.confirm(question, default=False):
+        raise typer.Abort()
+
+
+def _print_outputs(values: dict[str, tuple[Any, bool]]) -> None:
+    from redundo.cli import render
+
+    stdout().print(render.outputs_table(values))
+
+
+@app.command()
+def up(stack: StackOpt = None, tier: TierOpt = None, budget: BudgetOpt = None, yes: YesOpt = False,
+       backend: BackendOpt = None, install_pulumi: InstallOpt = False) -> None:
+    """Deploy a client stack for real through the Automation API, gated by the policy pack.
+
+    Shows the tier, its cost and the resource plan first, and asks before anything is sent.
+    """
+    from redundo.cli import render
+    from redundo import deploy
+    from redundo.cli.progress import EventPrinter
+
+    target, raw = _target(stack, tier, budget, backend, install_pulumi)
+    _show_intent("deploy", target, raw)
+    _confirm("Deploy?", yes)
+    printer = EventPrinter(stdout())
+    result = deploy.up(target, printer)
+    stdout().print(render.summary_line("up", result.summary.resource_changes, printer))
+    _print_outputs({k: (v.value, v.secret) for k, v in result.outputs.items()})
+    if printer.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def preview(stack: StackOpt = None, tier: TierOpt = None, budget: BudgetOpt = None,
+            backend: BackendOpt = None, install_pulumi: InstallOpt = False) -> None:
+    """Show what `up` would change in the real clouds (needs the pulumi CLI and credentials)."""
+    from redundo.cli import render
+    from redundo import deploy
+    from redundo.cli.progress import EventPrinter
+
+    target, _ = _target(stack, tier, budget, backend, install_pulumi)
+    printer = EventPrinter(stdout())
+    result = deploy.preview(target, printer)
+    stdout().print(render.summary_line("preview", result.change_summary, printer))
+    if printer.failed or printer.policy_violations:
+        raise typer.Exit(1)
+
+
+@app.command()
+def destroy(stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = None,
+            install_pulumi: InstallOpt = False) -> None:
+    """Tear down a client stack. The vault's bucket and its backups are kept."""
+    from redundo.cli import render
+    from redundo import deploy
+    from redundo.cli.progress import EventPrinter
+
+    target, _ = _target(stack, None, None, backend, install_pulumi)
+    name = target.settings.stack
+    if not yes:
+        stdout().print(f"This destroys the instances, keys and DNS records of stack [bold]{name}[/bold]; "
+                     "the vault's bucket and its backups are kept.")
+        if typer.prompt("Type the stack name to confirm") != name:
+            raise typer.Abort()
+    printer = EventPrinter(stdout())
+    result = deploy.destroy(target, printer)
+    stdout().print(render.summary_line("destroy", result.summary.resource_changes, printer))
+    if printer.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def outputs(stack: StackOpt = None, json_: JsonOpt = False, backend: BackendOpt = None,
+            install_pulumi: InstallOpt = False) -> None:
+    """Print a deployed stack's outputs; secrets stay masked."""
+    from redundo import deploy
+
+    target, _ = _target(stack, None, None, backend, install_pulumi, needs_credentials=False)
+    values = deploy.outputs(target)
+    if json_:
+        _emit_json({k: ("[secret]" if secret else v) for k, (v, secret) in values.items()})
+    else:
+        _print_outputs(values)
 
 
 def _settings_for_pricing(stack: str | None, data_gb: float | None) -> settings_mod.StackSettings:

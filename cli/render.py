@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
@@ -135,3 +136,24 @@ def check_lines(results: list[Any]) -> list[str]:
         for f in r.findings:
             lines.append(f"  {f.level:9} {f.policy}: {f.resource}: {escape(f.message)}")
     return lines
+
+
+def summary_line(verb: str, changes: Any, printer: Any) -> str:
+    """One line at the end of a run: what changed, what failed, what the policies said."""
+    counts = {getattr(k, "value", str(k)): v for k, v in (changes or {}).items()}
+    changed = ", ".join(f"{n} {op}" for op, n in sorted(counts.items()) if op != "same" and n)
+    parts = [f"{verb}: {changed or 'no changes'}"]
+    if printer.failed:
+        parts.append(f"[red]{len(printer.failed)} failed[/red]: " + ", ".join(escape(n) for n, _ in printer.failed))
+    if printer.policy_violations:
+        parts.append(f"{len(printer.policy_violations)} policy finding(s)")
+    return "; ".join(parts)
+
+
+def outputs_table(values: dict[str, tuple[Any, bool]]) -> Table:
+    table = Table(title="Outputs", title_justify="left")
+    table.add_column("name")
+    table.add_column("value")
+    for name, (value, secret) in sorted(values.items()):
+        table.add_row(name, "\\[secret]" if secret else escape(json.dumps(value) if not isinstance(value, str) else value))
+    return table

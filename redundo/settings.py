@@ -14,8 +14,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from redundo import geo
 from redundo.errors import ConfigError
 from redundo.tiers import TIER_NAMES, Tier, get_tier
@@ -337,6 +335,8 @@ def read_stack_config(stacks_dir: Path, stack: str) -> dict[str, Any]:
         known = stack_names(stacks_dir)
         hint = f"known stacks: {', '.join(known)}" if known else f"create it with `redundo init {stack}`"
         raise ConfigError(f"unknown stack {stack!r} (no {path.name} in {stacks_dir.name}/); {hint}")
+    import yaml  # only when a stack file is read: keeps `redundo --help` fast
+
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:

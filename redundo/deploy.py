@@ -1,0 +1,173 @@
+"""The one seam over `pulumi.automation`: real deploys of the same program `redundo plan` synthesizes.
+
+Everything here runs the `pulumi` CLI, which needs the provider plugins and cloud credentials.
+Tests hand the workspace a fake `PulumiCommand`; the CLI layer patches nothing else. State lives
+in an embedded `file://` backend inside the project unless a team backend is given.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from redundo.errors import OperationError
+from redundo.settings import NAMESPACE, StackSettings
+
+__all__ = [
+    "STATE_DIR",
+    "PROJECT",
+    "Target",
+    "resolve_backend",
+    "missing_prerequisites",
+    "open_stack",
+    "up",
+    "preview",
+    "destroy",
+    "outputs",
+]
+
+PROJECT = "redundo"
+STATE_DIR = Path(".redundo") / "state"
+POLICY_CONFIG_DIR = Path(".redundo") / "policy-config"
+
+OVH_KEYS = ("OVH_APPLICATION_KEY", "OVH_APPLICATION_SECRET", "OVH_CONSUMER_KEY")
+OVH_OAUTH_KEYS = ("OVH_CLIENT_ID", "OVH_CLIENT_SECRET")
+AWS_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+INSTALL_HINT = "install it with `curl -fsSL https://get.pulumi.com | sh` or pass --install-pulumi"
+
+
+def resolve_backend(project: Path, explicit: str | None, env: Mapping[str, str]) -> str:
+    """--backend, else PULUMI_BACKEND_URL, else the embedded file:// directory in the project."""
+    url = explicit or env.get("PULUMI_BACKEND_URL")
+    if url:
+        if not url.startswith(("file://", "s3://", "https://", "gs://", "azblob://")):
+            raise OperationError(
+                f"backend {url!r} is not a state backend URL; use file://DIR, s3://BUCKET or https://api.pulumi.com"
+            )
+        return url
+    return (project / STATE_DIR).resolve().as_uri()
+
+
+def missing_prerequisites(settings: StackSettings, env: Mapping[str, str], *, cli_needed: bool = True,
+                          credentials_needed: bool = True,
+                          which: Callable[[str], str | None] = shutil.which) -> list[str]:
+    """What must be in place before a deploy: the CLI and each provider's credentials."""
+    missing = []
+    if cli_needed and which("pulumi") is None:
+        missing.append(f"the pulumi CLI is not on PATH ({INSTALL_HINT})")
+    if not credentials_needed:
+        return missing
+    if not (all(env.get(k) for k in OVH_KEYS) or all(env.get(k) for k in OVH_OAUTH_KEYS)):
+        absent = [k for k in OVH_KEYS if not env.get(k)]
+        missing.append(f"OVH credentials: set {', '.join(absent)} (or OVH_CLIENT_ID and OVH_CLIENT_SECRET)")
+    uses_aws = "aws" in (settings.backup_provider, settings.standby_provider)
+    if uses_aws and not (all(env.get(k) for k in AWS_KEYS) or env.get("AWS_PROFILE")):
+        absent = [k for k in AWS_KEYS if not env.get(k)]
+        missing.append(f"AWS credentials: set {', '.join(absent)} (or AWS_PROFILE)")
+    return missing
+
+
+@dataclass
+class Target:
+    """Which stack to act on, where its state lives, and how to reach the CLI."""
+
+    project: Path
+    settings: StackSettings
+    backend: str
+    passphrase: str
+    pulumi_command: Any = None
+    """A `pulumi.automation.PulumiCommand`; None finds `pulumi` on PATH."""
+    tier_override: str | None = None
+
+
+def open_stack(target: Target):
+    """Create or select the stack in its backend and record the tier chosen for this run."""
+    from pulumi import automation as auto
+
+    from redundo.stacks.program import main
+
+    if target.backend.startswith("file://"):
+        Path(target.backend[len("file://"):]).mkdir(parents=True, exist_ok=True)
+    options = auto.LocalWorkspaceOptions(
+        work_dir=str(target.project),
+        pulumi_command=target.pulumi_command,
+        secrets_provider="passphrase",
+        env_vars={
+            "PULUMI_BACKEND_URL": target.backend,
+            "PULUMI_CONFIG_PASSPHRASE": target.passphrase,
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+        },
+    )
+    try:
+        stack = auto.create_or_select_stack(stack_name=target.settings.stack, project_name=PROJECT,
+                                            program=main, opts=options)
+        if target.tier_override:
+            # The stack file is the source of truth: the chosen tier is written there, not passed aside.
+            stack.set_config(f"{NAMESPACE}:tier", auto.ConfigValue(target.tier_override))
+    except auto.errors.CommandError as exc:
+        raise OperationError(f"could not open stack {target.settings.stack!r}: {_first_line(exc)}") from None
+    return stack
+
+
+def _policy_args(target: Target) -> dict[str, list[str]]:
+    """The shipped pack and this stack's tier limits, so that the engine gates the deploy too."""
+    from redundo.policies.rules import tier_config
+
+    config_dir = target.project / POLICY_CONFIG_DIR
+    config_dir.mkdir(parents=True, exist_ok=True)
+    config_file = config_dir / f"{target.settings.stack}.json"
+    config_file.write_text(json.dumps(tier_config(target.settings.tier), indent=2))
+    return {"policy_packs": [str(policy_pack_dir())], "policy_pack_configs": [str(config_file)]}
+
+
+def policy_pack_dir() -> Path:
+    """The installed pack (PulumiPolicy.yaml and __main__.py), wherever redundo is installed."""
+    import redundo.policies
+
+    return Path(redundo.policies.__file__).resolve().parent
+
+
+def _first_line(exc: BaseException) -> str:
+    """The CLI's own error line out of a CommandError's dump of code, stdout and stderr."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        if "error:" in line:
+            return line.split("error:", 1)[1].strip()
+    return lines[-1] if lines else type(exc).__name__
+
+
+def _run(verb: str, action: Callable[[], Any]) -> Any:
+    from pulumi import automation as auto
+
+    try:
+        return action()
+    except auto.errors.CommandError as exc:
+        raise OperationError(f"pulumi {verb} failed: {_first_line(exc)}") from None
+
+
+def up(target: Target, on_event: Callable[[Any], None]):
+    """Deploy the stack under the policy pack; returns the engine's UpResult."""
+    stack = open_stack(target)
+    return _run("up", lambda: stack.up(on_event=on_event, color="never", **_policy_args(target)))
+
+
+def preview(target: Target, on_event: Callable[[Any], None]):
+    """Preview the stack under the policy pack; returns the engine's PreviewResult."""
+    stack = open_stack(target)
+    return _run("preview", lambda: stack.preview(on_event=on_event, color="never", **_policy_args(target)))
+
+
+def destroy(target: Target, on_event: Callable[[Any], None]):
+    """Destroy the stack's resources (the vault's bucket is retained with its backups)."""
+    stack = open_stack(target)
+    return _run("destroy", lambda: stack.destroy(on_event=on_event, color="never"))
+
+
+def outputs(target: Target) -> dict[str, tuple[Any, bool]]:
+    """The stack's outputs as name -> (value, is_secret)."""
+    stack = open_stack(target)
+    result = _run("stack output", stack.outputs)
+    return {name: (value.value, value.secret) for name, value in result.items()}

@@ -1,0 +1,194 @@
+"""`redundo up`, `preview`, `destroy` and `outputs` up to the Automation API seam (a fake PulumiCommand)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from redundo.cli.main import app
+from redundo.pricing import estimate_tiers
+from redundo.settings import read_stack_file
+from tests.conftest import REPO, STACKS
+from tests.fakes import FakePulumiCommand, resource_events, summary_event
+
+runner = CliRunner()
+CREDENTIALS = {"OVH_APPLICATION_KEY": "ak", "OVH_APPLICATION_SECRET": "as", "OVH_CONSUMER_KEY": "ck",
+               "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "sk",
+               "PULUMI_CONFIG_PASSPHRASE": "correct horse", "PULUMI_BACKEND_URL": None, "COLUMNS": "200"}
+BUCKET_URN = "urn:pulumi:small-shop::redundo::redundo:index:RedundantSite$redundo:index:BackupVault$" \
+             "aws:s3/bucket:Bucket::small-shop-vault-bucket"
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / "stacks").mkdir()
+    shutil.copy(REPO / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copy(STACKS / "Pulumi.small-shop.yaml", tmp_path / "stacks" / "Pulumi.small-shop.yaml")
+    return tmp_path
+
+
+@pytest.fixture
+def fake(mocker):
+    command = FakePulumiCommand(
+        events=[*resource_events(BUCKET_URN, "aws:s3/bucket:Bucket"), summary_event(create=1)],
+        outputs={"tier": "basic", "writerAccessKeyId": "AKIAWRITER", "writerSecretAccessKey": "plain-secret"},
+        secret_outputs=("writerSecretAccessKey",),
+    )
+    mocker.patch("redundo.cli.main._pulumi_command", return_value=command)
+    return command
+
+
+def invoke(project, *args, env=None, input=None):
+    return runner.invoke(app, ["--project", str(project), *args], env={**CREDENTIALS, **(env or {})}, input=input)
+
+
+def call(fake, verb: str) -> tuple[list[str], dict[str, str]]:
+    return next((args, env) for args, env in fake.calls if args[0] == verb)
+
+
+def test_up_runs_the_stack_on_the_embedded_backend_with_the_pack(project, fake):
+    result = invoke(project, "up", "--tier", "basic", "--yes")
+    assert result.exit_code == 0, result.output
+    assert ["stack", "select", "--stack", "small-shop"] == fake.calls[0][0]
+    config_args, _ = call(fake, "config")
+    assert config_args[:4] == ["config", "set", "redundo:tier", "--plaintext"] and config_args[-1] == "basic"
+    up_args, env = call(fake, "up")
+    assert env["PULUMI_BACKEND_URL"] == (project / ".redundo" / "state").resolve().as_uri()
+    assert env["PULUMI_CONFIG_PASSPHRASE"] == "correct horse"
+    assert (project / ".redundo" / "state").is_dir()
+    assert up_args[up_args.index("--stack") + 1] == "small-shop"
+    assert up_args[up_args.index("--exec-kind") + 1] == "auto.inline"
+    pack = up_args[up_args.index("--policy-pack") + 1]
+    assert (REPO / "policies" / "PulumiPolicy.yaml").samefile(f"{pack}/PulumiPolicy.yaml")
+    pack_config = json.loads(open(up_args[up_args.index("--policy-pack-config") + 1]).read())
+    assert pack_config["redundo-vault-retention-covers-tier"] == {"retentionDays": 30}
+
+
+def test_up_shows_tier_cost_and_plan_then_progress_and_masked_outputs(project, fake):
+    result = invoke(project, "up", "--tier", "basic", "--yes")
+    out = result.stdout
+    assert "This will deploy stack small-shop on tier basic at €" in out
+    assert "aws:Bucket  small-shop-vault-bucket" in out  # the offline plan, before anything is sent
+    assert "+  create   aws:Bucket  small-shop-vault-bucket" in out and "✓  create   small-shop-vault-bucket" in out
+    assert "AKIAWRITER" in out and "plain-secret" not in out and "[secret]" in out
+    assert out.index("This will deploy") < out.index("+  create")
+
+
+def test_up_budget_picks_the_best_tier_and_records_it(project, fake):
+    settings = read_stack_file(project / "stacks", "small-shop")
+    costs = {e.tier: e.monthly_eur for e in estimate_tiers(settings)}
+    result = invoke(project, "up", "--budget", f"{costs['premium']:.2f}", "--yes")
+    assert result.exit_code == 0, result.output
+    assert call(fake, "config")[0][-1] == "premium"
+    pack_config = json.loads(open(call(fake, "up")[0][call(fake, "up")[0].index("--policy-pack-config") + 1]).read())
+    assert pack_config["redundo-vault-object-lock-for-immutable-tiers"] == {"objectLockDays": 30}
+
+
+def test_up_refused_confirmation_sends_nothing(project, fake):
+    result = invoke(project, "up", "--tier", "standard", input="n\n")
+    assert result.exit_code == 1
+    assert "Deploy? [y/N]" in result.stdout
+    assert result.stderr.strip() == "error: aborted; nothing was changed"
+    assert fake.calls == []
+
+
+def test_up_team_backend_comes_from_the_option_or_the_environment(project, fake):
+    assert invoke(project, "up", "--tier", "basic", "--yes", "--backend", "s3://team-state").exit_code == 0
+    assert call(fake, "up")[1]["PULUMI_BACKEND_URL"] == "s3://team-state"
+    fake.calls.clear()
+    assert invoke(project, "up", "--tier", "basic", "--yes", env={"PULUMI_BACKEND_URL": "https://api.pulumi.com"}
+                  ).exit_code == 0
+    assert call(fake, "up")[1]["PULUMI_BACKEND_URL"] == "https://api.pulumi.com"
+
+
+def test_up_failed_resource_is_shown_at_once_and_fails_the_run(project, fake):
+    fake.events = [
+        {"resourcePreEvent": {"metadata": {"op": "create", "urn": BUCKET_URN, "type": "aws:s3/bucket:Bucket",
+                                           "provider": ""}}},
+        {"diagnosticEvent": {"urn": BUCKET_URN, "message": "BucketAlreadyExists: the name is taken\n",
+                             "color": "never", "severity": "error"}},
+        summary_event(create=0),
+    ]
+    result = invoke(project, "up", "--tier", "basic", "--yes")
+    assert result.exit_code == 1
+    assert "✗  small-shop-vault-bucket: BucketAlreadyExists: the name is taken" in result.stdout
+    assert "1 failed: small-shop-vault-bucket" in result.stdout
+
+
+def test_up_engine_error_is_one_line(project, fake):
+    fake.fail = {"up": "update failed: provider ovh: invalid credentials"}
+    result = invoke(project, "up", "--tier", "basic", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: pulumi up failed: update failed: provider ovh: invalid credentials"
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("args", "env", "code", "message"), [
+    (["up", "--tier", "basic", "--budget", "9"], {}, 2, "error: --tier and --budget exclude each other"),
+    (["up", "--tier", "gold"], {}, 2, "error: unknown tier 'gold'"),
+    (["up", "--budget", "0"], {}, 2, "error: budget 0 is not a positive amount of EUR a month"),
+    (["up", "--budget", "1"], {}, 1, "error: no tier fits €1.00/month for 8 GB"),
+    (["up", "--stack", "ghost"], {}, 2, "error: unknown stack 'ghost'"),
+    (["up", "--tier", "basic", "--yes"], {"OVH_CONSUMER_KEY": None}, 1,
+     "error: missing OVH credentials: set OVH_CONSUMER_KEY (or OVH_CLIENT_ID and OVH_CLIENT_SECRET)"),
+    (["up", "--tier", "basic", "--yes"], {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None}, 1,
+     "error: missing AWS credentials: set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"),
+    (["up", "--tier", "basic", "--yes", "--backend", "ftp://x"], {}, 1,
+     "error: backend 'ftp://x' is not a state backend URL"),
+    (["destroy", "--yes", "--tier", "basic"], {}, 2, "error: No such option: --tier"),
+])
+def test_deploy_bad_input_fails_before_any_pulumi_call(project, fake, args, env, code, message):
+    result = invoke(project, *args, env=env)
+    assert result.exit_code == code, result.output
+    assert result.stderr.startswith(message) and len(result.stderr.strip().splitlines()) == 1
+    assert fake.calls == []
+
+
+def test_up_without_the_pulumi_cli_says_how_to_install_it(project, mocker):
+    mocker.patch("redundo.deploy.shutil.which", return_value=None)
+    result = invoke(project, "up", "--tier", "basic", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: missing the pulumi CLI is not on PATH (install it with "
+                                    "`curl -fsSL https://get.pulumi.com | sh` or pass --install-pulumi)")
+
+
+def test_up_invalid_stack_value_deploys_nothing(project, fake):
+    path = project / "stacks" / "Pulumi.small-shop.yaml"
+    path.write_text(path.read_text().replace("primaryFlavor: d2-2", "primaryFlavor: huge"))
+    result = invoke(project, "up", "--yes")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: redundo:primaryFlavor is 'huge'; accepted values:")
+    assert fake.calls == []
+
+
+def test_preview_passes_the_pack_and_fails_on_a_policy_finding(project, fake):
+    fake.events = [
+        {"policyEvent": {"resourceUrn": BUCKET_URN, "message": "vault is in the primary's city", "color": "never",
+                         "policyName": "redundo-vault-outside-primary-blast-radius", "policyPackName": "redundo",
+                         "policyPackVersion": "0.1.0", "policyPackVersionTag": "0.1.0",
+                         "enforcementLevel": "mandatory"}},
+        summary_event(same=3),
+    ]
+    result = invoke(project, "preview")
+    assert result.exit_code == 1
+    assert "policy redundo-vault-outside-primary-blast-radius: small-shop-vault-bucket" in result.stdout
+    assert "--policy-pack" in call(fake, "preview")[0]
+
+
+def test_destroy_asks_for_the_stack_name(project, fake):
+    refused = invoke(project, "destroy", input="other\n")
+    assert refused.exit_code == 1 and "Type the stack name to confirm" in refused.stdout
+    assert all(args[0] != "destroy" for args, _ in fake.calls)
+    accepted = invoke(project, "destroy", input="small-shop\n")
+    assert accepted.exit_code == 0, accepted.output
+    assert call(fake, "destroy")[0][call(fake, "destroy")[0].index("--stack") + 1] == "small-shop"
+
+
+def test_outputs_json_masks_secrets_and_needs_no_cloud_credentials(project, fake):
+    result = invoke(project, "outputs", "--json", env={"OVH_APPLICATION_KEY": None, "AWS_ACCESS_KEY_ID": None})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"tier": "basic", "writerAccessKeyId": "AKIAWRITER",
+                                         "writerSecretAccessKey": "[secret]"}

@@ -1,0 +1,71 @@
+"""A stand-in for the `pulumi` CLI at the Automation API's own seam (`PulumiCommand`).
+
+The SDK's real code runs: it builds the argument lists, watches the event log and parses the
+JSON replies. The fake records every call and writes the engine events a real run would emit.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pulumi import automation as auto
+from pulumi.automation._cmd import CommandResult  # not re-exported by pulumi.automation
+from semver import VersionInfo
+
+HISTORY = [{
+    "kind": "update", "startTime": "2026-11-26T10:00:00.000Z", "message": "", "environment": {}, "config": {},
+    "result": "succeeded", "endTime": "2026-11-26T10:03:00.000Z", "resourceChanges": {"create": 24}, "version": 1,
+}]
+
+
+def resource_events(urn: str, type_: str, op: str = "create") -> list[dict[str, Any]]:
+    meta = {"op": op, "urn": urn, "type": type_, "provider": ""}
+    return [{"resourcePreEvent": {"metadata": meta}}, {"resOutputsEvent": {"metadata": meta}}]
+
+
+def summary_event(**changes: int) -> dict[str, Any]:
+    return {"summaryEvent": {"maybeCorrupt": False, "durationSeconds": 1, "resourceChanges": changes,
+                             "PolicyPacks": {}}}
+
+
+class FakePulumiCommand(auto.PulumiCommand):
+    """Records calls; answers `stack output`, `stack history`; streams scripted events for runs."""
+
+    def __init__(self, events: list[dict[str, Any]] | None = None, outputs: dict[str, Any] | None = None,
+                 secret_outputs: tuple[str, ...] = (), fail: dict[str, str] | None = None):
+        # super().__init__ would run `pulumi version`; the SDK only needs these two attributes.
+        self.command = "pulumi"
+        self.version = VersionInfo.parse("3.200.0")  # below 3.206: events go to a log file
+        self.calls: list[tuple[list[str], dict[str, str]]] = []
+        self.events = events if events is not None else [summary_event(create=1)]
+        self.outputs = outputs or {}
+        self.secret_outputs = secret_outputs
+        self.fail = fail or {}
+
+    def verbs(self) -> list[str]:
+        return [" ".join(a for a in args if not a.startswith("-"))[:40] for args, _ in self.calls]
+
+    def run(self, args, cwd, additional_env, on_output=None, on_error=None) -> CommandResult:
+        args = list(args)
+        self.calls.append((args, dict(additional_env)))
+        verb = args[0]
+        if verb in ("up", "preview", "destroy") and "--event-log" in args:
+            self._write_events(args[args.index("--event-log") + 1], self.events if verb not in self.fail else [])
+        if verb in self.fail:
+            raise auto.errors.CommandError(CommandResult(stdout="", stderr=f"error: {self.fail[verb]}", code=255))
+        stdout = ""
+        if args[:2] == ["stack", "output"]:
+            shown = {k: (v if "--show-secrets" in args or k not in self.secret_outputs else "[secret]")
+                     for k, v in self.outputs.items()}
+            stdout = json.dumps(shown)
+        elif args[:2] == ["stack", "history"]:
+            stdout = json.dumps(HISTORY)
+        return CommandResult(stdout=stdout, stderr="", code=0)
+
+    @staticmethod
+    def _write_events(log: str, events: list[dict[str, Any]]) -> None:
+        """The engine's event log: the run's events, then the cancel event the CLI always ends with."""
+        with open(log, "a", encoding="utf-8") as handle:
+            for n, event in enumerate([*events, {"cancelEvent": {}}]):
+                handle.write(json.dumps({"sequence": n, "timestamp": 0, **event}) + "\n")
