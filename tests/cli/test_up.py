@@ -192,3 +192,18 @@ def test_outputs_json_masks_secrets_and_needs_no_cloud_credentials(project, fake
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"tier": "basic", "writerAccessKeyId": "AKIAWRITER",
                                          "writerSecretAccessKey": "[secret]"}
+
+
+def test_up_install_pulumi_failure_is_one_line(project, mocker):
+    import urllib.error
+
+    from pulumi import automation as auto
+
+    mocker.patch("shutil.which", return_value=None)
+    install = mocker.patch.object(auto.PulumiCommand, "install",
+                                  side_effect=urllib.error.URLError("Name or service not known"))
+    result = invoke(project, "up", "--tier", "basic", "--yes", "--install-pulumi")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == ("error: could not install the pulumi CLI: <urlopen error Name or service not "
+                                     "known>; install it by hand and retry")
+    install.assert_called_once_with()
