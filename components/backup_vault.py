@@ -29,7 +29,8 @@ class BackupVaultArgs(TypedDict):
 
 
 class BackupVault(pulumi.ComponentResource):
-    """A versioned, encrypted, private bucket and two keys: the primary's (no destruction) and the standby's (read)."""
+    """A versioned, encrypted, private bucket and three keys: the primary's (no destruction), the
+    standby's (read) and the one that creates the repository at provisioning (its identity only)."""
 
     bucket: pulumi.Output[str]
     """The bucket's name."""
@@ -47,6 +48,12 @@ class BackupVault(pulumi.ComponentResource):
     """The standby's access key id."""
     reader_secret_access_key: pulumi.Output[str]
     """The standby's secret key (secret)."""
+    init_access_key_id: pulumi.Output[str]
+    """The key that creates the repository once, at provisioning."""
+    init_secret_access_key: pulumi.Output[str]
+    """Its secret (secret)."""
+    region: pulumi.Output[str]
+    """The region to sign requests for."""
 
     def __init__(self, name: str, args: BackupVaultArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("redundo:index:BackupVault", name, None, opts)
@@ -74,6 +81,8 @@ class BackupVault(pulumi.ComponentResource):
             "writer_secret_access_key": self.writer_secret_access_key,
             "reader_access_key_id": self.reader_access_key_id,
             "reader_secret_access_key": self.reader_secret_access_key,
+            "init_access_key_id": self.init_access_key_id,
+            "init_secret_access_key": self.init_secret_access_key,
         })
 
     def _build_s3(self, name: str, args: BackupVaultArgs) -> None:
@@ -147,6 +156,9 @@ class BackupVault(pulumi.ComponentResource):
             f"{name}-writer", bucket.bucket, access.writer_policy)
         self.reader_access_key_id, self.reader_secret_access_key = self._iam_key(
             f"{name}-reader", bucket.bucket, access.reader_policy)
+        self.init_access_key_id, self.init_secret_access_key = self._iam_key(
+            f"{name}-init", bucket.bucket, access.init_policy)
+        self.region = pulumi.Output.from_input(region)
 
     def _iam_key(self, name: str, bucket: pulumi.Output[str], policy) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
         child = pulumi.ResourceOptions(parent=self)
@@ -180,6 +192,9 @@ class BackupVault(pulumi.ComponentResource):
             f"{name}-writer", service, storage.name, access.writer_policy)
         self.reader_access_key_id, self.reader_secret_access_key = self._ovh_key(
             f"{name}-reader", service, storage.name, access.reader_policy)
+        self.init_access_key_id, self.init_secret_access_key = self._ovh_key(
+            f"{name}-init", service, storage.name, access.init_policy)
+        self.region = pulumi.Output.from_input(args["region"]).apply(str.lower)
 
     def _ovh_key(self, name: str, service: pulumi.Input[str], bucket: pulumi.Output[str],
                  policy) -> tuple[pulumi.Output[str], pulumi.Output[str]]:

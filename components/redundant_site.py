@@ -6,12 +6,19 @@ from typing import Literal, NotRequired, TypedDict
 
 import pulumi
 
+import shlex
+
 from redundo import cloud_config
+from redundo.agent import AgentSettings
 from redundo.components.backup_vault import BackupVault
 from redundo.components.failover import Failover
+from redundo.components.host_credentials import HostCredentials
 from redundo.components.primary_site import PrimarySite
 from redundo.components.standby import Standby
 from redundo.tiers import Tier
+
+# The default sudo user of the Debian images each provider offers.
+SSH_USERS = {"ovh": "debian", "aws": "admin"}
 
 
 class RedundantSiteArgs(TypedDict):
@@ -43,6 +50,20 @@ class RedundantSiteArgs(TypedDict):
     """The site's name, such as shop-example.fr; no DNS records without it."""
     dns_zone: NotRequired[str]
     """The OVH zone that holds domain."""
+    site_paths: NotRequired[list[str]]
+    """What the backup agent saves besides the database dump (default /var/www)."""
+    database: NotRequired[Literal["none", "sqlite", "mysql", "postgresql"]]
+    """The site's database, dumped before each backup."""
+    database_name: NotRequired[str]
+    """Database name for MySQL/MariaDB or PostgreSQL."""
+    ssh_private_key: NotRequired[pulumi.Input[str]]
+    """Private key to deliver credentials with (secret); without it the deployer's ssh-agent is used."""
+    ssh_agent_socket: NotRequired[str]
+    """The deployer's ssh-agent socket (SSH_AUTH_SOCK)."""
+
+
+def _env_file(values: dict[str, str]) -> str:
+    return "".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items())
 
 
 class RedundantSite(pulumi.ComponentResource):
@@ -74,13 +95,19 @@ class RedundantSite(pulumi.ComponentResource):
             "name_prefix": f"redundo-{name}-"[:30],
             "service_name": args["service_name"],
         }, child)
+        agent = pulumi.Output.all(self.vault.endpoint, self.vault.bucket, self.vault.region).apply(
+            lambda v: AgentSettings.for_tier(
+                tier, vault_endpoint=v[0], vault_bucket=v[1], vault_region=v[2], backup_host=f"{name}-primary",
+                site_paths=tuple(args.get("site_paths") or ["/var/www"]), db_kind=args.get("database", "none"),
+                db_name=args.get("database_name", "")))
+        admin = list(args["admin_cidrs"])
         primary_args = {
             "service_name": args["service_name"],
             "region": args["primary_region"],
             "flavor": args["primary_flavor"],
             "ssh_public_key": args["ssh_public_key"],
-            "user_data": cloud_config.render(cloud_config.host_config(
-                hostname=f"{name}-primary", admin_cidrs=args["admin_cidrs"], packages=["restic"])),
+            "user_data": agent.apply(lambda a: cloud_config.render(cloud_config.primary_config(
+                hostname=f"{name}-primary", admin_cidrs=admin, tier=tier, agent=a))),
         }
         if zone:
             primary_args |= {"dns_zone": zone, "dns_subdomain": host_sub("primary")}
@@ -92,14 +119,41 @@ class RedundantSite(pulumi.ComponentResource):
             "region": args["standby_region"],
             "size": args["standby_size"],
             "ssh_public_key": args["ssh_public_key"],
-            "admin_cidrs": list(args["admin_cidrs"]),
-            "user_data": cloud_config.render(cloud_config.host_config(
-                hostname=f"{name}-standby", admin_cidrs=args["admin_cidrs"], packages=["restic"])),
+            "admin_cidrs": admin,
+            "user_data": agent.apply(lambda a: cloud_config.render(cloud_config.standby_config(
+                hostname=f"{name}-standby", admin_cidrs=admin, tier=tier, agent=a))),
             "service_name": args["service_name"],
         }
         if zone:
             standby_args |= {"dns_zone": zone, "dns_subdomain": host_sub("standby")}
         self.standby = Standby(f"{name}-standby", standby_args, child)
+
+        ssh = {k: v for k, v in (("private_key", args.get("ssh_private_key")),
+                                 ("agent_socket_path", args.get("ssh_agent_socket"))) if v}
+        vault = self.vault
+        HostCredentials(f"{name}-primary-credentials", {
+            "host": self.primary.ipv4,
+            "user": SSH_USERS["ovh"],
+            "env_file": pulumi.Output.secret(pulumi.Output.all(
+                vault.writer_access_key_id, vault.writer_secret_access_key, vault.repository_password,
+            ).apply(lambda v: _env_file({"AWS_ACCESS_KEY_ID": v[0], "AWS_SECRET_ACCESS_KEY": v[1],
+                                         "RESTIC_PASSWORD": v[2]}))),
+            "init_env": pulumi.Output.secret(pulumi.Output.all(
+                vault.init_access_key_id, vault.init_secret_access_key, vault.repository_password, vault.repository,
+            ).apply(lambda v: _env_file({"AWS_ACCESS_KEY_ID": v[0], "AWS_SECRET_ACCESS_KEY": v[1],
+                                         "RESTIC_PASSWORD": v[2], "RESTIC_REPOSITORY": v[3]}))),
+            **ssh,
+        }, child)
+        if self.standby.ipv4 is not None:
+            HostCredentials(f"{name}-standby-credentials", {
+                "host": self.standby.ipv4,
+                "user": SSH_USERS[args["standby_provider"]],
+                "env_file": pulumi.Output.secret(pulumi.Output.all(
+                    vault.reader_access_key_id, vault.reader_secret_access_key, vault.repository_password,
+                ).apply(lambda v: _env_file({"AWS_ACCESS_KEY_ID": v[0], "AWS_SECRET_ACCESS_KEY": v[1],
+                                             "RESTIC_PASSWORD": v[2]}))),
+                **ssh,
+            }, child)
         on_standby = args["active_side"] == "standby" and self.standby.ipv4 is not None
         self.active_ipv4 = self.standby.ipv4 if on_standby else self.primary.ipv4
         if zone:

@@ -5,7 +5,9 @@ that destroys one. We chose versioned deletes over strict append-only: the prima
 `restic forget --prune` (so the repository stays small without a second, more powerful machine),
 but in a versioned bucket a delete only lays a delete marker, and the key may not delete versions,
 touch the bucket's settings, or write the repository's `config` and `keys/`. Whatever it deletes
-stays recoverable for the tier's retention (`redundo vault undelete`).
+stays recoverable for the tier's retention (`redundo vault undelete`). The repository itself is
+created once, at provisioning, with a third key that may write only `config` and `keys/`; that
+key is handed to the primary for that one command on stdin and never stored there.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ __all__ = [
     "PROTECTED_KEYS",
     "writer_policy",
     "reader_policy",
+    "init_policy",
     "bucket_arn",
 ]
 
@@ -74,5 +77,18 @@ def reader_policy(bucket: str) -> dict[str, Any]:
         "Statement": [
             {"Sid": "ListVault", "Effect": "Allow", "Action": list(BUCKET_READ_ACTIONS), "Resource": arn},
             {"Sid": "ReadBackups", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"{arn}/*"},
+        ],
+    }
+
+
+def init_policy(bucket: str) -> dict[str, Any]:
+    """What the one-time `restic init` at provisioning may do: write the repository's identity."""
+    arn = bucket_arn(bucket)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ListVault", "Effect": "Allow", "Action": list(BUCKET_READ_ACTIONS), "Resource": arn},
+            {"Sid": "CreateRepository", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+             "Resource": [f"{arn}/{key}" for key in PROTECTED_KEYS]},
         ],
     }

@@ -6,11 +6,15 @@ here is secret: credentials reach the hosts another way (see docs/credentials.md
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import yaml
 
-__all__ = ["firewall_rules", "host_config", "render"]
+if TYPE_CHECKING:
+    from redundo.agent import AgentSettings
+    from redundo.tiers import Tier
+
+__all__ = ["firewall_rules", "host_config", "render", "primary_config", "standby_config"]
 
 HEADER = "#cloud-config\n"
 WEB_PORTS = (80, 443)
@@ -72,3 +76,54 @@ def host_config(*, hostname: str, admin_cidrs: Iterable[str], packages: Iterable
 def render(config: dict[str, Any]) -> str:
     """The user-data text: the #cloud-config header, then the document as YAML."""
     return HEADER + yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=1000)
+
+
+_DB_CLIENT = {"mysql": ["mariadb-client"], "postgresql": ["postgresql-client"], "sqlite": [], "none": []}
+
+
+def _agent_files(files: dict[str, str], mode: str) -> list[dict[str, Any]]:
+    return [{"path": path, "permissions": mode, "owner": "root:root", "content": text}
+            for path, text in files.items()]
+
+
+def primary_config(*, hostname: str, admin_cidrs: Iterable[str], tier: "Tier",
+                   agent: "AgentSettings") -> dict[str, Any]:
+    """The primary: firewall, restic, the backup agent and its timers (credentials arrive later, over SSH)."""
+    from redundo import agent as agent_mod
+
+    units = agent_mod.backup_units(tier)
+    timers = [name for name in units if name.endswith(".timer")]
+    return host_config(
+        hostname=hostname,
+        admin_cidrs=admin_cidrs,
+        packages=["restic", "sqlite3", "curl", *_DB_CLIENT[agent.db_kind]],
+        write_files=[
+            *_agent_files({f"{agent_mod.BIN_DIR}/redundo-backup": agent_mod.script("redundo-backup")}, "0755"),
+            *_agent_files({f"{agent_mod.CONF_DIR}/backup.conf": agent_mod.settings_file(agent)}, "0644"),
+            *_agent_files({f"/etc/systemd/system/{n}": text for n, text in units.items()}, "0644"),
+        ],
+        runcmd=[["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", *timers]],
+    )
+
+
+def standby_config(*, hostname: str, admin_cidrs: Iterable[str], tier: "Tier",
+                   agent: "AgentSettings") -> dict[str, Any]:
+    """The standby: firewall, restic, the restore script; on a warm standby, the timer that follows."""
+    from redundo import agent as agent_mod
+
+    units = agent_mod.restore_units(tier)
+    timers = [name for name in units if name.endswith(".timer")]
+    runcmd: list[Any] = [["systemctl", "daemon-reload"]]
+    if timers:
+        runcmd.append(["systemctl", "enable", "--now", *timers])
+    return host_config(
+        hostname=hostname,
+        admin_cidrs=admin_cidrs,
+        packages=["restic", "sqlite3", "rsync", "python3", *_DB_CLIENT[agent.db_kind]],
+        write_files=[
+            *_agent_files({f"{agent_mod.BIN_DIR}/redundo-restore": agent_mod.script("redundo-restore")}, "0755"),
+            *_agent_files({f"{agent_mod.CONF_DIR}/restore.conf": agent_mod.settings_file(agent)}, "0644"),
+            *_agent_files({f"/etc/systemd/system/{n}": text for n, text in units.items()}, "0644"),
+        ],
+        runcmd=runcmd,
+    )

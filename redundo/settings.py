@@ -226,6 +226,8 @@ _PARSERS = {
     "activeSide": ("active_side", _choice(_SIDES)),
 }
 CONFIG_KEYS: tuple[str, ...] = tuple(_PARSERS)
+# Keys the stack program reads itself, as Pulumi secrets: accepted here, never parsed or shown.
+SECRET_KEYS: tuple[str, ...] = ("sshPrivateKey",)
 _REQUIRED = ("ovhServiceName", "sshPublicKey")
 
 
@@ -235,10 +237,11 @@ def parse_settings(stack: str, raw: Mapping[str, Any], *, for_deploy: bool = Tru
     With for_deploy=False the keys only a deploy needs (the OVH project, the SSH key) may be
     missing, for pricing a client that has no stack yet.
     """
+    raw = {k: v for k, v in raw.items() if k not in SECRET_KEYS}
     unknown = sorted(set(raw) - set(_PARSERS))
     if unknown:
         raise ConfigError(
-            f"unknown key {NAMESPACE}:{unknown[0]}; accepted keys: {', '.join(CONFIG_KEYS)}"
+            f"unknown key {NAMESPACE}:{unknown[0]}; accepted keys: {', '.join(CONFIG_KEYS + SECRET_KEYS)}"
         )
     missing = [k for k in _REQUIRED if raw.get(k) in (None, "")]
     if missing and for_deploy:

@@ -6,6 +6,8 @@ under mocks; `redundo up` hands it to the Automation API.
 
 from __future__ import annotations
 
+import os
+
 import pulumi
 import pulumi_aws as aws
 import pulumi_ovh as ovh
@@ -20,6 +22,15 @@ def read_settings() -> StackSettings:
     config = pulumi.Config(NAMESPACE)
     raw = {key: config.get(key) for key in CONFIG_KEYS}
     return parse_settings(pulumi.get_stack(), {k: v for k, v in raw.items() if v is not None})
+
+
+def ssh_access() -> dict[str, object]:
+    """How credentials reach the hosts: a private key kept as a Pulumi secret, else the ssh-agent."""
+    key = pulumi.Config(NAMESPACE).get_secret("sshPrivateKey")
+    if key is not None:
+        return {"ssh_private_key": key}
+    socket = os.environ.get("SSH_AUTH_SOCK")
+    return {"ssh_agent_socket": socket} if socket else {}
 
 
 def main() -> None:
@@ -49,6 +60,10 @@ def main() -> None:
         "active_side": settings.active_side,
         "domain": settings.domain,
         "dns_zone": settings.dns_zone,
+        "site_paths": list(settings.site_paths),
+        "database": settings.database,
+        "database_name": settings.database_name,
+        **ssh_access(),
     }, pulumi.ResourceOptions(providers=providers))
 
     cost = estimate(settings)

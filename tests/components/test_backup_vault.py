@@ -65,7 +65,8 @@ def test_backup_vault_keys_have_no_wildcard_and_cannot_destroy_backups(tier):
     syn = synth(tier=tier)
     bucket = one(syn, "aws:s3/bucket:Bucket").outputs["bucket"]
     policies = _policies(syn)
-    assert set(policies) == {"small-shop-vault-writer-policy", "small-shop-vault-reader-policy"}
+    assert set(policies) == {"small-shop-vault-writer-policy", "small-shop-vault-reader-policy",
+                             "small-shop-vault-init-policy"}
     for name, document in policies.items():
         for statement in document["Statement"]:
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
@@ -75,6 +76,14 @@ def test_backup_vault_keys_have_no_wildcard_and_cannot_destroy_backups(tier):
                 assert not set(_actions(statement)) & set(access.DESTRUCTIVE_ACTIONS), name
     reader_allowed = {a for s in policies["small-shop-vault-reader-policy"]["Statement"] for a in _actions(s)}
     assert reader_allowed == {"s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject"}
+
+
+def test_backup_vault_init_key_writes_only_the_repository_identity():
+    document = _policies(synth())["small-shop-vault-init-policy"]
+    bucket_arn = document["Statement"][0]["Resource"]
+    writes = [s for s in document["Statement"] if "s3:PutObject" in _actions(s)]
+    assert len(writes) == 1 and writes[0]["Resource"] == [f"{bucket_arn}/config", f"{bucket_arn}/keys/*"]
+    assert all("s3:DeleteObject" not in _actions(s) for s in document["Statement"])
 
 
 def test_backup_vault_writer_may_not_write_the_repository_identity():
@@ -104,7 +113,8 @@ def test_backup_vault_ovh_backend_uses_a_dedicated_user_with_the_same_policy():
     assert storage.inputs["encryption"] == {"sseAlgorithm": "AES256"}
     assert storage.options["retain_on_delete"] is True
     users = syn.by_type("ovh:CloudProject/user:User")
-    assert sorted(u.name for u in users) == ["small-shop-vault-reader", "small-shop-vault-writer"]
+    assert sorted(u.name for u in users) == ["small-shop-vault-init", "small-shop-vault-reader",
+                                             "small-shop-vault-writer"]
     policies = {r.name: json.loads(unwrap(r.inputs["policy"])) for r in syn.by_type("ovh:CloudProject/s3Policy:S3Policy")}
     bucket = storage.outputs["name"]
     assert policies["small-shop-vault-writer-policy"] == access.writer_policy(bucket)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from redundo import geo
 from redundo.tiers import TIERS
+from redundo.plan import mask_secrets
 from tests.conftest import one, synth, unwrap
 
 COMPONENT_TYPES = {
     "redundo:index:RedundantSite", "redundo:index:PrimarySite", "redundo:index:BackupVault",
-    "redundo:index:Standby", "redundo:index:Failover",
+    "redundo:index:Standby", "redundo:index:Failover", "redundo:index:HostCredentials",
 }
 
 
@@ -39,7 +42,7 @@ def test_redundant_site_routes_each_resource_to_its_providers_explicit_provider(
     by_urn = syn.by_urn()
     for r in syn.resources:
         package = r.type.split(":")[0]
-        if not r.custom or package in ("pulumi", "random"):
+        if not r.custom or package in ("pulumi", "random", "command"):  # no cloud account behind these
             continue
         provider = by_urn.get(r.provider_urn)
         assert provider is not None, f"{r.name} uses a default provider"
@@ -110,18 +113,43 @@ def test_redundant_site_lightsail_standby_is_on_aws_with_a_closed_ssh_port():
 
 @pytest.mark.parametrize("tier", list(TIERS))
 def test_redundant_site_secrets_never_appear_in_plain_inputs_or_exports(tier):
+    """No secret value shows anywhere once secret-marked values are masked: not in user data,
+    not in the credential commands' plain inputs, not in exports."""
     syn = synth(tier=tier)
     secret_values = set()
     for r in syn.resources:
         for key in r.options.get("additional_secret_outputs", []):
-            if key in r.outputs:
-                secret_values.add(unwrap(r.outputs[key]))
+            value = unwrap(r.outputs.get(key))
+            if isinstance(value, str):
+                secret_values.add(value)
     assert any(v.startswith("mock-secret-of-") for v in secret_values)
     assert any(v.startswith("mock-password-of-") for v in secret_values)
+    for r in syn.resources:
+        plain = json.dumps(mask_secrets(r.inputs))
+        leaked = [v for v in secret_values if v in plain]
+        assert not leaked, f"{r.name} carries {leaked} in plain inputs"
     for name, (value, is_secret) in syn.exports.items():
         if value in secret_values:
             assert is_secret, f"export {name} carries a secret in plain text"
-    for r in syn.resources:
-        if "userData" in r.inputs:
-            user_data = unwrap(r.inputs["userData"])
-            assert not any(s in user_data for s in secret_values), f"{r.name} user data holds a secret"
+
+
+def test_redundant_site_delivers_credentials_over_ssh_not_user_data():
+    syn = synth(tier="standard")
+    commands = {r.name: r for r in syn.by_type("command:remote:Command")}
+    assert set(commands) == {"small-shop-primary-credentials-env-file", "small-shop-primary-credentials-repository-init",
+                             "small-shop-standby-credentials-env-file"}
+    primary_ip = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "primary" in r.name
+                      ).outputs["addresses"][0]["ip"]
+    env = commands["small-shop-primary-credentials-env-file"]
+    connection = unwrap(env.inputs["connection"])
+    assert connection["host"] == primary_ip and connection["user"] == "debian"
+    assert "install -m 0600 -o root -g root /dev/stdin /etc/redundo/restic.env" in env.inputs["create"]
+    stdin = unwrap(env.inputs["stdin"])
+    assert "AWS_SECRET_ACCESS_KEY=mock-secret-of-small-shop-vault-writer-key" in stdin
+    assert "RESTIC_PASSWORD=mock-password-of-small-shop-vault-repository-password" in stdin
+    init = unwrap(commands["small-shop-primary-credentials-repository-init"].inputs["stdin"])
+    assert "mock-secret-of-small-shop-vault-init-key" in init and "RESTIC_REPOSITORY=s3:https://" in init
+    reader = unwrap(commands["small-shop-standby-credentials-env-file"].inputs["stdin"])
+    assert "mock-secret-of-small-shop-vault-reader-key" in reader and "writer" not in reader
+    assert synth(tier="basic").by_type("command:remote:Command") and not any(
+        "standby" in r.name for r in synth(tier="basic").by_type("command:remote:Command"))

@@ -1,0 +1,192 @@
+"""The data path on the hosts: the backup agent on the primary and the restore on the standby.
+
+The scripts are shipped files (`redundo-backup`, `redundo-restore`), checked by shellcheck and
+run unchanged by `redundo drill`. Their settings files and the systemd units are built here as
+data; cloud-init installs all of them. Secrets are never part of any of this: they reach
+`/etc/redundo/restic.env` over SSH at provisioning (see docs/credentials.md).
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Mapping
+
+from redundo.tiers import Tier
+
+__all__ = [
+    "AgentSettings",
+    "script",
+    "settings_file",
+    "unit_file",
+    "backup_units",
+    "restore_units",
+    "timer_interval_minutes",
+    "BIN_DIR",
+    "CONF_DIR",
+    "ENV_FILE",
+]
+
+BIN_DIR = "/usr/local/sbin"
+CONF_DIR = "/etc/redundo"
+ENV_FILE = f"{CONF_DIR}/restic.env"
+STATE_DIR = "/var/lib/redundo"
+DUMP_DIR = "/var/backups/redundo"
+DB_PATH = "/var/lib/site/site.sqlite"
+
+
+def script(name: str) -> str:
+    """The text of a shipped script: redundo-backup or redundo-restore."""
+    return resources.files("redundo.agent").joinpath(name).read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """What the scripts read from their settings file; nothing secret."""
+
+    vault_endpoint: str
+    vault_bucket: str
+    vault_region: str
+    backup_host: str
+    site_paths: tuple[str, ...]
+    keep_daily: int
+    keep_hourly: int = 0
+    verify_subset_percent: int = 5
+    db_kind: str = "none"
+    db_name: str = ""
+    db_path: str = DB_PATH
+    dump_dir: str = DUMP_DIR
+    state_dir: str = STATE_DIR
+    backup_tag: str = "site"
+
+    @classmethod
+    def for_tier(cls, tier: Tier, **values: Any) -> "AgentSettings":
+        return cls(keep_daily=tier.retention_days, keep_hourly=tier.keep_hourly,
+                   verify_subset_percent=tier.verify_subset_percent, **values)
+
+
+def settings_file(settings: AgentSettings) -> str:
+    """A bash-sourceable settings file; every value shell-quoted, the site paths an array."""
+    values: Mapping[str, Any] = {
+        "VAULT_ENDPOINT": settings.vault_endpoint,
+        "VAULT_BUCKET": settings.vault_bucket,
+        "VAULT_REGION": settings.vault_region,
+        "BACKUP_HOST": settings.backup_host,
+        "BACKUP_TAG": settings.backup_tag,
+        "KEEP_DAILY": settings.keep_daily,
+        "KEEP_HOURLY": settings.keep_hourly,
+        "VERIFY_SUBSET_PERCENT": settings.verify_subset_percent,
+        "DB_KIND": settings.db_kind,
+        "DB_NAME": settings.db_name,
+        "DB_PATH": settings.db_path,
+        "DUMP_DIR": settings.dump_dir,
+        "STATE_DIR": settings.state_dir,
+    }
+    lines = ["# Written by redundo; secrets live in " + ENV_FILE + ", not here."]
+    lines += [f"{key}={shlex.quote(str(value))}" for key, value in values.items()]
+    lines.append("SITE_PATHS=(" + " ".join(shlex.quote(p) for p in settings.site_paths) + ")")
+    return "\n".join(lines) + "\n"
+
+
+def unit_file(sections: Mapping[str, Mapping[str, Any]]) -> str:
+    """A systemd unit from {section: {key: value or [values]}}."""
+    out = []
+    for section, entries in sections.items():
+        out.append(f"[{section}]")
+        for key, value in entries.items():
+            for item in value if isinstance(value, (list, tuple)) else [value]:
+                out.append(f"{key}={item}")
+        out.append("")
+    return "\n".join(out)
+
+
+def _service(description: str, exec_start: str, timeout_seconds: int, conf: str, *,
+             read_only_system: bool = True) -> dict[str, dict[str, Any]]:
+    hardening = {"ProtectSystem": "full"} if read_only_system else {}
+    return {
+        "Unit": {
+            "Description": description,
+            "Wants": "network-online.target",
+            "After": "network-online.target",
+            # Until the credentials arrive over SSH the agent cannot run; do not fail noisily.
+            "ConditionPathExists": ENV_FILE,
+        },
+        "Service": {
+            "Type": "oneshot",
+            "Environment": f"REDUNDO_CONF={conf}",
+            "EnvironmentFile": ENV_FILE,
+            "ExecStart": exec_start,
+            "ExecStopPost": f"{BIN_DIR}/redundo-backup report %n" if "redundo-backup" in exec_start else [],
+            # restic can hang for ever when the vault stays unreachable: bound every run.
+            "TimeoutStartSec": f"{timeout_seconds}s",
+            "Nice": 10,
+            "IOSchedulingClass": "idle",
+            "PrivateTmp": "yes",
+            "NoNewPrivileges": "yes",
+            **hardening,
+        },
+    }
+
+
+def _timer(description: str, every_minutes: int, spread_minutes: int) -> dict[str, dict[str, Any]]:
+    return {
+        "Unit": {"Description": description},
+        "Timer": {
+            "OnBootSec": "10min",
+            "OnUnitActiveSec": f"{every_minutes}min",
+            "RandomizedDelaySec": f"{spread_minutes}min",
+            "Persistent": "true",
+        },
+        "Install": {"WantedBy": "timers.target"},
+    }
+
+
+def _timeout(every_minutes: int) -> int:
+    """A run may take at most 80% of its interval, and never more than six hours."""
+    return min(6 * 3600, max(300, every_minutes * 60 * 8 // 10))
+
+
+def backup_units(tier: Tier) -> dict[str, str]:
+    """The primary's units: backup at the tier's interval, prune daily, verify weekly."""
+    conf = f"{CONF_DIR}/backup.conf"
+    every = tier.backup_interval_minutes
+    return {
+        "redundo-backup.service": unit_file(_service(
+            "redundo: back up the site to the off-site vault", f"{BIN_DIR}/redundo-backup backup",
+            _timeout(every), conf)),
+        "redundo-backup.timer": unit_file(_timer(
+            f"redundo: back up every {every} min", every, tier.randomized_delay_minutes)),
+        "redundo-prune.service": unit_file(_service(
+            "redundo: apply the retention policy", f"{BIN_DIR}/redundo-backup prune", 6 * 3600, conf)),
+        "redundo-prune.timer": unit_file(_timer("redundo: prune daily", 24 * 60, 60)),
+        "redundo-verify.service": unit_file(_service(
+            "redundo: read back part of the backups", f"{BIN_DIR}/redundo-backup verify", 6 * 3600, conf)),
+        "redundo-verify.timer": unit_file(_timer("redundo: verify weekly", 7 * 24 * 60, 120)),
+    }
+
+
+def restore_units(tier: Tier) -> dict[str, str]:
+    """The standby's units: on a warm standby a timer keeps the site restored to the latest snapshot."""
+    conf = f"{CONF_DIR}/restore.conf"
+    units = {
+        "redundo-restore.service": unit_file(_service(
+            "redundo: restore the latest snapshot into the live site", f"{BIN_DIR}/redundo-restore --live",
+            # --live writes the site's paths, which may lie under /etc (web server configuration).
+            _timeout(max(tier.backup_interval_minutes, 60)), conf, read_only_system=False)),
+    }
+    if tier.standby_mode == "warm":
+        units["redundo-restore.timer"] = unit_file(_timer(
+            f"redundo: follow the primary every {tier.backup_interval_minutes} min",
+            tier.backup_interval_minutes, tier.randomized_delay_minutes))
+    return units
+
+
+def timer_interval_minutes(unit_text: str) -> int | None:
+    """The OnUnitActiveSec of a timer unit, in minutes (for the policy that checks the RPO)."""
+    for line in unit_text.splitlines():
+        if line.startswith("OnUnitActiveSec="):
+            value = line.split("=", 1)[1].strip()
+            if value.endswith("min") and value[:-3].isdigit():
+                return int(value[:-3])
+    return None

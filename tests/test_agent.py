@@ -1,0 +1,102 @@
+"""The hosts' files validated by the real tools: shellcheck, cloud-init's schema, and systemd's syntax."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from redundo import agent
+from redundo.tiers import TIERS
+from tests.conftest import synth, unwrap
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not installed; .ci/run must install it")
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+def _user_data(tier: str, role: str) -> str:
+    syn = synth(tier=tier, activeSide="standby")  # a basic tier's cold standby exists once activated
+    instance = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if role in r.name)
+    return unwrap(instance.inputs["userData"])
+
+
+@pytest.mark.parametrize("name", ["redundo-backup", "redundo-restore"])
+def test_agent_scripts_pass_shellcheck(name, tmp_path):
+    path = tmp_path / name
+    path.write_text(agent.script(name))
+    done = subprocess.run([_tool("shellcheck"), "--severity=style", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize("tier", list(TIERS))
+@pytest.mark.parametrize("role", ["primary", "standby"])
+def test_agent_cloud_config_passes_cloud_init_schema(tier, role, tmp_path):
+    path = tmp_path / "user-data"
+    path.write_text(_user_data(tier, role))
+    done = subprocess.run([_tool("cloud-init"), "schema", "--config-file", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("role", ["primary", "standby"])
+def test_agent_cloud_config_top_level_keys_are_cloud_inits_own(role):
+    """`cloud-init schema` 22.4 accepts a misspelt top-level key; check them against its schema file."""
+    schema_files = list(Path("/usr/lib/python3/dist-packages/cloudinit/config/schemas").glob("schema-cloud-config-*.json"))
+    if not schema_files:
+        _tool("cloud-init")  # fails in CI when cloud-init is missing
+        pytest.skip("cloud-init's schema file is not installed")
+    import json
+
+    schema = json.loads(schema_files[0].read_text())
+    known = set(schema.get("properties", {}))
+    for definition in schema.get("$defs", {}).values():
+        known |= set(definition.get("properties", {}))
+    document = yaml.safe_load(_user_data("premium", role))
+    assert set(document) <= known, set(document) - known
+
+
+def test_agent_backup_timer_follows_the_tier_and_bounds_each_run():
+    for tier in TIERS.values():
+        units = agent.backup_units(tier)
+        assert agent.timer_interval_minutes(units["redundo-backup.timer"]) == tier.backup_interval_minutes
+        service = units["redundo-backup.service"]
+        timeout = int(next(l for l in service.splitlines() if l.startswith("TimeoutStartSec="))[16:-1])
+        assert 0 < timeout <= tier.backup_interval_minutes * 60
+        assert f"EnvironmentFile={agent.ENV_FILE}" in service and f"ConditionPathExists={agent.ENV_FILE}" in service
+        assert "ExecStopPost=/usr/local/sbin/redundo-backup report %n" in service
+
+
+def test_agent_only_the_warm_standby_follows_the_primary():
+    assert "redundo-restore.timer" in agent.restore_units(TIERS["premium"])
+    assert "redundo-restore.timer" not in agent.restore_units(TIERS["standard"])
+
+
+def test_agent_units_pass_systemd_analyze(tmp_path):
+    analyze = _tool("systemd-analyze")
+    for name, text in {**agent.backup_units(TIERS["premium"]), **agent.restore_units(TIERS["premium"])}.items():
+        (tmp_path / name).write_text(text.replace("/usr/local/sbin/", "/bin/true #"))
+    done = subprocess.run([analyze, "verify", *sorted(str(p) for p in tmp_path.iterdir())],
+                          capture_output=True, text=True)
+    problems = [l for l in done.stderr.splitlines() if "Unknown key" in l or "Unknown section" in l
+                or "Invalid" in l or "Failed to parse" in l]
+    assert problems == [], problems
+
+
+def test_agent_settings_file_is_shell_quoted(tmp_path):
+    text = agent.settings_file(agent.AgentSettings.for_tier(
+        TIERS["basic"], vault_endpoint="https://s3.eu-west-3.amazonaws.com", vault_bucket="b", vault_region="eu-west-3",
+        backup_host="h", site_paths=("/var/www", "/srv/it's here")))
+    path = tmp_path / "conf"
+    path.write_text(text)
+    done = subprocess.run(["bash", "-c", f'. "{path}"; printf "%s|" "${{SITE_PATHS[@]}}" "$KEEP_DAILY"'],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout == "/var/www|/srv/it's here|30|"
