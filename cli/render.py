@@ -157,3 +157,29 @@ def outputs_table(values: dict[str, tuple[Any, bool]]) -> Table:
     for name, (value, secret) in sorted(values.items()):
         table.add_row(name, "\\[secret]" if secret else escape(json.dumps(value) if not isinstance(value, str) else value))
     return table
+
+
+def drill_lines(report: Any) -> list[str]:
+    """`redundo drill` as text: what came back, how exactly, and RPO/RTO against the promise."""
+    verdict = "[green]PASSED[/green]" if report.passed else "[red]FAILED[/red]"
+    lines = [f"{verdict}: tier {report.tier}, snapshot {report.snapshot_id[:8] or '-'} ({report.snapshot_time or '-'})"]
+    if report.size_bytes:
+        lines.append(f"  site: {report.files} files, {report.size_bytes / 1e6:.1f} MB; full backup "
+                     f"{report.backup_seconds:.2f} s, incremental {report.incremental_seconds:.2f} s")
+    lines.append(f"  verified by {report.verified_by}: {report.files_checked} files, "
+                 f"{len(report.files_mismatched)} different; database {report.db_integrity}")
+    if report.orders_at_backup:
+        lines.append(f"  orders: {report.orders_restored} restored of {report.orders_at_backup} at the last backup; "
+                     f"{report.orders_lost_since_backup} sold after it were lost (that is the RPO)")
+    rpo_ok = report.rpo_seconds <= report.rpo_promise_minutes * 60
+    rto_ok = report.rto_seconds <= report.rto_promise_minutes * 60
+    lines.append(f"  RPO measured {report.rpo_seconds:.1f} s (promise {minutes(report.rpo_promise_minutes)}: "
+                 f"{'kept' if rpo_ok else 'BROKEN'})")
+    lines.append(f"  RTO measured {report.rto_seconds:.1f} s for the restore path (promise "
+                 f"{minutes(report.rto_promise_minutes)}: {'kept' if rto_ok else 'BROKEN'}); instance start and DNS "
+                 "are not in this figure")
+    for name in report.files_mismatched[:10]:
+        lines.append(f"  [red]different:[/red] {escape(name)}")
+    for problem in report.problems:
+        lines.append(f"  [red]problem:[/red] {escape(problem)}")
+    return lines

@@ -1,0 +1,132 @@
+"""A real S3 server on 127.0.0.1 (moto), set up like a deployed vault: for drills and fault tests.
+
+The bucket is versioned (and locked when asked), and the writer, reader and init keys carry the
+very policies `BackupVault` gives the hosts (`redundo.access`), with IAM enforced. The server is
+started and stopped by its owner; nothing listens beyond loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from redundo import access
+
+__all__ = ["Key", "LocalVault"]
+
+ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Key:
+    access_key_id: str
+    secret_access_key: str
+
+    def env(self) -> dict[str, str]:
+        return {"AWS_ACCESS_KEY_ID": self.access_key_id, "AWS_SECRET_ACCESS_KEY": self.secret_access_key}
+
+
+def _with_head_bucket(policy: dict[str, Any]) -> dict[str, Any]:
+    """moto authorizes HEAD on a bucket as "s3:HeadBucket", which AWS folds into s3:ListBucket."""
+    statements = [dict(s) for s in policy["Statement"]]
+    for statement in statements:
+        if statement["Effect"] == "Allow" and "s3:ListBucket" in statement["Action"]:
+            statement["Action"] = [*statement["Action"], "s3:HeadBucket"]
+    return {**policy, "Statement": statements}
+
+
+class LocalVault:
+    """moto's S3 and IAM on a loopback port, with a bucket and the three host keys."""
+
+    def __init__(self, bucket: str = "redundo-drill-vault", *, lock_days: int = 0, enforce_iam: bool = True,
+                 port: int = 0):
+        self.bucket = bucket
+        self.lock_days = lock_days
+        self.enforce_iam = enforce_iam
+        self.port = port
+        self._server: Any = None
+        self.admin: Key | None = None
+        self.writer: Key | None = None
+        self.reader: Key | None = None
+        self.init: Key | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def repository(self) -> str:
+        return f"s3:{self.endpoint}/{self.bucket}"
+
+    def client(self, service: str = "s3", key: Key | None = None):
+        import boto3
+        from botocore.config import Config
+
+        key = key or self.admin or Key("testing", "testing")
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
+                            aws_access_key_id=key.access_key_id, aws_secret_access_key=key.secret_access_key,
+                            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}))
+
+    def start(self) -> "LocalVault":
+        from moto.server import ThreadedMotoServer
+
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+        self.port = self._server.get_host_and_port()[1]
+        if self.admin is None:
+            self._provision()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; the data stays in this process, so start() serves it again on the same port."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> "LocalVault":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Forget everything and stop: moto keeps its state per process, and the next vault starts clean."""
+        if self._server is None:
+            self.start()
+        self._post("/moto-api/reset-auth", b"inf")
+        self._post("/moto-api/reset", b"")
+        self.stop()
+
+    def _provision(self) -> None:
+        s3 = self.client()
+        if self.lock_days:
+            s3.create_bucket(Bucket=self.bucket, ObjectLockEnabledForBucket=True)
+            s3.put_object_lock_configuration(Bucket=self.bucket, ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": self.lock_days}}})
+        else:
+            s3.create_bucket(Bucket=self.bucket)
+        s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+        iam = self.client("iam")
+        self.admin = self._user(iam, "admin", ADMIN_POLICY)
+        self.writer = self._user(iam, "writer", _with_head_bucket(access.writer_policy(self.bucket)))
+        self.reader = self._user(iam, "reader", _with_head_bucket(access.reader_policy(self.bucket)))
+        self.init = self._user(iam, "init", _with_head_bucket(access.init_policy(self.bucket)))
+        if self.enforce_iam:
+            self._post("/moto-api/reset-auth", b"0")  # from now on every request needs a key IAM allows
+
+    @staticmethod
+    def _user(iam, name: str, policy: dict[str, Any]) -> Key:
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName=f"{name}-policy", PolicyDocument=json.dumps(policy))
+        created = iam.create_access_key(UserName=name)["AccessKey"]
+        return Key(created["AccessKeyId"], created["SecretAccessKey"])
+
+    def _post(self, path: str, body: bytes) -> None:
+        request = urllib.request.Request(self.endpoint + path, data=body, method="POST",
+                                         headers={"Content-Type": "text/plain"})
+        with urllib.request.urlopen(request, timeout=10):
+            pass
