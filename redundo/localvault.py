@@ -71,8 +71,11 @@ class LocalVault:
                             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}))
 
     def start(self) -> "LocalVault":
+        import logging
+
         from moto.server import ThreadedMotoServer
 
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         self.port = self._server.get_host_and_port()[1]

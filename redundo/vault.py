@@ -31,7 +31,8 @@ def _entries(s3: Any, bucket: str) -> dict[str, list[dict[str, Any]]]:
         for marker in page.get("DeleteMarkers", []):
             by_key.setdefault(marker["Key"], []).append({**marker, "marker": True})
     for entries in by_key.values():
-        entries.sort(key=lambda e: e["LastModified"], reverse=True)
+        # IsLatest first: timestamps have a resolution of a second, and a delete may share one.
+        entries.sort(key=lambda e: (e["IsLatest"], e["LastModified"]), reverse=True)
     return by_key
 
 
