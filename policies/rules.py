@@ -44,6 +44,7 @@ def tier_config(tier: Tier) -> dict[str, dict[str, Any]]:
         "redundo-vault-retention-covers-tier": {"retentionDays": tier.retention_days},
         "redundo-vault-object-lock-for-immutable-tiers": {"objectLockDays": tier.object_lock_days},
         "redundo-dns-ttl-fits-rto": {"maxTtlSeconds": max(OVH_MIN_TTL, tier.rto_minutes * 60 // 4)},
+        "redundo-backup-interval-honours-rpo": {"rpoMinutes": tier.rpo_minutes},
     }
 
 
@@ -285,6 +286,45 @@ def _dns_ttl(args: ResourceValidationArgs, report: ReportViolation) -> None:
         report(f"{args.name} has a TTL of {ttl:g} s; the tier's RTO allows at most {limit:g} s")
 
 
+def _minutes(value: str) -> int | None:
+    match = re.fullmatch(r"(\d+)\s*(min|m|h|s)?", value.strip())
+    if not match:
+        return None
+    number, unit = int(match.group(1)), match.group(2) or "s"
+    return {"min": number, "m": number, "h": number * 60, "s": number // 60}[unit]
+
+
+def _backup_timer(user_data: str) -> dict[str, str] | None:
+    """The [Timer] settings of redundo-backup.timer in a cloud-config, or None if it has none."""
+    import yaml
+
+    try:
+        document = yaml.safe_load(user_data.split("\n", 1)[1] if user_data.startswith("#cloud-config") else user_data)
+    except yaml.YAMLError:
+        return None
+    for item in (document or {}).get("write_files", []) if isinstance(document, dict) else []:
+        if isinstance(item, dict) and str(item.get("path", "")).endswith("/redundo-backup.timer"):
+            return dict(line.split("=", 1) for line in str(item.get("content", "")).splitlines() if "=" in line)
+    return None
+
+
+def _backup_interval(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type not in (OVH_INSTANCE, LIGHTSAIL_INSTANCE) or PRIMARY not in args.urn:
+        return
+    rpo = args.get_config().get("rpoMinutes", 24 * 60)
+    timer = _backup_timer(args.props.get("userData") or "")
+    if timer is None:
+        report(f"{args.name} installs no redundo-backup.timer; nothing backs this site up")
+        return
+    every = _minutes(timer.get("OnUnitActiveSec", ""))
+    spread = _minutes(timer.get("RandomizedDelaySec", "0")) or 0
+    if every is None:
+        report(f"{args.name}'s backup timer has no OnUnitActiveSec; set the tier's interval")
+    elif every + spread > rpo:
+        report(f"{args.name} backs up every {every} min (+{spread} min spread); the tier's RPO of {rpo:g} min "
+               "needs a shorter interval")
+
+
 POLICIES = [
     StackValidationPolicy(
         name="redundo-vault-outside-primary-blast-radius",
@@ -341,6 +381,13 @@ POLICIES = [
         description="Keep credentials out of instance user data.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=_no_secret_in_user_data,
+    ),
+    ResourceValidationPolicy(
+        name="redundo-backup-interval-honours-rpo",
+        description="Run the primary's backup timer often enough for the tier's RPO.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=_backup_interval,
+        config_schema=PolicyConfigSchema({"rpoMinutes": {"type": "integer", "minimum": 1, "default": 1440}}),
     ),
     ResourceValidationPolicy(
         name="redundo-dns-ttl-fits-rto",

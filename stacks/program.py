@@ -75,6 +75,7 @@ def main() -> None:
     pulumi.export("siteName", settings.domain)
     pulumi.export("primaryIpv4", site.primary.ipv4)
     pulumi.export("standbyMode", tier.standby_mode)
+    pulumi.export("standbyProvider", settings.standby_provider)
     pulumi.export("standbyIpv4", site.standby.ipv4)
     pulumi.export("vaultBucket", site.vault.bucket)
     pulumi.export("vaultEndpoint", site.vault.endpoint)

@@ -208,3 +208,33 @@ def test_up_install_pulumi_failure_is_one_line(project, mocker):
         "error: could not install the pulumi CLI: <urlopen error Name or service not "
                                      "known>; install it by hand and retry")]
     install.assert_called_once_with()
+
+
+def test_drill_stack_restores_into_scratch_on_the_standby(project, fake, mocker):
+    import subprocess
+
+    fake.outputs = {"primaryIpv4": "203.0.113.1", "standbyIpv4": "203.0.113.2", "standbyProvider": "ovh"}
+    ssh = mocker.patch("redundo.remote.ssh_run", return_value=subprocess.CompletedProcess(
+        [], 0, stdout="restored snapshot=0123abcd time=2026-11-26T10:00:00.5Z fallback=0 "
+                      "target=/var/lib/redundo/drill verified_files=1234 db=dump\n", stderr=""))
+    result = invoke(project, "drill", "--stack", "small-shop", "--json")
+    assert result.exit_code == 0, result.output
+    host, user, command = ssh.call_args.args
+    assert (host, user) == ("203.0.113.2", "debian")
+    assert command[-1].endswith("/usr/local/sbin/redundo-restore --target /var/lib/redundo/drill")
+    assert "--live" not in " ".join(command)  # the live site is never touched
+    report = json.loads(result.stdout)
+    assert report["passed"] is True and report["files_checked"] == 1234 and report["db_integrity"] == "dump"
+    assert report["snapshot_id"] == "0123abcd" and report["rpo_seconds"] > 0
+
+
+def test_drill_stack_with_a_cold_standby_restores_on_the_primary_and_reports_failure(project, fake, mocker):
+    import subprocess
+
+    fake.outputs = {"primaryIpv4": "203.0.113.1", "standbyIpv4": None, "standbyProvider": "ovh"}
+    ssh = mocker.patch("redundo.remote.ssh_run", return_value=subprocess.CompletedProcess(
+        [], 4, stdout="", stderr="redundo-restore: no snapshot restored intact; run 'restic check --read-data'\n"))
+    result = invoke(project, "drill", "--stack", "small-shop")
+    assert result.exit_code == 1
+    assert ssh.call_args.args[0] == "203.0.113.1"
+    assert "restore on the primary failed: redundo-restore: no snapshot restored intact" in result.stdout

@@ -109,6 +109,32 @@ def test_rules_one_changed_field_gives_the_exact_message(policy, mutate, resourc
     assert findings(syn, policy) == [("mandatory", resource, message)]
 
 
+def _retime_backup(every: str) -> Mutation:
+    def mutate(syn):
+        primary = find(syn, "ovh:CloudProject/instance:Instance", "primary")
+        text = primary.inputs["userData"].replace("OnUnitActiveSec=15min", f"OnUnitActiveSec={every}")
+        set_both(primary, "userData", text)
+    return mutate
+
+
+def test_rules_backup_timer_slower_than_the_rpo_is_refused():
+    syn = synth(tier="premium")
+    assert findings(syn, "redundo-backup-interval-honours-rpo") == []
+    _retime_backup("60min")(syn)
+    assert findings(syn, "redundo-backup-interval-honours-rpo") == [(
+        "mandatory", "small-shop-primary-instance",
+        "small-shop-primary-instance backs up every 60 min (+1 min spread); the tier's RPO of 30 min needs a "
+        "shorter interval")]
+
+
+def test_rules_primary_without_a_backup_timer_is_refused():
+    syn = synth(tier="basic")
+    set_both(find(syn, "ovh:CloudProject/instance:Instance", "primary"), "userData", "#cloud-config\npackages: []\n")
+    assert findings(syn, "redundo-backup-interval-honours-rpo", "basic") == [(
+        "mandatory", "small-shop-primary-instance",
+        "small-shop-primary-instance installs no redundo-backup.timer; nothing backs this site up")]
+
+
 def test_rules_another_provider_in_the_primary_city_is_outside_its_blast_radius():
     """OVH Paris and AWS Paris share a city but not a provider: the rule allows it."""
     syn = synth(tier="premium")
