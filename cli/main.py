@@ -87,22 +87,46 @@ def plan(stack: StackOpt = None, all_: AllOpt = False, tier: TierOpt = None, jso
     Runs the real stack program in-process against Pulumi mocks: no pulumi CLI, no credentials,
     no network.
     """
+    from functools import partial
+
     from redundo.cli import render
+    from redundo.fleet import map_stacks
     from redundo.plan import make_plan
+    from redundo.stacks import program  # noqa: F401  loaded once here, shared by the forked workers
     from redundo.tiers import get_tier
 
     if tier is not None:
         get_tier(tier)
     names = _stacks(stack, all_)
-    plans = [make_plan(stacks_dir(), name, tier=tier) for name in names]
     if json_:
-        documents = [p.to_dict() for p in plans]
+        # Workers send back the finished documents: cheaper to pickle than whole syntheses.
+        documents = list(_with_progress(map_stacks(partial(_plan_document, stacks_dir(), tier), names), names, all_))
         _emit_json(documents if all_ else documents[0])
         return
-    for p in plans:
+    for p in _with_progress(map_stacks(partial(make_plan, stacks_dir(), tier=tier), names), names, all_):
         for part in render.plan_view(p):
             stdout().print(part)
         stdout().print()
+
+
+def _plan_document(directory: Path, tier: str | None, name: str) -> dict[str, Any]:
+    from redundo.plan import make_plan
+
+    return make_plan(directory, name, tier=tier).to_dict()
+
+
+def _with_progress(results, names: list[str], show: bool):
+    """Yield `results`, with a progress bar over the clients on stderr when there are several."""
+    if not show or len(names) < 2:
+        yield from results
+        return
+    from rich.progress import Progress
+
+    with Progress(console=stderr(), transient=True) as progress:
+        task = progress.add_task("clients", total=len(names))
+        for result in results:
+            progress.advance(task)
+            yield result
 
 
 @app.command()
@@ -145,9 +169,14 @@ def check(
     formats = ("text", "json", "junit", "sarif")
     if format_ not in formats:
         raise UsageError(f"--format {format_!r} is not one of {', '.join(formats)}")
-    from redundo import checks
+    from functools import partial
 
-    results = [checks.check_stack(stacks_dir(), name) for name in _stacks(stack, all_)]
+    from redundo import checks
+    from redundo.fleet import map_stacks
+    from redundo.stacks import program  # noqa: F401  loaded once here, shared by the forked workers
+
+    names = _stacks(stack, all_)
+    results = list(_with_progress(map_stacks(partial(checks.check_stack, stacks_dir()), names), names, all_))
     if format_ == "json":
         _emit_json(checks.to_json(results))
     elif format_ == "sarif":

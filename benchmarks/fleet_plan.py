@@ -1,0 +1,69 @@
+"""`redundo plan --all --json` over 20 and 200 generated client stacks, in one process each.
+
+Usage: python benchmarks/fleet_plan.py
+
+Generates clients that differ in tier, regions, providers and data size, then times the whole
+command for 20 and for 200 of them (best of two runs each). Targets: 200 stacks <= 10 s, and
+time(200) / time(20) <= 11.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJlbmNobWFyay1rZXktZm9yLXJlZHVuZG8tZmxlZXQ bench"
+VARIANTS = [
+    {"tier": "basic", "primaryRegion": "GRA11"},
+    {"tier": "standard", "primaryRegion": "SBG5", "backupProvider": "ovh"},
+    {"tier": "premium", "primaryRegion": "GRA9", "standbyProvider": "aws"},
+    {"tier": "standard", "primaryRegion": "DE1", "primaryFlavor": "d2-4"},
+]
+
+
+def make_project(root: Path, count: int) -> Path:
+    (root / "stacks").mkdir(parents=True)
+    shutil.copy(REPO / "Pulumi.yaml", root / "Pulumi.yaml")
+    for n in range(count):
+        config = {"redundo:ovhServiceName": f"{n:032x}", "redundo:sshPublicKey": SSH_KEY,
+                  "redundo:domain": f"client{n}.example.fr", "redundo:dataGb": 1 + n % 50,
+                  **{f"redundo:{k}": v for k, v in VARIANTS[n % len(VARIANTS)].items()}}
+        (root / "stacks" / f"Pulumi.client-{n:03d}.yaml").write_text(yaml.safe_dump({"config": config}))
+    return root
+
+
+def best_of_two(project: Path) -> float:
+    redundo = shutil.which("redundo") or sys.exit("redundo is not on PATH; pip install -e . first")
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        subprocess.run([redundo, "--project", str(project), "plan", "--all", "--json"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    base = Path(tempfile.mkdtemp(prefix="redundo-fleet-"))
+    try:
+        small = best_of_two(make_project(base / "p20", 20))
+        large = best_of_two(make_project(base / "p200", 200))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"plan --all, 20 stacks:  {small:6.2f} s")
+    print(f"plan --all, 200 stacks: {large:6.2f} s (target <= 10 s)")
+    print(f"ratio 200 / 20: {large / small:.2f} (target <= 11)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""Work over many client stacks at once, on every core: `plan --all`, `check --all`, `status --all`.
+
+Synthesis is CPU-bound Python, so threads would not help; forked worker processes inherit the
+loaded SDKs (no re-import) and each synthesizes its share. Results come back in stack order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import Callable, Iterator, Sequence, TypeVar
+
+__all__ = ["map_stacks"]
+
+T = TypeVar("T")
+# Below this many stacks a pool costs more than it saves.
+POOL_THRESHOLD = 8
+
+
+def map_stacks(fn: Callable[[str], T], names: Sequence[str], *, workers: int | None = None) -> Iterator[T]:
+    """fn(name) for each name, in order; in worker processes when there are enough stacks."""
+    workers = workers or os.cpu_count() or 1
+    if workers < 2 or len(names) < POOL_THRESHOLD or "fork" not in multiprocessing.get_all_start_methods():
+        yield from (fn(name) for name in names)
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        yield from pool.map(fn, names, chunksize=max(1, len(names) // (workers * 4)))
