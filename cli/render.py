@@ -183,3 +183,40 @@ def drill_lines(report: Any) -> list[str]:
     for problem in report.problems:
         lines.append(f"  [red]problem:[/red] {escape(problem)}")
     return lines
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def status_table(results: list[Any]) -> Table:
+    table = Table(title="Backups against the RPO", title_justify="left")
+    for column in ("client", "tier", "state", "last backup", "RPO", "snapshots", "vault", "standby", "active",
+                   "€/month"):
+        table.add_column(column)
+    colour = {"OK": "green", "LATE": "red", "MISSING": "red"}
+    for r in results:
+        state = f"[{colour.get(r.state, 'yellow')}]{r.state}[/]"
+        if r.last_failure:
+            state += f" (last run failed {escape(r.last_failure)})"
+        table.add_row(r.stack, r.tier, state, _age(r.last_backup_age_seconds), minutes(r.rpo_minutes),
+                      str(r.snapshot_count), f"{r.vault_bytes / 1e6:.1f} MB", escape(r.standby), r.active_side,
+                      f"{r.monthly_cost_eur:.2f}" if r.monthly_cost_eur is not None else "-")
+    return table
+
+
+def clients_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="Clients", title_justify="left")
+    for column in ("client", "tier", "domain", "€/month", "last status"):
+        table.add_column(column)
+    for row in rows:
+        if "error" in row:
+            table.add_row(row["stack"], "[red]invalid[/red]", escape(row["error"]), "", "")
+            continue
+        table.add_row(row["stack"], row["tier"], row["domain"] or "-", f"{row['monthly_cost_eur']:.2f}",
+                      row["last_status"] or "not checked")
+    return table

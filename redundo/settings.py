@@ -28,6 +28,7 @@ __all__ = [
     "read_stack_config",
     "stack_file",
     "stack_names",
+    "valid_stack_name",
     "OVH_FLAVORS",
     "LIGHTSAIL_BUNDLES",
 ]
@@ -311,6 +312,10 @@ def _check_regions(values: dict[str, Any]) -> None:
         raise ConfigError(f"{NAMESPACE}:dnsZone is set without {NAMESPACE}:domain; set the site's domain too")
     if domain and not (domain == zone or domain.endswith("." + zone)):
         raise ConfigError(f"{NAMESPACE}:domain {domain!r} is not inside {NAMESPACE}:dnsZone {zone!r}")
+
+
+def valid_stack_name(stack: str) -> bool:
+    return bool(_STACK_RE.match(stack))
 
 
 def stack_file(stacks_dir: Path, stack: str) -> Path:

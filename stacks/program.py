@@ -79,6 +79,7 @@ def main() -> None:
     pulumi.export("standbyIpv4", site.standby.ipv4)
     pulumi.export("vaultBucket", site.vault.bucket)
     pulumi.export("vaultEndpoint", site.vault.endpoint)
+    pulumi.export("vaultRegion", site.vault.region)
     pulumi.export("vaultRepository", site.vault.repository)
     pulumi.export("repositoryPassword", site.vault.repository_password)
     pulumi.export("writerAccessKeyId", site.vault.writer_access_key_id)

@@ -1,0 +1,94 @@
+"""`redundo status`: is each client's newest backup within its tier's RPO? Read from the vault itself."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from redundo.tiers import Tier
+
+__all__ = ["ClientStatus", "read_status", "save_status", "load_status", "STATUS_DIR"]
+
+STATUS_DIR = Path(".redundo") / "status"
+OK, LATE, MISSING = "OK", "LATE", "MISSING"
+
+
+@dataclass
+class ClientStatus:
+    stack: str
+    tier: str
+    state: str
+    """OK: the newest backup is within the RPO; LATE: older; MISSING: no backup has reported."""
+    rpo_minutes: int
+    last_backup_age_seconds: float | None
+    last_snapshot: str
+    last_failure: str
+    snapshot_count: int
+    vault_bytes: int
+    standby: str
+    active_side: str
+    monthly_cost_eur: float | None
+    checked_at: float
+
+    @property
+    def breached(self) -> bool:
+        return self.state != OK
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _value(outputs: Mapping[str, tuple[Any, bool]], key: str, default: Any = None) -> Any:
+    return outputs.get(key, (default, False))[0]
+
+
+def _heartbeat(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except Exception as exc:  # botocore raises NoSuchKey as a generated class
+        if "NoSuchKey" in type(exc).__name__ or "NoSuchKey" in str(exc) or "404" in str(exc):
+            return None
+        raise
+
+
+def read_status(stack: str, tier: Tier, outputs: Mapping[str, tuple[Any, bool]], s3: Any, *,
+                now: float | None = None) -> ClientStatus:
+    """One client's status from its deployed outputs and its vault (heartbeats, snapshots, size)."""
+    now = time.time() if now is None else now
+    bucket = _value(outputs, "vaultBucket")
+    host = f"{stack}-primary"
+    beat = _heartbeat(s3, bucket, f"heartbeat/{host}.json")
+    failure = _heartbeat(s3, bucket, f"heartbeat/{host}.failed.json")
+    count, size = 0, 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            size += item["Size"]
+            count += item["Key"].startswith("snapshots/")
+    age = now - beat["epoch"] if beat else None
+    state = MISSING if beat is None else (LATE if age > tier.rpo_minutes * 60 else OK)
+    last_failure = ""
+    if failure and (beat is None or failure["epoch"] > beat["epoch"]):
+        last_failure = f"{failure.get('time', '')} {failure.get('unit', '')} {failure.get('result', '')}".strip()
+    standby_ip = _value(outputs, "standbyIpv4")
+    mode = _value(outputs, "standbyMode", tier.standby_mode)
+    return ClientStatus(
+        stack=stack, tier=tier.name, state=state, rpo_minutes=tier.rpo_minutes, last_backup_age_seconds=age,
+        last_snapshot=beat.get("snapshot_id", "") if beat else "", last_failure=last_failure,
+        snapshot_count=count, vault_bytes=size,
+        standby=f"{mode} ({standby_ip})" if standby_ip else f"{mode} (not running)",
+        active_side=_value(outputs, "activeSide", "primary"), monthly_cost_eur=_value(outputs, "monthlyCostEur"),
+        checked_at=now)
+
+
+def save_status(project: Path, status: ClientStatus) -> None:
+    directory = project / STATUS_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{status.stack}.json").write_text(json.dumps(status.to_dict(), indent=2))
+
+
+def load_status(project: Path, stack: str) -> dict[str, Any] | None:
+    path = project / STATUS_DIR / f"{stack}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
