@@ -397,6 +397,9 @@ def drill(
         target, _ = _target(stack, None, None, backend, False, needs_credentials=False)
         report = drill_mod.run_stack_drill(target.settings.tier, deploy.outputs(target),
                                            progress=lambda m: stderr().print(f"[dim]{m}[/dim]"))
+        from redundo.report import save_drill
+
+        save_drill(_state.project, target.settings.stack, report.to_dict())
     if json_:
         _emit_json(report.to_dict())
     else:
@@ -580,6 +583,32 @@ def list_clients(json_: JsonOpt = False) -> None:
     from redundo.cli import render
 
     stdout().print(render.clients_table(rows))
+
+
+@app.command()
+def report(
+    stack: StackOpt = None,
+    format_: Annotated[str, typer.Option("--format", "-f", help="md or html.")] = "md",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """A recovery report for the client: what is protected, where, what it survives, cost, runbook."""
+    from redundo import report as report_mod
+
+    if format_ not in ("md", "html"):
+        raise UsageError(f"--format {format_!r} is not one of md, html")
+    name = _one_stack(stack)
+    settings = settings_mod.read_stack_file(stacks_dir(), name)
+    text = report_mod.markdown_report(settings, drill=report_mod.load_drill(_state.project, name))
+    if format_ == "html":
+        text = report_mod.html_report(text, f"Recovery report: {settings.domain or name}")
+    if output is None:
+        typer.echo(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise OperationError(f"cannot write {output}: {exc.strerror}") from None
+    stdout().print(f"wrote {output}")
 
 
 def _settings_for_pricing(stack: str | None, data_gb: float | None) -> settings_mod.StackSettings:

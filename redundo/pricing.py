@@ -212,7 +212,7 @@ def estimate(settings: StackSettings, cat: Catalogue | None = None) -> CostEstim
         "no free tier is applied (AWS's first 100 GB of transfer a month are free per account)",
     )
     exclusions = (
-        "VAT (20% in France, 19% in Germany) is not included",
+        "VAT (20% in France, 19% in Germany)",
         f"a full restore downloads about {data_gb:g} GB from the vault: about €{restore_eur:.2f} each time",
         (f"a cold standby costs about €{at_failover.monthly_eur:.2f}/month while it runs after a failover"
          if tier.standby_mode == "cold" else "the standby's extra traffic while it serves after a failover"),
