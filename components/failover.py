@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+import sys
+
 import pulumi
 import pulumi_ovh as ovh
+from pulumi_command import local
 
 OVH_MIN_TTL = 60
 
@@ -31,7 +34,7 @@ class Failover(pulumi.ComponentResource):
         super().__init__("redundo:index:Failover", name, None, opts)
         if args["ttl"] < OVH_MIN_TTL:
             raise ValueError(f"Failover ttl is {args['ttl']} s; OVH DNS accepts no less than {OVH_MIN_TTL} s")
-        ovh.domain.ZoneRecord(
+        record = ovh.domain.ZoneRecord(
             f"{name}-site-record",
             zone=args["dns_zone"],
             subdomain=args["subdomain"],
@@ -39,6 +42,15 @@ class Failover(pulumi.ComponentResource):
             target=args["target_ipv4"],
             ttl=args["ttl"],
             opts=pulumi.ResourceOptions(parent=self),
+        )
+        # OVH may keep serving the old record until the zone is refreshed (terraform-provider-ovh#1290),
+        # and the provider has no resource for that: the deployer's machine calls the API.
+        local.Command(
+            f"{name}-zone-refresh",
+            create=f'"{sys.executable}" -m redundo.ovh_api refresh "$ZONE"',
+            environment={"ZONE": args["dns_zone"]},
+            triggers=[args["target_ipv4"], args["ttl"]],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[record]),
         )
         self.fqdn = pulumi.Output.all(args["subdomain"], args["dns_zone"]).apply(
             lambda parts: ".".join(p for p in parts if p))

@@ -9,10 +9,10 @@ import pulumi
 import shlex
 
 from redundo import cloud_config
-from redundo.agent import AgentSettings
+from redundo.agent import BACKUP_TIMERS, FOLLOW_TIMER, AgentSettings
 from redundo.components.backup_vault import BackupVault
 from redundo.components.failover import Failover
-from redundo.components.host_credentials import HostCredentials
+from redundo.components.host_role import HostRole
 from redundo.components.primary_site import PrimarySite
 from redundo.components.standby import Standby
 from redundo.tiers import Tier
@@ -60,6 +60,8 @@ class RedundantSiteArgs(TypedDict):
     """Private key to deliver credentials with (secret); without it the deployer's ssh-agent is used."""
     ssh_agent_socket: NotRequired[str]
     """The deployer's ssh-agent socket (SSH_AUTH_SOCK)."""
+    switch_token: NotRequired[str]
+    """Set by each failover or failback: the node taking over restores the newest snapshot first."""
 
 
 def _env_file(values: dict[str, str]) -> str:
@@ -74,6 +76,10 @@ class RedundantSite(pulumi.ComponentResource):
     standby: Standby
     active_ipv4: pulumi.Output[str]
     """Address the site's name points at."""
+
+    def _env(self, key_id: pulumi.Output[str], secret: pulumi.Output[str]) -> pulumi.Output[str]:
+        return pulumi.Output.secret(pulumi.Output.all(key_id, secret, self.vault.repository_password).apply(
+            lambda v: _env_file({"AWS_ACCESS_KEY_ID": v[0], "AWS_SECRET_ACCESS_KEY": v[1], "RESTIC_PASSWORD": v[2]})))
 
     def __init__(self, name: str, args: RedundantSiteArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("redundo:index:RedundantSite", name, None, opts)
@@ -97,17 +103,21 @@ class RedundantSite(pulumi.ComponentResource):
         }, child)
         agent = pulumi.Output.all(self.vault.endpoint, self.vault.bucket, self.vault.region).apply(
             lambda v: AgentSettings.for_tier(
-                tier, vault_endpoint=v[0], vault_bucket=v[1], vault_region=v[2], backup_host=f"{name}-primary",
+                tier, vault_endpoint=v[0], vault_bucket=v[1], vault_region=v[2], backup_host=f"{name}-site",
                 site_paths=tuple(args.get("site_paths") or ["/var/www"]), db_kind=args.get("database", "none"),
                 db_name=args.get("database_name", "")))
         admin = list(args["admin_cidrs"])
+
+        def user_data(role: str) -> pulumi.Output[str]:
+            return agent.apply(lambda a: cloud_config.render(cloud_config.node_config(
+                hostname=f"{name}-{role}", admin_cidrs=admin, tier=tier, agent=a)))
+
         primary_args = {
             "service_name": args["service_name"],
             "region": args["primary_region"],
             "flavor": args["primary_flavor"],
             "ssh_public_key": args["ssh_public_key"],
-            "user_data": agent.apply(lambda a: cloud_config.render(cloud_config.primary_config(
-                hostname=f"{name}-primary", admin_cidrs=admin, tier=tier, agent=a))),
+            "user_data": user_data("primary"),
         }
         if zone:
             primary_args |= {"dns_zone": zone, "dns_subdomain": host_sub("primary")}
@@ -120,8 +130,7 @@ class RedundantSite(pulumi.ComponentResource):
             "size": args["standby_size"],
             "ssh_public_key": args["ssh_public_key"],
             "admin_cidrs": admin,
-            "user_data": agent.apply(lambda a: cloud_config.render(cloud_config.standby_config(
-                hostname=f"{name}-standby", admin_cidrs=admin, tier=tier, agent=a))),
+            "user_data": user_data("standby"),
             "service_name": args["service_name"],
         }
         if zone:
@@ -131,36 +140,41 @@ class RedundantSite(pulumi.ComponentResource):
         ssh = {k: v for k, v in (("private_key", args.get("ssh_private_key")),
                                  ("agent_socket_path", args.get("ssh_agent_socket"))) if v}
         vault = self.vault
-        HostCredentials(f"{name}-primary-credentials", {
-            "host": self.primary.ipv4,
-            "user": SSH_USERS["ovh"],
-            "env_file": pulumi.Output.secret(pulumi.Output.all(
-                vault.writer_access_key_id, vault.writer_secret_access_key, vault.repository_password,
-            ).apply(lambda v: _env_file({"AWS_ACCESS_KEY_ID": v[0], "AWS_SECRET_ACCESS_KEY": v[1],
-                                         "RESTIC_PASSWORD": v[2]}))),
-            "init_env": pulumi.Output.secret(pulumi.Output.all(
-                vault.init_access_key_id, vault.init_secret_access_key, vault.repository_password, vault.repository,
-            ).apply(lambda v: _env_file({"AWS_ACCESS_KEY_ID": v[0], "AWS_SECRET_ACCESS_KEY": v[1],
-                                         "RESTIC_PASSWORD": v[2], "RESTIC_REPOSITORY": v[3]}))),
-            **ssh,
-        }, child)
-        if self.standby.ipv4 is not None:
-            HostCredentials(f"{name}-standby-credentials", {
-                "host": self.standby.ipv4,
-                "user": SSH_USERS[args["standby_provider"]],
-                "env_file": pulumi.Output.secret(pulumi.Output.all(
-                    vault.reader_access_key_id, vault.reader_secret_access_key, vault.repository_password,
-                ).apply(lambda v: _env_file({"AWS_ACCESS_KEY_ID": v[0], "AWS_SECRET_ACCESS_KEY": v[1],
-                                             "RESTIC_PASSWORD": v[2]}))),
-                **ssh,
-            }, child)
+        writer_env = self._env(vault.writer_access_key_id, vault.writer_secret_access_key)
+        reader_env = self._env(vault.reader_access_key_id, vault.reader_secret_access_key)
+        token = args.get("switch_token", "")
+        follow = [FOLLOW_TIMER] if tier.standby_mode == "warm" else []
         on_standby = args["active_side"] == "standby" and self.standby.ipv4 is not None
-        self.active_ipv4 = self.standby.ipv4 if on_standby else self.primary.ipv4
+        if on_standby:
+            # The primary is not touched: it may have burned, and nothing may wait on it.
+            active_role = HostRole(f"{name}-standby-role", {
+                "host": self.standby.ipv4, "user": SSH_USERS[args["standby_provider"]], "env_file": writer_env,
+                "timers_on": list(BACKUP_TIMERS), "timers_off": [FOLLOW_TIMER], "take_over": True,
+                "take_over_token": token, **ssh}, child)
+            self.active_ipv4 = self.standby.ipv4
+        else:
+            active_role = HostRole(f"{name}-primary-role", {
+                "host": self.primary.ipv4, "user": SSH_USERS["ovh"], "env_file": writer_env,
+                "timers_on": list(BACKUP_TIMERS), "timers_off": [FOLLOW_TIMER], "take_over": bool(token),
+                "take_over_token": token,
+                "init_env": pulumi.Output.secret(pulumi.Output.all(
+                    vault.init_access_key_id, vault.init_secret_access_key, vault.repository_password,
+                    vault.repository,
+                ).apply(lambda v: _env_file({"AWS_ACCESS_KEY_ID": v[0], "AWS_SECRET_ACCESS_KEY": v[1],
+                                             "RESTIC_PASSWORD": v[2], "RESTIC_REPOSITORY": v[3]}))),
+                **ssh}, child)
+            self.active_ipv4 = self.primary.ipv4
+            if self.standby.ipv4 is not None:
+                HostRole(f"{name}-standby-role", {
+                    "host": self.standby.ipv4, "user": SSH_USERS[args["standby_provider"]], "env_file": reader_env,
+                    "timers_on": follow, "timers_off": [t for t in (*BACKUP_TIMERS, FOLLOW_TIMER) if t not in follow],
+                    "take_over_token": token, **ssh}, child)
         if zone:
             Failover(f"{name}-failover", {
                 "dns_zone": zone,
                 "subdomain": site_sub,
-                "target_ipv4": self.active_ipv4,
+                # Visitors move only once the new active node has restored and verified the site.
+                "target_ipv4": pulumi.Output.all(self.active_ipv4, active_role.done).apply(lambda v: v[0]),
                 "ttl": tier.dns_ttl_seconds,
             }, child)
         self.register_outputs({"active_ipv4": self.active_ipv4})

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from redundo.agent import AgentSettings
     from redundo.tiers import Tier
 
-__all__ = ["firewall_rules", "host_config", "render", "primary_config", "standby_config"]
+__all__ = ["firewall_rules", "host_config", "render", "node_config"]
 
 HEADER = "#cloud-config\n"
 WEB_PORTS = (80, 443)
@@ -86,44 +86,24 @@ def _agent_files(files: dict[str, str], mode: str) -> list[dict[str, Any]]:
             for path, text in files.items()]
 
 
-def primary_config(*, hostname: str, admin_cidrs: Iterable[str], tier: "Tier",
-                   agent: "AgentSettings") -> dict[str, Any]:
-    """The primary: firewall, restic, the backup agent and its timers (credentials arrive later, over SSH)."""
+def node_config(*, hostname: str, admin_cidrs: Iterable[str], tier: "Tier", agent: "AgentSettings") -> dict[str, Any]:
+    """Either node: firewall, restic, both scripts, one settings file and every unit, none started.
+
+    Which timers run is the node's role (active: back up; warm standby: follow), switched over SSH
+    by the stack (HostRole) so that a failover moves it without rebuilding either host.
+    """
     from redundo import agent as agent_mod
 
-    units = agent_mod.backup_units(tier)
-    timers = [name for name in units if name.endswith(".timer")]
+    units = {**agent_mod.backup_units(tier), **agent_mod.restore_units(tier)}
     return host_config(
         hostname=hostname,
         admin_cidrs=admin_cidrs,
-        packages=["restic", "sqlite3", "curl", *_DB_CLIENT[agent.db_kind]],
+        packages=["restic", "sqlite3", "curl", "rsync", "python3", *_DB_CLIENT[agent.db_kind]],
         write_files=[
-            *_agent_files({f"{agent_mod.BIN_DIR}/redundo-backup": agent_mod.script("redundo-backup")}, "0755"),
-            *_agent_files({f"{agent_mod.CONF_DIR}/backup.conf": agent_mod.settings_file(agent)}, "0644"),
+            *_agent_files({f"{agent_mod.BIN_DIR}/{name}": agent_mod.script(name)
+                           for name in ("redundo-backup", "redundo-restore")}, "0755"),
+            *_agent_files({agent_mod.SETTINGS_FILE: agent_mod.settings_file(agent)}, "0644"),
             *_agent_files({f"/etc/systemd/system/{n}": text for n, text in units.items()}, "0644"),
         ],
-        runcmd=[["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", *timers]],
-    )
-
-
-def standby_config(*, hostname: str, admin_cidrs: Iterable[str], tier: "Tier",
-                   agent: "AgentSettings") -> dict[str, Any]:
-    """The standby: firewall, restic, the restore script; on a warm standby, the timer that follows."""
-    from redundo import agent as agent_mod
-
-    units = agent_mod.restore_units(tier)
-    timers = [name for name in units if name.endswith(".timer")]
-    runcmd: list[Any] = [["systemctl", "daemon-reload"]]
-    if timers:
-        runcmd.append(["systemctl", "enable", "--now", *timers])
-    return host_config(
-        hostname=hostname,
-        admin_cidrs=admin_cidrs,
-        packages=["restic", "sqlite3", "rsync", "python3", *_DB_CLIENT[agent.db_kind]],
-        write_files=[
-            *_agent_files({f"{agent_mod.BIN_DIR}/redundo-restore": agent_mod.script("redundo-restore")}, "0755"),
-            *_agent_files({f"{agent_mod.CONF_DIR}/restore.conf": agent_mod.settings_file(agent)}, "0644"),
-            *_agent_files({f"/etc/systemd/system/{n}": text for n, text in units.items()}, "0644"),
-        ],
-        runcmd=runcmd,
+        runcmd=[["systemctl", "daemon-reload"]],
     )

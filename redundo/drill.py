@@ -345,7 +345,7 @@ def run_stack_drill(tier: Tier, outputs: Mapping[str, tuple[Any, bool]], *, prog
     report = DrillReport(tier.name, 0, 0, rpo_promise_minutes=tier.rpo_minutes, rto_promise_minutes=tier.rto_minutes)
     progress(f"restoring the newest snapshot into {SCRATCH} on the {role} ({host})")
     started = time.monotonic()
-    conf = f"{agent.CONF_DIR}/{'restore' if role == 'standby' else 'backup'}.conf"
+    conf = agent.SETTINGS_FILE
     done = ssh_run(host, SSH_USERS.get(provider, "debian"),
                    ["env", f"REDUNDO_CONF={conf}", "bash", "-c",
                     f"set -a; . {agent.ENV_FILE}; set +a; exec {agent.BIN_DIR}/redundo-restore --target {SCRATCH}"])

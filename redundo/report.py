@@ -138,9 +138,9 @@ def markdown_report(s: StackSettings, *, drill: dict[str, Any] | None = None,
         "   `export AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... RESTIC_PASSWORD=...`",
         f"4. Point restic at the vault: `export RESTIC_REPOSITORY=s3:{endpoint}/<bucket>`; the bucket's name "
         f"starts with `{bucket}` (see `vaultBucket` in the stack outputs).",
-        f"5. List the backups: `restic --no-lock snapshots --host {s.stack}-primary`. Take the newest one.",
+        f"5. List the backups: `restic --no-lock snapshots --host {s.stack}-site`. Take the newest one.",
         "6. Restore and verify: `sudo -E restic --no-lock restore latest --host "
-        f"{s.stack}-primary --target /srv/restore --verify`.",
+        f"{s.stack}-site --target /srv/restore --verify`.",
         "7. Put the files in place: " + ", ".join(
             f"`sudo rsync -a --delete /srv/restore{path}/ {path}/`" for path in s.site_paths) + ".",
     ]

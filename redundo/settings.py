@@ -87,6 +87,8 @@ class StackSettings:
     database_name: str = ""
     admin_cidrs: tuple[str, ...] = ("0.0.0.0/0", "::/0")
     active_side: str = "primary"
+    switched_at: str = ""
+    """When the last failover or failback was asked for; the node taking over restores first."""
 
     @property
     def primary_location(self) -> geo.Location:
@@ -225,6 +227,7 @@ _PARSERS = {
     "databaseName": ("database_name", _str),
     "adminCidrs": ("admin_cidrs", _cidrs),
     "activeSide": ("active_side", _choice(_SIDES)),
+    "switchedAt": ("switched_at", _str),
 }
 CONFIG_KEYS: tuple[str, ...] = tuple(_PARSERS)
 # Keys the stack program reads itself, as Pulumi secrets: accepted here, never parsed or shown.

@@ -59,7 +59,7 @@ def read_status(stack: str, tier: Tier, outputs: Mapping[str, tuple[Any, bool]],
     """One client's status from its deployed outputs and its vault (heartbeats, snapshots, size)."""
     now = time.time() if now is None else now
     bucket = _value(outputs, "vaultBucket")
-    host = f"{stack}-primary"
+    host = f"{stack}-site"  # snapshots and heartbeats are the site's, whichever node took them
     beat = _heartbeat(s3, bucket, f"heartbeat/{host}.json")
     failure = _heartbeat(s3, bucket, f"heartbeat/{host}.failed.json")
     count, size = 0, 0

@@ -63,6 +63,7 @@ def main() -> None:
         "site_paths": list(settings.site_paths),
         "database": settings.database,
         "database_name": settings.database_name,
+        "switch_token": settings.switched_at,
         **ssh_access(),
     }, pulumi.ResourceOptions(providers=providers))
 

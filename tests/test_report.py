@@ -22,7 +22,7 @@ def test_report_carries_the_stacks_real_values():
                      "| the backups (vault) | AWS | eu-west-3 | Paris, FR |",
                      "| the standby (pilot) | OVHcloud | DE1 | Frankfurt, DE |",
                      f"**{cost.monthly_eur:.2f}**", "at most 90 min of changes", "at most 2 h",
-                     "restic --no-lock snapshots --host small-shop-primary",
+                     "restic --no-lock snapshots --host small-shop-site",
                      "sudo mysql < /srv/restore/var/backups/redundo/site.sql",
                      "`sudo rsync -a --delete /srv/restore/etc/nginx/ /etc/nginx/`", "TTL 300 s",
                      "```mermaid", "ransomware on the primary, found within 90 days",

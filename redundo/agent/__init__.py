@@ -26,11 +26,17 @@ __all__ = [
     "BIN_DIR",
     "CONF_DIR",
     "ENV_FILE",
+    "SETTINGS_FILE",
+    "BACKUP_TIMERS",
+    "FOLLOW_TIMER",
 ]
 
 BIN_DIR = "/usr/local/sbin"
 CONF_DIR = "/etc/redundo"
 ENV_FILE = f"{CONF_DIR}/restic.env"
+SETTINGS_FILE = f"{CONF_DIR}/redundo.conf"
+BACKUP_TIMERS = ("redundo-backup.timer", "redundo-prune.timer", "redundo-verify.timer")
+FOLLOW_TIMER = "redundo-restore.timer"
 STATE_DIR = "/var/lib/redundo"
 DUMP_DIR = "/var/backups/redundo"
 DB_PATH = "/var/lib/site/site.sqlite"
@@ -49,6 +55,7 @@ class AgentSettings:
     vault_bucket: str
     vault_region: str
     backup_host: str
+    """The name snapshots are taken under: the site's, not a machine's, so either node finds them."""
     site_paths: tuple[str, ...]
     keep_daily: int
     keep_hourly: int = 0
@@ -149,7 +156,7 @@ def _timeout(every_minutes: int) -> int:
 
 def backup_units(tier: Tier) -> dict[str, str]:
     """The primary's units: backup at the tier's interval, prune daily, verify weekly."""
-    conf = f"{CONF_DIR}/backup.conf"
+    conf = SETTINGS_FILE
     every = tier.backup_interval_minutes
     return {
         "redundo-backup.service": unit_file(_service(
@@ -168,7 +175,7 @@ def backup_units(tier: Tier) -> dict[str, str]:
 
 def restore_units(tier: Tier) -> dict[str, str]:
     """The standby's units: on a warm standby a timer keeps the site restored to the latest snapshot."""
-    conf = f"{CONF_DIR}/restore.conf"
+    conf = SETTINGS_FILE
     units = {
         "redundo-restore.service": unit_file(_service(
             "redundo: restore the latest snapshot into the live site", f"{BIN_DIR}/redundo-restore --live",

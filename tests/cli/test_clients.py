@@ -79,8 +79,8 @@ def test_status_fresh_late_and_missing_heartbeats(project, mocker):
     for name, tier in (("fresh", "premium"), ("late", "standard"), ("missing", "basic")):
         invoke(project, "init", name, "--domain", f"{name}.fr", "--tier", tier, "--ssh-key", str(project / "key.pub"))
     with LocalVault() as vault:
-        _heartbeat(vault, "fresh-primary", 10 * 60)                        # premium RPO 30 min
-        _heartbeat(vault, "late-primary", TIERS["standard"].rpo_minutes * 60 + 600)
+        _heartbeat(vault, "fresh-site", 10 * 60)                        # premium RPO 30 min
+        _heartbeat(vault, "late-site", TIERS["standard"].rpo_minutes * 60 + 600)
         vault.client().put_object(Bucket=vault.bucket, Key="snapshots/1", Body=b"x")
         outputs = {"vaultBucket": vault.bucket, "vaultEndpoint": vault.endpoint, "vaultRegion": "us-east-1",
                    "readerAccessKeyId": vault.reader.access_key_id, "readerSecretAccessKey": vault.reader.secret_access_key,
@@ -100,7 +100,7 @@ def test_status_fresh_late_and_missing_heartbeats(project, mocker):
 def test_status_all_ok_exits_0(project, mocker):
     invoke(project, "init", "fresh", "--domain", "fresh.fr", "--tier", "basic", "--ssh-key", str(project / "key.pub"))
     with LocalVault() as vault:
-        _heartbeat(vault, "fresh-primary", 3600)
+        _heartbeat(vault, "fresh-site", 3600)
         fake = FakePulumiCommand(outputs={
             "vaultBucket": vault.bucket, "vaultEndpoint": vault.endpoint, "readerAccessKeyId": vault.reader.access_key_id,
             "readerSecretAccessKey": vault.reader.secret_access_key})

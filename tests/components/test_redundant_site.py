@@ -13,7 +13,7 @@ from tests.conftest import one, synth, unwrap
 
 COMPONENT_TYPES = {
     "redundo:index:RedundantSite", "redundo:index:PrimarySite", "redundo:index:BackupVault",
-    "redundo:index:Standby", "redundo:index:Failover", "redundo:index:HostCredentials",
+    "redundo:index:Standby", "redundo:index:Failover", "redundo:index:HostRole",
 }
 
 
@@ -133,23 +133,76 @@ def test_redundant_site_secrets_never_appear_in_plain_inputs_or_exports(tier):
             assert is_secret, f"export {name} carries a secret in plain text"
 
 
+def _commands(syn) -> dict:
+    return {r.name: r for r in syn.by_type("command:remote:Command")}
+
+
 def test_redundant_site_delivers_credentials_over_ssh_not_user_data():
     syn = synth(tier="standard")
-    commands = {r.name: r for r in syn.by_type("command:remote:Command")}
-    assert set(commands) == {"small-shop-primary-credentials-env-file", "small-shop-primary-credentials-repository-init",
-                             "small-shop-standby-credentials-env-file"}
+    commands = _commands(syn)
+    assert set(commands) == {"small-shop-primary-role-env-file", "small-shop-primary-role-repository-init",
+                             "small-shop-primary-role-timers", "small-shop-standby-role-env-file",
+                             "small-shop-standby-role-timers"}
     primary_ip = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "primary" in r.name
                       ).outputs["addresses"][0]["ip"]
-    env = commands["small-shop-primary-credentials-env-file"]
+    env = commands["small-shop-primary-role-env-file"]
     connection = unwrap(env.inputs["connection"])
     assert connection["host"] == primary_ip and connection["user"] == "debian"
     assert "install -m 0600 -o root -g root /dev/stdin /etc/redundo/restic.env" in env.inputs["create"]
+    assert "delete" not in env.inputs  # never wait on SSH to a node that may have burned
     stdin = unwrap(env.inputs["stdin"])
     assert "AWS_SECRET_ACCESS_KEY=mock-secret-of-small-shop-vault-writer-key" in stdin
     assert "RESTIC_PASSWORD=mock-password-of-small-shop-vault-repository-password" in stdin
-    init = unwrap(commands["small-shop-primary-credentials-repository-init"].inputs["stdin"])
+    init = unwrap(commands["small-shop-primary-role-repository-init"].inputs["stdin"])
     assert "mock-secret-of-small-shop-vault-init-key" in init and "RESTIC_REPOSITORY=s3:https://" in init
-    reader = unwrap(commands["small-shop-standby-credentials-env-file"].inputs["stdin"])
+    reader = unwrap(commands["small-shop-standby-role-env-file"].inputs["stdin"])
     assert "mock-secret-of-small-shop-vault-reader-key" in reader and "writer" not in reader
-    assert synth(tier="basic").by_type("command:remote:Command") and not any(
-        "standby" in r.name for r in synth(tier="basic").by_type("command:remote:Command"))
+    assert not any("standby" in name for name in _commands(synth(tier="basic")))
+
+
+def test_redundant_site_roles_run_backups_on_the_primary_and_follow_on_a_warm_standby():
+    commands = _commands(synth(tier="premium"))
+    primary = commands["small-shop-primary-role-timers"].inputs["create"]
+    standby = commands["small-shop-standby-role-timers"].inputs["create"]
+    assert primary.endswith("sudo systemctl enable --now redundo-backup.timer redundo-prune.timer redundo-verify.timer")
+    assert "redundo-restore.service" not in primary
+    assert standby.endswith("sudo systemctl enable --now redundo-restore.timer")
+    assert "disable --now redundo-backup.timer redundo-prune.timer redundo-verify.timer" in standby
+    pilot = _commands(synth(tier="standard"))["small-shop-standby-role-timers"].inputs["create"]
+    assert "enable --now" not in pilot
+
+
+@pytest.mark.parametrize("tier", list(TIERS))
+def test_redundant_site_failover_restores_on_the_standby_before_dns_moves(tier):
+    syn = synth(tier=tier, activeSide="standby", switchedAt="2026-11-26T03:00:00Z")
+    commands = _commands(syn)
+    assert not any("primary" in name for name in commands), "a failover must not depend on the old primary"
+    timers = commands["small-shop-standby-role-timers"].inputs["create"]
+    steps = timers.split(" && ")
+    assert steps.index("sudo systemctl start redundo-restore.service") < steps.index(
+        "sudo systemctl enable --now redundo-backup.timer redundo-prune.timer redundo-verify.timer")
+    assert "2026-11-26T03:00:00Z" in commands["small-shop-standby-role-timers"].inputs["triggers"]
+    assert "mock-secret-of-small-shop-vault-writer-key" in unwrap(commands["small-shop-standby-role-env-file"].inputs["stdin"])
+    standby_ip = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "standby" in r.name
+                      ).outputs["addresses"][0]["ip"]
+    record = next(r for r in syn.by_type("ovh:Domain/zoneRecord:ZoneRecord") if "failover" in r.name)
+    assert record.inputs["target"] == standby_ip
+    timers_urn = commands["small-shop-standby-role-timers"].urn
+    assert timers_urn in record.options["dependencies"] or timers_urn in sum(
+        record.options["property_dependencies"].values(), [])
+
+
+def test_redundant_site_refreshes_the_zone_after_each_switch():
+    syn = synth(tier="standard")
+    [refresh] = syn.by_type("command:local:Command")
+    record = next(r for r in syn.by_type("ovh:Domain/zoneRecord:ZoneRecord") if "failover" in r.name)
+    assert refresh.name == "small-shop-failover-zone-refresh"
+    assert refresh.inputs["create"].endswith('-m redundo.ovh_api refresh "$ZONE"')
+    assert refresh.inputs["environment"] == {"ZONE": "jeweller-example.fr"}
+    assert record.inputs["target"] in refresh.inputs["triggers"]
+    assert record.urn in refresh.options["dependencies"]
+
+
+def test_redundant_site_failback_restores_on_the_primary_first():
+    timers = _commands(synth(tier="premium", switchedAt="2026-11-27T09:00:00Z"))["small-shop-primary-role-timers"]
+    assert "sudo systemctl start redundo-restore.service" in timers.inputs["create"]

@@ -1,4 +1,4 @@
-"""HostCredentials: the vault's key and the repository password, delivered over SSH, never in user data."""
+"""HostRole: what a node does (back up, follow, or wait) and the vault key it needs, set over SSH."""
 
 from __future__ import annotations
 
@@ -13,31 +13,43 @@ from redundo.agent import CONF_DIR, ENV_FILE
 _WAIT = "sudo cloud-init status --wait >/dev/null 2>&1 || true"
 
 
-class HostCredentialsArgs(TypedDict):
+class HostRoleArgs(TypedDict):
     host: pulumi.Input[str]
     """Address of the host."""
     user: str
     """The image's default sudo user (debian on OVH, admin on Lightsail)."""
     env_file: pulumi.Input[str]
-    """The text of /etc/redundo/restic.env (secret)."""
+    """The text of /etc/redundo/restic.env: the key this role needs and the repository password (secret)."""
+    timers_on: list[str]
+    """systemd timers this role runs."""
+    timers_off: list[str]
+    """systemd timers this role must not run."""
+    take_over: NotRequired[bool]
+    """Restore the newest snapshot into the live site (and verify it) before the timers start."""
+    take_over_token: NotRequired[str]
+    """Changes whenever a new take-over is wanted (a failover or failback), so the step runs again."""
     init_env: NotRequired[pulumi.Input[str]]
-    """Environment for the one-time `restic init` (secret); absent on hosts that only read."""
+    """Environment for the one-time `restic init` (secret); only on the node that first backs up."""
     private_key: NotRequired[pulumi.Input[str]]
     """SSH private key (secret); without it the deployer's ssh-agent is used."""
     agent_socket_path: NotRequired[pulumi.Input[str]]
     """The deployer's ssh-agent socket."""
 
 
-class HostCredentials(pulumi.ComponentResource):
-    """Writes the root-only env file the agent reads and, on the primary, creates the repository once.
+class HostRole(pulumi.ComponentResource):
+    """Writes the root-only env file the scripts read and switches the node's timers.
 
     Instance metadata (user data) is readable by any process on the host and kept by the cloud
     provider; a root-only file written over SSH is readable by root alone. The secrets travel on
-    the command's stdin, so they appear in no command line and no log.
+    each command's stdin, so they appear in no command line and no log. No command has a delete
+    step: a failover must never wait on SSH to a node that has burned.
     """
 
-    def __init__(self, name: str, args: HostCredentialsArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("redundo:index:HostCredentials", name, None, opts)
+    done: pulumi.Output[str]
+    """Resolves once the role is in place (the failover record waits on it)."""
+
+    def __init__(self, name: str, args: HostRoleArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("redundo:index:HostRole", name, None, opts)
         connection: dict[str, pulumi.Input[str | int]] = {"host": args["host"], "user": args["user"],
                                                           "dial_error_limit": 30}
         if args.get("private_key"):
@@ -49,15 +61,15 @@ class HostCredentials(pulumi.ComponentResource):
             connection=connection,
             create=f"{_WAIT}; sudo install -d -m 0700 {CONF_DIR} && sudo install -m 0600 -o root -g root "
                    f"/dev/stdin {ENV_FILE}",
-            delete=f"sudo rm -f {ENV_FILE}",
             stdin=args["env_file"],
             triggers=[args["env_file"]],
             logging=remote.Logging.NONE,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        depends: list[pulumi.Resource] = [env]
         if args.get("init_env"):
             # Exactly once, at provisioning: the agent never creates a repository itself.
-            remote.Command(
+            depends.append(remote.Command(
                 f"{name}-repository-init",
                 connection=connection,
                 create=f"{_WAIT}; set -a; . /dev/stdin; set +a; "
@@ -65,5 +77,23 @@ class HostCredentials(pulumi.ComponentResource):
                 stdin=args["init_env"],
                 logging=remote.Logging.STDOUT,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[env]),
-            )
+            ))
+        steps = [_WAIT, "sudo systemctl daemon-reload"]
+        if args["timers_off"]:
+            steps.append("sudo systemctl disable --now " + " ".join(args["timers_off"]))
+        if args.get("take_over"):
+            # restore --live verifies every file and the database before it returns.
+            steps.append("sudo systemctl start redundo-restore.service")
+        if args["timers_on"]:
+            steps.append("sudo systemctl enable --now " + " ".join(args["timers_on"]))
+        role = remote.Command(
+            f"{name}-timers",
+            connection=connection,
+            create=" && ".join(steps),
+            triggers=[" ".join(args["timers_on"]), args.get("take_over_token", "")],
+            logging=remote.Logging.STDOUT_AND_STDERR,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+        )
+        self.done = role.stdout
         self.register_outputs({})
+
