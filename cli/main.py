@@ -611,6 +611,99 @@ def report(
     stdout().print(f"wrote {output}")
 
 
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Say what would happen; send nothing.")]
+
+
+def _switch_steps(settings: settings_mod.StackSettings, side: str) -> list[str]:
+    tier = settings.tier
+    site = settings.domain or "the site"
+    if side == "standby":
+        bring_up = ("create the standby (it is cold)" if tier.standby_mode == "cold"
+                    else f"use the running {tier.standby_mode} standby")
+        node = f"standby in {settings.standby_location.region} ({settings.standby_location.city})"
+    else:
+        bring_up = "refresh the state and rebuild the primary if it is gone"
+        node = f"primary in {settings.primary_location.region} ({settings.primary_location.city})"
+    return [
+        bring_up,
+        f"give the {node} the writer key, restore the newest snapshot there and verify every file",
+        f"start the backups on it and point {site} at it (TTL {tier.dns_ttl_seconds} s), then refresh the OVH zone",
+    ]
+
+
+def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str | None, install: bool) -> None:
+    import time
+    from datetime import datetime, timezone
+
+    from redundo import deploy, remote
+    from redundo.cli import render
+    from redundo.cli.progress import EventPrinter
+
+    target, _ = _target(stack, None, None, backend, install)
+    settings = target.settings
+    if settings.active_side == side:
+        other = "failback" if side == "standby" else "failover"
+        raise OperationError(f"stack {settings.stack!r} already serves from its {side}; "
+                             f"did you mean `redundo {other}`?")
+    verb = "failover" if side == "standby" else "failback"
+    steps = _switch_steps(settings, side)
+    stdout().print(f"{verb} of [bold]{settings.stack}[/bold] to its {side}, as one update:")
+    for number, step in enumerate(steps, start=1):
+        stdout().print(f"  {number}. {step}")
+    if side == "standby":
+        stdout().print("  If the primary might still be running, stop it first: two active nodes would both back up.")
+    if dry_run:
+        stdout().print("dry run: nothing was sent")
+        return
+    _confirm(f"Start the {verb}?", yes)
+    started = time.monotonic()
+    if side == "primary":
+        # The standby has been taking the site's writes: one last backup before the primary restores.
+        outputs = deploy.outputs(target)
+        standby_ip = outputs.get("standbyIpv4", (None, False))[0]
+        if not standby_ip:
+            raise OperationError(f"stack {settings.stack!r} reports no standby address; cannot take a last backup")
+        from redundo.components.redundant_site import SSH_USERS
+
+        stdout().print("taking a last backup on the standby ...")
+        done = remote.ssh_run(standby_ip, SSH_USERS[settings.standby_provider],
+                              ["systemctl", "start", "redundo-backup.service"])
+        if done.returncode != 0:
+            raise OperationError(f"the last backup on the standby failed, so the primary would restore old data: "
+                                 f"{(done.stderr.strip().splitlines() or ['no output'])[-1]}")
+    token = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    printer = EventPrinter(stdout())
+    result = deploy.switch(target, side, token, printer, refresh=side == "primary")
+    updated = time.monotonic() - started
+    stdout().print(render.summary_line(verb, result.summary.resource_changes, printer))
+    if printer.failed:
+        raise typer.Exit(1)
+    address = result.outputs.get("standbyIpv4" if side == "standby" else "primaryIpv4")
+    address = address.value if address is not None else None
+    served = remote.wait_until_serving(address, settings.domain) if address else None
+    if served is None:
+        stdout().print(f"[red]{side} at {address or '?'} did not answer HTTP[/red] after the update "
+                       f"({updated:.0f} s); check the web server there")
+        raise typer.Exit(1)
+    stdout().print(f"{settings.domain or settings.stack} is served from the {side} ({address}): "
+                   f"{updated + served:.0f} s from the start, the update took {updated:.0f} s; "
+                   f"visitors follow within the TTL ({settings.tier.dns_ttl_seconds} s)")
+
+
+@app.command()
+def failover(stack: StackOpt = None, yes: YesOpt = False, dry_run: DryRunOpt = False,
+             backend: BackendOpt = None, install_pulumi: InstallOpt = False) -> None:
+    """Move the site to its standby: bring it up, restore and verify, repoint DNS; one Pulumi update."""
+    _switch("standby", stack, yes, dry_run, backend, install_pulumi)
+
+
+@app.command()
+def failback(stack: StackOpt = None, yes: YesOpt = False, dry_run: DryRunOpt = False,
+             backend: BackendOpt = None, install_pulumi: InstallOpt = False) -> None:
+    """Move the site back to the (rebuilt) primary after a last backup taken on the standby."""
+    _switch("primary", stack, yes, dry_run, backend, install_pulumi)
+
+
 def _settings_for_pricing(stack: str | None, data_gb: float | None) -> settings_mod.StackSettings:
     """A stack's settings, or the defaults when pricing a client that has no stack yet."""
     raw: dict[str, Any] = {}

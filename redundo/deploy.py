@@ -27,6 +27,7 @@ __all__ = [
     "preview",
     "destroy",
     "outputs",
+    "switch",
 ]
 
 PROJECT = "redundo"
@@ -164,6 +165,25 @@ def destroy(target: Target, on_event: Callable[[Any], None]):
     """Destroy the stack's resources (the vault's bucket is retained with its backups)."""
     stack = open_stack(target)
     return _run("destroy", lambda: stack.destroy(on_event=on_event, color="never"))
+
+
+def switch(target: Target, side: str, token: str, on_event: Callable[[Any], None], *, refresh: bool = False):
+    """Make `side` the active node: record it in the stack's config, then one update under the pack.
+
+    The program does the rest in order: bring the node up, restore and verify on it, move the
+    site's record, refresh the zone. refresh=True first reconciles the state with the clouds (a
+    burned primary that must be rebuilt)."""
+    from pulumi import automation as auto
+
+    stack = open_stack(target)
+    try:
+        stack.set_config(f"{NAMESPACE}:activeSide", auto.ConfigValue(side))
+        stack.set_config(f"{NAMESPACE}:switchedAt", auto.ConfigValue(token))
+    except auto.errors.CommandError as exc:
+        raise OperationError(f"could not record the switch in stack {target.settings.stack!r}: "
+                             f"{_first_line(exc)}") from None
+    return _run("up", lambda: stack.up(on_event=on_event, color="never", refresh=refresh or None,
+                                       **_policy_args(target)))
 
 
 def outputs(target: Target) -> dict[str, tuple[Any, bool]]:

@@ -7,7 +7,7 @@ import subprocess
 
 from redundo.errors import OperationError
 
-__all__ = ["ssh_run"]
+__all__ = ["ssh_run", "wait_until_serving"]
 
 
 def ssh_run(host: str, user: str, command: list[str], *, timeout: float = 3600) -> subprocess.CompletedProcess[str]:
@@ -20,3 +20,24 @@ def ssh_run(host: str, user: str, command: list[str], *, timeout: float = 3600) 
         raise OperationError("ssh is not installed; install openssh-client") from None
     except subprocess.TimeoutExpired:
         raise OperationError(f"the drill on {host} did not finish in {timeout:.0f} s") from None
+
+
+def wait_until_serving(address: str, host_name: str, *, timeout: float = 600, every: float = 5) -> float | None:
+    """Seconds until http://address/ answers for `host_name` (any status below 500), or None."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        request = urllib.request.Request(f"http://{address}/", headers={"Host": host_name or address})
+        try:
+            with urllib.request.urlopen(request, timeout=10):
+                return time.monotonic() - start
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return time.monotonic() - start
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(every)
+    return None

@@ -238,3 +238,87 @@ def test_drill_stack_with_a_cold_standby_restores_on_the_primary_and_reports_fai
     assert result.exit_code == 1
     assert ssh.call_args.args[0] == "203.0.113.1"
     assert "restore on the primary failed: redundo-restore: no snapshot restored intact" in result.stdout
+
+
+def _switch_fake(fake, side_active: str = "primary") -> None:
+    fake.outputs = {"primaryIpv4": "203.0.113.1", "standbyIpv4": "203.0.113.2", "activeSide": side_active}
+
+
+def test_failover_flips_the_config_then_runs_one_update_and_reports_time_to_serve(project, fake, mocker):
+    _switch_fake(fake)
+    serving = mocker.patch("redundo.remote.wait_until_serving", return_value=4.0)
+    result = invoke(project, "failover", "--yes")
+    assert result.exit_code == 0, result.output
+    verbs = [args[:3] for args, _ in fake.calls]
+    sets = [args for args, _ in fake.calls if args[:2] == ["config", "set"]]
+    assert [(a[2], a[-1]) for a in sets][0] == ("redundo:activeSide", "standby")
+    assert sets[1][2] == "redundo:switchedAt" and sets[1][-1].endswith("Z")
+    assert verbs.index(["up", "--yes", "--skip-preview"]) > verbs.index(sets[1][:3])
+    serving.assert_called_once_with("203.0.113.2", "jeweller-example.fr")
+    assert "jeweller-example.fr is served from the standby (203.0.113.2)" in result.stdout
+    assert "1. use the running pilot standby" in result.stdout
+
+
+def test_failover_needs_confirmation_and_dry_run_sends_nothing(project, fake, mocker):
+    _switch_fake(fake)
+    mocker.patch("redundo.remote.wait_until_serving", return_value=1.0)
+    refused = invoke(project, "failover", input="n\n")
+    assert refused.exit_code == 1 and fake.calls == []
+    dry = invoke(project, "failover", "--dry-run")
+    assert dry.exit_code == 0 and "dry run: nothing was sent" in dry.stdout
+    assert "2. give the standby in DE1 (Frankfurt) the writer key, restore the newest snapshot there" in dry.stdout
+    assert fake.calls == []
+
+
+def test_failover_reports_a_standby_that_does_not_serve(project, fake, mocker):
+    _switch_fake(fake)
+    mocker.patch("redundo.remote.wait_until_serving", return_value=None)
+    result = invoke(project, "failover", "--yes")
+    assert result.exit_code == 1
+    assert "standby at 203.0.113.2 did not answer HTTP" in result.stdout
+
+
+def test_failback_takes_a_last_backup_on_the_standby_before_the_update(project, fake, mocker):
+    import subprocess
+
+    path = project / "stacks" / "Pulumi.small-shop.yaml"
+    path.write_text(path.read_text() + "  redundo:activeSide: standby\n")
+    _switch_fake(fake, "standby")
+    order = []
+    ssh = mocker.patch("redundo.remote.ssh_run", side_effect=lambda *a, **k: order.append("backup") or
+                       subprocess.CompletedProcess([], 0, "", ""))
+    original_run = fake.run
+    fake.run = lambda args, *rest, **kw: (order.append(args[0]), original_run(args, *rest, **kw))[1]
+    mocker.patch("redundo.remote.wait_until_serving", return_value=2.0)
+    result = invoke(project, "failback", "--yes")
+    assert result.exit_code == 0, result.output
+    assert ssh.call_args.args == ("203.0.113.2", "debian", ["systemctl", "start", "redundo-backup.service"])
+    assert order.index("backup") < order.index("up")
+    up_args = call(fake, "up")[0]
+    assert "--refresh" in up_args  # a burned primary is noticed and rebuilt
+    assert [a[-1] for a, _ in fake.calls if a[:3] == ["config", "set", "redundo:activeSide"]] == ["primary"]
+
+
+def test_failback_stops_when_the_last_backup_fails(project, fake, mocker):
+    import subprocess
+
+    path = project / "stacks" / "Pulumi.small-shop.yaml"
+    path.write_text(path.read_text() + "  redundo:activeSide: standby\n")
+    _switch_fake(fake, "standby")
+    mocker.patch("redundo.remote.ssh_run", return_value=subprocess.CompletedProcess(
+        [], 1, "", "Job for redundo-backup.service failed\n"))
+    result = invoke(project, "failback", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == ("error: the last backup on the standby failed, so the primary would restore old "
+                                     "data: Job for redundo-backup.service failed")
+    assert all(args[0] != "up" for args, _ in fake.calls)
+
+
+def test_failover_twice_is_refused(project, fake):
+    path = project / "stacks" / "Pulumi.small-shop.yaml"
+    path.write_text(path.read_text() + "  redundo:activeSide: standby\n")
+    result = invoke(project, "failover", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == ("error: stack 'small-shop' already serves from its standby; "
+                                     "did you mean `redundo failback`?")
+    assert fake.calls == []
