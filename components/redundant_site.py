@@ -9,7 +9,7 @@ import pulumi
 import shlex
 
 from redundo import cloud_config
-from redundo.agent import BACKUP_TIMERS, FOLLOW_TIMER, AgentSettings
+from redundo.agent import BACKUP_TIMERS, FOLLOW_TIMER, WATCHDOG_TIMER, AgentSettings
 from redundo.components.backup_vault import BackupVault
 from redundo.components.failover import Failover
 from redundo.components.host_role import HostRole
@@ -76,6 +76,16 @@ class RedundantSite(pulumi.ComponentResource):
     standby: Standby
     active_ipv4: pulumi.Output[str]
     """Address the site's name points at."""
+
+    def _watchdog_env(self, zone: str, domain: str, failover: Failover,
+                      reader_env: pulumi.Output[str]) -> pulumi.Output[str]:
+        """The warm standby's env with what its watchdog needs to take over on its own."""
+        return pulumi.Output.secret(pulumi.Output.all(
+            reader_env, failover.watchdog_client_id, failover.watchdog_client_secret, failover.record_id,
+            self.primary.ipv4, self.standby.ipv4,
+        ).apply(lambda v: v[0] + _env_file({
+            "OVH_CLIENT_ID": v[1], "OVH_CLIENT_SECRET": v[2], "DNS_ZONE": zone, "DNS_RECORD_ID": str(v[3]),
+            "WATCH_URL": f"http://{v[4]}/", "WATCH_HOST": domain, "SELF_IP": v[5]})))
 
     def _env(self, key_id: pulumi.Output[str], secret: pulumi.Output[str]) -> pulumi.Output[str]:
         return pulumi.Output.secret(pulumi.Output.all(key_id, secret, self.vault.repository_password).apply(
@@ -164,17 +174,24 @@ class RedundantSite(pulumi.ComponentResource):
                                              "RESTIC_PASSWORD": v[2], "RESTIC_REPOSITORY": v[3]}))),
                 **ssh}, child)
             self.active_ipv4 = self.primary.ipv4
-            if self.standby.ipv4 is not None:
-                HostRole(f"{name}-standby-role", {
-                    "host": self.standby.ipv4, "user": SSH_USERS[args["standby_provider"]], "env_file": reader_env,
-                    "timers_on": follow, "timers_off": [t for t in (*BACKUP_TIMERS, FOLLOW_TIMER) if t not in follow],
-                    "take_over_token": token, **ssh}, child)
+        failover = None
         if zone:
-            Failover(f"{name}-failover", {
+            failover = Failover(f"{name}-failover", {
                 "dns_zone": zone,
                 "subdomain": site_sub,
                 # Visitors move only once the new active node has restored and verified the site.
                 "target_ipv4": pulumi.Output.all(self.active_ipv4, active_role.done).apply(lambda v: v[0]),
                 "ttl": tier.dns_ttl_seconds,
+                "watchdog": tier.automatic_failover and not on_standby and self.standby.ipv4 is not None,
             }, child)
+        if not on_standby and self.standby.ipv4 is not None:
+            timers_on, env = list(follow), reader_env
+            if tier.automatic_failover and failover is not None:
+                timers_on.append(WATCHDOG_TIMER)
+                env = self._watchdog_env(zone, domain, failover, reader_env)
+            HostRole(f"{name}-standby-role", {
+                "host": self.standby.ipv4, "user": SSH_USERS[args["standby_provider"]], "env_file": env,
+                "timers_on": timers_on,
+                "timers_off": [t for t in (*BACKUP_TIMERS, FOLLOW_TIMER, WATCHDOG_TIMER) if t not in timers_on],
+                "take_over_token": token, **ssh}, child)
         self.register_outputs({"active_ipv4": self.active_ipv4})

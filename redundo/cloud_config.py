@@ -100,8 +100,8 @@ def node_config(*, hostname: str, admin_cidrs: Iterable[str], tier: "Tier", agen
         admin_cidrs=admin_cidrs,
         packages=["restic", "sqlite3", "curl", "rsync", "python3", *_DB_CLIENT[agent.db_kind]],
         write_files=[
-            *_agent_files({f"{agent_mod.BIN_DIR}/{name}": agent_mod.script(name)
-                           for name in ("redundo-backup", "redundo-restore")}, "0755"),
+            *_agent_files({f"{agent_mod.BIN_DIR}/{name}": agent_mod.script(name) for name in agent_mod.SCRIPTS},
+                          "0755"),
             *_agent_files({agent_mod.SETTINGS_FILE: agent_mod.settings_file(agent)}, "0644"),
             *_agent_files({f"/etc/systemd/system/{n}": text for n, text in units.items()}, "0644"),
         ],

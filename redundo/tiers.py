@@ -116,6 +116,7 @@ TIERS: dict[str, Tier] = {
         + (
             "ransomware on the primary, found within 180 days",
             "an attacker deleting backups with any key, for the 30-day lock",
+            "the primary going dark at night with nobody awake: the standby takes over after 5 missed checks",
         ),
         does_not_survive=_COMMON_GAPS,
     ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -30,7 +31,7 @@ def _user_data(tier: str, role: str) -> str:
     return unwrap(instance.inputs["userData"])
 
 
-@pytest.mark.parametrize("name", ["redundo-backup", "redundo-restore"])
+@pytest.mark.parametrize("name", agent.SCRIPTS)
 def test_agent_scripts_pass_shellcheck(name, tmp_path):
     path = tmp_path / name
     path.write_text(agent.script(name))
@@ -100,3 +101,53 @@ def test_agent_settings_file_is_shell_quoted(tmp_path):
     done = subprocess.run(["bash", "-c", f'. "{path}"; printf "%s|" "${{SITE_PATHS[@]}}" "$KEEP_DAILY"'],
                           capture_output=True, text=True, check=True)
     assert done.stdout == "/var/www|/srv/it's here|30|"
+
+
+def test_agent_watchdog_takes_over_after_the_limit_and_repoints_dns(tmp_path):
+    """Against two HTTP servers on 127.0.0.1: the 'primary' (down) and a stand-in for OVH's API."""
+    import http.server
+    import threading
+
+    requests: list[tuple[str, str, str]] = []
+
+    class OvhApi(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+            requests.append((self.command, self.path, body))
+            payload = b'{"access_token": "tok"}' if self.path == "/token" else b"null"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = _answer
+
+        def log_message(self, *args) -> None:
+            pass
+
+    api = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OvhApi)
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{api.server_address[1]}"
+    restored = tmp_path / "restored"
+    conf = tmp_path / "redundo.conf"
+    conf.write_text(f"STATE_DIR={tmp_path / 'state'}\n")
+    script = tmp_path / "redundo-watchdog"
+    script.write_text(agent.script("redundo-watchdog"))
+    script.chmod(0o755)
+    env = {**os.environ, "REDUNDO_CONF": str(conf), "WATCH_URL": "http://127.0.0.1:9/", "WATCH_HOST": "shop.fr",
+           "DNS_ZONE": "shop.fr", "DNS_RECORD_ID": "4242", "SELF_IP": "198.51.100.9", "OVH_CLIENT_ID": "id",
+           "OVH_CLIENT_SECRET": "secret", "OVH_API": base, "OVH_TOKEN_URL": f"{base}/token",
+           "WATCH_FAIL_LIMIT": "3", "REDUNDO_RESTORE": f"touch {restored}"}
+    try:
+        for attempt in range(1, 6):
+            done = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stderr
+            if attempt < 3:
+                assert not restored.exists() and requests == []
+    finally:
+        api.shutdown()
+    assert restored.exists()
+    assert [(m, p) for m, p, _ in requests] == [("POST", "/token"), ("PUT", "/domain/zone/shop.fr/record/4242"),
+                                                ("POST", "/domain/zone/shop.fr/refresh")]
+    assert json.loads(requests[1][2]) == {"target": "198.51.100.9"}
+    assert (tmp_path / "state" / "watchdog.took-over").exists()  # attempts 4 and 5 did nothing more

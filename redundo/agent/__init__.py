@@ -29,6 +29,8 @@ __all__ = [
     "SETTINGS_FILE",
     "BACKUP_TIMERS",
     "FOLLOW_TIMER",
+    "WATCHDOG_TIMER",
+    "SCRIPTS",
 ]
 
 BIN_DIR = "/usr/local/sbin"
@@ -37,6 +39,8 @@ ENV_FILE = f"{CONF_DIR}/restic.env"
 SETTINGS_FILE = f"{CONF_DIR}/redundo.conf"
 BACKUP_TIMERS = ("redundo-backup.timer", "redundo-prune.timer", "redundo-verify.timer")
 FOLLOW_TIMER = "redundo-restore.timer"
+WATCHDOG_TIMER = "redundo-watchdog.timer"
+SCRIPTS = ("redundo-backup", "redundo-restore", "redundo-watchdog")
 STATE_DIR = "/var/lib/redundo"
 DUMP_DIR = "/var/backups/redundo"
 DB_PATH = "/var/lib/site/site.sqlite"
@@ -186,6 +190,16 @@ def restore_units(tier: Tier) -> dict[str, str]:
         units["redundo-restore.timer"] = unit_file(_timer(
             f"redundo: follow the primary every {tier.backup_interval_minutes} min",
             tier.backup_interval_minutes, tier.randomized_delay_minutes))
+    if tier.automatic_failover:
+        units["redundo-watchdog.service"] = unit_file(_service(
+            "redundo: take over when the primary stops answering", f"{BIN_DIR}/redundo-watchdog",
+            # the take-over includes a full restore
+            _timeout(max(tier.backup_interval_minutes, 60)) * 2, conf, read_only_system=False))
+        units["redundo-watchdog.timer"] = unit_file({
+            "Unit": {"Description": "redundo: check the primary every minute"},
+            "Timer": {"OnBootSec": "5min", "OnUnitActiveSec": "1min", "AccuracySec": "10s"},
+            "Install": {"WantedBy": "timers.target"},
+        })
     return units
 
 

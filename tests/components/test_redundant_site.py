@@ -166,7 +166,7 @@ def test_redundant_site_roles_run_backups_on_the_primary_and_follow_on_a_warm_st
     standby = commands["small-shop-standby-role-timers"].inputs["create"]
     assert primary.endswith("sudo systemctl enable --now redundo-backup.timer redundo-prune.timer redundo-verify.timer")
     assert "redundo-restore.service" not in primary
-    assert standby.endswith("sudo systemctl enable --now redundo-restore.timer")
+    assert standby.endswith("sudo systemctl enable --now redundo-restore.timer redundo-watchdog.timer")
     assert "disable --now redundo-backup.timer redundo-prune.timer redundo-verify.timer" in standby
     pilot = _commands(synth(tier="standard"))["small-shop-standby-role-timers"].inputs["create"]
     assert "enable --now" not in pilot
@@ -206,3 +206,28 @@ def test_redundant_site_refreshes_the_zone_after_each_switch():
 def test_redundant_site_failback_restores_on_the_primary_first():
     timers = _commands(synth(tier="premium", switchedAt="2026-11-27T09:00:00Z"))["small-shop-primary-role-timers"]
     assert "sudo systemctl start redundo-restore.service" in timers.inputs["create"]
+
+
+def test_redundant_site_premium_watchdog_may_edit_only_the_sites_zone():
+    syn = synth(tier="premium")
+    [policy] = syn.by_type("ovh:Iam/policy:Policy")
+    client = one(syn, "ovh:Me/aPIOAuth2Client:APIOAuth2Client")
+    assert policy.inputs["resources"] == ["urn:v1:eu:resource:dnsZone:jeweller-example.fr"]
+    assert sorted(policy.inputs["allows"]) == ["dnsZone:apiovh:record/edit", "dnsZone:apiovh:record/get",
+                                               "dnsZone:apiovh:refresh"]
+    assert policy.inputs["identities"] == [client.outputs.get("identity", policy.inputs["identities"][0])]
+    env = unwrap(_commands(syn)["small-shop-standby-role-env-file"].inputs["stdin"])
+    primary_ip = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "primary" in r.name
+                      ).outputs["addresses"][0]["ip"]
+    assert f"WATCH_URL=http://{primary_ip}/" in env and "WATCH_HOST=jeweller-example.fr" in env
+    assert "DNS_RECORD_ID=small-shop-failover-site-record-id" in env and "OVH_CLIENT_SECRET=" in env
+    assert "writer" not in env  # the watchdog restores; it does not get the key that writes backups
+
+
+@pytest.mark.parametrize(("tier", "side"), [("standard", "primary"), ("basic", "primary"), ("premium", "standby")])
+def test_redundant_site_no_watchdog_without_automatic_failover_or_once_failed_over(tier, side):
+    syn = synth(tier=tier, activeSide=side)
+    assert syn.by_type("ovh:Me/aPIOAuth2Client:APIOAuth2Client") == []
+    enabled = [step for r in syn.by_type("command:remote:Command") if r.name.endswith("-timers")
+               for step in r.inputs["create"].split(" && ") if step.startswith("sudo systemctl enable --now")]
+    assert not any("redundo-watchdog.timer" in step for step in enabled)
