@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from redundo import settings as settings_mod
 from redundo.errors import ConfigError, OperationError, UsageError
 from redundo.cli._app import app, stderr, stdout
+
+if TYPE_CHECKING:
+    from redundo.settings import StackSettings
 
 __all__ = ["app", "run"]
 
@@ -23,6 +25,13 @@ StackOpt = Annotated[Optional[str], typer.Option("--stack", "-s", help="Client s
 AllOpt = Annotated[bool, typer.Option("--all", help="Every stack in stacks/.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout, for machines.")]
 TierOpt = Annotated[Optional[str], typer.Option("--tier", "-t", help="basic, standard or premium.")]
+
+
+def _settings_module():
+    """redundo.settings, imported on first use (its regular expressions cost start-up time)."""
+    from redundo import settings
+
+    return settings
 
 
 class _State:
@@ -57,7 +66,7 @@ def _one_stack(stack: str | None) -> str:
     """The stack named, or the only one there is."""
     if stack is not None:
         return stack
-    names = settings_mod.stack_names(stacks_dir())
+    names = _settings_module().stack_names(stacks_dir())
     if len(names) == 1:
         return names[0]
     if not names:
@@ -69,7 +78,7 @@ def _stacks(stack: str | None, all_: bool) -> list[str]:
     if all_ and stack is not None:
         raise UsageError("--stack and --all exclude each other; pass one of them")
     if all_:
-        names = settings_mod.stack_names(stacks_dir())
+        names = _settings_module().stack_names(stacks_dir())
         if not names:
             raise ConfigError(f"no stacks in {stacks_dir()}; create one with `redundo init NAME`")
         return names
@@ -89,7 +98,6 @@ def plan(stack: StackOpt = None, all_: AllOpt = False, tier: TierOpt = None, jso
     """
     from functools import partial
 
-    from redundo.cli import render
     from redundo.fleet import map_stacks
     from redundo.plan import make_plan
     from redundo.stacks import program  # noqa: F401  loaded once here, shared by the forked workers
@@ -103,6 +111,8 @@ def plan(stack: StackOpt = None, all_: AllOpt = False, tier: TierOpt = None, jso
         documents = list(_with_progress(map_stacks(partial(_plan_document, stacks_dir(), tier), names), names, all_))
         _emit_json(documents if all_ else documents[0])
         return
+    from redundo.cli import render
+
     for p in _with_progress(map_stacks(partial(make_plan, stacks_dir(), tier=tier), names), names, all_):
         for part in render.plan_view(p):
             stdout().print(part)
@@ -238,14 +248,14 @@ def _target(stack: str | None, tier: str | None, budget: float | None, backend: 
     if tier is not None and budget is not None:
         raise UsageError("--tier and --budget exclude each other; pass one of them")
     name = _one_stack(stack)
-    raw = settings_mod.read_stack_config(stacks_dir(), name)
+    raw = _settings_module().read_stack_config(stacks_dir(), name)
     if tier is not None:
         raw["tier"] = get_tier(tier).name
-    settings = settings_mod.parse_settings(name, raw)
+    settings = _settings_module().parse_settings(name, raw)
     if budget is not None:
         chosen = best_tier(settings, budget)
         raw["tier"] = chosen.tier
-        settings = settings_mod.parse_settings(name, raw)
+        settings = _settings_module().parse_settings(name, raw)
     command = _pulumi_command(install)
     missing = deploy.missing_prerequisites(settings, os.environ, cli_needed=command is None,
                                            credentials_needed=needs_credentials)
@@ -524,10 +534,10 @@ def init(
 
     if tier is not None and budget is not None:
         raise UsageError("--tier and --budget exclude each other; pass one of them")
-    if not settings_mod.valid_stack_name(client):
+    if not _settings_module().valid_stack_name(client):
         raise UsageError(f"invalid client name {client!r}; use lower-case letters, digits and dashes, "
                          "such as jeweller-lyon")
-    path = settings_mod.stack_file(stacks_dir(), client)
+    path = _settings_module().stack_file(stacks_dir(), client)
     if path.exists() and not force:
         raise OperationError(f"stacks/{path.name} exists; pass --force to overwrite it")
     if not ovh_service_name:
@@ -542,12 +552,12 @@ def init(
         "dataGb": data_gb, "primaryRegion": primary_region, "primaryFlavor": primary_flavor,
         "backupProvider": backup_provider, "standbyProvider": standby_provider,
     }
-    settings = settings_mod.parse_settings(client, raw)
+    settings = _settings_module().parse_settings(client, raw)
     if budget is not None:
         raw["tier"] = best_tier(settings, budget).tier
-        settings = settings_mod.parse_settings(client, raw)
+        settings = _settings_module().parse_settings(client, raw)
     cost = estimate(settings)
-    document = {"config": {f"{settings_mod.NAMESPACE}:{k}": v for k, v in raw.items()}}
+    document = {"config": {f"{_settings_module().NAMESPACE}:{k}": v for k, v in raw.items()}}
     stacks_dir().mkdir(parents=True, exist_ok=True)
     path.write_text(f"# {client}: {domain}, tier {settings.tier.name} ({settings.tier.strategy}), "
                     f"about €{cost.monthly_eur:.2f}/month excl. VAT. Written by `redundo init`.\n"
@@ -564,10 +574,10 @@ def list_clients(json_: JsonOpt = False) -> None:
     from redundo import status as status_mod
 
     rows = []
-    for name in settings_mod.stack_names(stacks_dir()):
+    for name in _settings_module().stack_names(stacks_dir()):
         row: dict[str, Any] = {"stack": name}
         try:
-            settings = settings_mod.read_stack_file(stacks_dir(), name)
+            settings = _settings_module().read_stack_file(stacks_dir(), name)
         except RedundoError as exc:
             row["error"] = str(exc)
         else:
@@ -597,7 +607,7 @@ def report(
     if format_ not in ("md", "html"):
         raise UsageError(f"--format {format_!r} is not one of md, html")
     name = _one_stack(stack)
-    settings = settings_mod.read_stack_file(stacks_dir(), name)
+    settings = _settings_module().read_stack_file(stacks_dir(), name)
     text = report_mod.markdown_report(settings, drill=report_mod.load_drill(_state.project, name))
     if format_ == "html":
         text = report_mod.html_report(text, f"Recovery report: {settings.domain or name}")
@@ -614,7 +624,7 @@ def report(
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Say what would happen; send nothing.")]
 
 
-def _switch_steps(settings: settings_mod.StackSettings, side: str) -> list[str]:
+def _switch_steps(settings: "StackSettings", side: str) -> list[str]:
     tier = settings.tier
     site = settings.domain or "the site"
     if side == "standby":
@@ -704,21 +714,26 @@ def failback(stack: StackOpt = None, yes: YesOpt = False, dry_run: DryRunOpt = F
     _switch("primary", stack, yes, dry_run, backend, install_pulumi)
 
 
-def _settings_for_pricing(stack: str | None, data_gb: float | None) -> settings_mod.StackSettings:
+def _settings_for_pricing(stack: str | None, data_gb: float | None) -> "StackSettings":
     """A stack's settings, or the defaults when pricing a client that has no stack yet."""
     raw: dict[str, Any] = {}
     name = "example"
     if stack is not None:
-        raw = settings_mod.read_stack_config(stacks_dir(), stack)
+        raw = _settings_module().read_stack_config(stacks_dir(), stack)
         name = stack
     if data_gb is not None:
         if not data_gb > 0:
             raise UsageError(f"--data-gb is {data_gb:g}; pass the site's data size in GB, greater than 0")
         raw["dataGb"] = data_gb
-    return settings_mod.parse_settings(name, raw, for_deploy=stack is not None)
+    return _settings_module().parse_settings(name, raw, for_deploy=stack is not None)
 
 
 def run() -> None:
     """Console-script entry point."""
+    import gc
+
+    # A short-lived process: collecting cycles while the SDKs define thousands of classes costs
+    # a fifth of a plan and frees nothing. Long loops over stacks collect as they go (fleet).
+    gc.disable()
     os.environ.setdefault("PULUMI_SKIP_UPDATE_CHECK", "true")
     app()
