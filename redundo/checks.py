@@ -106,7 +106,7 @@ def evaluate(syn: Synthesis, policies: Iterable[Policy],
                 if "default" in spec:
                     policy_config.setdefault(key, spec["default"])
 
-        def reporter(default_urn: str):
+        def reporter(default_urn: str, policy: Policy = policy, level: EnforcementLevel = level):
             def report(message: str, urn: str | None = None) -> None:
                 findings.append(Finding(policy.name, level.value, message, urn or default_urn, policy.description))
             return report

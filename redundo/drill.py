@@ -282,16 +282,10 @@ def _drill(tier: Tier, vault, root: Path, size_mb: float, files: int, progress) 
         **asdict(primary.settings), "state_dir": str(standby_root / "state")}),
         {**vault.reader.env(), "RESTIC_PASSWORD": password})
     target = standby_root / "restored"
-    done = standby.run("redundo-restore", "--target", str(target))
-    if done.returncode != 0:
-        report.problems.append(f"restore failed: {_last_line(done.stderr)}")
+    restored = _take_restore(report, standby.run("redundo-restore", "--target", str(target)), "on the standby")
+    if restored is None:
         report.rto_seconds = time.monotonic() - burn_clock
         return report
-    restored = parse_restored(done.stdout)
-    report.snapshot_id, report.snapshot_time = restored["snapshot"], restored["time"]
-    report.fallback = restored["fallback"] == "1"
-    if report.fallback:
-        report.problems.append(_last_line(done.stderr))
 
     progress("verifying every byte and the database")
     site = Path(str(target) + str(primary.settings.site_paths[0]))
@@ -307,6 +301,19 @@ def _drill(tier: Tier, vault, root: Path, size_mb: float, files: int, progress) 
             and not report.fallback:
         report.problems.append("the heartbeat names another snapshot than the newest restorable one")
     return report
+
+
+def _take_restore(report: DrillReport, done: subprocess.CompletedProcess[str], where: str) -> dict[str, str] | None:
+    """Record the restore script's outcome in `report`; its result line, or None when it failed."""
+    if done.returncode != 0:
+        report.problems.append(f"restore {where} failed: {_last_line(done.stderr)}")
+        return None
+    restored = parse_restored(done.stdout)
+    report.snapshot_id, report.snapshot_time = restored["snapshot"], restored["time"]
+    report.fallback = restored["fallback"] == "1"
+    if report.fallback:
+        report.problems.append(_last_line(done.stderr))
+    return restored
 
 
 def _require(done: subprocess.CompletedProcess[str], what: str) -> None:
@@ -350,14 +357,9 @@ def run_stack_drill(tier: Tier, outputs: Mapping[str, tuple[Any, bool]], *, prog
                    ["env", f"REDUNDO_CONF={conf}", "bash", "-c",
                     f"set -a; . {agent.ENV_FILE}; set +a; exec {agent.BIN_DIR}/redundo-restore --target {SCRATCH}"])
     report.rto_seconds = time.monotonic() - started
-    if done.returncode != 0:
-        report.problems.append(f"restore on the {role} failed: {_last_line(done.stderr)}")
+    restored = _take_restore(report, done, f"on the {role}")
+    if restored is None:
         return report
-    restored = parse_restored(done.stdout)
-    report.snapshot_id, report.snapshot_time = restored["snapshot"], restored["time"]
-    report.fallback = restored["fallback"] == "1"
-    if report.fallback:
-        report.problems.append(_last_line(done.stderr))
     report.rpo_seconds = time.time() - _epoch(report.snapshot_time)
     # restic's --verify compared every restored byte with the snapshot; the script checked the database.
     report.files_checked = int(restored.get("verified_files", "0"))
