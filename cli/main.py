@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
+from redundo.cli._app import app, stderr, stdout
 
 from redundo.errors import ConfigError, OperationError, UsageError
-from redundo.cli._app import app, stderr, stdout
 
 if TYPE_CHECKING:
     from redundo.settings import StackSettings
@@ -98,9 +98,10 @@ def plan(stack: StackOpt = None, all_: AllOpt = False, tier: TierOpt = None, jso
     """
     from functools import partial
 
+    from redundo.stacks import program  # noqa: F401  loaded once here, shared by the forked workers
+
     from redundo.fleet import map_stacks
     from redundo.plan import make_plan
-    from redundo.stacks import program  # noqa: F401  loaded once here, shared by the forked workers
     from redundo.tiers import get_tier
 
     if tier is not None:
@@ -148,6 +149,7 @@ def tiers(
 ) -> None:
     """Compare the tiers' promises and itemized monthly costs; with --budget, mark the best that fits."""
     from redundo.cli import render
+
     from redundo.pricing import best_tier, estimate_tiers
 
     client = _settings_for_pricing(stack, data_gb)
@@ -181,9 +183,10 @@ def check(
         raise UsageError(f"--format {format_!r} is not one of {', '.join(formats)}")
     from functools import partial
 
+    from redundo.stacks import program  # noqa: F401  loaded once here, shared by the forked workers
+
     from redundo import checks
     from redundo.fleet import map_stacks
-    from redundo.stacks import program  # noqa: F401  loaded once here, shared by the forked workers
 
     names = _stacks(stack, all_)
     results = list(_with_progress(map_stacks(partial(checks.check_stack, stacks_dir()), names), names, all_))
@@ -273,8 +276,8 @@ def _target(stack: str | None, tier: str | None, budget: float | None, backend: 
 
 def _show_intent(verb: str, target, raw: dict[str, Any]) -> None:
     from redundo.cli import render
-    from redundo.plan import Plan
-    from redundo.plan import synthesize_stack
+
+    from redundo.plan import Plan, synthesize_stack
     from redundo.pricing import estimate
 
     settings = target.settings
@@ -307,8 +310,9 @@ def up(stack: StackOpt = None, tier: TierOpt = None, budget: BudgetOpt = None, y
     Shows the tier, its cost and the resource plan first, and asks before anything is sent.
     """
     from redundo.cli import render
-    from redundo import deploy
     from redundo.cli.progress import EventPrinter
+
+    from redundo import deploy
 
     target, raw = _target(stack, tier, budget, backend, install_pulumi)
     _show_intent("deploy", target, raw)
@@ -326,8 +330,9 @@ def preview(stack: StackOpt = None, tier: TierOpt = None, budget: BudgetOpt = No
             backend: BackendOpt = None, install_pulumi: InstallOpt = False) -> None:
     """Show what `up` would change in the real clouds (needs the pulumi CLI and credentials)."""
     from redundo.cli import render
-    from redundo import deploy
     from redundo.cli.progress import EventPrinter
+
+    from redundo import deploy
 
     target, _ = _target(stack, tier, budget, backend, install_pulumi)
     printer = EventPrinter(stdout())
@@ -342,8 +347,9 @@ def destroy(stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = N
             install_pulumi: InstallOpt = False) -> None:
     """Tear down a client stack. The vault's bucket and its backups are kept."""
     from redundo.cli import render
-    from redundo import deploy
     from redundo.cli.progress import EventPrinter
+
+    from redundo import deploy
 
     target, _ = _target(stack, None, None, backend, install_pulumi)
     name = target.settings.stack
@@ -569,9 +575,9 @@ def init(
 @app.command("ls")
 def list_clients(json_: JsonOpt = False) -> None:
     """List the clients: tier, domain, monthly cost and the last status seen."""
+    from redundo import status as status_mod
     from redundo.errors import RedundoError
     from redundo.pricing import estimate
-    from redundo import status as status_mod
 
     rows = []
     for name in _settings_module().stack_names(stacks_dir()):
@@ -645,9 +651,10 @@ def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str
     import time
     from datetime import datetime, timezone
 
-    from redundo import deploy, remote
     from redundo.cli import render
     from redundo.cli.progress import EventPrinter
+
+    from redundo import deploy, remote
 
     target, _ = _target(stack, None, None, backend, install)
     settings = target.settings

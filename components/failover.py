@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NotRequired, TypedDict
-
 import sys
+from typing import NotRequired, TypedDict
 
 import pulumi
 import pulumi_ovh as ovh

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import NotRequired, TypedDict
 
 import pulumi
-
 from redundo.components import _ovh
 
 

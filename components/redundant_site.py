@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Literal, NotRequired, TypedDict
 
 import pulumi
-
-import shlex
-
-from redundo import cloud_config
-from redundo.agent import BACKUP_TIMERS, FOLLOW_TIMER, WATCHDOG_TIMER, AgentSettings
 from redundo.components.backup_vault import BackupVault
 from redundo.components.failover import Failover
 from redundo.components.host_role import HostRole
 from redundo.components.primary_site import PrimarySite
 from redundo.components.standby import Standby
+
+from redundo import cloud_config
+from redundo.agent import BACKUP_TIMERS, FOLLOW_TIMER, WATCHDOG_TIMER, AgentSettings
 from redundo.tiers import Tier
 
 # The default sudo user of the Debian images each provider offers.
@@ -76,20 +75,6 @@ class RedundantSite(pulumi.ComponentResource):
     standby: Standby
     active_ipv4: pulumi.Output[str]
     """Address the site's name points at."""
-
-    def _watchdog_env(self, zone: str, domain: str, failover: Failover,
-                      reader_env: pulumi.Output[str]) -> pulumi.Output[str]:
-        """The warm standby's env with what its watchdog needs to take over on its own."""
-        return pulumi.Output.secret(pulumi.Output.all(
-            reader_env, failover.watchdog_client_id, failover.watchdog_client_secret, failover.record_id,
-            self.primary.ipv4, self.standby.ipv4,
-        ).apply(lambda v: v[0] + _env_file({
-            "OVH_CLIENT_ID": v[1], "OVH_CLIENT_SECRET": v[2], "DNS_ZONE": zone, "DNS_RECORD_ID": str(v[3]),
-            "WATCH_URL": f"http://{v[4]}/", "WATCH_HOST": domain, "SELF_IP": v[5]})))
-
-    def _env(self, key_id: pulumi.Output[str], secret: pulumi.Output[str]) -> pulumi.Output[str]:
-        return pulumi.Output.secret(pulumi.Output.all(key_id, secret, self.vault.repository_password).apply(
-            lambda v: _env_file({"AWS_ACCESS_KEY_ID": v[0], "AWS_SECRET_ACCESS_KEY": v[1], "RESTIC_PASSWORD": v[2]})))
 
     def __init__(self, name: str, args: RedundantSiteArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("redundo:index:RedundantSite", name, None, opts)
@@ -195,3 +180,17 @@ class RedundantSite(pulumi.ComponentResource):
                 "timers_off": [t for t in (*BACKUP_TIMERS, FOLLOW_TIMER, WATCHDOG_TIMER) if t not in timers_on],
                 "take_over_token": token, **ssh}, child)
         self.register_outputs({"active_ipv4": self.active_ipv4})
+
+    def _watchdog_env(self, zone: str, domain: str, failover: Failover,
+                      reader_env: pulumi.Output[str]) -> pulumi.Output[str]:
+        """The warm standby's env with what its watchdog needs to take over on its own."""
+        return pulumi.Output.secret(pulumi.Output.all(
+            reader_env, failover.watchdog_client_id, failover.watchdog_client_secret, failover.record_id,
+            self.primary.ipv4, self.standby.ipv4,
+        ).apply(lambda v: v[0] + _env_file({
+            "OVH_CLIENT_ID": v[1], "OVH_CLIENT_SECRET": v[2], "DNS_ZONE": zone, "DNS_RECORD_ID": str(v[3]),
+            "WATCH_URL": f"http://{v[4]}/", "WATCH_HOST": domain, "SELF_IP": v[5]})))
+
+    def _env(self, key_id: pulumi.Output[str], secret: pulumi.Output[str]) -> pulumi.Output[str]:
+        return pulumi.Output.secret(pulumi.Output.all(key_id, secret, self.vault.repository_password).apply(
+            lambda v: _env_file({"AWS_ACCESS_KEY_ID": v[0], "AWS_SECRET_ACCESS_KEY": v[1], "RESTIC_PASSWORD": v[2]})))

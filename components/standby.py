@@ -6,9 +6,9 @@ from typing import Literal, NotRequired, TypedDict
 
 import pulumi
 import pulumi_aws as aws
+from redundo.components import _ovh
 
 from redundo.cloud_config import WEB_PORTS
-from redundo.components import _ovh
 
 StandbyMode = Literal["cold", "pilot", "warm"]
 

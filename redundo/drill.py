@@ -343,8 +343,8 @@ def run_stack_drill(tier: Tier, outputs: Mapping[str, tuple[Any, bool]], *, prog
                     ) -> DrillReport:
     """Restore the newest snapshot into a scratch directory on the deployed standby (or, with a cold
     standby, on the primary) and verify it, without touching the live site."""
-    from redundo.remote import ssh_run
     from redundo.components.redundant_site import SSH_USERS
+    from redundo.remote import ssh_run
 
     standby_ip = (outputs.get("standbyIpv4") or (None, False))[0]
     host, role = (standby_ip, "standby") if standby_ip else (outputs["primaryIpv4"][0], "primary")

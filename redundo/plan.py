@@ -25,7 +25,9 @@ def pulumi_config(raw: Mapping[str, Any]) -> dict[str, str]:
 
 def synthesize_stack(stack: str, raw: Mapping[str, Any]) -> Synthesis:
     """Run the real stack program for `stack` with config `raw` against mocks."""
-    from redundo.stacks.program import main  # imports the cloud SDKs: only when a plan is made
+    from redundo.stacks.program import (
+        main,  # imports the cloud SDKs: only when a plan is made
+    )
 
     return synthesize(main, project=PROJECT, stack=stack, config=pulumi_config(raw))
 

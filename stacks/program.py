@@ -11,8 +11,8 @@ import os
 import pulumi
 import pulumi_aws as aws
 import pulumi_ovh as ovh
-
 from redundo.components.redundant_site import RedundantSite
+
 from redundo.pricing import estimate
 from redundo.settings import CONFIG_KEYS, NAMESPACE, StackSettings, parse_settings
 

@@ -11,10 +11,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from redundo.cli.main import app
 from typer.testing import CliRunner
 
 from redundo import agent, drill
-from redundo.cli.main import app
 from redundo.localvault import LocalVault
 from redundo.tiers import TIERS
 from redundo.vault import undelete

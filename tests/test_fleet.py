@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 
+from redundo.cli.main import app
 from typer.testing import CliRunner
 
-from redundo.cli.main import app
 from redundo.fleet import POOL_THRESHOLD, map_stacks
 from tests.conftest import SERVICE, SSH_KEY
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
+from redundo.cli.main import app
 from typer.testing import CliRunner
 
-from redundo.cli.main import app
 from redundo.pricing import estimate
 from redundo.report import html_report, markdown_report
 from redundo.settings import read_stack_file

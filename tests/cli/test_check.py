@@ -6,10 +6,10 @@ import json
 from xml.etree import ElementTree
 
 import pytest
-from typer.testing import CliRunner
-
 from redundo.cli.main import app
 from redundo.policies.rules import POLICIES
+from typer.testing import CliRunner
+
 from tests.conftest import REPO, SERVICE, SSH_KEY
 
 runner = CliRunner()

@@ -7,9 +7,9 @@ import time
 
 import pytest
 import yaml
+from redundo.cli.main import app
 from typer.testing import CliRunner
 
-from redundo.cli.main import app
 from redundo.localvault import LocalVault
 from redundo.tiers import TIERS
 from tests.conftest import SERVICE, SSH_KEY

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from redundo.cli.main import app
 from typer.testing import CliRunner
 
-from redundo.cli.main import app
 from redundo.tiers import TIERS
 from tests.conftest import REPO, SERVICE, SSH_KEY
 

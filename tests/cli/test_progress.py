@@ -5,10 +5,9 @@ from __future__ import annotations
 import io
 
 from pulumi.automation import EngineEvent
-from rich.console import Console
-
 from redundo.cli.progress import EventPrinter
 from redundo.cli.render import summary_line
+from rich.console import Console
 
 URN = "urn:pulumi:s::redundo::redundo:index:RedundantSite$redundo:index:PrimarySite$ovh:CloudProject/instance:Instance::s-primary-instance"
 

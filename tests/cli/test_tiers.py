@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from redundo.cli.main import app
 from typer.testing import CliRunner
 
-from redundo.cli.main import app
 from redundo.pricing import estimate_tiers
 from redundo.settings import parse_settings
 from tests.conftest import REPO

@@ -6,9 +6,9 @@ import json
 import shutil
 
 import pytest
+from redundo.cli.main import app
 from typer.testing import CliRunner
 
-from redundo.cli.main import app
 from redundo.pricing import estimate_tiers
 from redundo.settings import read_stack_file
 from tests.conftest import REPO, STACKS

@@ -6,9 +6,9 @@ import json
 
 import pulumi
 import pytest
+from redundo.components.backup_vault import BackupVault
 
 from redundo import access
-from redundo.components.backup_vault import BackupVault
 from redundo.synthesis import synthesize
 from redundo.tiers import TIERS
 from tests.conftest import one, synth, unwrap

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from redundo import geo
-from redundo.tiers import TIERS
 from redundo.plan import mask_secrets
+from redundo.tiers import TIERS
 from tests.conftest import one, synth, unwrap
 
 COMPONENT_TYPES = {

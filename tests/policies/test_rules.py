@@ -6,9 +6,9 @@ import json
 from typing import Callable
 
 import pytest
+from redundo.policies.rules import POLICIES, tier_config
 
 from redundo.checks import evaluate
-from redundo.policies.rules import POLICIES, tier_config
 from redundo.synthesis import Registered, Synthesis
 from redundo.tiers import TIERS
 from tests.conftest import synth
