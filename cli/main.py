@@ -242,8 +242,11 @@ def _passphrase() -> str:
 
 
 def _target(stack: str | None, tier: str | None, budget: float | None, backend: str | None,
-            install: bool, *, needs_credentials: bool = True):
-    """Validate everything a deploy needs before any call to pulumi: stack, tier, prerequisites."""
+            install: bool, *, needs_credentials: bool = True, offline: bool = False):
+    """Validate everything a deploy needs before any call to pulumi: stack, tier, prerequisites.
+
+    offline=True (a dry run) validates the stack only: nothing will be sent, so no CLI, no
+    credentials and no passphrase are asked for."""
     from redundo import deploy
     from redundo.pricing import best_tier
     from redundo.tiers import get_tier
@@ -259,16 +262,17 @@ def _target(stack: str | None, tier: str | None, budget: float | None, backend: 
         chosen = best_tier(settings, budget)
         raw["tier"] = chosen.tier
         settings = _settings_module().parse_settings(name, raw)
-    command = _pulumi_command(install)
-    missing = deploy.missing_prerequisites(settings, os.environ, cli_needed=command is None,
-                                           credentials_needed=needs_credentials)
+    backend_url = deploy.resolve_backend(_state.project, backend, os.environ)
+    command = None if offline else _pulumi_command(install)
+    missing = [] if offline else deploy.missing_prerequisites(
+        settings, os.environ, cli_needed=command is None, credentials_needed=needs_credentials)
     if missing:
         raise OperationError("missing " + "; ".join(missing))
     return deploy.Target(
         project=_state.project,
         settings=settings,
-        backend=deploy.resolve_backend(_state.project, backend, os.environ),
-        passphrase=_passphrase(),
+        backend=backend_url,
+        passphrase="" if offline else _passphrase(),
         pulumi_command=command,
         tier_override=raw["tier"] if (tier is not None or budget is not None) else None,
     ), raw
@@ -276,7 +280,6 @@ def _target(stack: str | None, tier: str | None, budget: float | None, backend: 
 
 def _show_intent(verb: str, target, raw: dict[str, Any]) -> None:
     from redundo.cli import render
-
     from redundo.plan import Plan, synthesize_stack
     from redundo.pricing import estimate
 
@@ -656,7 +659,7 @@ def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str
 
     from redundo import deploy, remote
 
-    target, _ = _target(stack, None, None, backend, install)
+    target, _ = _target(stack, None, None, backend, install, offline=dry_run)
     settings = target.settings
     if settings.active_side == side:
         other = "failback" if side == "standby" else "failover"

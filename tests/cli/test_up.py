@@ -270,6 +270,16 @@ def test_failover_needs_confirmation_and_dry_run_sends_nothing(project, fake, mo
     assert fake.calls == []
 
 
+def test_failover_dry_run_needs_no_cli_credentials_or_passphrase(project, mocker):
+    command = mocker.patch("redundo.cli.main._pulumi_command")
+    result = runner.invoke(app, ["--project", str(project), "failover", "--dry-run"],
+                           env={"OVH_APPLICATION_KEY": None, "AWS_ACCESS_KEY_ID": None,
+                                "PULUMI_CONFIG_PASSPHRASE": None, "COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "dry run: nothing was sent" in result.stdout
+    command.assert_not_called()
+
+
 def test_failover_reports_a_standby_that_does_not_serve(project, fake, mocker):
     _switch_fake(fake)
     mocker.patch("redundo.remote.wait_until_serving", return_value=None)
