@@ -53,42 +53,37 @@ def bucket_arn(bucket: str) -> str:
     return f"arn:aws:s3:::{bucket}"
 
 
-def writer_policy(bucket: str) -> dict[str, Any]:
-    """What the primary may do: list, read, add, and delete (into a version) everything but the repo's identity."""
+def _policy(bucket: str, *statements: dict[str, Any]) -> dict[str, Any]:
+    """A policy whose first statement lets the key list the vault (every key needs that)."""
     arn = bucket_arn(bucket)
     return {
         "Version": "2012-10-17",
         "Statement": [
             {"Sid": "ListVault", "Effect": "Allow", "Action": list(BUCKET_READ_ACTIONS), "Resource": arn},
-            {"Sid": "ReadWriteBackups", "Effect": "Allow",
-             "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": f"{arn}/*"},
-            {"Sid": "KeepRepositoryIdentity", "Effect": "Deny",
-             "Action": ["s3:PutObject", "s3:DeleteObject"],
-             "Resource": [f"{arn}/{key}" for key in PROTECTED_KEYS]},
+            *statements,
         ],
     }
+
+
+def writer_policy(bucket: str) -> dict[str, Any]:
+    """What the primary may do: list, read, add, and delete (into a version) everything but the repo's identity."""
+    arn = bucket_arn(bucket)
+    return _policy(
+        bucket,
+        {"Sid": "ReadWriteBackups", "Effect": "Allow",
+         "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": f"{arn}/*"},
+        {"Sid": "KeepRepositoryIdentity", "Effect": "Deny", "Action": ["s3:PutObject", "s3:DeleteObject"],
+         "Resource": [f"{arn}/{key}" for key in PROTECTED_KEYS]},
+    )
 
 
 def reader_policy(bucket: str) -> dict[str, Any]:
     """What the standby may do: list and read (restores run with `--no-lock`)."""
-    arn = bucket_arn(bucket)
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "ListVault", "Effect": "Allow", "Action": list(BUCKET_READ_ACTIONS), "Resource": arn},
-            {"Sid": "ReadBackups", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"{arn}/*"},
-        ],
-    }
+    return _policy(bucket, {"Sid": "ReadBackups", "Effect": "Allow", "Action": ["s3:GetObject"],
+                            "Resource": f"{bucket_arn(bucket)}/*"})
 
 
 def init_policy(bucket: str) -> dict[str, Any]:
     """What the one-time `restic init` at provisioning may do: write the repository's identity."""
-    arn = bucket_arn(bucket)
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "ListVault", "Effect": "Allow", "Action": list(BUCKET_READ_ACTIONS), "Resource": arn},
-            {"Sid": "CreateRepository", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
-             "Resource": [f"{arn}/{key}" for key in PROTECTED_KEYS]},
-        ],
-    }
+    return _policy(bucket, {"Sid": "CreateRepository", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+                            "Resource": [f"{bucket_arn(bucket)}/{key}" for key in PROTECTED_KEYS]})
