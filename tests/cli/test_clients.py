@@ -86,7 +86,7 @@ def test_status_fresh_late_and_missing_heartbeats(project, mocker):
                    "readerAccessKeyId": vault.reader.access_key_id, "readerSecretAccessKey": vault.reader.secret_access_key,
                    "activeSide": "primary", "standbyMode": "warm", "standbyIpv4": "203.0.113.2", "monthlyCostEur": 13.6}
         fake = FakePulumiCommand(outputs=outputs, secret_outputs=("readerSecretAccessKey",))
-        mocker.patch("redundo.cli.main._pulumi_command", return_value=fake)
+        mocker.patch("redundo.cli._common._pulumi_command", return_value=fake)
         result = invoke(project, "status", "--all", "--json")
     assert result.exit_code == 1, result.output
     states = {r["stack"]: r for r in json.loads(result.stdout)}
@@ -104,7 +104,7 @@ def test_status_all_ok_exits_0(project, mocker):
         fake = FakePulumiCommand(outputs={
             "vaultBucket": vault.bucket, "vaultEndpoint": vault.endpoint, "readerAccessKeyId": vault.reader.access_key_id,
             "readerSecretAccessKey": vault.reader.secret_access_key})
-        mocker.patch("redundo.cli.main._pulumi_command", return_value=fake)
+        mocker.patch("redundo.cli._common._pulumi_command", return_value=fake)
         result = invoke(project, "status", "--stack", "fresh")
     assert result.exit_code == 0, result.output
     assert "fresh" in result.stdout and "OK" in result.stdout and "1.0 h" in result.stdout

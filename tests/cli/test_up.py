@@ -37,7 +37,7 @@ def fake(mocker):
         outputs={"tier": "basic", "writerAccessKeyId": "AKIAWRITER", "writerSecretAccessKey": "plain-secret"},
         secret_outputs=("writerSecretAccessKey",),
     )
-    mocker.patch("redundo.cli.main._pulumi_command", return_value=command)
+    mocker.patch("redundo.cli._common._pulumi_command", return_value=command)
     return command
 
 
@@ -271,7 +271,7 @@ def test_failover_needs_confirmation_and_dry_run_sends_nothing(project, fake, mo
 
 
 def test_failover_dry_run_needs_no_cli_credentials_or_passphrase(project, mocker):
-    command = mocker.patch("redundo.cli.main._pulumi_command")
+    command = mocker.patch("redundo.cli._common._pulumi_command")
     result = runner.invoke(app, ["--project", str(project), "failover", "--dry-run"],
                            env={"OVH_APPLICATION_KEY": None, "AWS_ACCESS_KEY_ID": None,
                                 "PULUMI_CONFIG_PASSPHRASE": None, "COLUMNS": "200"})

@@ -1,0 +1,191 @@
+"""What the command families share: the common options, the project and its stacks, the deploy target."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+from redundo.cli._app import app, stderr, stdout
+
+from redundo.errors import ConfigError, OperationError, UsageError
+
+if TYPE_CHECKING:
+    from redundo.settings import StackSettings
+
+
+StackOpt = Annotated[Optional[str], typer.Option("--stack", "-s", help="Client stack name (stacks/Pulumi.NAME.yaml).")]
+
+AllOpt = Annotated[bool, typer.Option("--all", help="Every stack in stacks/.")]
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout, for machines.")]
+
+TierOpt = Annotated[Optional[str], typer.Option("--tier", "-t", help="basic, standard or premium.")]
+
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+BackendOpt = Annotated[Optional[str], typer.Option(
+    "--backend", help="State backend URL (file://, s3://, https://api.pulumi.com); default PULUMI_BACKEND_URL, "
+                      "else .redundo/state in the project.")]
+
+InstallOpt = Annotated[bool, typer.Option("--install-pulumi", help="Download and install the pulumi CLI if it is missing.")]
+
+BudgetOpt = Annotated[Optional[float], typer.Option("--budget", "-b", help="Pick the best tier for this many EUR a month.")]
+
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Say what would happen; send nothing.")]
+
+def _settings_module():
+    """redundo.settings, imported on first use (its regular expressions cost start-up time)."""
+    from redundo import settings
+
+    return settings
+
+class _State:
+    project: Path = Path(".")
+
+_state = _State()
+
+@app.callback()
+def _main(
+    project: Annotated[Optional[Path], typer.Option(
+        "--project", envvar="REDUNDO_PROJECT", help="The redundo project directory (holds Pulumi.yaml and stacks/).",
+        show_default="the nearest directory upwards with a Pulumi.yaml")] = None,
+) -> None:
+    """Off-site backups, a standby and failover for small sites, at a tier that fits the budget."""
+    _state.project = project if project is not None else _find_project(Path.cwd())
+
+def _find_project(start: Path) -> Path:
+    for directory in (start, *start.parents):
+        if (directory / "Pulumi.yaml").is_file():
+            return directory
+    return start
+
+def stacks_dir() -> Path:
+    return _state.project / "stacks"
+
+def _one_stack(stack: str | None) -> str:
+    """The stack named, or the only one there is."""
+    if stack is not None:
+        return stack
+    names = _settings_module().stack_names(stacks_dir())
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise ConfigError(f"no stacks in {stacks_dir()}; create one with `redundo init NAME` or pass --project")
+    raise UsageError(f"there are {len(names)} stacks ({', '.join(names)}); pass --stack NAME or --all")
+
+def _stacks(stack: str | None, all_: bool) -> list[str]:
+    if all_ and stack is not None:
+        raise UsageError("--stack and --all exclude each other; pass one of them")
+    if all_:
+        names = _settings_module().stack_names(stacks_dir())
+        if not names:
+            raise ConfigError(f"no stacks in {stacks_dir()}; create one with `redundo init NAME`")
+        return names
+    return [_one_stack(stack)]
+
+def _emit_json(document: Any) -> None:
+    typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+def _with_progress(results, names: list[str], show: bool):
+    """Yield `results`, with a progress bar over the clients on stderr when there are several."""
+    if not show or len(names) < 2:
+        yield from results
+        return
+    from rich.progress import Progress
+
+    with Progress(console=stderr(), transient=True) as progress:
+        task = progress.add_task("clients", total=len(names))
+        for result in results:
+            progress.advance(task)
+            yield result
+
+def _pulumi_command(install: bool) -> Any:
+    """The PulumiCommand to run: None lets the SDK find `pulumi` on PATH; --install-pulumi fetches it."""
+    if not install:
+        return None
+    import shutil
+
+    if shutil.which("pulumi"):
+        return None
+    from pulumi import automation as auto
+
+    stderr().print("Installing the pulumi CLI ...")
+    try:
+        return auto.PulumiCommand.install()
+    except Exception as exc:  # network, disk: the SDK raises whatever urllib or the installer raises
+        raise OperationError(f"could not install the pulumi CLI: {exc}; install it by hand and retry") from None
+
+def _passphrase() -> str:
+    """PULUMI_CONFIG_PASSPHRASE, or a prompt when a person is at the terminal."""
+    import sys
+
+    value = os.environ.get("PULUMI_CONFIG_PASSPHRASE")
+    if value is not None:
+        return value
+    if not sys.stdin.isatty():
+        raise OperationError("PULUMI_CONFIG_PASSPHRASE is not set; set it to the passphrase that encrypts "
+                             "this stack's secrets")
+    return typer.prompt("Passphrase for the stack's secrets", hide_input=True)
+
+def _target(stack: str | None, tier: str | None, budget: float | None, backend: str | None,
+            install: bool, *, needs_credentials: bool = True, offline: bool = False):
+    """Validate everything a deploy needs before any call to pulumi: stack, tier, prerequisites.
+
+    offline=True (a dry run) validates the stack only: nothing will be sent, so no CLI, no
+    credentials and no passphrase are asked for."""
+    from redundo import deploy
+    from redundo.pricing import best_tier
+    from redundo.tiers import get_tier
+
+    if tier is not None and budget is not None:
+        raise UsageError("--tier and --budget exclude each other; pass one of them")
+    name = _one_stack(stack)
+    raw = _settings_module().read_stack_config(stacks_dir(), name)
+    if tier is not None:
+        raw["tier"] = get_tier(tier).name
+    settings = _settings_module().parse_settings(name, raw)
+    if budget is not None:
+        chosen = best_tier(settings, budget)
+        raw["tier"] = chosen.tier
+        settings = _settings_module().parse_settings(name, raw)
+    backend_url = deploy.resolve_backend(_state.project, backend, os.environ)
+    command = None if offline else _pulumi_command(install)
+    missing = [] if offline else deploy.missing_prerequisites(
+        settings, os.environ, cli_needed=command is None, credentials_needed=needs_credentials)
+    if missing:
+        raise OperationError("missing " + "; ".join(missing))
+    return deploy.Target(
+        project=_state.project,
+        settings=settings,
+        backend=backend_url,
+        passphrase="" if offline else _passphrase(),
+        pulumi_command=command,
+        tier_override=raw["tier"] if (tier is not None or budget is not None) else None,
+    ), raw
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not typer.confirm(question, default=False):
+        raise typer.Abort()
+
+def _print_outputs(values: dict[str, tuple[Any, bool]]) -> None:
+    from redundo.cli import render
+
+    stdout().print(render.outputs_table(values))
+
+def _settings_for_pricing(stack: str | None, data_gb: float | None) -> "StackSettings":
+    """A stack's settings, or the defaults when pricing a client that has no stack yet."""
+    raw: dict[str, Any] = {}
+    name = "example"
+    if stack is not None:
+        raw = _settings_module().read_stack_config(stacks_dir(), stack)
+        name = stack
+    if data_gb is not None:
+        if not data_gb > 0:
+            raise UsageError(f"--data-gb is {data_gb:g}; pass the site's data size in GB, greater than 0")
+        raw["dataGb"] = data_gb
+    return _settings_module().parse_settings(name, raw, for_deploy=stack is not None)

@@ -1,0 +1,119 @@
+"""Checks that need no cloud: plan, tiers and check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from redundo.cli._app import app, stdout
+from redundo.cli._common import (
+    AllOpt,
+    JsonOpt,
+    StackOpt,
+    TierOpt,
+    _emit_json,
+    _settings_for_pricing,
+    _stacks,
+    _with_progress,
+    stacks_dir,
+)
+
+from redundo.errors import UsageError
+
+
+@app.command()
+def plan(stack: StackOpt = None, all_: AllOpt = False, tier: TierOpt = None, json_: JsonOpt = False) -> None:
+    """Show what a stack builds, where each copy lives, its RPO/RTO and its itemized monthly cost.
+
+    Runs the real stack program in-process against Pulumi mocks: no pulumi CLI, no credentials,
+    no network.
+    """
+    from functools import partial
+
+    from redundo.stacks import program  # noqa: F401  loaded once here, shared by the forked workers
+
+    from redundo.fleet import map_stacks
+    from redundo.plan import make_plan
+    from redundo.tiers import get_tier
+
+    if tier is not None:
+        get_tier(tier)
+    names = _stacks(stack, all_)
+    if json_:
+        # Workers send back the finished documents: cheaper to pickle than whole syntheses.
+        documents = list(_with_progress(map_stacks(partial(_plan_document, stacks_dir(), tier), names), names, all_))
+        _emit_json(documents if all_ else documents[0])
+        return
+    from redundo.cli import render
+
+    for p in _with_progress(map_stacks(partial(make_plan, stacks_dir(), tier=tier), names), names, all_):
+        for part in render.plan_view(p):
+            stdout().print(part)
+        stdout().print()
+
+def _plan_document(directory: Path, tier: str | None, name: str) -> dict[str, Any]:
+    from redundo.plan import make_plan
+
+    return make_plan(directory, name, tier=tier).to_dict()
+
+@app.command()
+def tiers(
+    budget: Annotated[Optional[float], typer.Option("--budget", "-b", help="What the client can pay, EUR a month.")] = None,
+    data_gb: Annotated[Optional[float], typer.Option("--data-gb", help="Site data to protect, GB.")] = None,
+    stack: StackOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Compare the tiers' promises and itemized monthly costs; with --budget, mark the best that fits."""
+    from redundo.cli import render
+
+    from redundo.pricing import best_tier, estimate_tiers
+
+    client = _settings_for_pricing(stack, data_gb)
+    estimates = estimate_tiers(client)
+    chosen = best_tier(client, budget) if budget is not None else None
+    if json_:
+        _emit_json({"budget_eur": budget, "data_gb": client.data_gb,
+                    "chosen": chosen.tier if chosen else None,
+                    "tiers": [e.to_dict() for e in estimates]})
+        return
+    stdout().print(render.tiers_table(estimates, chosen.tier if chosen else None))
+    for line in render.survives_lines(estimates):
+        stdout().print(line)
+    if chosen is not None:
+        stdout().print(f"€{budget:.2f}/month buys [bold]{chosen.tier}[/bold] at €{chosen.monthly_eur:.2f}/month.")
+
+@app.command()
+def check(
+    stack: StackOpt = None,
+    all_: AllOpt = False,
+    format_: Annotated[str, typer.Option("--format", "-f", help="text, json, junit or sarif.")] = "text",
+) -> None:
+    """Evaluate redundo's policy pack on stacks offline; exit 1 on any mandatory violation.
+
+    The same policies gate `pulumi preview --policy-pack policies` where a CLI is installed.
+    """
+    from redundo.cli import render
+    formats = ("text", "json", "junit", "sarif")
+    if format_ not in formats:
+        raise UsageError(f"--format {format_!r} is not one of {', '.join(formats)}")
+    from functools import partial
+
+    from redundo.stacks import program  # noqa: F401  loaded once here, shared by the forked workers
+
+    from redundo import checks
+    from redundo.fleet import map_stacks
+
+    names = _stacks(stack, all_)
+    results = list(_with_progress(map_stacks(partial(checks.check_stack, stacks_dir()), names), names, all_))
+    if format_ == "json":
+        _emit_json(checks.to_json(results))
+    elif format_ == "sarif":
+        _emit_json(checks.to_sarif(results))
+    elif format_ == "junit":
+        typer.echo(checks.to_junit(results))
+    else:
+        for line in render.check_lines(results):
+            stdout().print(line)
+    if any(r.failed for r in results):
+        raise typer.Exit(1)

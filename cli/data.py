@@ -1,0 +1,117 @@
+"""The data path: drill and vault."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from redundo.cli._app import app, stderr, stdout
+from redundo.cli._common import (
+    BackendOpt,
+    JsonOpt,
+    StackOpt,
+    TierOpt,
+    _emit_json,
+    _state,
+    _target,
+)
+
+from redundo.errors import OperationError, UsageError
+
+
+@app.command()
+def drill(
+    local: Annotated[bool, typer.Option("--local", help="Drill against a real S3 server started on 127.0.0.1.")] = False,
+    stack: StackOpt = None,
+    size: Annotated[float, typer.Option("--size", help="Sample site size in MB (--local).")] = 20,
+    files: Annotated[int, typer.Option("--files", help="Number of files in the sample site (--local).")] = 200,
+    tier: TierOpt = None,
+    json_: JsonOpt = False,
+    backend: BackendOpt = None,
+) -> None:
+    """Prove recovery: back up, burn the primary, restore on the standby, verify every byte, measure RPO and RTO.
+
+    --local needs no cloud: it runs the hosts' own scripts against a local S3 server. --stack NAME
+    restores the newest snapshot into a scratch directory on the deployed standby.
+    """
+    from redundo import drill as drill_mod
+    from redundo.tiers import get_tier
+
+    if local == (stack is not None):
+        raise UsageError("pass either --local or --stack NAME")
+    if not size > 0 or files < 1:
+        raise UsageError("--size must be more than 0 MB and --files at least 1")
+    if local:
+        chosen = get_tier(tier or "standard")
+        progress = (lambda m: None) if json_ else (lambda m: stderr().print(f"[dim]{m}[/dim]"))
+        report = drill_mod.run_local_drill(chosen, size_mb=size, files=files, progress=progress)
+    else:
+        from redundo import deploy
+
+        if tier is not None:
+            raise UsageError("--tier goes with --local; a stack drill uses the stack's own tier")
+        target, _ = _target(stack, None, None, backend, False, needs_credentials=False)
+        report = drill_mod.run_stack_drill(target.settings.tier, deploy.outputs(target),
+                                           progress=lambda m: stderr().print(f"[dim]{m}[/dim]"))
+        from redundo.report import save_drill
+
+        save_drill(_state.project, target.settings.stack, report.to_dict())
+    if json_:
+        _emit_json(report.to_dict())
+    else:
+        from redundo.cli import render
+
+        for line in render.drill_lines(report):
+            stdout().print(line)
+    if not report.passed:
+        raise typer.Exit(1)
+
+vault_app = typer.Typer(no_args_is_help=True, help="Work on a vault directly (recovery after an attack).")
+
+app.add_typer(vault_app, name="vault")
+
+@vault_app.command("undelete")
+def vault_undelete(
+    stack: StackOpt = None,
+    bucket: Annotated[Optional[str], typer.Option("--bucket", help="Vault bucket, when redundo's state is out of reach.")] = None,
+    endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="S3 endpoint URL that goes with --bucket.")] = None,
+    since: Annotated[Optional[str], typer.Option(
+        "--since", help="ISO time of the attack: undo every delete and overwrite after it.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be restored; change nothing.")] = False,
+    backend: BackendOpt = None,
+) -> None:
+    """Bring back deleted or overwritten backups from their versions (skips restic's locks/).
+
+    Uses the operator's credentials from the environment (AWS_ACCESS_KEY_ID, ...), which must be
+    allowed to delete object versions; no host key is.
+    """
+    from datetime import datetime
+
+    import boto3
+
+    from redundo import vault
+
+    when = None
+    if since is not None:
+        try:
+            when = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"--since {since!r} is not an ISO time; write it as 2026-11-26T03:00:00Z") from None
+        if when.tzinfo is None:
+            raise UsageError(f"--since {since!r} has no time zone; add Z or +01:00")
+    if (bucket is None) != (endpoint is None):
+        raise UsageError("--bucket and --endpoint go together")
+    if bucket is None:
+        from redundo import deploy
+
+        target, _ = _target(stack, None, None, backend, False, needs_credentials=False)
+        outputs = deploy.outputs(target)
+        bucket, endpoint = outputs["vaultBucket"][0], outputs["vaultEndpoint"][0]
+    s3 = boto3.client("s3", endpoint_url=endpoint)
+    try:
+        result = vault.undelete(s3, bucket, since=when, dry_run=dry_run)
+    except Exception as exc:  # botocore's errors: credentials, access, network
+        raise OperationError(f"could not undelete in {bucket}: {exc}") from None
+    verb = "would restore" if dry_run else "restored"
+    stdout().print(f"{verb} {len(result.markers_removed)} deleted and {len(result.versions_restored)} overwritten "
+                   f"objects in {bucket}; left {len(result.skipped)} restic locks deleted")

@@ -1,0 +1,202 @@
+"""Deploys through the Automation API: up, preview, destroy, outputs, failover and failback."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+from redundo.cli._app import app, stdout
+from redundo.cli._common import (
+    BackendOpt,
+    BudgetOpt,
+    DryRunOpt,
+    InstallOpt,
+    JsonOpt,
+    StackOpt,
+    TierOpt,
+    YesOpt,
+    _confirm,
+    _emit_json,
+    _print_outputs,
+    _target,
+)
+
+from redundo.errors import OperationError
+
+if TYPE_CHECKING:
+    from redundo.settings import StackSettings
+
+
+def _show_intent(verb: str, target, raw: dict[str, Any]) -> None:
+    from redundo.cli import render
+
+    from redundo.plan import Plan, synthesize_stack
+    from redundo.pricing import estimate
+
+    settings = target.settings
+    plan_ = Plan(settings, synthesize_stack(settings.stack, raw), estimate(settings))
+    for part in render.plan_view(plan_):
+        stdout().print(part)
+    stdout().print(f"State backend: {target.backend}")
+    stdout().print(f"This will {verb} stack [bold]{settings.stack}[/bold] on tier [bold]{settings.tier.name}[/bold] "
+                 f"at €{plan_.cost.monthly_eur:.2f}/month.")
+
+@app.command()
+def up(stack: StackOpt = None, tier: TierOpt = None, budget: BudgetOpt = None, yes: YesOpt = False,
+       backend: BackendOpt = None, install_pulumi: InstallOpt = False) -> None:
+    """Deploy a client stack for real through the Automation API, gated by the policy pack.
+
+    Shows the tier, its cost and the resource plan first, and asks before anything is sent.
+    """
+    from redundo.cli import render
+    from redundo.cli.progress import EventPrinter
+
+    from redundo import deploy
+
+    target, raw = _target(stack, tier, budget, backend, install_pulumi)
+    _show_intent("deploy", target, raw)
+    _confirm("Deploy?", yes)
+    printer = EventPrinter(stdout())
+    result = deploy.up(target, printer)
+    stdout().print(render.summary_line("up", result.summary.resource_changes, printer))
+    _print_outputs({k: (v.value, v.secret) for k, v in result.outputs.items()})
+    if printer.failed:
+        raise typer.Exit(1)
+
+@app.command()
+def preview(stack: StackOpt = None, tier: TierOpt = None, budget: BudgetOpt = None,
+            backend: BackendOpt = None, install_pulumi: InstallOpt = False) -> None:
+    """Show what `up` would change in the real clouds (needs the pulumi CLI and credentials)."""
+    from redundo.cli import render
+    from redundo.cli.progress import EventPrinter
+
+    from redundo import deploy
+
+    target, _ = _target(stack, tier, budget, backend, install_pulumi)
+    printer = EventPrinter(stdout())
+    result = deploy.preview(target, printer)
+    stdout().print(render.summary_line("preview", result.change_summary, printer))
+    if printer.failed or printer.policy_violations:
+        raise typer.Exit(1)
+
+@app.command()
+def destroy(stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = None,
+            install_pulumi: InstallOpt = False) -> None:
+    """Tear down a client stack. The vault's bucket and its backups are kept."""
+    from redundo.cli import render
+    from redundo.cli.progress import EventPrinter
+
+    from redundo import deploy
+
+    target, _ = _target(stack, None, None, backend, install_pulumi)
+    name = target.settings.stack
+    if not yes:
+        stdout().print(f"This destroys the instances, keys and DNS records of stack [bold]{name}[/bold]; "
+                     "the vault's bucket and its backups are kept.")
+        if typer.prompt("Type the stack name to confirm") != name:
+            raise typer.Abort()
+    printer = EventPrinter(stdout())
+    result = deploy.destroy(target, printer)
+    stdout().print(render.summary_line("destroy", result.summary.resource_changes, printer))
+    if printer.failed:
+        raise typer.Exit(1)
+
+@app.command()
+def outputs(stack: StackOpt = None, json_: JsonOpt = False, backend: BackendOpt = None,
+            install_pulumi: InstallOpt = False) -> None:
+    """Print a deployed stack's outputs; secrets stay masked."""
+    from redundo import deploy
+
+    target, _ = _target(stack, None, None, backend, install_pulumi, needs_credentials=False)
+    values = deploy.outputs(target)
+    if json_:
+        _emit_json({k: ("[secret]" if secret else v) for k, (v, secret) in values.items()})
+    else:
+        _print_outputs(values)
+
+def _switch_steps(settings: "StackSettings", side: str) -> list[str]:
+    tier = settings.tier
+    site = settings.domain or "the site"
+    if side == "standby":
+        bring_up = ("create the standby (it is cold)" if tier.standby_mode == "cold"
+                    else f"use the running {tier.standby_mode} standby")
+        node = f"standby in {settings.standby_location.region} ({settings.standby_location.city})"
+    else:
+        bring_up = "refresh the state and rebuild the primary if it is gone"
+        node = f"primary in {settings.primary_location.region} ({settings.primary_location.city})"
+    return [
+        bring_up,
+        f"give the {node} the writer key, restore the newest snapshot there and verify every file",
+        f"start the backups on it and point {site} at it (TTL {tier.dns_ttl_seconds} s), then refresh the OVH zone",
+    ]
+
+def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str | None, install: bool) -> None:
+    import time
+    from datetime import datetime, timezone
+
+    from redundo.cli import render
+    from redundo.cli.progress import EventPrinter
+
+    from redundo import deploy, remote
+
+    target, _ = _target(stack, None, None, backend, install, offline=dry_run)
+    settings = target.settings
+    if settings.active_side == side:
+        other = "failback" if side == "standby" else "failover"
+        raise OperationError(f"stack {settings.stack!r} already serves from its {side}; "
+                             f"did you mean `redundo {other}`?")
+    verb = "failover" if side == "standby" else "failback"
+    steps = _switch_steps(settings, side)
+    stdout().print(f"{verb} of [bold]{settings.stack}[/bold] to its {side}, as one update:")
+    for number, step in enumerate(steps, start=1):
+        stdout().print(f"  {number}. {step}")
+    if side == "standby":
+        stdout().print("  If the primary might still be running, stop it first: two active nodes would both back up.")
+    if dry_run:
+        stdout().print("dry run: nothing was sent")
+        return
+    _confirm(f"Start the {verb}?", yes)
+    started = time.monotonic()
+    if side == "primary":
+        # The standby has been taking the site's writes: one last backup before the primary restores.
+        outputs = deploy.outputs(target)
+        standby_ip = outputs.get("standbyIpv4", (None, False))[0]
+        if not standby_ip:
+            raise OperationError(f"stack {settings.stack!r} reports no standby address; cannot take a last backup")
+        from redundo.components.redundant_site import SSH_USERS
+
+        stdout().print("taking a last backup on the standby ...")
+        done = remote.ssh_run(standby_ip, SSH_USERS[settings.standby_provider],
+                              ["systemctl", "start", "redundo-backup.service"])
+        if done.returncode != 0:
+            raise OperationError(f"the last backup on the standby failed, so the primary would restore old data: "
+                                 f"{(done.stderr.strip().splitlines() or ['no output'])[-1]}")
+    token = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    printer = EventPrinter(stdout())
+    result = deploy.switch(target, side, token, printer, refresh=side == "primary")
+    updated = time.monotonic() - started
+    stdout().print(render.summary_line(verb, result.summary.resource_changes, printer))
+    if printer.failed:
+        raise typer.Exit(1)
+    address = result.outputs.get("standbyIpv4" if side == "standby" else "primaryIpv4")
+    address = address.value if address is not None else None
+    served = remote.wait_until_serving(address, settings.domain) if address else None
+    if served is None:
+        stdout().print(f"[red]{side} at {address or '?'} did not answer HTTP[/red] after the update "
+                       f"({updated:.0f} s); check the web server there")
+        raise typer.Exit(1)
+    stdout().print(f"{settings.domain or settings.stack} is served from the {side} ({address}): "
+                   f"{updated + served:.0f} s from the start, the update took {updated:.0f} s; "
+                   f"visitors follow within the TTL ({settings.tier.dns_ttl_seconds} s)")
+
+@app.command()
+def failover(stack: StackOpt = None, yes: YesOpt = False, dry_run: DryRunOpt = False,
+             backend: BackendOpt = None, install_pulumi: InstallOpt = False) -> None:
+    """Move the site to its standby: bring it up, restore and verify, repoint DNS; one Pulumi update."""
+    _switch("standby", stack, yes, dry_run, backend, install_pulumi)
+
+@app.command()
+def failback(stack: StackOpt = None, yes: YesOpt = False, dry_run: DryRunOpt = False,
+             backend: BackendOpt = None, install_pulumi: InstallOpt = False) -> None:
+    """Move the site back to the (rebuilt) primary after a last backup taken on the standby."""
+    _switch("primary", stack, yes, dry_run, backend, install_pulumi)

@@ -1,0 +1,173 @@
+"""Operating many clients: status, init, ls and report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from redundo.cli._app import app, stdout
+from redundo.cli._common import (
+    AllOpt,
+    BackendOpt,
+    BudgetOpt,
+    JsonOpt,
+    StackOpt,
+    TierOpt,
+    _emit_json,
+    _one_stack,
+    _settings_module,
+    _stacks,
+    _state,
+    _target,
+    _with_progress,
+    stacks_dir,
+)
+
+from redundo.errors import OperationError, UsageError
+
+
+@app.command()
+def status(stack: StackOpt = None, all_: AllOpt = False, json_: JsonOpt = False, backend: BackendOpt = None) -> None:
+    """Each client's newest backup against its RPO (OK, LATE, MISSING), read from its vault.
+
+    Exits 1 when any client breaches its RPO, so cron or CI can alert.
+    """
+    import boto3
+
+    from redundo import deploy
+    from redundo import status as status_mod
+
+    results = []
+    names = _stacks(stack, all_)
+    for name in _with_progress(iter(names), names, all_):
+        target, _ = _target(name, None, None, backend, False, needs_credentials=False)
+        outputs = deploy.outputs(target)
+        if "vaultBucket" not in outputs:
+            raise OperationError(f"stack {name!r} has no deployed vault yet; run `redundo up --stack {name}`")
+        s3 = boto3.client("s3", endpoint_url=outputs["vaultEndpoint"][0],
+                          region_name=outputs.get("vaultRegion", ("us-east-1", False))[0],
+                          aws_access_key_id=outputs["readerAccessKeyId"][0],
+                          aws_secret_access_key=outputs["readerSecretAccessKey"][0])
+        try:
+            result = status_mod.read_status(name, target.settings.tier, outputs, s3)
+        except Exception as exc:  # botocore: unreachable vault, refused key
+            raise OperationError(f"cannot read the vault of {name}: {exc}") from None
+        status_mod.save_status(_state.project, result)
+        results.append(result)
+    if json_:
+        _emit_json([r.to_dict() for r in results] if all_ else results[0].to_dict())
+    else:
+        from redundo.cli import render
+
+        stdout().print(render.status_table(results))
+    if any(r.breached for r in results):
+        raise typer.Exit(1)
+
+@app.command()
+def init(
+    client: Annotated[str, typer.Argument(help="The client's stack name, such as jeweller-lyon.")],
+    domain: Annotated[str, typer.Option("--domain", help="The site's name, such as jeweller-lyon.fr.")],
+    tier: TierOpt = None,
+    budget: BudgetOpt = None,
+    ovh_service_name: Annotated[Optional[str], typer.Option(
+        "--ovh-service-name", envvar="OVH_CLOUD_PROJECT_SERVICE", help="OVH Public Cloud project id.")] = None,
+    ssh_key: Annotated[Optional[Path], typer.Option(
+        "--ssh-key", help="OpenSSH public key file.", show_default="~/.ssh/id_ed25519.pub")] = None,
+    data_gb: Annotated[float, typer.Option("--data-gb", help="Site data to protect, GB.")] = 10,
+    primary_region: Annotated[str, typer.Option("--primary-region")] = "GRA11",
+    primary_flavor: Annotated[str, typer.Option("--primary-flavor")] = "d2-2",
+    backup_provider: Annotated[str, typer.Option("--backup-provider", help="aws or ovh.")] = "aws",
+    standby_provider: Annotated[str, typer.Option("--standby-provider", help="ovh or aws.")] = "ovh",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing stack file.")] = False,
+) -> None:
+    """Write stacks/Pulumi.CLIENT.yaml for a new client, validated, at a tier or within a budget."""
+    import yaml
+
+    from redundo.pricing import best_tier, estimate
+
+    if tier is not None and budget is not None:
+        raise UsageError("--tier and --budget exclude each other; pass one of them")
+    if not _settings_module().valid_stack_name(client):
+        raise UsageError(f"invalid client name {client!r}; use lower-case letters, digits and dashes, "
+                         "such as jeweller-lyon")
+    path = _settings_module().stack_file(stacks_dir(), client)
+    if path.exists() and not force:
+        raise OperationError(f"stacks/{path.name} exists; pass --force to overwrite it")
+    if not ovh_service_name:
+        raise UsageError("the OVH project id is missing; pass --ovh-service-name or set OVH_CLOUD_PROJECT_SERVICE")
+    key_path = ssh_key or Path.home() / ".ssh" / "id_ed25519.pub"
+    try:
+        public_key = key_path.read_text(encoding="utf-8").strip().splitlines()[0]
+    except (OSError, IndexError):
+        raise UsageError(f"cannot read an SSH public key from {key_path}; pass --ssh-key FILE.pub") from None
+    raw: dict[str, Any] = {
+        "tier": tier or "basic", "ovhServiceName": ovh_service_name, "sshPublicKey": public_key, "domain": domain,
+        "dataGb": data_gb, "primaryRegion": primary_region, "primaryFlavor": primary_flavor,
+        "backupProvider": backup_provider, "standbyProvider": standby_provider,
+    }
+    settings = _settings_module().parse_settings(client, raw)
+    if budget is not None:
+        raw["tier"] = best_tier(settings, budget).tier
+        settings = _settings_module().parse_settings(client, raw)
+    cost = estimate(settings)
+    document = {"config": {f"{_settings_module().NAMESPACE}:{k}": v for k, v in raw.items()}}
+    stacks_dir().mkdir(parents=True, exist_ok=True)
+    path.write_text(f"# {client}: {domain}, tier {settings.tier.name} ({settings.tier.strategy}), "
+                    f"about €{cost.monthly_eur:.2f}/month excl. VAT. Written by `redundo init`.\n"
+                    + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    stdout().print(f"wrote stacks/{path.name}: tier {settings.tier.name}, RPO {settings.tier.rpo_minutes} min, "
+                   f"RTO {settings.tier.rto_minutes} min, €{cost.monthly_eur:.2f}/month")
+
+@app.command("ls")
+def list_clients(json_: JsonOpt = False) -> None:
+    """List the clients: tier, domain, monthly cost and the last status seen."""
+    from redundo import status as status_mod
+    from redundo.errors import RedundoError
+    from redundo.pricing import estimate
+
+    rows = []
+    for name in _settings_module().stack_names(stacks_dir()):
+        row: dict[str, Any] = {"stack": name}
+        try:
+            settings = _settings_module().read_stack_file(stacks_dir(), name)
+        except RedundoError as exc:
+            row["error"] = str(exc)
+        else:
+            row |= {"tier": settings.tier.name, "domain": settings.domain,
+                    "monthly_cost_eur": estimate(settings).monthly_eur}
+        last = status_mod.load_status(_state.project, name)
+        row["last_status"] = last["state"] if last else None
+        row["last_checked"] = last["checked_at"] if last else None
+        rows.append(row)
+    if json_:
+        _emit_json(rows)
+        return
+    from redundo.cli import render
+
+    stdout().print(render.clients_table(rows))
+
+@app.command()
+def report(
+    stack: StackOpt = None,
+    format_: Annotated[str, typer.Option("--format", "-f", help="md or html.")] = "md",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """A recovery report for the client: what is protected, where, what it survives, cost, runbook."""
+    from redundo import report as report_mod
+
+    if format_ not in ("md", "html"):
+        raise UsageError(f"--format {format_!r} is not one of md, html")
+    name = _one_stack(stack)
+    settings = _settings_module().read_stack_file(stacks_dir(), name)
+    text = report_mod.markdown_report(settings, drill=report_mod.load_drill(_state.project, name))
+    if format_ == "html":
+        text = report_mod.html_report(text, f"Recovery report: {settings.domain or name}")
+    if output is None:
+        typer.echo(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise OperationError(f"cannot write {output}: {exc.strerror}") from None
+    stdout().print(f"wrote {output}")
