@@ -66,6 +66,73 @@ def drill(
     if not report.passed:
         raise typer.Exit(1)
 
+@app.command()
+def rehearse(
+    stack: StackOpt = None,
+    tier: TierOpt = None,
+    json_: JsonOpt = False,
+    image: Annotated[Optional[str], typer.Option(
+        "--image", help="A folder with base.qcow2, vmlinuz and initrd.img to boot instead of the cached image.")] = None,
+    s3: Annotated[str, typer.Option("--s3", help="The vault's S3 server: moto or seaweedfs.")] = "moto",
+) -> None:
+    """Live through a client stack's whole life on real Debian hosts booted on this machine.
+
+    Runs the stack's program against a local stand-in of the clouds (S3 vault, OVH API, instances
+    as qemu guests booted from the program's own user data), then: the site serves, the hosts back
+    up, the primary burns, the standby takes over, failback. Exit 0 only when every step passed.
+    """
+    import signal
+    from pathlib import Path
+
+    from redundo.rehearse import scenario
+    from redundo.cli._common import _one_stack, _settings_module, stacks_dir
+    from redundo.tiers import get_tier
+
+    name = _one_stack(stack)
+    raw = _settings_module().read_stack_config(stacks_dir(), name)
+    chosen = get_tier(tier or raw.get("tier") or "basic")
+    _settings_module().parse_settings(name, {**raw, "tier": chosen.name})
+    if s3 not in ("moto", "seaweedfs"):
+        raise UsageError(f"--s3 is {s3!r}; use moto or seaweedfs")
+    if image is not None and not Path(image).is_dir():
+        raise UsageError(f"--image {image} is not a folder; pass one holding base.qcow2, vmlinuz and initrd.img")
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+
+    def on_step(step) -> None:
+        mark = "[green]ok[/green]" if step.passed else "[red]FAILED[/red]"
+        line = f"{mark} {step.name} ({step.seconds:.0f} s): {step.detail}"
+        stderr().print(line if not json_ else line, highlight=False, soft_wrap=True)
+
+    options = scenario.Options(stack=name, raw=raw, tier=chosen, image=Path(image) if image else None, s3=s3,
+                               progress=lambda m: stderr().print(f"[dim]{m}[/dim]", highlight=False, soft_wrap=True),
+                               on_step=on_step)
+    try:
+        report = scenario.rehearse(options)
+    except KeyboardInterrupt:
+        # Every VM, server and temp file is already gone (rehearse cleans up on its way out); a
+        # worker thread may still be waiting on a dead guest, so leave without waiting for it.
+        stderr().print("rehearsal interrupted; its VMs, servers and temporary files were removed", highlight=False)
+        import os
+        import sys
+
+        sys.stderr.flush()
+        os._exit(130)
+    if json_:
+        _emit_json(report.to_dict())
+    else:
+        rpo = f"{report.rpo_seconds:.0f} s" if report.rpo_seconds is not None else "not measured"
+        rto = f"{report.rto_seconds:.0f} s" if report.rto_seconds is not None else "not measured"
+        verdict = "[green]passed[/green]" if report.passed else "[red]failed[/red]"
+        stdout().print(f"rehearsal of {name} on {chosen.name}: {verdict}; RPO {rpo} "
+                       f"({report.orders_lost if report.orders_lost is not None else '?'} orders lost, promise "
+                       f"{chosen.rpo_minutes} min), RTO {rto} (promise {chosen.rto_minutes} min)", highlight=False)
+    if not report.passed:
+        raise typer.Exit(1)
+
 vault_app = typer.Typer(no_args_is_help=True, help="Work on a vault directly (recovery after an attack).")
 
 app.add_typer(vault_app, name="vault")

@@ -228,9 +228,11 @@ def _quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
 
 
 def synthesize(program: Callable[[], Any], *, project: str, stack: str,
-               config: Mapping[str, str] | None = None, preview: bool = False) -> Synthesis:
-    """Run `program` as stack `stack` of `project` with `config` ("ns:key" -> string) under mocks."""
-    mocks = RecordingMocks()
+               config: Mapping[str, str] | None = None, preview: bool = False,
+               mocks: RecordingMocks | None = None) -> Synthesis:
+    """Run `program` as stack `stack` of `project` with `config` ("ns:key" -> string) under mocks
+    (`mocks`, or fresh RecordingMocks)."""
+    mocks = mocks if mocks is not None else RecordingMocks()
     monitor = _Monitor(mocks)
     exports: dict[str, tuple[Any, bool]] = {}
 

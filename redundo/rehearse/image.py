@@ -1,0 +1,265 @@
+"""The hosts' base image: Debian built once from the apt mirror this machine uses, then cached.
+
+The image is keyed by a hash of its recipe (release, mirror, packages, set-up files), so a change
+to any of them builds a new one and an unchanged recipe never rebuilds. Packages the stack's user
+data asks for are pre-installed, so the guests' own `apt-get install` finds them in place; what is
+not pre-installed still installs, through the rehearsal's APT proxy (`net.AptProxy`), from the
+same mirror and nowhere else.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from redundo.errors import OperationError
+
+__all__ = ["BASE_PACKAGES", "GUEST_APT_PROXY", "Image", "Recipe", "build", "cache_dir", "host_mirrors"]
+
+RELEASE = "bookworm"
+# python3-cffi-backend is named because debootstrap does not resolve the virtual package that
+# python3-cryptography (cloud-init) needs.
+BASE_PACKAGES = (
+    "linux-image-amd64", "systemd-sysv", "udev", "dbus", "cloud-init", "python3-cffi-backend", "openssh-server",
+    "ca-certificates", "sudo", "iproute2", "locales", "curl", "restic", "sqlite3", "rsync", "python3", "nftables",
+    "kmod",
+)
+# Where the guest finds the rehearsal's APT proxy (forwarded by qemu to 127.0.0.1 on the host).
+GUEST_APT_PROXY = "203.0.113.252:3142"
+
+# Run before cloud-init: the rehearsal's cloud passes the names of its services and the CA that
+# signs their certificates through qemu's firmware config, never through the user data.
+_CLOUD_SETUP = """#!/bin/sh
+# redundo rehearse: trust the local cloud's CA and resolve its names (from qemu fw_cfg).
+modprobe qemu_fw_cfg 2>/dev/null || true
+d=/sys/firmware/qemu_fw_cfg/by_name/opt/redundo
+[ -d "$d" ] || exit 0
+if [ -r "$d/hosts/raw" ]; then cat "$d/hosts/raw" >> /etc/hosts; fi
+if [ -r "$d/ca.crt/raw" ]; then
+  cp "$d/ca.crt/raw" /usr/local/share/ca-certificates/redundo-rehearsal.crt
+  update-ca-certificates >/dev/null
+fi
+"""
+_CLOUD_SETUP_UNIT = """[Unit]
+Description=redundo rehearse: the local cloud's names and CA
+DefaultDependencies=no
+After=local-fs.target
+Before=cloud-init-local.service sysinit.target
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/redundo-rehearsal-cloud
+RemainAfterExit=yes
+
+[Install]
+WantedBy=sysinit.target
+"""
+_FILES = {
+    "etc/fstab": "/dev/vda / ext4 defaults 0 1\n",
+    "etc/systemd/network/20-wired.network": "[Match]\nName=en* eth*\n\n[Network]\nDHCP=ipv4\n",
+    "etc/cloud/cloud.cfg.d/90-rehearsal.cfg": "datasource_list: [NoCloud, None]\nnetwork: {config: disabled}\n",
+    "etc/locale.gen": "en_US.UTF-8 UTF-8\n",
+    "etc/default/locale": "LANG=en_US.UTF-8\n",
+    "etc/apt/apt.conf.d/90rehearsal": (
+        f'Acquire::http::Proxy "http://{GUEST_APT_PROXY}";\n'
+        # The mirror may be a dated snapshot whose Release files have expired.
+        'Acquire::Check-Valid-Until "false";\nAcquire::Check-Date "false";\n'
+        'Acquire::Retries "2";\n'),
+    "usr/local/sbin/redundo-rehearsal-cloud": _CLOUD_SETUP,
+    "etc/systemd/system/redundo-rehearsal-cloud.service": _CLOUD_SETUP_UNIT,
+}
+
+
+def host_mirrors() -> tuple[str, str]:
+    """The Debian mirror and security mirror apt is configured with on this machine."""
+    main, security = "http://deb.debian.org/debian", "http://deb.debian.org/debian-security"
+    texts = []
+    for path in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
+        if path.is_file() and (path.suffix in (".list", ".sources") or path.name == "sources.list"):
+            texts.append(path.read_text(errors="replace"))
+    uris = []
+    for text in texts:
+        for line in text.splitlines():
+            line = line.strip()
+            if line.startswith("URIs:"):
+                uris += line.split()[1:]
+            elif line.startswith("deb ") and not line.startswith("deb-src"):
+                parts = [p for p in line.split()[1:] if not p.startswith("[")]
+                uris += parts[:1]
+    debian = [u.rstrip("/") for u in uris if "debian" in u and "security" not in u and "debian.org" in u]
+    sec = [u.rstrip("/") for u in uris if "debian-security" in u]
+    return (debian[0] if debian else main), (sec[0] if sec else security)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything the image is made of; its hash names the cached image."""
+
+    packages: tuple[str, ...] = ()
+    """Extra packages, beyond BASE_PACKAGES (the user data's `packages:`)."""
+    mirror: str = field(default_factory=lambda: host_mirrors()[0])
+    security_mirror: str = field(default_factory=lambda: host_mirrors()[1])
+    release: str = RELEASE
+
+    @property
+    def all_packages(self) -> tuple[str, ...]:
+        return tuple(sorted(set(BASE_PACKAGES) | set(self.packages)))
+
+    def sources(self) -> str:
+        return (f"Types: deb\nURIs: {self.mirror}\nSuites: {self.release} {self.release}-updates\n"
+                f"Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
+                f"Types: deb\nURIs: {self.security_mirror}\nSuites: {self.release}-security\n"
+                f"Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+
+    def key(self) -> str:
+        document = {"release": self.release, "mirror": self.mirror, "security": self.security_mirror,
+                    "packages": self.all_packages, "files": _FILES, "sources": self.sources(), "version": 2}
+        return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Image:
+    """A built image: the disk every guest overlays, and the kernel and initrd it boots."""
+
+    dir: Path
+
+    @property
+    def disk(self) -> Path:
+        return self.dir / "base.qcow2"
+
+    @property
+    def kernel(self) -> Path:
+        return self.dir / "vmlinuz"
+
+    @property
+    def initrd(self) -> Path:
+        return self.dir / "initrd.img"
+
+    def exists(self) -> bool:
+        return all(p.is_file() for p in (self.disk, self.kernel, self.initrd))
+
+
+def cache_dir() -> Path:
+    """$XDG_CACHE_HOME/redundo/rehearse (default ~/.cache/redundo/rehearse)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "redundo" / "rehearse"
+
+
+def _run(argv: list[str], what: str, log: Path, **kwargs) -> None:
+    with log.open("a") as out:
+        out.write("$ " + " ".join(argv) + "\n")
+        out.flush()
+        done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, **kwargs)
+    if done.returncode != 0:
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise OperationError(f"building the rehearsal image failed while {what}: {tail[0]} (log: {log})")
+
+
+def build(recipe: Recipe, *, progress=lambda message: None) -> Image:
+    """The cached image for `recipe`, built first if missing (one builder at a time per cache)."""
+    root = cache_dir() / "images"
+    root.mkdir(parents=True, exist_ok=True)
+    image = Image(root / recipe.key())
+    if image.exists():
+        return image
+    for tool in ("debootstrap", "qemu-img", "mkfs.ext4"):
+        if shutil.which(tool) is None:
+            raise OperationError(f"{tool} is not installed; install debootstrap qemu-utils e2fsprogs "
+                                 "(see .ci/apt.d/rehearse.txt)")
+    if os.geteuid() != 0:
+        raise OperationError("building the rehearsal image needs root (debootstrap); run once as root, "
+                             "or pass --image PATH")
+    with (root / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if image.exists():
+            return image
+        progress(f"building the Debian {recipe.release} image {recipe.key()} (once; a few minutes)")
+        work = Path(tempfile.mkdtemp(prefix=f"build-{recipe.key()}-", dir=root))
+        try:
+            _build_into(recipe, work, progress)
+            work.joinpath("recipe.json").write_text(json.dumps(
+                {"release": recipe.release, "mirror": recipe.mirror, "packages": recipe.all_packages}, indent=1))
+            _unmount_under(work)
+            for leftover in ("rootfs", "base.raw"):
+                path = work / leftover
+                if path.is_dir():
+                    shutil.rmtree(path)
+                elif path.exists():
+                    path.unlink()
+            work.rename(image.dir)
+        finally:
+            if work.exists():
+                _unmount_under(work)
+                shutil.rmtree(work, ignore_errors=True)
+    return image
+
+
+def _unmount_under(path: Path) -> None:
+    """Unmount anything a failed build left mounted inside its tree, before the tree is deleted."""
+    prefix = str(path.resolve()) + "/"
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+              if line.split()[1].startswith(prefix)]
+    for mount in sorted(mounts, key=len, reverse=True):
+        subprocess.run(["umount", "-l", mount], check=False)
+
+
+def _build_into(recipe: Recipe, work: Path, progress) -> None:
+    log = work / "build.log"
+    rootfs = work / "rootfs"
+    include = ",".join(BASE_PACKAGES)
+    debs = cache_dir() / "debootstrap"
+    debs.mkdir(parents=True, exist_ok=True)
+    _run(["debootstrap", "--variant=minbase", f"--cache-dir={debs}", f"--include={include}", recipe.release,
+          str(rootfs), recipe.mirror],
+         "running debootstrap", log)
+    for rel, text in _FILES.items():
+        path = rootfs / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    (rootfs / "usr/local/sbin/redundo-rehearsal-cloud").chmod(0o755)
+    (rootfs / "etc/apt/sources.list").write_text("")
+    (rootfs / "etc/apt/sources.list.d/debian.sources").write_text(recipe.sources())
+    (rootfs / "etc/machine-id").write_text("")
+    (rootfs / "etc/hostname").write_text("debian\n")
+    (rootfs / "etc/hosts").write_text("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n")
+    # No service may start inside the build's chroot; guests start them at boot as usual.
+    policy = rootfs / "usr/sbin/policy-rc.d"
+    policy.write_text("#!/bin/sh\nexit 101\n")
+    policy.chmod(0o755)
+    extra = [p for p in recipe.all_packages if p not in BASE_PACKAGES]
+    script = (
+        "set -e; export DEBIAN_FRONTEND=noninteractive LC_ALL=C; "
+        "mount -t proc proc /proc; trap 'umount /proc' EXIT; "
+        "locale-gen >/dev/null; "
+        "apt-get -o Acquire::http::Proxy=false update -qq; "
+        # Up to date with the mirror's updates and security suites, so that the guests'
+        # `package_upgrade` has nothing to do unless the mirror moved since the build.
+        "apt-get -o Acquire::http::Proxy=false dist-upgrade -y -qq; "
+        + (f"apt-get -o Acquire::http::Proxy=false install -y -qq --no-install-recommends {' '.join(extra)}; "
+           if extra else "")
+        + "apt-get -y -qq autoremove --purge; apt-get clean; "
+        "systemctl enable systemd-networkd redundo-rehearsal-cloud.service >/dev/null 2>&1; "
+        "rm -f /etc/ssh/ssh_host_*; "  # each guest makes its own host keys at first boot
+    )
+    progress(f"installing {len(extra)} packages the hosts' user data asks for")
+    _run(["chroot", str(rootfs), "/bin/bash", "-c", script], "installing packages in the image", log)
+    policy.unlink()
+    boot = rootfs / "boot"
+    kernels = sorted(boot.glob("vmlinuz-*"))
+    initrds = sorted(boot.glob("initrd.img-*"))
+    if not kernels or not initrds:
+        raise OperationError("building the rehearsal image failed: no kernel or initrd in the image")
+    shutil.copyfile(kernels[-1], work / "vmlinuz")
+    shutil.copyfile(initrds[-1], work / "initrd.img")
+    raw = work / "base.raw"
+    progress("writing the disk image")
+    _run(["truncate", "-s", "6G", str(raw)], "sizing the disk", log)
+    _run(["mkfs.ext4", "-q", "-F", "-L", "root", "-d", str(rootfs), str(raw)], "making the file system", log)
+    _run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(work / "base.qcow2")], "converting the disk", log)

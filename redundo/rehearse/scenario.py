@@ -1,0 +1,546 @@
+"""The rehearsal's scenario: a client stack's whole life, each stage a step with a verdict.
+
+up → the site's profile serves a sample shop → backups from the hosts' own timers → new orders →
+the fire (the primary's VM killed, its disk deleted) → the standby (created now on basic) →
+take-over (the `redundo failover` path; premium: the watchdog alone) → the standby serves the
+restored shop and DNS points at it → failback to a rebuilt primary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from redundo.errors import OperationError
+from redundo.tiers import Tier
+
+__all__ = ["Options", "Report", "Step", "rehearse"]
+
+# The rehearsal compresses the clock: the hosts' own timers run every minute (a drop-in under
+# /run, which the user data never sees), so a backup cycle takes a minute instead of a day.
+BACKUP_EVERY_SECONDS = 60
+
+
+@dataclass
+class Step:
+    name: str
+    passed: bool
+    seconds: float
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "passed": self.passed, "seconds": round(self.seconds, 1), "detail": self.detail}
+
+
+@dataclass
+class Report:
+    tier: str
+    stack: str
+    steps: list[Step] = field(default_factory=list)
+    rpo_seconds: float | None = None
+    rto_seconds: float | None = None
+    orders_lost: int | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.steps) and all(s.passed for s in self.steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "tier": self.tier, "stack": self.stack,
+                "steps": [s.to_dict() for s in self.steps],
+                "rpo_seconds": None if self.rpo_seconds is None else round(self.rpo_seconds, 1),
+                "rto_seconds": None if self.rto_seconds is None else round(self.rto_seconds, 1),
+                "orders_lost": self.orders_lost,
+                "timings": {k: round(v, 1) for k, v in self.timings.items()}}
+
+
+@dataclass
+class Options:
+    stack: str
+    raw: dict[str, Any]
+    """The stack's `redundo:` config as read from its file."""
+    tier: Tier
+    image: Path | None = None
+    s3: str = "moto"
+    progress: Callable[[str], None] = lambda m: None
+    on_step: Callable[[Step], None] = lambda s: None
+
+
+class StepFailed(Exception):
+    """A step's verdict: the message is the one line the user sees."""
+
+
+class _Scenario:
+    def __init__(self, options: Options, report: Report, workdir: Path):
+        self.o = options
+        self.report = report
+        self.workdir = workdir
+        self.cloud = None
+        self.s3 = None
+        self.engine = None
+        self.target = None
+        self.exports: dict[str, Any] = {}
+        self.orders_backed_up = 0
+        self.orders_total = 0
+        self.token = secrets.token_hex(8)
+        self.fire_at = 0.0
+
+    # Plumbing.
+    def step(self, name: str, action: Callable[[], str]) -> bool:
+        started = time.monotonic()
+        try:
+            detail, passed = action(), True
+        except StepFailed as exc:
+            detail, passed = str(exc), False
+        except OperationError as exc:
+            detail, passed = str(exc), False
+        step = Step(name, passed, time.monotonic() - started, detail)
+        self.report.steps.append(step)
+        self.o.on_step(step)
+        return passed
+
+    def output(self, name: str) -> Any:
+        return self.engine.exports.get(name, (None, False))[0]
+
+    def guest(self, address: str):
+        return self.cloud.guests.get(address)
+
+    def sh(self, address: str, command: str, *, stdin: str = "", timeout: float = 300) -> str:
+        from redundo.rehearse.cloud import ResourceFailed
+
+        try:
+            out, _ = self.cloud.ssh(address, f"sudo bash -c {_quote(command)}", user="debian", stdin=stdin,
+                                    dial_limit=2, name="rehearsal", timeout=timeout,
+                                    host_key=self.host_key(address))
+        except ResourceFailed as exc:
+            raise StepFailed(str(exc).replace("rehearsal: ", "")) from None
+        return out
+
+    def host_key(self, address: str) -> str | None:
+        guest = self.guest(address)
+        keys = [k for k in guest.host_keys() if k.startswith("ssh-ed25519")] if guest else []
+        return keys[0] if keys else None
+
+    def http(self, address: str, path: str, *, timeout: float = 10) -> tuple[int, str]:
+        """GET http://address/path with the site's Host header, through the address's relay."""
+        relay = self.cloud.address_relays[address][0]
+        request = urllib.request.Request(f"http://127.0.0.1:{relay}{path}", headers={"Host": self.domain})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
+                return answer.status, answer.read().decode(errors="replace")
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode(errors="replace")
+        except (urllib.error.URLError, OSError) as exc:
+            return 0, str(getattr(exc, "reason", exc))
+
+    @property
+    def domain(self) -> str:
+        return self.settings.domain or self.o.stack
+
+    # The run.
+    def run(self) -> None:
+        from redundo.settings import parse_settings
+
+        raw = {**self.o.raw, "tier": self.o.tier.name}
+        self.settings = parse_settings(self.o.stack, raw)
+        clock = time.monotonic()
+        self.start_cloud(raw)
+        self.report.timings["image"] = time.monotonic() - clock
+        ok = self.step("up", self.up)
+        ok = ok and self.step("site", self.site)
+        ok = ok and self.step("backups", self.backups)
+        ok = ok and self.step("orders", self.orders)
+        ok = ok and self.step("fire", self.fire)
+        ok = ok and self.step("standby", self.standby)
+        ok = ok and self.step("take-over", self.take_over)
+        ok = ok and self.step("serves", self.serves)
+        ok = ok and self.step("failback", self.failback)
+
+    def start_cloud(self, raw: dict[str, Any]) -> None:
+        from redundo import deploy
+        from redundo.plan import pulumi_config
+        from redundo.rehearse import image as image_mod
+        from redundo.rehearse.cloud import LocalCloud
+        from redundo.rehearse.engine import RehearsalEngine
+        from redundo.rehearse.s3 import make_server
+        from redundo.stacks.program import main
+
+        public, private = _keypair(self.workdir)
+        raw = {**raw, "sshPublicKey": public}
+        config = {k: (v, False) for k, v in pulumi_config(raw).items()}
+        config["redundo:sshPrivateKey"] = (private, True)
+        packages = _user_data_packages(raw, self.o.stack)
+        if self.o.image is not None:
+            image = image_mod.Image(self.o.image)
+            if not image.exists():
+                raise OperationError(f"--image {self.o.image} holds no base.qcow2, vmlinuz and initrd.img; "
+                                     "point it at a folder `redundo rehearse` built, or omit it")
+        else:
+            image = image_mod.build(image_mod.Recipe(packages=tuple(packages)), progress=self.o.progress)
+        recipe = image_mod.Recipe()
+        region = self.settings.backup_region or "eu-west-3"
+        self.s3 = make_server(self.o.s3, region, self.workdir)
+        self.cloud = LocalCloud(self.workdir, image, self.s3, apt_cache=image_mod.cache_dir() / "apt",
+                                mirrors=[recipe.mirror, recipe.security_mirror], progress=self.o.progress)
+        self.cloud.deployer_key = private
+        self.engine = RehearsalEngine(self.cloud, main, config)
+        project = self.workdir / "project"
+        project.mkdir()
+        self.target = deploy.Target(project=project, settings=self.settings, backend=(project / "state").as_uri(),
+                                    passphrase="rehearsal", pulumi_command=self.engine)
+
+    def _printer(self):
+        from redundo.cli.progress import EventPrinter
+        from rich.console import Console
+
+        return EventPrinter(Console(file=open(os.devnull, "w")))
+
+    def up(self) -> str:
+        from redundo import deploy
+
+        clock = time.monotonic()
+        try:
+            deploy.up(self.target, self._printer())
+        except OperationError as exc:
+            raise StepFailed(f"redundo up failed: {_after(str(exc), 'failed: ')}") from None
+        self.report.timings["provisioning"] = time.monotonic() - clock
+        self.primary = self.output("primaryIpv4")
+        standby = self.output("standbyIpv4")
+        states = []
+        for role, address in (("primary", self.primary), ("standby", standby)):
+            if not address:
+                continue
+            status = self.sh(address, "cloud-init status --long || true")
+            if "status: done" not in status:
+                errors = [line.strip() for line in status.splitlines() if "error" in line.lower() or "recoverable" in line.lower()]
+                raise StepFailed(f"cloud-init on the {role} did not finish cleanly: {(errors or [status.strip()])[0]}")
+            states.append(f"{role} {address}")
+        boot = [g for g in self.cloud.guests.values()]
+        self.report.timings["boot"] = max((g.booted_seconds() or 0) for g in boot) if boot else 0
+        changes = len([c for c in self.engine.last_changes if c.op != "same"])
+        return f"{changes} resources realized; cloud-init done on {', '.join(states)}"
+
+    def site(self) -> str:
+        """Put a sample shop on the primary the way a client would, then ask the profile to serve it."""
+        kind = self.settings.database
+        shop = _shop_files(self.token)
+        self.sh(self.primary, _install_shop(shop, self.settings))
+        self.orders_total = self.add_orders(self.primary, 5)
+        deadline = time.monotonic() + 60
+        status, body = 0, ""
+        while time.monotonic() < deadline:
+            status, body = self.http(self.primary, "/rehearsal/token.txt")
+            if status == 200 and self.token in body:
+                break
+            time.sleep(3)
+        if status != 200 or self.token not in body:
+            raise StepFailed(f"the primary does not serve the shop for {self.domain}: "
+                             f"{'HTTP ' + str(status) if status else 'no answer'} on /rehearsal/token.txt"
+                             f"{' (' + body.strip()[:80] + ')' if body.strip() else ''}")
+        rows = self.count_orders(self.primary)
+        if rows != self.orders_total:
+            raise StepFailed(f"the primary's {kind} database holds {rows} orders, {self.orders_total} were written")
+        return f"the primary serves {self.domain} (token on /rehearsal/token.txt) with {rows} orders in {kind}"
+
+    def add_orders(self, address: str, count: int) -> int:
+        values = ",".join(f"('order-{secrets.token_hex(4)}')" for _ in range(count))
+        self.sh(address, _db_exec(self.settings, f"INSERT INTO orders (item) VALUES {values};"))
+        return self.count_orders(address)
+
+    def count_orders(self, address: str) -> int:
+        out = self.sh(address, _db_exec(self.settings, "SELECT count(*) FROM orders;", tabular=True))
+        try:
+            return int(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise StepFailed(f"could not count the orders on {address}: {out.strip()[:80]}") from None
+
+    def backups(self) -> str:
+        """The primary's own timer takes the backups, at a compressed interval."""
+        self.compress_timers(self.primary, ["redundo-backup.timer"])
+        active = self.sh(self.primary, "systemctl is-active redundo-backup.timer || true").strip()
+        if active != "active":
+            raise StepFailed(f"redundo-backup.timer is {active or 'unknown'} on the primary; the role switch "
+                             "did not start the backups")
+        since = time.time()
+        beat = self.wait_heartbeat(since, 4 * BACKUP_EVERY_SECONDS + 120)
+        self.orders_backed_up = self.orders_total
+        return f"snapshot {beat['snapshot_id'][:8]} from the primary's timer, heartbeat in the vault"
+
+    def compress_timers(self, address: str, timers: list[str]) -> None:
+        drop = (f"[Timer]\nOnBootSec=\nOnBootSec=20s\nOnUnitActiveSec=\nOnUnitActiveSec={BACKUP_EVERY_SECONDS}s\n"
+                "RandomizedDelaySec=0\nAccuracySec=1s\n")
+        script = "; ".join(f"mkdir -p /run/systemd/system/{t}.d && cat > /run/systemd/system/{t}.d/rehearse.conf"
+                           f" <<'EOF'\n{drop}EOF\n" for t in timers)
+        self.sh(address, script + "; systemctl daemon-reload; for t in " + " ".join(timers)
+                + "; do if systemctl is-enabled --quiet $t; then systemctl restart $t; fi; done")
+
+    def wait_heartbeat(self, since: float, timeout: float, *, host_ok: bool = True) -> dict[str, Any]:
+        bucket = self.output("vaultBucket")
+        deadline = time.monotonic() + timeout
+        last_failed = None
+        while time.monotonic() < deadline:
+            objects = self.s3.objects(bucket, "heartbeat/")
+            for key, data in objects.items():
+                try:
+                    beat = json.loads(data)
+                except ValueError:
+                    continue
+                if key.endswith(".failed.json") and beat.get("epoch", 0) >= since:
+                    last_failed = beat
+                elif beat.get("status") == "ok" and beat.get("epoch", 0) >= since:
+                    return beat
+            time.sleep(5)
+        if last_failed:
+            raise StepFailed(f"the backup failed on the host ({last_failed.get('unit')}: "
+                             f"{last_failed.get('result')}); no heartbeat since")
+        journal = self.sh(self.primary, "journalctl -u redundo-backup.service -n 5 --no-pager -o cat || true")
+        tail = [line for line in journal.strip().splitlines() if line.strip()][-1:] or ["the service never ran"]
+        raise StepFailed(f"no backup heartbeat in the vault after {timeout:.0f} s: {tail[0]}")
+
+    def orders(self) -> str:
+        before = self.orders_total
+        self.orders_total = self.add_orders(self.primary, 3)
+        since = time.time()
+        beat = self.wait_heartbeat(since, 3 * BACKUP_EVERY_SECONDS + 120)
+        self.orders_backed_up = self.orders_total
+        self.last_snapshot_epoch = beat["epoch"]
+        # Orders sold after the last backup: what the fire takes.
+        self.orders_total = self.add_orders(self.primary, 2)
+        return (f"{self.orders_total - before} new orders; {self.orders_backed_up} covered by snapshot "
+                f"{beat['snapshot_id'][:8]}, {self.orders_total - self.orders_backed_up} sold after it")
+
+    def fire(self) -> str:
+        guest = self.guest(self.primary)
+        disk = guest.dir / "disk.qcow2"
+        self.fire_at = time.monotonic()
+        self.fire_wall = time.time()
+        self.cloud.kill(self.primary)
+        if guest.alive() or disk.exists():
+            raise StepFailed("the primary's VM or disk survived the fire")
+        status, _ = self.http(self.primary, "/", timeout=5)
+        if status:
+            raise StepFailed(f"the burned primary still answers HTTP {status}")
+        self.report.rpo_seconds = self.fire_wall - self.last_snapshot_epoch
+        self.report.orders_lost = self.orders_total - self.orders_backed_up
+        return f"primary {self.primary} killed, its disk deleted; it no longer answers"
+
+    def standby(self) -> str:
+        address = self.output("standbyIpv4")
+        mode = self.o.tier.standby_mode
+        if mode == "cold":
+            if address:
+                raise StepFailed(f"a cold standby exists before the failover ({address})")
+            return "cold: no standby yet; the failover creates it"
+        if not address or self.guest(address) is None or not self.guest(address).alive():
+            raise StepFailed(f"the {mode} standby is not running")
+        self.standby_address = address
+        if self.o.tier.standby_mode == "warm":
+            self.compress_timers(address, ["redundo-restore.timer", "redundo-watchdog.timer"])
+        return f"{mode} standby running at {address}"
+
+    def take_over(self) -> str:
+        from redundo import deploy
+
+        if self.o.tier.automatic_failover:
+            deadline = self.fire_at + self.o.tier.rto_minutes * 60
+            zone, sub = self.site_record_key()
+            while time.monotonic() < deadline:
+                record = self.cloud.ovh.site_record(zone, sub)
+                if record and record.get("target") == self.standby_address:
+                    break
+                time.sleep(10)
+            else:
+                journal = self.sh(self.standby_address, "journalctl -u redundo-watchdog.service -n 3 --no-pager -o cat || true")
+                last = [line for line in journal.splitlines() if line.strip()][-1:] or ["the watchdog never ran"]
+                raise StepFailed(f"the watchdog did not take over within the RTO: {last[0]}")
+            edits = [c for c in self.cloud.ovh.calls if c.method == "PUT" and c.who != "deployer"]
+            return (f"the standby's watchdog restored and repointed {self.domain} by itself "
+                    f"({len(edits)} record edit with its own OAuth2 client), no command run")
+        token = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            result = deploy.switch(self.target, "standby", token, self._printer())
+        except OperationError as exc:
+            raise StepFailed(f"redundo failover failed: {_after(str(exc), 'failed: ')}") from None
+        self.standby_address = self.output("standbyIpv4")
+        changed = {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"}
+        return f"redundo failover's update: {_counts(changed)}; {self.engine.last_changes and _same(self.engine.last_changes)} left alone"
+
+    def site_record_key(self) -> tuple[str, str]:
+        zone = self.settings.dns_zone
+        sub = self.domain[: -len(zone)].rstrip(".") if zone and self.domain.endswith(zone) else ""
+        return zone, sub
+
+    def serves(self) -> str:
+        address = self.standby_address
+        deadline = self.fire_at + self.o.tier.rto_minutes * 60
+        status, body = 0, ""
+        while time.monotonic() < deadline:
+            status, body = self.http(address, "/rehearsal/token.txt")
+            if status == 200 and self.token in body:
+                break
+            time.sleep(3)
+        if status != 200 or self.token not in body:
+            raise StepFailed(f"the standby does not serve the restored shop for {self.domain}: "
+                             f"{'HTTP ' + str(status) if status else 'no answer'} on /rehearsal/token.txt")
+        self.report.rto_seconds = time.monotonic() - self.fire_at
+        rows = self.count_orders(address)
+        if rows != self.orders_backed_up:
+            raise StepFailed(f"the standby's database holds {rows} orders; the last backup had {self.orders_backed_up}")
+        zone, sub = self.site_record_key()
+        record = self.cloud.ovh.site_record(zone, sub)
+        if not record or record.get("target") != address:
+            raise StepFailed(f"DNS: {self.domain} points at {record and record.get('target')}, not the standby {address}")
+        promise = self.o.tier.rto_minutes * 60
+        if self.report.rto_seconds > promise:
+            raise StepFailed(f"the standby served after {self.report.rto_seconds:.0f} s, over the tier's RTO of {promise} s")
+        return (f"the standby {address} serves the restored shop with {rows} orders; {self.domain} points at it; "
+                f"RTO {self.report.rto_seconds:.0f} s (promise {promise} s)")
+
+    def failback(self) -> str:
+        from redundo import deploy
+
+        if self.o.tier.automatic_failover:
+            # The watchdog says to record its take-over with `redundo failover`; the update restores again.
+            token = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            try:
+                deploy.switch(self.target, "standby", token, self._printer())
+            except OperationError as exc:
+                raise StepFailed(f"redundo failover (recording the watchdog's take-over) failed: "
+                                 f"{_after(str(exc), 'failed: ')}") from None
+        self.orders_backed_up = self.add_orders(self.standby_address, 2)
+        # redundo failback: a last backup on the standby, then the switch with a refresh.
+        since = time.time()
+        self.sh(self.standby_address, "systemctl start redundo-backup.service", timeout=900)
+        self.wait_heartbeat(since, 120)
+        token = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            deploy.switch(self.target, "primary", token, self._printer(), refresh=True)
+        except OperationError as exc:
+            raise StepFailed(f"redundo failback failed: {_after(str(exc), 'failed: ')}") from None
+        rebuilt = self.output("primaryIpv4")
+        if rebuilt == self.primary:
+            raise StepFailed("the failback did not rebuild the primary")
+        status, body = self.http(rebuilt, "/rehearsal/token.txt")
+        if status != 200 or self.token not in body:
+            raise StepFailed(f"the rebuilt primary does not serve the shop: HTTP {status or 'no answer'}")
+        rows = self.count_orders(rebuilt)
+        if rows != self.orders_backed_up:
+            raise StepFailed(f"the rebuilt primary holds {rows} orders; the standby had {self.orders_backed_up}")
+        zone, sub = self.site_record_key()
+        record = self.cloud.ovh.site_record(zone, sub)
+        if not record or record.get("target") != rebuilt:
+            raise StepFailed(f"DNS: {self.domain} points at {record and record.get('target')}, not the rebuilt primary")
+        return f"primary rebuilt at {rebuilt} with the standby's {rows} orders; {self.domain} points at it"
+
+    def close(self) -> None:
+        for closer in (self.cloud, self.s3):
+            if closer is not None:
+                try:
+                    closer.close()
+                except Exception:  # noqa: BLE001 - cleanup goes on
+                    pass
+
+
+def rehearse(options: Options) -> Report:
+    """Run the whole scenario; every VM, server and temp file is gone when this returns or raises."""
+    report = Report(options.tier.name, options.stack)
+    workdir = Path(tempfile.mkdtemp(prefix="redundo-rehearse-"))
+    scenario = _Scenario(options, report, workdir)
+    clock = time.monotonic()
+    try:
+        scenario.run()
+    finally:
+        scenario.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    report.timings["total"] = time.monotonic() - clock
+    steps = {s.name: s.seconds for s in report.steps}
+    report.timings["scenario"] = sum(v for k, v in steps.items() if k != "up")
+    return report
+
+
+# Helpers.
+def _quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+def _after(text: str, marker: str) -> str:
+    return text.split(marker, 1)[1] if marker in text else text
+
+
+def _counts(changes: dict[str, int]) -> str:
+    return ", ".join(f"{n} {op}d" if not op.endswith("e") else f"{n} {op}d" for op, n in sorted(changes.items())) or "nothing changed"
+
+
+def _same(changes) -> int:
+    return len([c for c in changes if c.op == "same"])
+
+
+def _keypair(workdir: Path) -> tuple[str, str]:
+    key = workdir / "deployer"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "redundo-rehearse", "-f", str(key)],
+                   check=True)
+    return key.with_suffix(".pub").read_text().strip(), key.read_text()
+
+
+def _user_data_packages(raw: dict[str, Any], stack: str) -> list[str]:
+    """The packages the stack's hosts ask for in their user data (to pre-install in the image)."""
+    from redundo.plan import synthesize_stack
+
+    synthesis = synthesize_stack(stack, raw)
+    packages: set[str] = set()
+    for resource in synthesis.resources:
+        user_data = resource.inputs.get("userData")
+        if isinstance(user_data, str) and user_data.startswith("#cloud-config"):
+            document = yaml.safe_load(user_data) or {}
+            packages |= {p for p in document.get("packages", []) if isinstance(p, str)}
+    return sorted(packages)
+
+
+def _shop_files(token: str) -> dict[str, str]:
+    return {"rehearsal/token.txt": f"redundo rehearse {token}\n"}
+
+
+def _install_shop(files: dict[str, str], settings) -> str:
+    """Shell that writes the shop's files under every web root nginx serves, and its database."""
+    lines = ["set -e",
+             # The web roots the site's profile configured (the default one when nginx has no other).
+             "roots=$(nginx -T 2>/dev/null | sed -n 's/^[[:space:]]*root[[:space:]]\\+\\([^;]*\\);.*/\\1/p' | sort -u)",
+             "[ -n \"$roots\" ] || roots=/var/www/html"]
+    for path, text in files.items():
+        lines.append(f"for r in $roots; do mkdir -p \"$r/{os.path.dirname(path)}\"; "
+                     f"printf %s {_quote(text)} > \"$r/{path}\"; done")
+    lines.append(_db_exec(settings, "CREATE TABLE IF NOT EXISTS orders (id SERIAL PRIMARY KEY, item TEXT NOT NULL);",
+                          create=True))
+    return "\n".join(lines)
+
+
+def _db_exec(settings, sql: str, *, tabular: bool = False, create: bool = False) -> str:
+    kind, name = settings.database, settings.database_name or "site"
+    if kind == "mysql":
+        pre = f"mysql -e 'CREATE DATABASE IF NOT EXISTS `{name}`'; " if create else ""
+        return pre + f"mysql -N -B {name} -e {_quote(sql)}"
+    if kind == "postgresql":
+        pre = (f"runuser -u postgres -- psql -tAc \"SELECT 1 FROM pg_database WHERE datname='{name}'\" | grep -q 1 "
+               f"|| runuser -u postgres -- createdb {name}; ") if create else ""
+        return pre + f"runuser -u postgres -- psql -tA -d {name} -c {_quote(sql)}"
+    from redundo.agent import DB_PATH
+
+    sqlite_sql = sql.replace("SERIAL PRIMARY KEY", "INTEGER PRIMARY KEY")
+    pre = f"mkdir -p {os.path.dirname(DB_PATH)}; " if create else ""
+    return pre + f"sqlite3 {DB_PATH} {_quote(sqlite_sql)}"
