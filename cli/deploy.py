@@ -86,7 +86,11 @@ def preview(stack: StackOpt = None, tier: TierOpt = None, budget: BudgetOpt = No
 @app.command()
 def destroy(stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = None,
             install_pulumi: InstallOpt = False) -> None:
-    """Tear down a client stack. The vault's bucket and its backups are kept."""
+    """Tear down a client stack, except what is protected: the primary, the vault and its password.
+
+    Protected resources stay in the stack and in the cloud; the command lists them and says how to
+    remove them on purpose.
+    """
     from redundo.cli import render
     from redundo.cli.progress import EventPrinter
 
@@ -95,13 +99,21 @@ def destroy(stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = N
     target, _ = _target(stack, None, None, backend, install_pulumi)
     name = target.settings.stack
     if not yes:
-        stdout().print(f"This destroys the instances, keys and DNS records of stack [bold]{name}[/bold]; "
-                     "the vault's bucket and its backups are kept.")
+        stdout().print(f"This destroys the standby, the keys and the DNS records of stack [bold]{name}[/bold]. "
+                       "The primary instance, the vault's bucket and the repository's password are protected: "
+                       "they are kept.")
         if typer.prompt("Type the stack name to confirm") != name:
             raise typer.Abort()
     printer = EventPrinter(stdout())
-    result = deploy.destroy(target, printer)
+    result, kept = deploy.destroy(target, printer)
     stdout().print(render.summary_line("destroy", result.summary.resource_changes, printer))
+    if kept:
+        stdout().print(f"kept (protected), still in stack {name}: "
+                       + ", ".join(urn.rsplit("::", 1)[-1] for urn, _ in kept))
+        stdout().print(f"To remove them on purpose: `pulumi state unprotect --stack {name} --all` (same "
+                       f"PULUMI_BACKEND_URL and passphrase), then `redundo destroy --stack {name}` again. The vault's "
+                       "bucket is retained in the cloud even then: delete it in the console once its lock has "
+                       "expired.")
     if printer.failed:
         raise typer.Exit(1)
 

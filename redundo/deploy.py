@@ -189,9 +189,21 @@ def preview(target: Target, on_event: Callable[[Any], None], allow_replace: Iter
 
 
 def destroy(target: Target, on_event: Callable[[Any], None]):
-    """Destroy the stack's resources (the vault's bucket is retained with its backups)."""
+    """Destroy every unprotected resource of the stack; returns the engine's DestroyResult and the
+    resources kept because they are protected, as (urn, type) pairs.
+
+    A plain destroy fails as a whole on the first protected resource; excluding them destroys the
+    rest and says what stays (the primary, the vault, the repository password)."""
     stack = open_stack(target)
-    return _run("destroy", lambda: stack.destroy(on_event=on_event, color="never"))
+    result = _run("destroy", lambda: stack.destroy(on_event=on_event, color="never", exclude_protected=True))
+    return result, protected_resources(stack)
+
+
+def protected_resources(stack) -> list[tuple[str, str]]:
+    """The stack's protected resources, from its state (only URNs and types are read)."""
+    state = _run("stack export", stack.export_stack)
+    resources = (state.deployment or {}).get("resources") or []
+    return [(r["urn"], r["type"]) for r in resources if r.get("protect")]
 
 
 def switch(target: Target, side: str, token: str, on_event: Callable[[Any], None], *, refresh: bool = False,

@@ -53,9 +53,9 @@ FORCE_NEW: dict[str, ForceNew] = {
         f"{_OVH_INSTANCE}: schema of every argument (service_name ... user_data) has ForceNew: true, "
         "and the resource has no UpdateContext"),
     "ovh:CloudProject/storage:Storage": ForceNew(
-        ("serviceName", "regionName", "name"),
-        "ovh/terraform-provider-ovh ovh/resource_cloud_project_storage.go: service_name, region_name, name "
-        "use stringplanmodifier.RequiresReplace()"),
+        ("name", "regionName"),
+        "ovh/terraform-provider-ovh ovh/resource_cloud_project_storage_gen.go: name and region_name have "
+        "stringplanmodifier.RequiresReplace(); versioning, encryption, object_lock update in place"),
     "aws:s3/bucket:Bucket": ForceNew(
         ("bucket", "bucketPrefix", "objectLockEnabled", "region"),
         f"{_AWS_S3}/bucket.go: bucket, bucket_prefix and object_lock_enabled have ForceNew: true; region "
@@ -107,6 +107,10 @@ class Hazard:
     properties: tuple[str, ...]
 
     def describe(self) -> str:
+        if self.op == "delete" and self.type.endswith("bucketObjectLockConfiguration:BucketObjectLockConfiguration"):
+            return (f"{self.urn} would be deleted (the tier moves down: new backups would no longer be locked; "
+                    "versions already locked stay locked until their retain-until date, and S3 keeps object lock "
+                    "enabled on the bucket for good)")
         if self.op == "delete":
             return f"{self.urn} would be deleted ({STATEFUL_TYPES[self.type]})"
         because = f" because {', '.join(self.properties)} changed" if self.properties else ""

@@ -55,6 +55,8 @@ class FakePulumiCommand(auto.PulumiCommand):
         self.outputs = outputs or {}
         self.secret_outputs = secret_outputs
         self.fail = fail or {}
+        self.state: list[dict[str, Any]] = []
+        """The stack's resources as `stack export` lists them."""
         self.verb_events = verb_events or {}
         """Events for one verb only (a preview that differs from the up that follows); else `events`."""
 
@@ -77,6 +79,8 @@ class FakePulumiCommand(auto.PulumiCommand):
             stdout = json.dumps(shown)
         elif args[:2] == ["stack", "history"]:
             stdout = json.dumps(HISTORY)
+        elif args[:2] == ["stack", "export"]:
+            stdout = json.dumps({"version": 3, "deployment": {"manifest": {}, "resources": self.state}})
         return CommandResult(stdout=stdout, stderr="", code=0)
 
     @staticmethod

@@ -107,3 +107,35 @@ def test_guard_names_the_forcing_property_from_keys_else_the_diff(metadata, name
     meta = {"op": "replace", "urn": BUCKET_URN, "type": "aws:s3/bucket:Bucket", "provider": "", **metadata}
     guard(events.EngineEvent.from_json({"sequence": 1, "timestamp": 0, "resourcePreEvent": {"metadata": meta}}))
     assert [h.properties for h in guard.hazards.values()] == [(named,)]
+
+
+def test_destroy_excludes_protected_resources_and_says_what_it_kept(project, fake):
+    fake.state = [
+        {"urn": PRIMARY_URN, "type": "ovh:CloudProject/instance:Instance", "protect": True},
+        {"urn": BUCKET_URN, "type": "aws:s3/bucket:Bucket", "protect": True, "retainOnDelete": True},
+        {"urn": RECORD_URN, "type": "ovh:Domain/zoneRecord:ZoneRecord"},
+    ]
+    result = invoke(project, "destroy", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "--exclude-protected" in call(fake, "destroy")[0]
+    out = " ".join(result.stdout.split())
+    assert ("kept (protected), still in stack small-shop: small-shop-primary-instance, small-shop-vault-bucket"
+            in out)
+    assert "small-shop-failover-site-record" not in out.split("kept (protected)")[1]
+    assert "pulumi state unprotect --stack small-shop --all" in out
+
+
+def test_up_premium_to_standard_says_what_the_existing_lock_still_holds(project, fake):
+    lock_urn = BUCKET_URN.replace("aws:s3/bucket:Bucket::small-shop-vault-bucket",
+                                  "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration::"
+                                  "small-shop-vault-object-lock")
+    fake.verb_events = {"preview": [*resource_events(
+        lock_urn, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", "delete"),
+        summary_event(delete=1)]}
+    result = invoke(project, "up", "--tier", "standard", "--yes")
+    assert result.exit_code == 1
+    assert ("new backups would no longer be locked; versions already locked stay locked until their "
+            "retain-until date, and S3 keeps object lock enabled on the bucket for good") in result.stderr
+    assert _verbs(fake) == ["preview"]
+    accepted = invoke(project, "up", "--tier", "standard", "--yes", "--allow-replace", lock_urn)
+    assert accepted.exit_code == 0, accepted.output
