@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Literal, NotRequired, TypedDict
 
@@ -93,16 +94,22 @@ class BackupVault(pulumi.ComponentResource):
         # internal/service/s3/bucket.go: ForceNew), which would leave the repository behind in the
         # old one. S3 enables object lock on an existing versioned bucket since late 2023, and
         # BucketObjectLockConfiguration does so (below), so the bucket never carries the flag;
-        # ignore_changes keeps buckets created with it (before this) from being replaced.
+        # ignore_changes keeps buckets created with it (before this) from being replaced, and
+        # likewise buckets named by bucket_prefix before names were derived from the account.
+        # A name known before the bucket exists (the account id is unique, the component's name
+        # unique in the account), so the keys' policies and the user data name the bucket already
+        # when a new stack is previewed, and the policy pack can judge them then.
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        suffix = hashlib.sha256(name.encode()).hexdigest()[:8]
         bucket = aws.s3.Bucket(
             f"{name}-bucket",
-            bucket_prefix=args["name_prefix"],
+            bucket=pulumi.Output.concat(args["name_prefix"], suffix, "-", account),
             region=region,
             force_destroy=False,
             # Backups outlive the site: destroying the stack forgets the bucket but keeps its data,
             # and nothing replaces or deletes it by accident.
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True, protect=True,
-                                        ignore_changes=["objectLockEnabled"]),
+                                        ignore_changes=["objectLockEnabled", "bucket", "bucketPrefix"]),
         )
         on_bucket = pulumi.ResourceOptions(parent=self, depends_on=[bucket])
         aws.s3.BucketOwnershipControls(

@@ -153,7 +153,7 @@ def test_backup_vault_bucket_and_password_are_protected_and_the_bucket_retained(
     assert bucket.options["protect"] and bucket.options["retain_on_delete"]
     assert one(syn, "random:index/randomPassword:RandomPassword").options["protect"]
     if backend == "aws":
-        assert bucket.options["ignore_changes"] == ["objectLockEnabled"]
+        assert bucket.options["ignore_changes"] == ["objectLockEnabled", "bucket", "bucketPrefix"]
         versioning = one(syn, "aws:s3/bucketVersioning:BucketVersioning")
         assert versioning.options["protect"] and versioning.options["retain_on_delete"]
     else:
