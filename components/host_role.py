@@ -30,6 +30,10 @@ class HostRoleArgs(TypedDict):
     """Changes whenever a new take-over is wanted (a failover or failback), so the step runs again."""
     init_env: NotRequired[pulumi.Input[str]]
     """Environment for the one-time `restic init` (secret); only on the node that first backs up."""
+    host_key: NotRequired[pulumi.Input[str]]
+    """The host's public key pinned at first contact (AgentInstall); any other key is refused."""
+    after: NotRequired[list[pulumi.Resource]]
+    """Steps that must be done first on this host, such as the agent's install (AgentInstall)."""
     private_key: NotRequired[pulumi.Input[str]]
     """SSH private key (secret); without it the deployer's ssh-agent is used."""
     agent_socket_path: NotRequired[pulumi.Input[str]]
@@ -52,6 +56,8 @@ class HostRole(pulumi.ComponentResource):
         super().__init__("redundo:index:HostRole", name, None, opts)
         connection: dict[str, pulumi.Input[str | int]] = {"host": args["host"], "user": args["user"],
                                                           "dial_error_limit": 30}
+        if args.get("host_key"):
+            connection["host_key"] = args["host_key"]
         if args.get("private_key"):
             connection["private_key"] = args["private_key"]
         elif args.get("agent_socket_path"):
@@ -64,7 +70,7 @@ class HostRole(pulumi.ComponentResource):
             stdin=args["env_file"],
             triggers=[args["env_file"]],
             logging=remote.Logging.NONE,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.get("after", []))),
         )
         depends: list[pulumi.Resource] = [env]
         if args.get("init_env"):
