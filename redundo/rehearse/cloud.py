@@ -62,6 +62,8 @@ class Change:
     type: str
     op: str  # create, update, replace, same, delete
     seconds: float = 0.0
+    keys: list[str] = field(default_factory=list)
+    """The inputs whose change forces a replacement."""
 
 
 @dataclass
@@ -70,6 +72,7 @@ class _State:
     inputs: dict[str, Any]
     outputs: dict[str, Any]
     id: str
+    protect: bool = False
 
 
 @dataclass
@@ -84,18 +87,33 @@ def _plain(value: Any) -> Any:
 
 
 class _RealizingMocks(RecordingMocks):
-    def __init__(self, cloud: "LocalCloud", run: _Run):
-        super().__init__()
+    def __init__(self, cloud: "LocalCloud", run: _Run, *, planning: bool = False):
+        super().__init__(preview=planning)
         self.cloud = cloud
         self.run = run
+        self.planning = planning
 
     def new_resource(self, args):
         request = self.tls.request
         urn = _Monitor.make_urn(None, request.parent, args.typ, args.name)  # type: ignore[arg-type]
         inputs = _plain(dict(args.inputs))
+        options = {"protect": bool(request.protect), "ignore_changes": list(request.ignoreChanges)}
         started = time.monotonic()
+        if self.planning:
+            rid, outputs, op, keys = self.cloud.plan_one(urn, args.typ, inputs, options)
+            with self.lock:
+                self.run.seen.add(urn)
+                self.run.changes.append(Change(urn, args.typ, op, 0.0, keys))
+            if op == "create":
+                return super().new_resource(args)
+            record = Registered(args.typ, args.name, dict(args.inputs), bool(args.custom), args.provider or "", rid,
+                                outputs=dict(outputs))
+            with self.lock:
+                self.resources.append(record)
+            self.tls.last = record
+            return rid, dict(outputs)
         try:
-            rid, outputs, op = self.cloud.realize(urn, args.typ, args.name, inputs)
+            rid, outputs, op = self.cloud.realize(urn, args.typ, args.name, inputs, options)
         except ResourceFailed as exc:
             with self.lock:
                 self.run.failures.append(str(exc))
@@ -146,6 +164,7 @@ class LocalCloud:
         self.remote_log: list[dict[str, Any]] = []
         self.deployer_env = {"X-Ovh-Application": "rehearsal"}
         self.vault_hosts: list[str] = []
+        self._tls_lock = threading.Lock()
 
     # Lifetime.
     closed = False
@@ -172,30 +191,71 @@ class LocalCloud:
 
     def _tls(self) -> None:
         """The CA and the relays that terminate TLS for the S3 endpoint and the OVH API names."""
-        if self.ca is None:
-            self.ca = CertificateAuthority([*self.vault_hosts, *self._names], self.workdir)
-            self.s3_relay = self.relays.add(self.s3.port, tls=self.ca.server_context)
-            self.ovh_relay = self.relays.add(self.ovh.port, tls=self.ca.server_context)
+        with self._tls_lock:  # instances boot in parallel threads
+            if self.ca is None:
+                ca = CertificateAuthority([*self.vault_hosts, *self._names], self.workdir)
+                self.s3_relay = self.relays.add(self.s3.port, tls=ca.server_context)
+                self.ovh_relay = self.relays.add(self.ovh.port, tls=ca.server_context)
+                self.ca = ca
 
     # Running the program.
-    def deploy(self, program: Callable[[], Any], *, stack: str, config: dict[str, str], refresh: bool = False):
-        """One update: run `program` against the cloud; returns (exports, changes)."""
+    def deploy(self, program: Callable[[], Any], *, stack: str, config: dict[str, str], refresh: bool = False,
+               preview: bool = False):
+        """One update (or its preview): run `program` against the cloud; returns (exports, changes)."""
         from redundo.synthesis import synthesize
 
+        saved = dict(self.state)
         if refresh:
             self._refresh()
         run = _Run()
-        mocks = _RealizingMocks(self, run)
+        mocks = _RealizingMocks(self, run, planning=preview)
         try:
-            synthesis = synthesize(program, project="redundo", stack=stack, config=config, mocks=mocks)
-        except Exception as exc:
-            first = run.failures[0] if run.failures else f"{type(exc).__name__}: {exc}"
-            raise ResourceFailed(first.splitlines()[0] if first else "the program failed") from None
-        for urn in [u for u in reversed(list(self.state)) if u not in run.seen]:
-            started = time.monotonic()
-            self._delete(urn, self.state.pop(urn))
-            run.changes.append(Change(urn, "", "delete", time.monotonic() - started))
+            try:
+                synthesis = synthesize(program, project="redundo", stack=stack, config=config, mocks=mocks,
+                                       preview=preview)
+            except Exception as exc:
+                first = run.failures[0] if run.failures else f"{type(exc).__name__}: {exc}"
+                raise ResourceFailed(first.splitlines()[0] if first else "the program failed") from None
+            for urn in [u for u in reversed(list(self.state)) if u not in run.seen]:
+                item = self.state[urn]
+                if item.protect:
+                    raise ResourceFailed(f"resource {urn} cannot be deleted because it is protected")
+                started = time.monotonic()
+                if not preview:
+                    self._delete(urn, self.state.pop(urn))
+                run.changes.append(Change(urn, item.type, "delete", time.monotonic() - started))
+        finally:
+            if preview:
+                self.state = saved  # a preview's refresh is not kept
         return synthesis.exports, run.changes
+
+    def _held(self, inputs: dict[str, Any], before: "_State | None", ignore: list[str]) -> dict[str, Any]:
+        """The inputs with those under ignore_changes kept as they were, as the engine does."""
+        if before is None or not ignore:
+            return inputs
+        held = dict(inputs)
+        for key in ignore:
+            top = key.split(".")[0].split("[")[0]
+            if top in before.inputs:
+                held[top] = before.inputs[top]
+        return held
+
+    def plan_one(self, urn: str, type_: str, inputs: dict[str, Any], options: dict[str, Any]):
+        """What an update would do to one resource, with no side effect: (id, outputs, op, keys)."""
+        from redundo.replacement import replace_keys
+
+        with self.lock:
+            before = self.state.get(urn)
+        if before is None:
+            return "", {}, "create", []
+        inputs = self._held(inputs, before, options["ignore_changes"])
+        if before.inputs == inputs:
+            return before.id, before.outputs, "same", []
+        changed = sorted(k for k in set(inputs) | set(before.inputs) if inputs.get(k) != before.inputs.get(k))
+        keys = replace_keys(type_, changed)
+        if type_ in INSTANCE_TYPES and changed:
+            keys = keys or changed
+        return before.id, before.outputs, ("replace" if keys else "update"), keys
 
     def _refresh(self) -> None:
         """What `up --refresh` learns from the clouds: an instance that is gone is no longer in the state."""
@@ -205,10 +265,14 @@ class LocalCloud:
                 if guest is None or not guest.alive():
                     self.state.pop(urn)
 
-    def realize(self, urn: str, type_: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any], str]:
+    def realize(self, urn: str, type_: str, name: str, inputs: dict[str, Any],
+                options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any], str]:
+        options = options or {"protect": False, "ignore_changes": []}
         with self.lock:
             before = self.state.get(urn)
+        inputs = self._held(inputs, before, options["ignore_changes"])
         if before is not None and before.type == type_ and before.inputs == inputs:
+            before.protect = options["protect"]
             return before.id, before.outputs, "same"
         handler = getattr(self, "_" + type_.replace(":", "_").replace("/", "_"), None)
         if type_.startswith("pulumi:providers:") or handler is None and type_.startswith("redundo:"):
@@ -220,7 +284,7 @@ class LocalCloud:
         op = "create" if before is None else ("replace" if outputs.get("_replaced") else "update")
         outputs.pop("_replaced", None)
         with self.lock:
-            self.state[urn] = _State(type_, inputs, outputs, rid)
+            self.state[urn] = _State(type_, inputs, outputs, rid, options["protect"])
         return rid, outputs, op
 
     def _delete(self, urn: str, item: _State) -> None:
@@ -318,6 +382,11 @@ class LocalCloud:
         value = "".join(secrets.choice(alphabet) for _ in range(length))
         return "none", {**inputs, "result": value}
 
+    def _random_index_randomId_RandomId(self, name, inputs, before):
+        raw = secrets.token_bytes(int(inputs.get("byteLength", 4)))
+        return raw.hex(), {**inputs, "hex": raw.hex(), "dec": str(int.from_bytes(raw, "big")),
+                           "b64Url": "", "b64Std": ""}
+
     # Instances.
     def _ovh_CloudProject_instance_Instance(self, name, inputs, before):
         replaced = before is not None
@@ -339,9 +408,15 @@ class LocalCloud:
             if other != address:
                 forwards += [Forward(other, 80, http_relay), Forward(other, 443, https_relay)]
         hosts = "".join(f"{S3_ADDRESS} {h}\n" for h in self.vault_hosts) + "".join(f"{OVH_ADDRESS} {h}\n" for h in self._names)
+        # Trust the run's CA in the bundle every client reads (OpenSSL, Go, Python); a copy under
+        # /usr/local/share keeps it through a later update-ca-certificates.
+        setup = (f"cat >> /etc/hosts <<'EOF'\n{hosts}EOF\n"
+                 f"mkdir -p /usr/local/share/ca-certificates\n"
+                 f"cat > /usr/local/share/ca-certificates/redundo-rehearsal.crt <<'EOF'\n{self.ca.ca_pem.decode()}EOF\n"
+                 f"cat /usr/local/share/ca-certificates/redundo-rehearsal.crt >> /etc/ssl/certs/ca-certificates.crt\n")
         guest = Guest(name=f"{name}-{address.rsplit('.', 1)[1]}", address=address, image=self.image,
                       user_data=user_data.encode(), workdir=self.workdir, forwards=forwards,
-                      fw_cfg={"hosts": hosts.encode(), "ca.crt": self.ca.ca_pem})
+                      fw_cfg={"setup": setup.encode()})
         self.progress(f"booting {name} at {address} from its user data")
         with self.lock:
             if self.closed:
@@ -422,9 +497,10 @@ class LocalCloud:
         """The deployer's environment for local commands: OVH credentials as the README asks for
         (the three application keys), with the OVH API's names answered by the stand-in."""
         self._tls()
-        if not self.https_proxy:
-            self.https_proxy = self.relays.add_connect_proxy({n: self.ovh.port for n in OVH_NAMES},
-                                                             self.ca.server_context)
+        with self._tls_lock:
+            if not self.https_proxy:
+                self.https_proxy = self.relays.add_connect_proxy({n: self.ovh.port for n in OVH_NAMES},
+                                                                 self.ca.server_context)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OVH_", "AWS_"))}
         return {**env, "OVH_APPLICATION_KEY": "rehearsal", "OVH_APPLICATION_SECRET": "rehearsal",
                 "OVH_CONSUMER_KEY": "rehearsal", "HTTPS_PROXY": f"http://127.0.0.1:{self.https_proxy}",

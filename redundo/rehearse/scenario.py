@@ -232,7 +232,9 @@ class _Scenario:
         boot = [g for g in self.cloud.guests.values()]
         self.report.timings["boot"] = max((g.booted_seconds() or 0) for g in boot) if boot else 0
         changes = len([c for c in self.engine.last_changes if c.op != "same"])
-        return f"{changes} resources realized; cloud-init done on {', '.join(states)}"
+        unsupported = getattr(self.s3, "unsupported", [])
+        note = f"; {self.s3.kind} does not implement {', '.join(sorted(set(unsupported)))}" if unsupported else ""
+        return f"{changes} resources realized on {self.s3.kind}; cloud-init done on {', '.join(states)}{note}"
 
     def site(self) -> str:
         """Put a sample shop on the primary the way a client would, then ask the profile to serve it."""
@@ -288,28 +290,35 @@ class _Scenario:
         self.sh(address, script + "; systemctl daemon-reload; for t in " + " ".join(timers)
                 + "; do if systemctl is-enabled --quiet $t; then systemctl restart $t; fi; done")
 
-    def wait_heartbeat(self, since: float, timeout: float, *, host_ok: bool = True) -> dict[str, Any]:
+    def wait_heartbeat(self, since: float, timeout: float, *, host: str | None = None) -> dict[str, Any]:
+        """The first ok heartbeat in the vault written after `since`; fails as soon as the backup
+        service on `host` (default the primary) has failed, with the agent's own last line."""
+        host = host or self.primary
         bucket = self.output("vaultBucket")
         deadline = time.monotonic() + timeout
-        last_failed = None
         while time.monotonic() < deadline:
-            objects = self.s3.objects(bucket, "heartbeat/")
-            for key, data in objects.items():
+            for key, data in self.s3.objects(bucket, "heartbeat/").items():
                 try:
                     beat = json.loads(data)
                 except ValueError:
                     continue
-                if key.endswith(".failed.json") and beat.get("epoch", 0) >= since:
-                    last_failed = beat
-                elif beat.get("status") == "ok" and beat.get("epoch", 0) >= since:
+                if beat.get("status") == "ok" and beat.get("epoch", 0) >= since:
                     return beat
-            time.sleep(5)
-        if last_failed:
-            raise StepFailed(f"the backup failed on the host ({last_failed.get('unit')}: "
-                             f"{last_failed.get('result')}); no heartbeat since")
-        journal = self.sh(self.primary, "journalctl -u redundo-backup.service -n 5 --no-pager -o cat || true")
-        tail = [line for line in journal.strip().splitlines() if line.strip()][-1:] or ["the service never ran"]
-        raise StepFailed(f"no backup heartbeat in the vault after {timeout:.0f} s: {tail[0]}")
+            if self.sh(host, "systemctl is-failed redundo-backup.service || true").strip() == "failed":
+                raise StepFailed(f"the backup failed on the host: {self.agent_line(host, 'redundo-backup')}")
+            time.sleep(10)
+        raise StepFailed(f"no backup heartbeat in the vault after {timeout:.0f} s: "
+                         f"{self.agent_line(host, 'redundo-backup')}")
+
+    def agent_line(self, host: str, unit: str) -> str:
+        """The agent's last own line in the unit's journal (what it said when it stopped)."""
+        journal = self.sh(host, f"journalctl -u {unit}.service -n 30 --no-pager -o cat || true")
+        lines = [line.strip() for line in journal.splitlines()
+                 if line.strip().startswith(f"{unit}:") and "could not report" not in line]
+        if lines:
+            return lines[-1]
+        other = [line.strip() for line in journal.splitlines() if line.strip()]
+        return other[-1] if other else f"{unit}.service never ran"
 
     def orders(self) -> str:
         before = self.orders_total
@@ -424,8 +433,8 @@ class _Scenario:
         self.orders_backed_up = self.add_orders(self.standby_address, 2)
         # redundo failback: a last backup on the standby, then the switch with a refresh.
         since = time.time()
-        self.sh(self.standby_address, "systemctl start redundo-backup.service", timeout=900)
-        self.wait_heartbeat(since, 120)
+        self.sh(self.standby_address, "systemctl start redundo-backup.service || true", timeout=900)
+        self.wait_heartbeat(since, 120, host=self.standby_address)
         token = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         try:
             deploy.switch(self.target, "primary", token, self._printer(), refresh=True)

@@ -12,8 +12,8 @@ from tests.conftest import example_config
 TOOLS = ("qemu-system-x86_64", "qemu-img", "cloud-localds", "debootstrap", "socat", "ssh", "ssh-keygen", "restic")
 
 
-@pytest.fixture(autouse=True)
-def _host_tools():
+@pytest.fixture
+def host_tools():
     missing = [t for t in TOOLS if shutil.which(t) is None]
     if missing:
         message = f"missing host tools {', '.join(missing)} (apt-get install the packages in .ci/apt.d/rehearse.txt)"

@@ -13,7 +13,7 @@ from redundo.rehearse.net import AptProxy
 from redundo.rehearse.scenario import _keypair, _user_data_packages
 from redundo.rehearse.vm import Forward, Guest
 
-pytestmark = pytest.mark.host
+pytestmark = [pytest.mark.host, pytest.mark.usefixtures("host_tools")]
 
 
 def _primary_user_data(raw: dict) -> str:

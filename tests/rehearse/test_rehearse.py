@@ -14,7 +14,7 @@ import pytest
 
 from redundo.tiers import get_tier
 
-pytestmark = pytest.mark.host
+pytestmark = [pytest.mark.host, pytest.mark.usefixtures("host_tools")]
 
 STEPS = ["up", "site", "backups", "orders", "fire", "standby", "take-over", "serves", "failback"]
 REDUNDO = str(Path(sys.executable).parent / "redundo")
@@ -101,4 +101,33 @@ def test_rehearse_fails_at_up_on_a_wrong_unit_name(tmp_path):
     assert "redundo-bakup.timer" in failed["detail"] and "\n" not in failed["detail"]
     assert [line for line in done.stderr.splitlines() if "FAILED" in line] == [
         line for line in done.stderr.splitlines() if line.startswith("FAILED up")]
+    assert _leftovers(tmp_path) == []
+
+
+BREAK_WRITER_POLICY = """
+import redundo.access as access
+_real = access.writer_policy
+
+
+def writer_policy(bucket):
+    policy = _real(bucket)
+    for statement in policy["Statement"]:
+        if statement["Effect"] == "Allow" and isinstance(statement["Action"], list):
+            statement["Action"] = [a for a in statement["Action"] if a != "s3:PutObject"]
+    return policy
+
+
+access.writer_policy = writer_policy
+"""
+
+
+def test_rehearse_fails_at_backups_on_a_wrong_key_policy(tmp_path):
+    """A writer key that may not put objects: the rehearsal stops at `backups`, with one line."""
+    done = _rehearse(tmp_path, "--tier", "basic", "--json", breakage=BREAK_WRITER_POLICY, timeout=1800)
+    report = json.loads(done.stdout)
+    assert done.returncode == 1 and report["passed"] is False
+    [failed] = [s for s in report["steps"] if not s["passed"]]
+    assert failed["name"] == "backups" and report["steps"][-1] is failed
+    assert [s["name"] for s in report["steps"]] == STEPS[:3]
+    assert "refused" in failed["detail"] and "\n" not in failed["detail"]
     assert _leftovers(tmp_path) == []

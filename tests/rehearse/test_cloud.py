@@ -1,0 +1,105 @@
+"""The local cloud realizes the program's resources and, like the engine, leaves unchanged ones alone.
+
+Instances and SSH are stubbed here (the host tests boot real ones); S3, IAM and the OVH stand-in
+are real servers on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from redundo import deploy
+from redundo.plan import pulumi_config
+from redundo.rehearse import image as image_mod
+from redundo.rehearse.cloud import LocalCloud
+from redundo.rehearse.engine import RehearsalEngine
+from redundo.rehearse.s3 import MotoS3
+from redundo.settings import parse_settings
+from redundo.stacks.program import main
+
+
+@pytest.fixture
+def cloud(tmp_path):
+    s3 = MotoS3("eu-west-3")
+    cloud = LocalCloud(tmp_path, image_mod.Image(tmp_path), s3, apt_cache=tmp_path / "apt",
+                       mirrors=["http://deb.debian.org/debian"])
+    cloud.booted, cloud.commands = [], []
+
+    def boot(name, user_data):
+        cloud._tls()
+        address = cloud._free_addresses.pop(0)
+        cloud.booted.append((name, address, user_data))
+        return address
+
+    def ssh(address, command, **kw):
+        cloud.commands.append((kw.get("name"), address, kw.get("stdin", "")))
+        return ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGhvc3Qta2V5 root@h\n" if command.endswith(".pub") else ""), ""
+
+    cloud._boot, cloud.ssh = boot, ssh
+    try:
+        yield cloud
+    finally:
+        cloud.close()
+        s3.close()
+
+
+def _target(tmp_path, cloud, tier: str):
+    from tests.conftest import example_config
+
+    raw = {**example_config(), "tier": tier}
+    engine = RehearsalEngine(cloud, main, {k: (v, False) for k, v in pulumi_config(raw).items()})
+    project = tmp_path / "project"
+    project.mkdir(exist_ok=True)
+    return engine, deploy.Target(project=project, settings=parse_settings("small-shop", raw),
+                                 backend=(project / "state").as_uri(), passphrase="x", pulumi_command=engine)
+
+
+def _printer():
+    return lambda event: None
+
+
+def test_cloud_realizes_the_vault_exactly_as_the_program_gives_it(tmp_path, cloud):
+    """Versioning, object lock, lifecycle and the key policies are on the S3 server after `up`."""
+    engine, target = _target(tmp_path, cloud, "premium")
+    deploy.up(target, _printer())
+    bucket = engine.exports["vaultBucket"][0]
+    s3 = cloud.s3
+    assert s3.admin_call("get_bucket_versioning", Bucket=bucket)["Status"] == "Enabled"
+    lock = s3.admin_call("get_object_lock_configuration", Bucket=bucket)["ObjectLockConfiguration"]
+    assert {k: lock["Rule"]["DefaultRetention"][k] for k in ("Mode", "Days")} == {"Mode": "COMPLIANCE", "Days": 30}
+    [rule] = s3.admin_call("get_bucket_lifecycle_configuration", Bucket=bucket)["Rules"]
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 180
+    policy = json.loads(s3.admin_call("get_bucket_policy", Bucket=bucket)["Policy"])
+    assert policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # The reader key reads but cannot write: IAM is enforced with the program's policies.
+    reader = (engine.exports["readerAccessKeyId"][0], engine.exports["readerSecretAccessKey"][0])
+    client = s3._client("s3", reader)
+    client.list_objects_v2(Bucket=bucket)
+    with pytest.raises(Exception, match="AccessDenied|Forbidden"):
+        client.put_object(Bucket=bucket, Key="data/x", Body=b"x")
+    # Both hosts booted from user data that names the bucket, and the site record points at the primary.
+    assert {name for name, _, _ in cloud.booted} == {"small-shop-primary-instance", "small-shop-standby-instance"}
+    record = cloud.ovh.site_record("jeweller-example.fr", "")
+    assert record["target"] == engine.exports["primaryIpv4"][0]
+
+
+def test_cloud_failover_reexecutes_only_what_changed(tmp_path, cloud):
+    """The failover's update runs the standby's role commands and moves the record; the primary is untouched."""
+    engine, target = _target(tmp_path, cloud, "standard")
+    deploy.up(target, _printer())
+    booted, ran = len(cloud.booted), len(cloud.commands)
+    result = deploy.switch(target, "standby", "2026-11-26T10:00:00Z", _printer())
+    changed = [c for c in engine.last_changes if c.op != "same"]
+    assert len(cloud.booted) == booted  # no instance created or replaced
+    again = [name for name, _, _ in cloud.commands[ran:]]
+    assert again and all(name.startswith("small-shop-standby-role") for name in again)
+    assert not any("primary-instance" in c.urn for c in changed)
+    assert result.summary.resource_changes.get("same", 0) > len(changed)
+    record = cloud.ovh.site_record("jeweller-example.fr", "")
+    assert record["target"] == engine.exports["standbyIpv4"][0]
+    # A third run with nothing changed does nothing at all.
+    ran = len(cloud.commands)
+    deploy.switch(target, "standby", "2026-11-26T10:00:00Z", _printer())
+    assert cloud.commands[ran:] == [] and {c.op for c in engine.last_changes} == {"same"}
