@@ -207,15 +207,29 @@ def _unmount_under(path: Path) -> None:
         subprocess.run(["umount", "-l", mount], check=False)
 
 
-def _build_into(recipe: Recipe, work: Path, progress) -> None:
-    log = work / "build.log"
-    rootfs = work / "rootfs"
-    include = ",".join(BASE_PACKAGES)
+def _base_key(recipe: Recipe) -> str:
+    document = {"release": recipe.release, "mirror": recipe.mirror, "security": recipe.security_mirror,
+                "packages": BASE_PACKAGES, "files": _FILES, "sources": recipe.sources(), "version": 3}
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
+
+
+_CHROOT = "set -e; export DEBIAN_FRONTEND=noninteractive LC_ALL=C; mount -t proc proc /proc; trap 'umount /proc' EXIT; "
+_APT = "apt-get -o Acquire::http::Proxy=false"
+
+
+def _base_rootfs(recipe: Recipe, rootfs: Path, log: Path, progress) -> None:
+    """Debootstrap, set up and upgrade a root file system; kept as a tar in the cache, so that a new
+    package list only installs its packages on top of it."""
+    tar = cache_dir() / "images" / f"base-{_base_key(recipe)}.tar"
+    if tar.is_file():
+        rootfs.mkdir()
+        _run(["tar", "-C", str(rootfs), "--numeric-owner", "-xpf", str(tar)], "unpacking the base file system", log)
+        return
     debs = cache_dir() / "debootstrap"
     debs.mkdir(parents=True, exist_ok=True)
-    _run(["debootstrap", "--variant=minbase", f"--cache-dir={debs}", f"--include={include}", recipe.release,
-          str(rootfs), recipe.mirror],
-         "running debootstrap", log)
+    progress("debootstrap of the base system")
+    _run(["debootstrap", "--variant=minbase", f"--cache-dir={debs}", f"--include={','.join(BASE_PACKAGES)}",
+          recipe.release, str(rootfs), recipe.mirror], "running debootstrap", log)
     for rel, text in _FILES.items():
         path = rootfs / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -226,28 +240,45 @@ def _build_into(recipe: Recipe, work: Path, progress) -> None:
     (rootfs / "etc/machine-id").write_text("")
     (rootfs / "etc/hostname").write_text("debian\n")
     (rootfs / "etc/hosts").write_text("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n")
-    # No service may start inside the build's chroot; guests start them at boot as usual.
-    policy = rootfs / "usr/sbin/policy-rc.d"
-    policy.write_text("#!/bin/sh\nexit 101\n")
-    policy.chmod(0o755)
+    script = (_CHROOT + "locale-gen >/dev/null; "
+              f"{_APT} update -qq; "
+              # Up to date with the mirror's updates and security suites, so that the guests'
+              # `package_upgrade` has nothing to do unless the mirror moved since the build.
+              f"{_APT} dist-upgrade -y -qq; {_APT} -y -qq autoremove --purge; apt-get clean; "
+              "systemctl enable systemd-networkd redundo-rehearsal-cloud.service >/dev/null 2>&1; "
+              "rm -f /etc/ssh/ssh_host_*; ")  # each guest makes its own host keys at first boot
+    progress("upgrading the base system from the updates and security suites")
+    with _no_services(rootfs):
+        _run(["chroot", str(rootfs), "/bin/bash", "-c", script], "upgrading the base system", log)
+    _run(["tar", "-C", str(rootfs), "--numeric-owner", "-cpf", f"{tar}.tmp", "."], "saving the base file system", log)
+    Path(f"{tar}.tmp").rename(tar)
+
+
+class _no_services:
+    """No service may start inside the build's chroot; guests start them at boot as usual."""
+
+    def __init__(self, rootfs: Path):
+        self.policy = rootfs / "usr/sbin/policy-rc.d"
+
+    def __enter__(self) -> None:
+        self.policy.write_text("#!/bin/sh\nexit 101\n")
+        self.policy.chmod(0o755)
+
+    def __exit__(self, *exc: object) -> None:
+        self.policy.unlink(missing_ok=True)
+
+
+def _build_into(recipe: Recipe, work: Path, progress) -> None:
+    log = work / "build.log"
+    rootfs = work / "rootfs"
+    _base_rootfs(recipe, rootfs, log, progress)
     extra = [p for p in recipe.all_packages if p not in BASE_PACKAGES]
-    script = (
-        "set -e; export DEBIAN_FRONTEND=noninteractive LC_ALL=C; "
-        "mount -t proc proc /proc; trap 'umount /proc' EXIT; "
-        "locale-gen >/dev/null; "
-        "apt-get -o Acquire::http::Proxy=false update -qq; "
-        # Up to date with the mirror's updates and security suites, so that the guests'
-        # `package_upgrade` has nothing to do unless the mirror moved since the build.
-        "apt-get -o Acquire::http::Proxy=false dist-upgrade -y -qq; "
-        + (f"apt-get -o Acquire::http::Proxy=false install -y -qq --no-install-recommends {' '.join(extra)}; "
-           if extra else "")
-        + "apt-get -y -qq autoremove --purge; apt-get clean; "
-        "systemctl enable systemd-networkd redundo-rehearsal-cloud.service >/dev/null 2>&1; "
-        "rm -f /etc/ssh/ssh_host_*; "  # each guest makes its own host keys at first boot
-    )
-    progress(f"installing {len(extra)} packages the hosts' user data asks for")
-    _run(["chroot", str(rootfs), "/bin/bash", "-c", script], "installing packages in the image", log)
-    policy.unlink()
+    if extra:
+        progress(f"installing {len(extra)} packages the hosts' user data asks for: {' '.join(extra)}")
+        script = (_CHROOT + f"{_APT} update -qq; {_APT} install -y -qq --no-install-recommends {' '.join(extra)}; "
+                  "apt-get clean; rm -f /etc/ssh/ssh_host_*; ")
+        with _no_services(rootfs):
+            _run(["chroot", str(rootfs), "/bin/bash", "-c", script], "installing packages in the image", log)
     boot = rootfs / "boot"
     kernels = sorted(boot.glob("vmlinuz-*"))
     initrds = sorted(boot.glob("initrd.img-*"))
