@@ -122,12 +122,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.resources: list[Registered] = []
         self.invokes: list[tuple[str, dict[str, Any]]] = []
         self.tls = threading.local()
-        self._addresses = 0
 
-    def _next_address(self, base: str) -> str:
-        with self.lock:
-            self._addresses += 1
-            return f"{base}.{self._addresses}"
+    def _address(self, base: str, name: str) -> str:
+        """An address that depends on the resource's name only, not on which registration the
+        scheduler ran first, so that two syntheses of one stack agree."""
+        return f"{base}.{1 + int(hashlib.sha256(name.encode()).hexdigest(), 16) % 254}"
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         rid = args.resource_id or f"{args.name}-id"
@@ -146,9 +145,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif t == "random:index/randomPassword:RandomPassword":
             state["result"] = f"mock-password-of-{args.name}"
         elif t == "ovh:CloudProject/instance:Instance":
-            state["addresses"] = [{"ip": self._next_address("203.0.113"), "version": 4}]
+            state["addresses"] = [{"ip": self._address("203.0.113", args.name), "version": 4}]
         elif t == "aws:lightsail/instance:Instance":
-            state["publicIpAddress"] = self._next_address("198.51.100")
+            state["publicIpAddress"] = self._address("198.51.100", args.name)
             state.setdefault("name", args.name)
         elif t == "aws:lightsail/keyPair:KeyPair":
             state.setdefault("name", args.name)
