@@ -150,24 +150,37 @@ def list_clients(json_: JsonOpt = False) -> None:
 @app.command()
 def report(
     stack: StackOpt = None,
-    format_: Annotated[str, typer.Option("--format", "-f", help="md or html.")] = "md",
+    format_: Annotated[str, typer.Option("--format", "-f", help="md, html or pdf (pdf needs --output).")] = "md",
+    lang: Annotated[str, typer.Option("--lang", "-l", help="fr or en: the language of the client and the runbook.")] = "fr",
+    part: Annotated[str, typer.Option(
+        "--part", help="all, summary (the client's part) or runbook (the freelancer's part).")] = "all",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
 ) -> None:
-    """A recovery report for the client: what is protected, where, what it survives, cost, runbook."""
+    """A recovery report: the client's summary (what is protected, where, what it survives, cost,
+    a diagram) and the runbook to bring the site back by hand. Self-contained: loads nothing."""
     from redundo import report as report_mod
 
-    if format_ not in ("md", "html"):
-        raise UsageError(f"--format {format_!r} is not one of md, html")
+    if format_ not in ("md", "html", "pdf"):
+        raise UsageError(f"--format {format_!r} is not one of md, html, pdf")
+    if lang not in report_mod.LANGS:
+        raise UsageError(f"--lang {lang!r} is not one of {', '.join(report_mod.LANGS)}")
+    if part not in report_mod.PARTS:
+        raise UsageError(f"--part {part!r} is not one of {', '.join(report_mod.PARTS)}")
+    if format_ == "pdf" and output is None:
+        raise UsageError("--format pdf writes a file; pass --output FILE.pdf")
     name = _one_stack(stack)
     settings = _settings_module().read_stack_file(stacks_dir(), name)
-    text = report_mod.markdown_report(settings, drill=report_mod.load_drill(_state.project, name))
-    if format_ == "html":
-        text = report_mod.html_report(text, f"Recovery report: {settings.domain or name}")
+    drill = report_mod.load_drill(_state.project, name)
+    if format_ == "md":
+        text = report_mod.markdown_report(settings, lang=lang, part=part, drill=drill)
+    else:
+        text = report_mod.html_report(settings, lang=lang, part=part, drill=drill)
+    data = report_mod.pdf_report(text) if format_ == "pdf" else text.encode("utf-8")
     if output is None:
         typer.echo(text)
         return
     try:
-        output.write_text(text, encoding="utf-8")
+        output.write_bytes(data)
     except OSError as exc:
         raise OperationError(f"cannot write {output}: {exc.strerror}") from None
     stdout().print(f"wrote {output}")
