@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from redundo.cli._app import app, stdout
+from redundo.cli._app import app, stderr, stdout
 from redundo.cli._common import (
     AllOpt,
     BackendOpt,
@@ -27,12 +27,25 @@ from redundo.cli._common import (
 from redundo.errors import OperationError, UsageError
 
 
+NotifyOpt = Annotated[Optional[list[str]], typer.Option(
+    "--notify", envvar="REDUNDO_NOTIFY", show_envvar=True, metavar="URL",
+    help="Apprise URL (mailto://, slack://, json://, jsons://...) told of each change of state; repeatable. "
+         "REDUNDO_NOTIFY takes several, separated by spaces, and keeps tokens off the command line.")]
+
+
 @app.command()
-def status(stack: StackOpt = None, all_: AllOpt = False, json_: JsonOpt = False, backend: BackendOpt = None) -> None:
+def status(stack: StackOpt = None, all_: AllOpt = False, json_: JsonOpt = False, backend: BackendOpt = None,
+           notify: NotifyOpt = None) -> None:
     """Each client's newest backup against its RPO (OK, LATE, MISSING), read from its vault.
 
-    Exits 1 when any client breaches its RPO, so cron or CI can alert.
+    Exits 1 when any client breaches its RPO, so cron or CI can alert. With --notify, each URL gets
+    one message when a client goes OK -> LATE/MISSING and one when it is OK again, never more.
     """
+    targets = []
+    if notify:
+        from redundo import notify as notify_mod
+
+        targets = notify_mod.destinations(notify)  # a bad URL stops here, before any stack or vault is read
     import boto3
 
     from redundo import deploy
@@ -61,6 +74,12 @@ def status(stack: StackOpt = None, all_: AllOpt = False, json_: JsonOpt = False,
         from redundo.cli import render
 
         stdout().print(render.status_table(results))
+    if targets:
+        delivered, failed = notify_mod.deliver(_state.project, results, targets)
+        for note in delivered:
+            stderr().print(f"notified: {note}", markup=False)
+        if failed:
+            raise OperationError(f"could not notify {'; '.join(failed)}; the next run tries again")
     if any(r.breached for r in results):
         raise typer.Exit(1)
 
