@@ -392,11 +392,12 @@ class LocalCloud:
         replaced = before is not None
         if before is not None:
             self._retire(before.outputs.get("_address", ""))
-        address = self._boot(name, inputs["userData"])
+        key = (inputs.get("sshKeyCreate") or {}).get("publicKey")
+        address = self._boot(name, inputs["userData"], [key] if key else [])
         return f"{name}-{address}", {**inputs, "id": f"{name}-{address}", "addresses": [{"ip": address, "version": 4}],
                                      "_address": address, **({"_replaced": True} if replaced else {})}
 
-    def _boot(self, name: str, user_data: str) -> str:
+    def _boot(self, name: str, user_data: str, public_keys: list[str]) -> str:
         self._tls()
         with self.lock:
             if not self._free_addresses:
@@ -415,7 +416,7 @@ class LocalCloud:
                  f"cat > /usr/local/share/ca-certificates/redundo-rehearsal.crt <<'EOF'\n{self.ca.ca_pem.decode()}EOF\n"
                  f"cat /usr/local/share/ca-certificates/redundo-rehearsal.crt >> /etc/ssl/certs/ca-certificates.crt\n")
         guest = Guest(name=f"{name}-{address.rsplit('.', 1)[1]}", address=address, image=self.image,
-                      user_data=user_data.encode(), workdir=self.workdir, forwards=forwards,
+                      user_data=user_data.encode(), workdir=self.workdir, forwards=forwards, public_keys=public_keys,
                       fw_cfg={"setup": setup.encode()})
         self.progress(f"booting {name} at {address} from its user data")
         with self.lock:
@@ -540,9 +541,12 @@ class LocalCloud:
             key_file = tmp / "id"
             key_file.touch(mode=0o600)
             key_file.write_text(key if key.endswith("\n") else key + "\n")
-            options = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
+            options = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=15", "-o", "LogLevel=ERROR",
                        "-o", "IdentitiesOnly=yes", "-i", str(key_file)]
             attempts = 0
+            # pulumi-command dials up to dial_error_limit times, each dial waiting up to 15 s and
+            # backing off up to 10 s between them: a host still booting gets that long.
+            deadline = time.monotonic() + max(dial_limit, 1) * 25
             while True:
                 if self.closed:
                     raise ResourceFailed(f"{name}: the rehearsal is stopping")
@@ -567,11 +571,11 @@ class LocalCloud:
                     if done.returncode != 255 or "Host key verification failed" in done.stderr:
                         break
                 attempts += 1
-                if attempts >= max(dial_limit, 1) * 3:
+                if time.monotonic() >= deadline:
                     reason = done.stderr.strip().splitlines()[-1] if port is not None and done.stderr.strip() else \
                         "nothing answers at that address"
                     raise ResourceFailed(f"{name}: could not reach {address} over SSH: {reason}")
-                time.sleep(5)
+                time.sleep(min(10, attempts))
             if done.returncode != 0:
                 last = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
                 raise ResourceFailed(f"{name}: the command on {address} exited {done.returncode}: {last}")

@@ -31,6 +31,9 @@ BASE_PACKAGES = (
     "ca-certificates", "sudo", "iproute2", "locales", "curl", "restic", "sqlite3", "rsync", "python3", "nftables",
     "kmod",
 )
+# What a Debian cloud image has and a minimal debootstrap lacks: netbase's /etc/protocols (nftables
+# resolves protocol names such as ipv6-icmp with it).
+CLOUD_IMAGE_PACKAGES = ("netbase",)
 # Where the guest finds the rehearsal's APT proxy (forwarded by qemu to 127.0.0.1 on the host).
 GUEST_APT_PROXY = "203.0.113.252:3142"
 
@@ -107,7 +110,7 @@ class Recipe:
 
     @property
     def all_packages(self) -> tuple[str, ...]:
-        return tuple(sorted(set(BASE_PACKAGES) | set(self.packages)))
+        return tuple(sorted(set(BASE_PACKAGES) | set(CLOUD_IMAGE_PACKAGES) | set(self.packages)))
 
     def sources(self) -> str:
         return (f"Types: deb\nURIs: {self.mirror}\nSuites: {self.release} {self.release}-updates\n"

@@ -59,6 +59,8 @@ class Guest:
     image: Image
     user_data: bytes
     workdir: Path
+    public_keys: list[str] = field(default_factory=list)
+    """The instance's SSH keys, handed over as the cloud's metadata does (not in the user data)."""
     forwards: list[Forward] = field(default_factory=list)
     fw_cfg: dict[str, bytes] = field(default_factory=dict)
     """Files passed through qemu's firmware config (opt/redundo/NAME), never through user data."""
@@ -86,7 +88,10 @@ class Guest:
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(self.image.disk),
                         str(overlay)], check=True)
         (self.dir / "user-data").write_bytes(self.user_data)
-        (self.dir / "meta-data").write_text(f"instance-id: {self.name}\nlocal-hostname: {self.name}\n")
+        meta = f"instance-id: {self.name}\nlocal-hostname: {self.name}\n"
+        if self.public_keys:
+            meta += "public-keys:\n" + "".join(f"  - {key}\n" for key in self.public_keys)
+        (self.dir / "meta-data").write_text(meta)
         subprocess.run(["cloud-localds", str(self.dir / "seed.iso"), str(self.dir / "user-data"),
                         str(self.dir / "meta-data")], check=True)
         self.ssh_port, self.http_port, self.https_port = free_port(), free_port(), free_port()

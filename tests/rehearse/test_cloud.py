@@ -27,7 +27,7 @@ def cloud(tmp_path):
                        mirrors=["http://deb.debian.org/debian"])
     cloud.booted, cloud.commands = [], []
 
-    def boot(name, user_data):
+    def boot(name, user_data, public_keys):
         cloud._tls()
         address = cloud._free_addresses.pop(0)
         cloud.booted.append((name, address, user_data))

@@ -32,7 +32,7 @@ def test_host_boots_from_rendered_user_data(tmp_path, small_shop_raw):
     image = image_mod.build(image_mod.Recipe(packages=tuple(_user_data_packages(raw, "small-shop"))))
     recipe = image_mod.Recipe()
     apt = AptProxy([recipe.mirror, recipe.security_mirror], image_mod.cache_dir() / "apt")
-    guest = Guest(name="boot", address="203.0.113.10", image=image, user_data=user_data.encode(), workdir=tmp_path,
+    guest = Guest(name="boot", address="203.0.113.10", image=image, user_data=user_data.encode(), workdir=tmp_path, public_keys=[public],
                   forwards=[Forward(APT_ADDRESS, int(APT_PORT), apt.port)])
     try:
         guest.start()
