@@ -9,17 +9,19 @@ import typer
 from redundo.cli._app import app, stdout
 from redundo.cli._common import (
     AllOpt,
+    BudgetOpt,
     JsonOpt,
     StackOpt,
     TierOpt,
     _emit_json,
     _settings_for_pricing,
+    _settings_module,
     _stacks,
     _with_progress,
     stacks_dir,
 )
 
-from redundo.errors import UsageError
+from redundo.errors import OperationError, UsageError
 
 
 @app.command()
@@ -29,28 +31,50 @@ def plan(stack: StackOpt = None, all_: AllOpt = False, tier: TierOpt = None, jso
     Runs the real stack program in-process against Pulumi mocks: no pulumi CLI, no credentials,
     no network.
     """
-    from functools import partial
-
-    from redundo.stacks import program  # noqa: F401  loaded once here, shared by the forked workers
-
-    from redundo.fleet import map_stacks
-    from redundo.plan import make_plan
     from redundo.tiers import get_tier
 
     if tier is not None:
         get_tier(tier)
     names = _stacks(stack, all_)
+    if not all_:
+        _validate(names[0], tier)  # a bad stack file fails in a blink, before the SDKs load
+    from functools import partial
+
+    from rich.markup import escape
+
+    from redundo.stacks import program  # noqa: F401  loaded once here, shared by the forked workers
+
+    from redundo.fleet import StackFailure, failure_summary, guarded, map_stacks
+    from redundo.plan import make_plan
+    # With --all a damaged stack file is one failed entry; the other clients are still planned.
+    wrap = guarded if all_ else (lambda fn: fn)
+    failures: list[StackFailure] = []
     if json_:
         # Workers send back the finished documents: cheaper to pickle than whole syntheses.
-        documents = list(_with_progress(map_stacks(partial(_plan_document, stacks_dir(), tier), names), names, all_))
+        documents = []
+        for doc in _with_progress(map_stacks(wrap(partial(_plan_document, stacks_dir(), tier)), names), names, all_):
+            if isinstance(doc, StackFailure):
+                failures.append(doc)
+                doc = doc.to_dict()
+            documents.append(doc)
         _emit_json(documents if all_ else documents[0])
-        return
-    from redundo.cli import render
+    else:
+        from redundo.cli import render
 
-    for p in _with_progress(map_stacks(partial(make_plan, stacks_dir(), tier=tier), names), names, all_):
-        for part in render.plan_view(p):
-            stdout().print(part)
-        stdout().print()
+        for p in _with_progress(map_stacks(wrap(partial(make_plan, stacks_dir(), tier=tier)), names), names, all_):
+            if isinstance(p, StackFailure):
+                failures.append(p)
+                stdout().print(f"[red]stack {p.stack}: not planned[/red]: {escape(p.message)}")
+            else:
+                for part in render.plan_view(p):
+                    stdout().print(part)
+            stdout().print()
+    if failures:
+        raise OperationError(failure_summary(failures, len(names)))
+
+def _validate(name: str, tier: str | None) -> None:
+    raw = _settings_module().read_stack_config(stacks_dir(), name)
+    _settings_module().parse_settings(name, {**raw, "tier": tier} if tier is not None else raw)
 
 def _plan_document(directory: Path, tier: str | None, name: str) -> dict[str, Any]:
     from redundo.plan import make_plan
@@ -59,7 +83,7 @@ def _plan_document(directory: Path, tier: str | None, name: str) -> dict[str, An
 
 @app.command()
 def tiers(
-    budget: Annotated[Optional[float], typer.Option("--budget", "-b", help="What the client can pay, EUR a month.")] = None,
+    budget: BudgetOpt = None,
     data_gb: Annotated[Optional[float], typer.Option("--data-gb", help="Site data to protect, GB.")] = None,
     stack: StackOpt = None,
     json_: JsonOpt = False,
@@ -73,7 +97,8 @@ def tiers(
     estimates = estimate_tiers(client)
     chosen = best_tier(client, budget) if budget is not None else None
     if json_:
-        _emit_json({"budget_eur": budget, "data_gb": client.data_gb,
+        _emit_json({"budget_eur": budget, "budget_means": "redundancy_eur" if budget is not None else None,
+                    "data_gb": client.data_gb,
                     "chosen": chosen.tier if chosen else None,
                     "tiers": [e.to_dict() for e in estimates]})
         return
@@ -81,7 +106,7 @@ def tiers(
     for line in render.survives_lines(estimates):
         stdout().print(line)
     if chosen is not None:
-        stdout().print(f"€{budget:.2f}/month buys [bold]{chosen.tier}[/bold] at €{chosen.monthly_eur:.2f}/month.")
+        stdout().print(render.budget_line(budget, chosen))
 
 @app.command()
 def check(
@@ -99,13 +124,18 @@ def check(
         raise UsageError(f"--format {format_!r} is not one of {', '.join(formats)}")
     from functools import partial
 
+    names = _stacks(stack, all_)
+    if not all_:
+        _validate(names[0], None)  # a bad stack file fails in a blink, before the SDKs load
     from redundo.stacks import program  # noqa: F401  loaded once here, shared by the forked workers
 
     from redundo import checks
-    from redundo.fleet import map_stacks
+    from redundo.fleet import StackFailure, failure_summary, guarded, map_stacks
 
-    names = _stacks(stack, all_)
-    results = list(_with_progress(map_stacks(partial(checks.check_stack, stacks_dir()), names), names, all_))
+    # With --all a damaged stack file is one failed case; the other clients are still checked.
+    check_one = guarded(partial(checks.check_stack, stacks_dir())) if all_ else partial(checks.check_stack, stacks_dir())
+    results = [checks.failed_check(r.stack, r.message) if isinstance(r, StackFailure) else r
+               for r in _with_progress(map_stacks(check_one, names), names, all_)]
     if format_ == "json":
         _emit_json(checks.to_json(results))
     elif format_ == "sarif":
@@ -115,5 +145,8 @@ def check(
     else:
         for line in render.check_lines(results):
             stdout().print(line)
+    broken = [StackFailure(r.stack, r.error) for r in results if r.error]
+    if broken:
+        raise OperationError(failure_summary(broken, len(names)))
     if any(r.failed for r in results):
         raise typer.Exit(1)

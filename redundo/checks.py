@@ -148,10 +148,20 @@ class StackCheck:
     stack: str
     tier: str
     findings: list[Finding]
+    error: str = ""
+    """Why the stack could not be checked at all (a damaged or invalid stack file)."""
 
     @property
     def failed(self) -> bool:
-        return any(f.mandatory for f in self.findings)
+        return bool(self.error) or any(f.mandatory for f in self.findings)
+
+
+STACK_FILE_RULE = "redundo-stack-file-valid"
+
+
+def failed_check(stack: str, error: str) -> StackCheck:
+    """The result for a stack whose file could not be read or validated."""
+    return StackCheck(stack, "", [], error)
 
 
 def check_stack(stacks_dir: Path, stack: str) -> StackCheck:
@@ -170,7 +180,7 @@ def to_json(results: list[StackCheck]) -> dict[str, Any]:
     return {
         "failed": any(r.failed for r in results),
         "stacks": [{
-            "stack": r.stack, "tier": r.tier, "failed": r.failed,
+            "stack": r.stack, "tier": r.tier, "failed": r.failed, **({"error": r.error} if r.error else {}),
             "findings": [{"policy": f.policy, "level": f.level, "resource": f.resource, "urn": f.urn,
                           "message": f.message, "description": f.description} for f in r.findings],
         } for r in results],
@@ -185,6 +195,11 @@ def to_junit(results: list[StackCheck]) -> str:
 
     root = ET.Element("testsuites", name="redundo check")
     for r in results:
+        if r.error:
+            suite = ET.SubElement(root, "testsuite", name=r.stack, tests="1", failures="0", errors="1")
+            case = ET.SubElement(suite, "testcase", classname=r.stack, name=STACK_FILE_RULE)
+            ET.SubElement(case, "error", message=r.error, type="invalid-stack-file").text = r.error
+            continue
         suite = ET.SubElement(root, "testsuite", name=r.stack, tests=str(len(POLICIES)),
                               failures=str(len({f.policy for f in r.findings if f.mandatory})))
         for policy in POLICIES:
@@ -205,9 +220,18 @@ def to_sarif(results: list[StackCheck]) -> dict[str, Any]:
     from redundo.policies.rules import POLICIES
 
     rules = [{"id": p.name, "shortDescription": {"text": p.description}} for p in POLICIES]
+    if any(r.error for r in results):
+        rules.append({"id": STACK_FILE_RULE,
+                      "shortDescription": {"text": "The stack file is UTF-8 YAML with valid redundo: keys."}})
     index = {p.name: i for i, p in enumerate(POLICIES)}
     sarif_results = []
     for r in results:
+        if r.error:
+            sarif_results.append({
+                "ruleId": STACK_FILE_RULE, "ruleIndex": len(rules) - 1, "level": "error",
+                "message": {"text": r.error},
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": f"stacks/Pulumi.{r.stack}.yaml"}}}],
+            })
         for f in r.findings:
             sarif_results.append({
                 "ruleId": f.policy,
