@@ -37,6 +37,11 @@ BUDGET_HELP = ("What the client pays for redundancy, EUR a month, on top of the 
 
 BudgetOpt = Annotated[Optional[float], typer.Option("--budget", "-b", help=BUDGET_HELP)]
 
+AllowReplaceOpt = Annotated[Optional[list[str]], typer.Option(
+    "--allow-replace", metavar="URN",
+    help="Accept that this run replaces or deletes the stateful resource URN (repeatable); without it such a "
+         "run is refused before anything changes.")]
+
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Say what would happen; send nothing.")]
 
 def _settings_module():

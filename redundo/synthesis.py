@@ -9,6 +9,9 @@ style URNs, `additionalSecretOutputs` honoured, plausible computed outputs, dupl
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import base64
+import hashlib
 import contextvars
 import threading
 from contextlib import suppress
@@ -102,20 +105,35 @@ def _ovh_images(args: Mapping[str, Any]) -> dict[str, Any]:
             "serviceName": args.get("serviceName", "")}
 
 
-class RecordingMocks(pulumi.runtime.Mocks):
-    """Records every registration and answers with the computed outputs the real providers give."""
+def _mock_host_key(seed: str) -> str:
+    """A well-formed ed25519 public key line, the same for the same seed."""
+    blob = b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + hashlib.sha256(seed.encode()).digest()
+    return f"ssh-ed25519 {base64.b64encode(blob).decode()} root@{seed}"
 
-    def __init__(self) -> None:
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Records every registration and answers with the computed outputs the real providers give.
+
+    With `preview=True` it answers as the engine does when a stack is first previewed: a new
+    resource's outputs are its inputs, its id and every provider-computed value are unknown."""
+
+    def __init__(self, preview: bool = False) -> None:
+        self.preview = preview
         self.lock = threading.Lock()
         self.resources: list[Registered] = []
         self.invokes: list[tuple[str, dict[str, Any]]] = []
         self.tls = threading.local()
-        self._addresses = 0
+        self._given: set[str] = set()
 
-    def _next_address(self, base: str) -> str:
+    def _next_address(self, base: str, name: str) -> str:
+        # From the name, not the order of registration: resources that wait on outputs register in
+        # whatever order those resolve, and a host's address must not change between two runs.
         with self.lock:
-            self._addresses += 1
-            return f"{base}.{self._addresses}"
+            last = 1 + int(hashlib.sha256(name.encode()).hexdigest(), 16) % 250
+            while f"{base}.{last}" in self._given:
+                last = last % 250 + 1
+            self._given.add(f"{base}.{last}")
+            return f"{base}.{last}"
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         rid = args.resource_id or f"{args.name}-id"
@@ -133,18 +151,32 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["secret"] = f"mock-secret-of-{args.name}"
         elif t == "random:index/randomPassword:RandomPassword":
             state["result"] = f"mock-password-of-{args.name}"
+        elif t == "random:index/randomId:RandomId":
+            digest = hashlib.sha256(args.name.encode()).hexdigest()[:2 * int(state.get("byteLength", 4))]
+            state |= {"hex": digest, "dec": str(int(digest, 16))}
+            rid = digest
         elif t == "ovh:CloudProject/instance:Instance":
-            state["addresses"] = [{"ip": self._next_address("203.0.113"), "version": 4}]
+            state["addresses"] = [{"ip": self._next_address("203.0.113", args.name), "version": 4}]
         elif t == "aws:lightsail/instance:Instance":
-            state["publicIpAddress"] = self._next_address("198.51.100")
+            state["publicIpAddress"] = self._next_address("198.51.100", args.name)
             state.setdefault("name", args.name)
         elif t == "aws:lightsail/keyPair:KeyPair":
             state.setdefault("name", args.name)
         elif t == "ovh:CloudProject/s3Credential:S3Credential":
             state["accessKeyId"] = f"ovh-access-{args.name}"
             state["secretAccessKey"] = f"mock-secret-of-{args.name}"
+        elif t == "command:remote:Command":
+            # What the host prints: its public key for the command that reads it, nothing otherwise.
+            create = str(state.get("create", ""))
+            state["stdout"] = (_mock_host_key(args.name) + "\n" if create.endswith("ssh_host_ed25519_key.pub") else "")
+            state["stderr"] = ""
         elif t == "ovh:CloudProject/user:User":
             rid = f"user-{args.name}"
+        if self.preview:
+            # Nothing is created yet: the provider echoes the inputs and marks what it would compute
+            # as unknown; "" is how an unknown id travels.
+            computed = {k: pulumi.output.Unknown() for k in state if k not in args.inputs}
+            rid, state = "", {**dict(args.inputs), **computed}
         request = getattr(self.tls, "request", None)
         if request is not None:
             for key in request.additionalSecretOutputs:
@@ -221,6 +253,16 @@ class _Monitor(pulumi.runtime.mocks.MockMonitor):
         return response
 
 
+    def RegisterResourceOutputs(self, request):
+        # The engine keeps what a component registers as its outputs; the stock mock drops it.
+        outputs = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
+        with self.mocks.lock:
+            for record in self.mocks.resources:
+                if record.urn == request.urn:
+                    record.outputs = dict(outputs)
+        return super().RegisterResourceOutputs(request)
+
+
 def _quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     # After a failure, orphaned output futures flood stderr; the first error is re-raised instead.
     if context.get("message") != "Future exception was never retrieved":
@@ -230,7 +272,7 @@ def _quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
 def synthesize(program: Callable[[], Any], *, project: str, stack: str,
                config: Mapping[str, str] | None = None, preview: bool = False) -> Synthesis:
     """Run `program` as stack `stack` of `project` with `config` ("ns:key" -> string) under mocks."""
-    mocks = RecordingMocks()
+    mocks = RecordingMocks(preview=preview)
     monitor = _Monitor(mocks)
     exports: dict[str, tuple[Any, bool]] = {}
 

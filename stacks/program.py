@@ -33,6 +33,11 @@ def ssh_access() -> dict[str, object]:
     return {"ssh_agent_socket": socket} if socket else {}
 
 
+def site_profile(settings: StackSettings) -> str:
+    """What the site is: the settings' profile, else the raw `redundo:siteProfile` config, else ""."""
+    return getattr(settings, "site_profile", None) or pulumi.Config(NAMESPACE).get("siteProfile") or ""
+
+
 def main() -> None:
     settings = read_settings()
     tier = settings.tier
@@ -64,6 +69,7 @@ def main() -> None:
         "database": settings.database,
         "database_name": settings.database_name,
         "switch_token": settings.switched_at,
+        "site_profile": site_profile(settings),
         **ssh_access(),
     }, pulumi.ResourceOptions(providers=providers))
 
@@ -78,6 +84,9 @@ def main() -> None:
     pulumi.export("standbyMode", tier.standby_mode)
     pulumi.export("standbyProvider", settings.standby_provider)
     pulumi.export("standbyIpv4", site.standby.ipv4)
+    # Pinned at first contact; `redundo` refuses any other key when it connects (drills, failback).
+    pulumi.export("primaryHostKey", site.primary_host_key)
+    pulumi.export("standbyHostKey", site.standby_host_key)
     pulumi.export("vaultBucket", site.vault.bucket)
     pulumi.export("vaultEndpoint", site.vault.endpoint)
     pulumi.export("vaultRegion", site.vault.region)
