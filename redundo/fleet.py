@@ -90,8 +90,16 @@ def map_stacks(fn: Callable[[str], T], names: Sequence[str], *, workers: int | N
         return
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
                                initializer=_worker_signals)
+    # The workers are forked during map(): a signal handled then would raise inside the fork hooks
+    # (logging's lock release), where Python ignores the exception and the signal is lost. Held
+    # back until the forks are done, it is delivered just after, here.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
-        yield from pool.map(fn, names, chunksize=max(1, len(names) // (workers * 4)))
+        try:
+            results = pool.map(fn, names, chunksize=max(1, len(names) // (workers * 4)))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        yield from results
     except BaseException:
         # Ctrl-C, SIGTERM or a failed stack: stop the workers now rather than let them finish
         # their share of a fleet nobody waits for any more.
@@ -102,7 +110,11 @@ def map_stacks(fn: Callable[[str], T], names: Sequence[str], *, workers: int | N
     pool.shutdown(wait=True)
 
 
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
 def _worker_signals() -> None:
     """Workers leave Ctrl-C to the parent (which stops them) and die quietly on SIGTERM."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # held back by the parent while forking
