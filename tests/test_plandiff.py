@@ -103,17 +103,23 @@ def test_plandiff_tier_change_keeps_primary_standby_disk_vault_and_repository(pr
         assert standby.op == "same", standby
 
 
-def test_plandiff_agent_script_change_holds_the_user_data(project):
-    """A deployed primary whose user data embeds an older agent is not rebuilt for the new one."""
+def test_plandiff_agent_script_change_rolls_the_bundle_and_holds_the_user_data(project):
+    """A host deployed with an older agent (in its user data, or an older bundle) is not rebuilt:
+    the new bundle goes over SSH."""
     def older_agent(r, inputs):
         if r.type == "ovh:CloudProject/instance:Instance":
-            inputs = {**inputs, "userData": inputs["userData"].replace("redundo-backup", "redundo-backup-0.1")}
+            inputs = {**inputs, "userData": "#cloud-config\n# the agent of redundo 0.1, inline\n"}
+        if r.name.endswith("-agent-install"):
+            inputs = {**inputs, "stdin": "# bundle of redundo 0.1\n", "triggers": ["0.1-digest"]}
         return inputs
     _record_state(project, "standard", older_agent)
     report = make_diff(project, STACK)
     assert report.before.startswith("the recorded state")
-    primary = next(c for c in report.changes if c.name == "small-shop-primary-instance")
-    assert (primary.op, primary.held) == ("same", ["userData"])
+    by_name = {c.name: c for c in report.changes}
+    assert (by_name["small-shop-primary-instance"].op, by_name["small-shop-primary-instance"].held) == (
+        "same", ["userData"])
+    install = by_name["small-shop-primary-agent-install"]
+    assert install.op in ("update", "replace") and "stdin" in install.changed  # the new agent is delivered
     _assert_nothing_stateful_lost(report, "standard")
 
 
