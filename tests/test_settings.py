@@ -118,3 +118,17 @@ def test_settings_public_suffix_list_is_read_offline(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setattr(socket.socket, "connect", no_network)
     assert settings_mod.registered_domain("a.b.example.co.uk") == "example.co.uk"
+
+
+@pytest.mark.parametrize(("keys", "message"), [
+    ({"primaryHost": "203.0.113.10"}, "redundo:primaryHost is set without redundo:primaryUser"),
+    ({"primaryUser": "debian"}, "redundo:primaryUser is set without redundo:primaryHost"),
+    ({"primaryHost": "bad host!", "primaryUser": "debian"}, "redundo:primaryHost is 'bad host!', not a host name"),
+    ({"primaryHost": "shop.fr", "primaryUser": "Root Admin"}, "redundo:primaryUser is 'Root Admin', not a Unix"),
+    ({"primaryHost": "shop.fr", "primaryUser": "debian", "primaryPort": "99999"}, "redundo:primaryPort is '99999'"),
+])
+def test_settings_adopted_primary_needs_a_valid_host_and_user(keys, message):
+    import re
+
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):
+        parse_settings("adopted", {"ovhServiceName": SERVICE, "sshPublicKey": SSH_KEY, **keys})
