@@ -6,13 +6,9 @@ here is secret: credentials reach the hosts another way (see docs/credentials.md
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 import yaml
-
-if TYPE_CHECKING:
-    from redundo.agent import AgentSettings
-    from redundo.tiers import Tier
 
 __all__ = ["firewall_rules", "host_config", "render", "node_config"]
 
@@ -78,32 +74,11 @@ def render(config: dict[str, Any]) -> str:
     return HEADER + yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=1000)
 
 
-_DB_CLIENT = {"mysql": ["mariadb-client"], "postgresql": ["postgresql-client"], "sqlite": [], "none": []}
+def node_config(*, hostname: str, admin_cidrs: Iterable[str], packages: Iterable[str]) -> dict[str, Any]:
+    """Either node's first boot: updates, the firewall, and the packages the agent and the site need.
 
-
-def _agent_files(files: dict[str, str], mode: str) -> list[dict[str, Any]]:
-    return [{"path": path, "permissions": mode, "owner": "root:root", "content": text}
-            for path, text in files.items()]
-
-
-def node_config(*, hostname: str, admin_cidrs: Iterable[str], tier: "Tier", agent: "AgentSettings") -> dict[str, Any]:
-    """Either node: firewall, restic, both scripts, one settings file and every unit, none started.
-
-    Which timers run is the node's role (active: back up; warm standby: follow), switched over SSH
-    by the stack (HostRole) so that a failover moves it without rebuilding either host.
+    Nothing here depends on redundo's version, the tier or the vault: the agent's scripts, settings
+    and units arrive over SSH as a versioned bundle (AgentInstall), so none of those changes touches
+    the user data, which the providers can only apply by replacing the instance.
     """
-    from redundo import agent as agent_mod
-
-    units = agent_mod.all_units(tier)
-    return host_config(
-        hostname=hostname,
-        admin_cidrs=admin_cidrs,
-        packages=["restic", "sqlite3", "curl", "rsync", "python3", *_DB_CLIENT[agent.db_kind]],
-        write_files=[
-            *_agent_files({f"{agent_mod.BIN_DIR}/{name}": agent_mod.script(name) for name in agent_mod.SCRIPTS},
-                          "0755"),
-            *_agent_files({agent_mod.SETTINGS_FILE: agent_mod.settings_file(agent)}, "0644"),
-            *_agent_files({f"/etc/systemd/system/{n}": text for n, text in units.items()}, "0644"),
-        ],
-        runcmd=[["systemctl", "daemon-reload"]],
-    )
+    return host_config(hostname=hostname, admin_cidrs=admin_cidrs, packages=list(packages))
