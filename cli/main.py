@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from redundo.cli import checks, data, deploy, fleet  # noqa: F401  registers the commands
+from redundo.cli import checks, data, deploy, dns, fleet  # noqa: F401  registers the commands
 from redundo.cli._app import app
 
 __all__ = ["app", "run"]
