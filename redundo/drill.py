@@ -280,11 +280,14 @@ def run_local_drill(tier: Tier, *, size_mb: float = 20, files: int = 200, workdi
     `vault`: an already started vault with the LocalVault interface (default: moto, for the tier)."""
     if database not in DATABASES:
         raise OperationError(f"unknown database {database!r}; use one of: {', '.join(DATABASES)}")
-    check_tools()
     from contextlib import ExitStack
 
     from redundo.localdb import local_server
-    from redundo.localvault import LocalVault
+    from redundo.localvault import LocalVault, require_server
+
+    if vault is None:
+        require_server()
+    check_tools()
 
     owned = workdir is None
     root = Path(tempfile.mkdtemp(prefix="redundo-drill-")) if owned else workdir
