@@ -143,7 +143,7 @@ def _switch_steps(settings: "StackSettings", side: str) -> list[str]:
     return [
         bring_up,
         f"give the {node} the writer key, restore the newest snapshot there and verify every file",
-        f"start the backups on it and point {site} at it (TTL {tier.dns_ttl_seconds} s), then refresh the OVH zone",
+        f"start the backups on it and point {site} at it (TTL {tier.dns_ttl_seconds} s); the record's update refreshes the OVH zone",
     ]
 
 def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str | None, install: bool,
