@@ -34,6 +34,7 @@ __all__ = [
 PROJECT = "redundo"
 STATE_DIR = Path(".redundo") / "state"
 POLICY_CONFIG_DIR = Path(".redundo") / "policy-config"
+POLICY_PACK_DIR = Path(".redundo") / "policy-pack"
 
 OVH_KEYS = ("OVH_APPLICATION_KEY", "OVH_APPLICATION_SECRET", "OVH_CONSUMER_KEY")
 OVH_OAUTH_KEYS = ("OVH_CLIENT_ID", "OVH_CLIENT_SECRET")
@@ -126,7 +127,7 @@ def _policy_args(target: Target) -> dict[str, list[str]]:
     config_dir.mkdir(parents=True, exist_ok=True)
     config_file = config_dir / f"{target.settings.stack}.json"
     config_file.write_text(json.dumps(tier_config(target.settings.tier), indent=2))
-    return {"policy_packs": [str(policy_pack_dir())], "policy_pack_configs": [str(config_file)]}
+    return {"policy_packs": [str(runnable_policy_pack(target.project))], "policy_pack_configs": [str(config_file)]}
 
 
 def policy_pack_dir() -> Path:
@@ -134,6 +135,30 @@ def policy_pack_dir() -> Path:
     import redundo.policies
 
     return Path(redundo.policies.__file__).resolve().parent
+
+
+def runnable_policy_pack(project: Path) -> Path:
+    """The shipped pack, set to run in the python environment redundo itself runs in.
+
+    The engine starts a Python pack in the virtualenv its PulumiPolicy.yaml names, resolved
+    against the pack's directory. The shipped file names the project's `.venv`, which holds for a
+    checkout; an installed redundo (a CI runner's venv, pipx) lives elsewhere, so deploys hand the
+    engine a copy under `.redundo/policy-pack` naming this interpreter's environment."""
+    import sys
+
+    import yaml
+
+    source = policy_pack_dir()
+    pack = project / POLICY_PACK_DIR
+    pack.mkdir(parents=True, exist_ok=True)
+    shipped = yaml.safe_load((source / "PulumiPolicy.yaml").read_text())
+    options = {"toolchain": "pip"}
+    if sys.prefix != sys.base_prefix:   # a virtualenv; otherwise the python on PATH is the one
+        options["virtualenv"] = sys.prefix
+    shipped["runtime"] = {"name": "python", "options": options}
+    (pack / "PulumiPolicy.yaml").write_text(yaml.safe_dump(shipped, sort_keys=False))
+    shutil.copyfile(source / "__main__.py", pack / "__main__.py")
+    return pack
 
 
 def _first_line(exc: BaseException) -> str:
