@@ -67,6 +67,9 @@ def main() -> None:
         "site_profile": settings.site_profile,
         "profile": settings.profile,
         "custom_cloud_config": settings.custom_cloud_config,
+        "primary_host": settings.primary_host,
+        "primary_user": settings.primary_user,
+        "primary_port": settings.primary_port,
         **ssh_access(),
     }, pulumi.ResourceOptions(providers=providers))
 
