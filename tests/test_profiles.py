@@ -118,3 +118,14 @@ def test_profiles_custom_snippet_and_packages_reach_both_nodes():
         assert {"gunicorn", "php8.2-fpm", "nginx"} <= set(document["packages"])
         assert ["touch", "/etc/custom-done"] in document["runcmd"]
         assert ["systemctl", "enable", "--now", "nftables"] in document["runcmd"]  # ours kept
+
+
+def test_profiles_an_adopted_primary_keeps_its_own_web_server_config():
+    """The client's existing server gets the agent, not redundo's nginx file; the standby gets the profile."""
+    syn = synth(tier="standard", primaryHost="198.51.100.20", primaryUser="admin")
+    primary = files_in_script(unwrap(next(r for r in syn.resources if r.name == "small-shop-primary-agent-install"
+                                          ).inputs["stdin"]))
+    standby = files_in_script(unwrap(next(r for r in syn.resources if r.name == "small-shop-standby-agent-install"
+                                          ).inputs["stdin"]))
+    assert profiles.SITE_FILE not in primary and "/usr/local/sbin/redundo-backup" in primary
+    assert profiles.SITE_FILE in standby
