@@ -33,11 +33,6 @@ def ssh_access() -> dict[str, object]:
     return {"ssh_agent_socket": socket} if socket else {}
 
 
-def site_profile(settings: StackSettings) -> str:
-    """What the site is: the settings' profile, else the raw `redundo:siteProfile` config, else ""."""
-    return getattr(settings, "site_profile", None) or pulumi.Config(NAMESPACE).get("siteProfile") or ""
-
-
 def main() -> None:
     settings = read_settings()
     tier = settings.tier
@@ -69,7 +64,9 @@ def main() -> None:
         "database": settings.database,
         "database_name": settings.database_name,
         "switch_token": settings.switched_at,
-        "site_profile": site_profile(settings),
+        "site_profile": settings.site_profile,
+        "profile": settings.profile,
+        "custom_cloud_config": settings.custom_cloud_config,
         "primary_host": settings.primary_host,
         "primary_user": settings.primary_user,
         "primary_port": settings.primary_port,

@@ -206,6 +206,7 @@ def test_redundant_site_failover_restores_on_the_standby_before_dns_moves(tier):
     timers = commands["small-shop-standby-role-timers"].inputs["create"]
     steps = timers.split(" && ")
     assert steps.index("sudo systemctl start redundo-restore.service") < steps.index(
+        "sudo /usr/local/sbin/redundo-serve-check") < steps.index(
         "sudo systemctl enable --now redundo-backup.timer redundo-prune.timer redundo-verify.timer")
     assert "2026-11-26T03:00:00Z" in commands["small-shop-standby-role-timers"].inputs["triggers"]
     assert "mock-secret-of-small-shop-vault-writer-key" in unwrap(commands["small-shop-standby-role-env-file"].inputs["stdin"])
