@@ -118,6 +118,42 @@ def destroy(stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = N
         raise typer.Exit(1)
 
 @app.command()
+def refresh(stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = None,
+            install_pulumi: InstallOpt = False) -> None:
+    """Read the stack's resources back from the clouds; clears what an interrupted `up` left unfinished.
+
+    A create that was cut off may have made a resource the state does not know: each is named, to be
+    checked in the provider's console before the next `up`.
+    """
+    from redundo.cli import render
+    from redundo.cli.progress import EventPrinter
+
+    from redundo import deploy
+
+    target, _ = _target(stack, None, None, backend, install_pulumi)
+    _confirm(f"Refresh stack {target.settings.stack} from the clouds?", yes)
+    printer = EventPrinter(stdout())
+    result, unfinished = deploy.refresh(target, printer)
+    stdout().print(render.summary_line("refresh", result.summary.resource_changes, printer))
+    for urn in unfinished:
+        stdout().print(f"interrupted while creating {urn.rsplit('::', 1)[-1]}: it may exist in the cloud without "
+                       "being in the state; delete it there (or import it) before `redundo up`, or it is made twice")
+    if printer.failed:
+        raise typer.Exit(1)
+
+@app.command()
+def cancel(stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = None,
+           install_pulumi: InstallOpt = False) -> None:
+    """Release the lock an interrupted `up` left on the stack. Only when no other update is running."""
+    from redundo import deploy
+
+    target, _ = _target(stack, None, None, backend, install_pulumi, needs_credentials=False)
+    _confirm(f"Is no other update of {target.settings.stack} running right now?", yes)
+    deploy.cancel(target)
+    stdout().print(f"stack {target.settings.stack} is unlocked; run `redundo refresh --stack {target.settings.stack}` "
+                   "next")
+
+@app.command()
 def outputs(stack: StackOpt = None, json_: JsonOpt = False, backend: BackendOpt = None,
             install_pulumi: InstallOpt = False) -> None:
     """Print a deployed stack's outputs; secrets stay masked."""
