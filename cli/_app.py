@@ -113,6 +113,11 @@ class _Group(TyperGroup):
         except Terminated:
             _show_traceback()
             fail("terminated (SIGTERM); what finished before stays done", 143)
+        except UnicodeEncodeError as exc:
+            encoding = getattr(sys.stdout, "encoding", None) or exc.encoding
+            _show_traceback()
+            fail(f"the output's encoding ({encoding}) cannot show {exc.object[exc.start:exc.end]!r}; "
+                 "set LANG=C.UTF-8 or PYTHONIOENCODING=utf-8", 1)
         except BrokenPipeError:
             # `redundo ls | head`: the reader left. Nothing more can be said on stdout; say nothing.
             _quiet_stdout()
