@@ -30,6 +30,8 @@ class HostRoleArgs(TypedDict):
     """Changes whenever a new take-over is wanted (a failover or failback), so the step runs again."""
     init_env: NotRequired[pulumi.Input[str]]
     """Environment for the one-time `restic init` (secret); only on the node that first backs up."""
+    host_key: NotRequired[pulumi.Input[str]]
+    """The host's public key pinned at first contact (AgentInstall); any other key is refused."""
     private_key: NotRequired[pulumi.Input[str]]
     """SSH private key (secret); without it the deployer's ssh-agent is used."""
     agent_socket_path: NotRequired[pulumi.Input[str]]
@@ -52,6 +54,8 @@ class HostRole(pulumi.ComponentResource):
         super().__init__("redundo:index:HostRole", name, None, opts)
         connection: dict[str, pulumi.Input[str | int]] = {"host": args["host"], "user": args["user"],
                                                           "dial_error_limit": 30}
+        if args.get("host_key"):
+            connection["host_key"] = args["host_key"]
         if args.get("private_key"):
             connection["private_key"] = args["private_key"]
         elif args.get("agent_socket_path"):

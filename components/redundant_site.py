@@ -6,6 +6,7 @@ import shlex
 from typing import Literal, NotRequired, TypedDict
 
 import pulumi
+from redundo.components.agent_install import AgentInstall
 from redundo.components.backup_vault import BackupVault
 from redundo.components.failover import Failover
 from redundo.components.host_role import HostRole
@@ -73,6 +74,10 @@ class RedundantSite(pulumi.ComponentResource):
     primary: PrimarySite
     vault: BackupVault
     standby: Standby
+    primary_host_key: pulumi.Output[str]
+    """The primary's SSH host key, pinned at first contact."""
+    standby_host_key: pulumi.Output[str] | None
+    """The standby's SSH host key, when the standby exists."""
     active_ipv4: pulumi.Output[str]
     """Address the site's name points at."""
 
@@ -134,6 +139,14 @@ class RedundantSite(pulumi.ComponentResource):
 
         ssh = {k: v for k, v in (("private_key", args.get("ssh_private_key")),
                                  ("agent_socket_path", args.get("ssh_agent_socket"))) if v}
+        primary_agent = AgentInstall(f"{name}-primary-agent", {
+            "host": self.primary.ipv4, "user": SSH_USERS["ovh"], **ssh}, child)
+        self.primary_host_key = primary_agent.host_key
+        self.standby_host_key = None
+        if self.standby.ipv4 is not None:
+            standby_agent = AgentInstall(f"{name}-standby-agent", {
+                "host": self.standby.ipv4, "user": SSH_USERS[args["standby_provider"]], **ssh}, child)
+            self.standby_host_key = standby_agent.host_key
         vault = self.vault
         writer_env = self._env(vault.writer_access_key_id, vault.writer_secret_access_key)
         reader_env = self._env(vault.reader_access_key_id, vault.reader_secret_access_key)
@@ -145,7 +158,7 @@ class RedundantSite(pulumi.ComponentResource):
             active_role = HostRole(f"{name}-standby-role", {
                 "host": self.standby.ipv4, "user": SSH_USERS[args["standby_provider"]], "env_file": writer_env,
                 "timers_on": list(BACKUP_TIMERS), "timers_off": [FOLLOW_TIMER], "take_over": True,
-                "take_over_token": token, **ssh}, child)
+                "take_over_token": token, "host_key": self.standby_host_key, **ssh}, child)
             self.active_ipv4 = self.standby.ipv4
         else:
             active_role = HostRole(f"{name}-primary-role", {
@@ -157,7 +170,7 @@ class RedundantSite(pulumi.ComponentResource):
                     vault.repository,
                 ).apply(lambda v: _env_file({"AWS_ACCESS_KEY_ID": v[0], "AWS_SECRET_ACCESS_KEY": v[1],
                                              "RESTIC_PASSWORD": v[2], "RESTIC_REPOSITORY": v[3]}))),
-                **ssh}, child)
+                "host_key": self.primary_host_key, **ssh}, child)
             self.active_ipv4 = self.primary.ipv4
         failover = None
         if zone:
@@ -178,8 +191,9 @@ class RedundantSite(pulumi.ComponentResource):
                 "host": self.standby.ipv4, "user": SSH_USERS[args["standby_provider"]], "env_file": env,
                 "timers_on": timers_on,
                 "timers_off": [t for t in (*BACKUP_TIMERS, FOLLOW_TIMER, WATCHDOG_TIMER) if t not in timers_on],
-                "take_over_token": token, **ssh}, child)
-        self.register_outputs({"active_ipv4": self.active_ipv4})
+                "take_over_token": token, "host_key": self.standby_host_key, **ssh}, child)
+        self.register_outputs({"active_ipv4": self.active_ipv4, "primary_host_key": self.primary_host_key,
+                               "standby_host_key": self.standby_host_key})
 
     def _watchdog_env(self, zone: str, domain: str, failover: Failover,
                       reader_env: pulumi.Output[str]) -> pulumi.Output[str]:

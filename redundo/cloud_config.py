@@ -94,7 +94,7 @@ def node_config(*, hostname: str, admin_cidrs: Iterable[str], tier: "Tier", agen
     """
     from redundo import agent as agent_mod
 
-    units = {**agent_mod.backup_units(tier), **agent_mod.restore_units(tier)}
+    units = agent_mod.all_units(tier)
     return host_config(
         hostname=hostname,
         admin_cidrs=admin_cidrs,

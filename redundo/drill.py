@@ -353,9 +353,11 @@ def run_stack_drill(tier: Tier, outputs: Mapping[str, tuple[Any, bool]], *, prog
     progress(f"restoring the newest snapshot into {SCRATCH} on the {role} ({host})")
     started = time.monotonic()
     conf = agent.SETTINGS_FILE
+    host_key = (outputs.get(f"{role}HostKey") or (None, False))[0]
     done = ssh_run(host, SSH_USERS.get(provider, "debian"),
                    ["env", f"REDUNDO_CONF={conf}", "bash", "-c",
-                    f"set -a; . {agent.ENV_FILE}; set +a; exec {agent.BIN_DIR}/redundo-restore --target {SCRATCH}"])
+                    f"set -a; . {agent.ENV_FILE}; set +a; exec {agent.BIN_DIR}/redundo-restore --target {SCRATCH}"],
+                   host_key=host_key)
     report.rto_seconds = time.monotonic() - started
     restored = _take_restore(report, done, f"on the {role}")
     if restored is None:

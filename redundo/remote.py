@@ -1,25 +1,72 @@
-"""Running the hosts' own scripts over SSH, for drills on a deployed stack. The one seam tests mock."""
+"""Running the hosts' own scripts over SSH, for drills on a deployed stack. The one seam tests mock.
+
+Every connection checks the host's key against the one pinned in the stack's state: each host's
+ed25519 key is read once, right after it boots, by the provisioning step (`AgentInstall`) and
+exported as `primaryHostKey` / `standbyHostKey`. Nothing here ever trusts a key on first sight.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
 import shlex
 import subprocess
+import tempfile
 
 from redundo.errors import OperationError
 
-__all__ = ["ssh_run", "wait_until_serving"]
+__all__ = ["ssh_run", "wait_until_serving", "known_hosts_line", "fingerprint"]
 
 
-def ssh_run(host: str, user: str, command: list[str], *, timeout: float = 3600) -> subprocess.CompletedProcess[str]:
-    """Run `command` as root through sudo on `host`, with the deployer's SSH key or agent."""
-    argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", f"{user}@{host}",
-            "sudo " + " ".join(shlex.quote(part) for part in command)]
+def fingerprint(host_key: str) -> str:
+    """The SHA256 fingerprint OpenSSH prints for an authorized_keys-style public key line."""
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    except FileNotFoundError:
-        raise OperationError("ssh is not installed; install openssh-client") from None
-    except subprocess.TimeoutExpired:
-        raise OperationError(f"the drill on {host} did not finish in {timeout:.0f} s") from None
+        blob = base64.b64decode(host_key.split()[1], validate=True)
+    except (IndexError, ValueError):
+        return "unreadable key"
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def known_hosts_line(host: str, host_key: str, port: int = 22) -> str:
+    """One known_hosts line pinning `host_key` ("ssh-ed25519 AAAA... [comment]") for host:port."""
+    parts = host_key.split()
+    if len(parts) < 2:
+        raise OperationError(f"the pinned SSH host key of {host} is not a public key line; run `redundo up` again")
+    name = host if port == 22 else f"[{host}]:{port}"
+    return f"{name} {parts[0]} {parts[1]}\n"
+
+
+def ssh_run(host: str, user: str, command: list[str], *, host_key: str | None, port: int = 22,
+            identity: str | None = None, timeout: float = 3600) -> subprocess.CompletedProcess[str]:
+    """Run `command` as root through sudo on `host`, with the deployer's SSH key or agent.
+
+    The host must present `host_key` (pinned at provisioning); any other key is refused.
+    """
+    if not host_key:
+        raise OperationError(f"no SSH host key is pinned for {host}; run `redundo up` so the stack records it")
+    with tempfile.TemporaryDirectory(prefix="redundo-ssh-") as scratch:
+        known = os.path.join(scratch, "known_hosts")
+        with open(known, "w", encoding="utf-8") as out:
+            out.write(known_hosts_line(host, host_key, port))
+        argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-o", "StrictHostKeyChecking=yes",
+                "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+                "-o", f"HostKeyAlgorithms={host_key.split()[0]}", "-o", "UpdateHostKeys=no",
+                "-o", "LogLevel=ERROR", "-p", str(port)]
+        if identity:
+            argv += ["-i", identity, "-o", "IdentitiesOnly=yes"]
+        argv += [f"{user}@{host}", "sudo " + " ".join(shlex.quote(part) for part in command)]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        except FileNotFoundError:
+            raise OperationError("ssh is not installed; install openssh-client") from None
+        except subprocess.TimeoutExpired:
+            raise OperationError(f"the command on {host} did not finish in {timeout:.0f} s") from None
+    if done.returncode == 255 and "Host key verification failed" in done.stderr:
+        raise OperationError(
+            f"{host} did not present the SSH host key pinned when it was provisioned ({fingerprint(host_key)}); "
+            "refusing to connect: if the host was rebuilt on purpose, `redundo up` pins its new key")
+    return done
 
 
 def wait_until_serving(address: str, host_name: str, *, timeout: float = 600, every: float = 5) -> float | None:

@@ -9,6 +9,8 @@ style URNs, `additionalSecretOutputs` honoured, plausible computed outputs, dupl
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import contextvars
 import threading
 from contextlib import suppress
@@ -102,6 +104,12 @@ def _ovh_images(args: Mapping[str, Any]) -> dict[str, Any]:
             "serviceName": args.get("serviceName", "")}
 
 
+def _mock_host_key(seed: str) -> str:
+    """A well-formed ed25519 public key line, the same for the same seed."""
+    blob = b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + hashlib.sha256(seed.encode()).digest()
+    return f"ssh-ed25519 {base64.b64encode(blob).decode()} root@{seed}"
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Records every registration and answers with the computed outputs the real providers give."""
 
@@ -143,6 +151,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif t == "ovh:CloudProject/s3Credential:S3Credential":
             state["accessKeyId"] = f"ovh-access-{args.name}"
             state["secretAccessKey"] = f"mock-secret-of-{args.name}"
+        elif t == "command:remote:Command":
+            # What the host prints: its public key for the command that reads it, nothing otherwise.
+            create = str(state.get("create", ""))
+            state["stdout"] = (_mock_host_key(args.name) + "\n" if create.endswith("ssh_host_ed25519_key.pub") else "")
+            state["stderr"] = ""
         elif t == "ovh:CloudProject/user:User":
             rid = f"user-{args.name}"
         request = getattr(self.tls, "request", None)

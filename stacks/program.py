@@ -83,6 +83,9 @@ def main() -> None:
     pulumi.export("standbyMode", tier.standby_mode)
     pulumi.export("standbyProvider", settings.standby_provider)
     pulumi.export("standbyIpv4", site.standby.ipv4)
+    # Pinned at first contact; `redundo` refuses any other key when it connects (drills, failback).
+    pulumi.export("primaryHostKey", site.primary_host_key)
+    pulumi.export("standbyHostKey", site.standby_host_key)
     pulumi.export("vaultBucket", site.vault.bucket)
     pulumi.export("vaultEndpoint", site.vault.endpoint)
     pulumi.export("vaultRegion", site.vault.region)

@@ -76,14 +76,17 @@ def test_agent_backup_timer_follows_the_tier_and_bounds_each_run():
         assert "ExecStopPost=/usr/local/sbin/redundo-backup report %n" in service
 
 
-def test_agent_only_the_warm_standby_follows_the_primary():
-    assert "redundo-restore.timer" in agent.restore_units(TIERS["premium"])
-    assert "redundo-restore.timer" not in agent.restore_units(TIERS["standard"])
+def test_agent_every_tier_carries_every_unit_so_roles_can_switch():
+    """A role switch enables or disables units by name: each tier installs the same set."""
+    names = {tier: set(agent.all_units(t)) for tier, t in TIERS.items()}
+    assert names["basic"] == names["standard"] == names["premium"]
+    assert {"redundo-restore.timer", "redundo-watchdog.timer", *agent.BACKUP_TIMERS} <= names["basic"]
 
 
-def test_agent_units_pass_systemd_analyze(tmp_path):
+@pytest.mark.parametrize("tier", list(TIERS))
+def test_agent_units_pass_systemd_analyze(tier, tmp_path):
     analyze = _tool("systemd-analyze")
-    for name, text in {**agent.backup_units(TIERS["premium"]), **agent.restore_units(TIERS["premium"])}.items():
+    for name, text in agent.all_units(TIERS[tier]).items():
         (tmp_path / name).write_text(text.replace("/usr/local/sbin/", "/bin/true #"))
     done = subprocess.run([analyze, "verify", *sorted(str(p) for p in tmp_path.iterdir())],
                           capture_output=True, text=True)

@@ -22,6 +22,7 @@ __all__ = [
     "unit_file",
     "backup_units",
     "restore_units",
+    "all_units",
     "timer_interval_minutes",
     "BIN_DIR",
     "CONF_DIR",
@@ -178,29 +179,38 @@ def backup_units(tier: Tier) -> dict[str, str]:
 
 
 def restore_units(tier: Tier) -> dict[str, str]:
-    """The standby's units: on a warm standby a timer keeps the site restored to the latest snapshot."""
+    """The units that follow the primary and watch it: installed on every node of every tier.
+
+    Which of them runs is the node's role, switched over SSH (HostRole). systemd refuses to enable
+    or disable a unit file that does not exist (systemd/systemd#9581), so a role switch on a node
+    that lacked one would stop the switch half-way; every node therefore carries every unit, and
+    only the tier decides which are enabled (a timer on a warm standby, a watchdog with automatic
+    failover).
+    """
     conf = SETTINGS_FILE
-    units = {
+    follow_every = tier.backup_interval_minutes
+    return {
         "redundo-restore.service": unit_file(_service(
             "redundo: restore the latest snapshot into the live site", f"{BIN_DIR}/redundo-restore --live",
             # --live writes the site's paths, which may lie under /etc (web server configuration).
             _timeout(max(tier.backup_interval_minutes, 60)), conf, read_only_system=False)),
-    }
-    if tier.standby_mode == "warm":
-        units["redundo-restore.timer"] = unit_file(_timer(
-            f"redundo: follow the primary every {tier.backup_interval_minutes} min",
-            tier.backup_interval_minutes, tier.randomized_delay_minutes))
-    if tier.automatic_failover:
-        units["redundo-watchdog.service"] = unit_file(_service(
+        "redundo-restore.timer": unit_file(_timer(
+            f"redundo: follow the primary every {follow_every} min", follow_every, tier.randomized_delay_minutes)),
+        "redundo-watchdog.service": unit_file(_service(
             "redundo: take over when the primary stops answering", f"{BIN_DIR}/redundo-watchdog",
             # the take-over includes a full restore
-            _timeout(max(tier.backup_interval_minutes, 60)) * 2, conf, read_only_system=False))
-        units["redundo-watchdog.timer"] = unit_file({
+            _timeout(max(tier.backup_interval_minutes, 60)) * 2, conf, read_only_system=False)),
+        "redundo-watchdog.timer": unit_file({
             "Unit": {"Description": "redundo: check the primary every minute"},
             "Timer": {"OnBootSec": "5min", "OnUnitActiveSec": "1min", "AccuracySec": "10s"},
             "Install": {"WantedBy": "timers.target"},
-        })
-    return units
+        }),
+    }
+
+
+def all_units(tier: Tier) -> dict[str, str]:
+    """Every unit a node carries, whatever its role: the backup's and the standby's."""
+    return {**backup_units(tier), **restore_units(tier)}
 
 
 def timer_interval_minutes(unit_text: str) -> int | None:

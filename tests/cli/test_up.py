@@ -213,7 +213,8 @@ def test_up_install_pulumi_failure_is_one_line(project, mocker):
 def test_drill_stack_restores_into_scratch_on_the_standby(project, fake, mocker):
     import subprocess
 
-    fake.outputs = {"primaryIpv4": "203.0.113.1", "standbyIpv4": "203.0.113.2", "standbyProvider": "ovh"}
+    fake.outputs = {"primaryIpv4": "203.0.113.1", "standbyIpv4": "203.0.113.2", "standbyProvider": "ovh",
+                    "primaryHostKey": "ssh-ed25519 AAAAprimary", "standbyHostKey": "ssh-ed25519 AAAAstandby"}
     ssh = mocker.patch("redundo.remote.ssh_run", return_value=subprocess.CompletedProcess(
         [], 0, stdout="restored snapshot=0123abcd time=2026-11-26T10:00:00.5Z fallback=0 "
                       "target=/var/lib/redundo/drill verified_files=1234 db=dump\n", stderr=""))
@@ -221,6 +222,7 @@ def test_drill_stack_restores_into_scratch_on_the_standby(project, fake, mocker)
     assert result.exit_code == 0, result.output
     host, user, command = ssh.call_args.args
     assert (host, user) == ("203.0.113.2", "debian")
+    assert ssh.call_args.kwargs["host_key"] == "ssh-ed25519 AAAAstandby"  # checked against the pinned key
     assert command[-1].endswith("/usr/local/sbin/redundo-restore --target /var/lib/redundo/drill")
     assert "--live" not in " ".join(command)  # the live site is never touched
     report = json.loads(result.stdout)

@@ -13,7 +13,7 @@ from tests.conftest import one, synth, unwrap
 
 COMPONENT_TYPES = {
     "redundo:index:RedundantSite", "redundo:index:PrimarySite", "redundo:index:BackupVault",
-    "redundo:index:Standby", "redundo:index:Failover", "redundo:index:HostRole",
+    "redundo:index:Standby", "redundo:index:Failover", "redundo:index:HostRole", "redundo:index:AgentInstall",
 }
 
 
@@ -140,7 +140,8 @@ def _commands(syn) -> dict:
 def test_redundant_site_delivers_credentials_over_ssh_not_user_data():
     syn = synth(tier="standard")
     commands = _commands(syn)
-    assert set(commands) == {"small-shop-primary-role-env-file", "small-shop-primary-role-repository-init",
+    assert set(commands) == {"small-shop-primary-agent-host-key", "small-shop-standby-agent-host-key",
+                             "small-shop-primary-role-env-file", "small-shop-primary-role-repository-init",
                              "small-shop-primary-role-timers", "small-shop-standby-role-env-file",
                              "small-shop-standby-role-timers"}
     primary_ip = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "primary" in r.name
@@ -148,6 +149,9 @@ def test_redundant_site_delivers_credentials_over_ssh_not_user_data():
     env = commands["small-shop-primary-role-env-file"]
     connection = unwrap(env.inputs["connection"])
     assert connection["host"] == primary_ip and connection["user"] == "debian"
+    # Secrets only ever travel to the key read at first contact.
+    assert connection["hostKey"] == unwrap(commands["small-shop-primary-agent-host-key"].outputs["stdout"]).strip(
+        ).rsplit(" ", 1)[0]
     assert "install -m 0600 -o root -g root /dev/stdin /etc/redundo/restic.env" in env.inputs["create"]
     assert "delete" not in env.inputs  # never wait on SSH to a node that may have burned
     stdin = unwrap(env.inputs["stdin"])
@@ -176,7 +180,11 @@ def test_redundant_site_roles_run_backups_on_the_primary_and_follow_on_a_warm_st
 def test_redundant_site_failover_restores_on_the_standby_before_dns_moves(tier):
     syn = synth(tier=tier, activeSide="standby", switchedAt="2026-11-26T03:00:00Z")
     commands = _commands(syn)
-    assert not any("primary" in name for name in commands), "a failover must not depend on the old primary"
+    on_primary = {n for n in commands if "primary" in n}
+    assert on_primary == {"small-shop-primary-agent-host-key"}, "a failover must not depend on the old primary"
+    # Unchanged since the primary was provisioned, so the engine does not run it again.
+    steady = _commands(synth(tier=tier))["small-shop-primary-agent-host-key"]
+    assert commands["small-shop-primary-agent-host-key"].inputs == steady.inputs
     timers = commands["small-shop-standby-role-timers"].inputs["create"]
     steps = timers.split(" && ")
     assert steps.index("sudo systemctl start redundo-restore.service") < steps.index(
