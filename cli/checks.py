@@ -88,10 +88,19 @@ def check(
     stack: StackOpt = None,
     all_: AllOpt = False,
     format_: Annotated[str, typer.Option("--format", "-f", help="text, json, junit or sarif.")] = "text",
+    preview: Annotated[bool, typer.Option(
+        "--preview", help="Only as the engine previews a new stack: every provider-computed value unknown.")] = False,
+    deployed: Annotated[bool, typer.Option(
+        "--deployed", help="Only with the computed values known (mocked), as once the stack exists.")] = False,
+    allow_unknown: Annotated[bool, typer.Option(
+        "--allow-unknown", help="Do not fail when a mandatory rule cannot decide from what is known.")] = False,
 ) -> None:
     """Evaluate redundo's policy pack on stacks offline; exit 1 on any mandatory violation.
 
-    The same policies gate `pulumi preview --policy-pack policies` where a CLI is installed.
+    By default each stack is evaluated twice: as `pulumi preview` sees a stack being created
+    (computed values unknown) and with the computed values known. A mandatory rule that cannot
+    decide fails the check too, unless --allow-unknown. The same policies gate
+    `pulumi preview --policy-pack policies` where a CLI is installed.
     """
     from redundo.cli import render
     formats = ("text", "json", "junit", "sarif")
@@ -104,8 +113,12 @@ def check(
     from redundo import checks
     from redundo.fleet import map_stacks
 
+    if preview and deployed:
+        raise UsageError("--preview and --deployed exclude each other; pass neither to evaluate both")
+    modes = ("preview",) if preview else ("deployed",) if deployed else checks.MODES
     names = _stacks(stack, all_)
-    results = list(_with_progress(map_stacks(partial(checks.check_stack, stacks_dir()), names), names, all_))
+    check_one = partial(checks.check_stack, stacks_dir(), modes=modes, allow_unknown=allow_unknown)
+    results = list(_with_progress(map_stacks(check_one, names), names, all_))
     if format_ == "json":
         _emit_json(checks.to_json(results))
     elif format_ == "sarif":

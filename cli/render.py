@@ -129,12 +129,16 @@ def check_lines(results: list[Any]) -> list[str]:
     """`redundo check` as text: one line a finding, naming the rule, the resource and the fix."""
     lines = []
     for r in results:
-        blocking = sum(1 for f in r.findings if f.mandatory)
-        advisory = len(r.findings) - blocking
+        violations = [f for f in r.findings if not f.undecided]
+        blocking = sum(1 for f in violations if f.mandatory)
+        advisory = len(violations) - blocking
+        undecided = len(r.findings) - len(violations)
         verdict = "[red]FAIL[/red]" if r.failed else "[green]ok[/green]"
-        lines.append(f"{verdict} {r.stack} (tier {r.tier}): {blocking} mandatory, {advisory} advisory")
+        lines.append(f"{verdict} {r.stack} (tier {r.tier}, {' and '.join(r.modes)}): {blocking} mandatory, "
+                     f"{advisory} advisory, {undecided} undecided")
         for f in r.findings:
-            lines.append(f"  {f.level:9} {f.policy}: {f.resource}: {escape(f.message)}")
+            kind = "undecided" if f.undecided else f.level
+            lines.append(f"  {kind:9} {f.policy}: {f.resource}: {escape(f.message)} " + escape(f"[{', '.join(f.modes)}]"))
     return lines
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Literal, NotRequired, TypedDict
 
@@ -88,9 +89,14 @@ class BackupVault(pulumi.ComponentResource):
     def _build_s3(self, name: str, args: BackupVaultArgs) -> None:
         region = args["region"]
         lock_days = args["object_lock_days"]
+        # A name known before the bucket exists (the account id is unique, the component's name
+        # unique in the account), so the keys' policies and the user data name the bucket already
+        # when a new stack is previewed, and the policy pack can judge them then.
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        suffix = hashlib.sha256(name.encode()).hexdigest()[:8]
         bucket = aws.s3.Bucket(
             f"{name}-bucket",
-            bucket_prefix=args["name_prefix"],
+            bucket=pulumi.Output.concat(args["name_prefix"], suffix, "-", account),
             region=region,
             # Object lock can only be switched on when the bucket is created.
             object_lock_enabled=lock_days > 0,

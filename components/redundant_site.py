@@ -62,6 +62,8 @@ class RedundantSiteArgs(TypedDict):
     """The deployer's ssh-agent socket (SSH_AUTH_SOCK)."""
     switch_token: NotRequired[str]
     """Set by each failover or failback: the node taking over restores the newest snapshot first."""
+    site_profile: NotRequired[str]
+    """What the site is (static, php, wordpress, postgres-app, custom); "" when not said."""
 
 
 def _env_file(values: dict[str, str]) -> str:
@@ -82,8 +84,12 @@ class RedundantSite(pulumi.ComponentResource):
     """Address the site's name points at."""
 
     def __init__(self, name: str, args: RedundantSiteArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("redundo:index:RedundantSite", name, None, opts)
         tier = args["tier"]
+        # What the site is and what it keeps its data in, registered so that the policy pack can
+        # tell a database-backed site whose database nobody backs up.
+        described = {"tier": tier.name, "siteProfile": args.get("site_profile", ""),
+                     "database": args.get("database", "none")}
+        super().__init__("redundo:index:RedundantSite", name, described, opts)
         if args["active_side"] not in ("primary", "standby"):
             raise ValueError(f"RedundantSite active_side {args['active_side']!r} is not primary or standby")
         child = pulumi.ResourceOptions(parent=self)
@@ -192,8 +198,8 @@ class RedundantSite(pulumi.ComponentResource):
                 "timers_on": timers_on,
                 "timers_off": [t for t in (*BACKUP_TIMERS, FOLLOW_TIMER, WATCHDOG_TIMER) if t not in timers_on],
                 "take_over_token": token, "host_key": self.standby_host_key, **ssh}, child)
-        self.register_outputs({"active_ipv4": self.active_ipv4, "primary_host_key": self.primary_host_key,
-                               "standby_host_key": self.standby_host_key})
+        self.register_outputs({**described, "active_ipv4": self.active_ipv4,
+                               "primary_host_key": self.primary_host_key, "standby_host_key": self.standby_host_key})
 
     def _watchdog_env(self, zone: str, domain: str, failover: Failover,
                       reader_env: pulumi.Output[str]) -> pulumi.Output[str]:

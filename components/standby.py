@@ -47,7 +47,10 @@ class Standby(pulumi.ComponentResource):
     """The standby's public IPv4 address, when it exists."""
 
     def __init__(self, name: str, args: StandbyArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("redundo:index:Standby", name, None, opts)
+        # Where the standby lives is registered even when nothing is created yet (cold): the
+        # policy pack holds a planned standby to the same blast-radius rule as a running one.
+        planned = {"mode": args["mode"], "provider": args["provider"], "region": args["region"]}
+        super().__init__("redundo:index:Standby", name, planned, opts)
         if args["mode"] not in ("cold", "pilot", "warm"):
             raise ValueError(f"Standby mode {args['mode']!r} is not one of cold, pilot, warm")
         if args["provider"] == "ovh" and not args.get("service_name"):
@@ -59,7 +62,7 @@ class Standby(pulumi.ComponentResource):
             if args.get("dns_zone"):
                 _ovh.host_record(f"{name}-host-record", zone=args["dns_zone"],
                                  subdomain=args.get("dns_subdomain", "standby"), target=self.ipv4, parent=self)
-        self.register_outputs({"mode": args["mode"], "exists": self.exists, "ipv4": self.ipv4})
+        self.register_outputs({**planned, "exists": self.exists, "ipv4": self.ipv4})
 
     def _build_ovh(self, name: str, args: StandbyArgs) -> pulumi.Output[str]:
         instance = _ovh.instance(

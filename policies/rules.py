@@ -21,6 +21,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError  # public name, module not in pulumi_policy's __all__
 
 from redundo import access, geo
 from redundo.tiers import Tier
@@ -32,6 +33,7 @@ OVH_MIN_TTL = 60
 
 PRIMARY = "redundo:index:PrimarySite$"
 STANDBY = "redundo:index:Standby$"
+SITE = "redundo:index:RedundantSite"
 OVH_INSTANCE = "ovh:CloudProject/instance:Instance"
 LIGHTSAIL_INSTANCE = "aws:lightsail/instance:Instance"
 S3_BUCKET = "aws:s3/bucket:Bucket"
@@ -77,15 +79,29 @@ def _vaults(resources: Iterable[PolicyResource]) -> list[PolicyResource]:
     return [r for r in resources if r.resource_type in (S3_BUCKET, OVH_STORAGE)]
 
 
+def _known(props: Any, key: str) -> Any:
+    """props[key], or None while the engine cannot know it yet (a value computed at creation)."""
+    try:
+        return props.get(key)
+    except UnknownValueError:
+        return None
+
+
 def _attached(resources: list[PolicyResource], type_: str, bucket: PolicyResource) -> list[PolicyResource]:
-    """Bucket-configuration resources of `type_` that name `bucket`."""
-    name = bucket.props.get("bucket") or bucket.props.get("id")
+    """Bucket-configuration resources of `type_` that configure `bucket`.
+
+    Decided from what the engine knows before anything exists: the `bucket` property's
+    dependency on the bucket resource. A resource with no such dependency (written by hand with a
+    literal name) is matched by name, when both names are known."""
+    name = _known(bucket.props, "bucket") or _known(bucket.props, "id")
     found = []
     for r in resources:
         if r.resource_type != type_:
             continue
         deps = r.property_dependencies.get("bucket", [])
-        if bucket in deps or (name and r.props.get("bucket") == name):
+        if any(d.urn == bucket.urn for d in deps):
+            found.append(r)
+        elif not deps and name and _known(r.props, "bucket") == name:
             found.append(r)
     return found
 
@@ -105,18 +121,46 @@ def _vault_outside_blast_radius(args: StackValidationArgs, report: ReportViolati
                        f"({home}); move it to another provider or city", vault.urn)
 
 
+def _planned_location(component: PolicyResource) -> geo.Location | None:
+    """Where a Standby component says its instance lives, whether or not the instance exists yet."""
+    try:
+        return geo.locate(component.props.get("provider", ""), component.props.get("region", ""))
+    except KeyError:
+        return None
+
+
+def _standbys(resources: list[PolicyResource]) -> list[tuple[PolicyResource, geo.Location | None, bool]]:
+    """Each standby as (resource to blame, where it is or will be, whether it exists now).
+
+    A cold standby has no instance until failover, but it is planned in a region: a fire that
+    takes the primary's city must not take the place the site is meant to move to."""
+    found = []
+    instances = _instances(resources, STANDBY)
+    for component in (r for r in resources if r.resource_type == STANDBY.rstrip("$")):
+        mine = [i for i in instances if i.parent is not None and i.parent.urn == component.urn]
+        if mine:
+            found += [(i, _location(i), True) for i in mine]
+        else:
+            found.append((component, _planned_location(component), False))
+    claimed = {id(r) for r, _, _ in found}
+    found += [(i, _location(i), True) for i in instances if id(i) not in claimed]
+    return found
+
+
 def _standby_outside_primary_city(args: StackValidationArgs, report: ReportViolation) -> None:
-    primaries = _instances(args.resources, PRIMARY)
-    for standby in _instances(args.resources, STANDBY):
-        where = _location(standby)
+    resources = list(args.resources)
+    primaries = _instances(resources, PRIMARY)
+    for standby, where, exists in _standbys(resources):
         for primary in primaries:
             home = _location(primary)
             if where is None or home is None:
                 report(f"cannot tell where {standby.name} or {primary.name} is; use a region redundo knows",
                        standby.urn)
             elif where.same_city(home):
-                report(f"standby {standby.name} is in {where.city}, the primary's city; "
-                       "choose a standbyRegion in another city", standby.urn)
+                what = f"standby {standby.name} is in" if exists else \
+                    f"standby {standby.name} (cold, created at failover) is planned in"
+                report(f"{what} {where.city}, the primary's city; choose a standbyRegion in another city",
+                       standby.urn)
 
 
 # ---------------------------------------------------------------- vault hygiene
@@ -325,6 +369,25 @@ def _backup_interval(args: ResourceValidationArgs, report: ReportViolation) -> N
                "needs a shorter interval")
 
 
+# Profiles whose data lives in a database, and the databases their dump must come from.
+DATABASE_PROFILES = {"wordpress": ("mysql",), "postgres-app": ("postgresql",)}
+
+
+def _database_backed_up(args: StackValidationArgs, report: ReportViolation) -> None:
+    for site in (r for r in args.resources if r.resource_type == SITE):
+        profile = site.props.get("siteProfile") or ""
+        database = site.props.get("database") or "none"
+        wanted = DATABASE_PROFILES.get(profile)
+        if wanted is None or database in wanted:
+            continue
+        if database == "none":
+            report(f"site {site.name} is a {profile} site but its database is none: its orders and accounts "
+                   f"would never be backed up; set redundo:database to {wanted[0]}", site.urn)
+        else:
+            report(f"site {site.name} is a {profile} site but backs up a {database} database; "
+                   f"set redundo:database to {wanted[0]}", site.urn)
+
+
 POLICIES = [
     StackValidationPolicy(
         name="redundo-vault-outside-primary-blast-radius",
@@ -369,6 +432,12 @@ POLICIES = [
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=_vault_object_lock,
         config_schema=PolicyConfigSchema({"objectLockDays": {"type": "integer", "minimum": 0, "default": 0}}),
+    ),
+    StackValidationPolicy(
+        name="redundo-database-backed-up-for-profile",
+        description="Back up the database of a site whose profile keeps its data in one.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=_database_backed_up,
     ),
     ResourceValidationPolicy(
         name="redundo-iam-least-privilege",

@@ -9,7 +9,7 @@ policy's enforcement level.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from inspect import isawaitable
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -34,22 +34,37 @@ from pulumi_policy.proxy import (
 
 from redundo.synthesis import Registered, Synthesis, map_wire
 
-__all__ = ["Finding", "StackCheck", "evaluate", "check_stack", "to_json", "to_junit", "to_sarif"]
+__all__ = ["MODES", "Finding", "StackCheck", "evaluate", "merge_modes", "check_stack", "to_json", "to_junit", "to_sarif"]
+
+
+MODES = ("preview", "deployed")
+"""preview: as the engine evaluates a stack being created, every provider-computed value unknown;
+deployed: with the computed values the mocks give, as after the stack exists."""
+
+VIOLATION, UNKNOWN = "violation", "unknown"
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One violation: which rule, how strongly enforced, on which resource, and what to do."""
+    """One outcome of a rule: a violation, or (outcome "unknown") a rule that could not decide.
+
+    Says which rule, how strongly enforced, on which resource, what to do, and in which modes."""
 
     policy: str
     level: str
     message: str
     urn: str
     description: str
+    outcome: str = VIOLATION
+    modes: tuple[str, ...] = ()
 
     @property
     def mandatory(self) -> bool:
         return self.level == EnforcementLevel.MANDATORY.value
+
+    @property
+    def undecided(self) -> bool:
+        return self.outcome == UNKNOWN
 
     @property
     def resource(self) -> str:
@@ -92,12 +107,16 @@ def _level(policy: Policy, config: Mapping[str, Mapping[str, Any]]) -> Enforceme
 
 
 def evaluate(syn: Synthesis, policies: Iterable[Policy],
-             config: Mapping[str, Mapping[str, Any]] | None = None) -> list[Finding]:
-    """Every violation of `policies` in `syn`, with per-policy `config` as `--policy-pack-config` gives it."""
+             config: Mapping[str, Mapping[str, Any]] | None = None, *, mode: str = "deployed") -> list[Finding]:
+    """Every violation of `policies` in `syn`, with per-policy `config` as `--policy-pack-config` gives it.
+
+    A rule that reads a value the engine cannot know yet gives an "unknown" finding at the rule's
+    own level, where the engine would only print an advisory "can't run policy"."""
     config = config or {}
     findings: list[Finding] = []
     resources = [r for r in syn.resources if not r.type.startswith("pulumi:providers:")]
     by_urn = syn.by_urn()
+    modes = (mode,)
 
     for policy in policies:
         level = _level(policy, config)
@@ -112,33 +131,49 @@ def evaluate(syn: Synthesis, policies: Iterable[Policy],
 
         def reporter(default_urn: str, policy: Policy = policy, level: EnforcementLevel = level):
             def report(message: str, urn: str | None = None) -> None:
-                findings.append(Finding(policy.name, level.value, message, urn or default_urn, policy.description))
+                findings.append(Finding(policy.name, level.value, message, urn or default_urn, policy.description,
+                                        modes=modes))
             return report
 
-        try:
-            if isinstance(policy, ResourceValidationPolicy):
-                for r in resources:
-                    args = ResourceValidationArgs(r.type, unknown_checking_proxy(_props(r.inputs)), r.urn, r.name,
-                                                  _options(r), _provider(r, by_urn), policy_config, None)
-                    _run(policy.validate(args, reporter(r.urn)))
-            elif isinstance(policy, StackValidationPolicy):
-                wrapped = {r.urn: PolicyResource(r.type, unknown_checking_proxy(_props(r.outputs)), r.urn, r.name,
-                                                 _options(r), _provider(r, by_urn), None, [], {})
-                           for r in resources}
-                for r in resources:
-                    pr = wrapped[r.urn]
-                    pr.parent = wrapped.get(r.parent)
-                    pr.dependencies = [wrapped[d] for d in r.options.get("dependencies", []) if d in wrapped]
-                    pr.property_dependencies = {k: [wrapped[d] for d in v if d in wrapped]
-                                                for k, v in r.options.get("property_dependencies", {}).items()}
-                _run(policy.validate(StackValidationArgs(list(wrapped.values()), policy_config, None), reporter("")))
-        except UnknownValueError as exc:
-            findings.append(Finding(policy.name, EnforcementLevel.ADVISORY.value,
-                                    f"can't run policy during preview: {exc.message}", "", policy.description))
-        except Exception as exc:
-            if type(exc).__name__ != "_NotApplicableError":  # pulumi_policy's private "not applicable" signal
-                raise
+        def run(validation: Any, urn: str, policy: Policy = policy, level: EnforcementLevel = level) -> None:
+            try:
+                _run(validation())
+            except UnknownValueError as exc:
+                findings.append(Finding(policy.name, level.value, f"cannot decide at preview: {exc.message}", urn,
+                                        policy.description, UNKNOWN, modes))
+            except Exception as exc:
+                if type(exc).__name__ != "_NotApplicableError":  # pulumi_policy's private "not applicable" signal
+                    raise
+
+        if isinstance(policy, ResourceValidationPolicy):
+            for r in resources:                      # the engine's Analyze: one call a resource, its inputs
+                args = ResourceValidationArgs(r.type, unknown_checking_proxy(_props(r.inputs)), r.urn, r.name,
+                                              _options(r), _provider(r, by_urn), policy_config, None)
+                run(lambda args=args, r=r: policy.validate(args, reporter(r.urn)), r.urn)
+        elif isinstance(policy, StackValidationPolicy):   # AnalyzeStack: every resource, its outputs
+            wrapped = {r.urn: PolicyResource(r.type, unknown_checking_proxy(_props(r.outputs)), r.urn, r.name,
+                                             _options(r), _provider(r, by_urn), None, [], {})
+                       for r in resources}
+            for r in resources:
+                pr = wrapped[r.urn]
+                pr.parent = wrapped.get(r.parent)
+                pr.dependencies = [wrapped[d] for d in r.options.get("dependencies", []) if d in wrapped]
+                pr.property_dependencies = {k: [wrapped[d] for d in v if d in wrapped]
+                                            for k, v in r.options.get("property_dependencies", {}).items()}
+            stack_args = StackValidationArgs(list(wrapped.values()), policy_config, None)
+            run(lambda: policy.validate(stack_args, reporter("")), "")
     return findings
+
+
+def merge_modes(per_mode: Iterable[list[Finding]]) -> list[Finding]:
+    """Findings of several modes as one list: a finding seen in more than one mode is listed once."""
+    merged: dict[tuple, Finding] = {}
+    for findings in per_mode:
+        for f in findings:
+            key = (f.policy, f.level, f.message, f.urn, f.outcome)
+            seen = merged.get(key)
+            merged[key] = f if seen is None else replace(seen, modes=seen.modes + f.modes)
+    return list(merged.values())
 
 
 @dataclass(frozen=True)
@@ -148,55 +183,79 @@ class StackCheck:
     stack: str
     tier: str
     findings: list[Finding]
+    allow_unknown: bool = False
+    """Whether a mandatory rule that could not decide is let through (`--allow-unknown`)."""
+    modes: tuple[str, ...] = MODES
+
+    @property
+    def blocking(self) -> list[Finding]:
+        """What fails the check: mandatory violations, and mandatory rules that could not decide."""
+        return [f for f in self.findings if f.mandatory and (not f.undecided or not self.allow_unknown)]
 
     @property
     def failed(self) -> bool:
-        return any(f.mandatory for f in self.findings)
+        return bool(self.blocking)
 
 
-def check_stack(stacks_dir: Path, stack: str) -> StackCheck:
-    """Synthesize `stack` offline and evaluate the shipped pack with its tier's configuration."""
+def check_stack(stacks_dir: Path, stack: str, *, modes: Iterable[str] = MODES,
+                allow_unknown: bool = False) -> StackCheck:
+    """Synthesize `stack` offline in each mode and evaluate the shipped pack with its tier's configuration."""
     from redundo.plan import synthesize_stack
     from redundo.policies.rules import POLICIES, tier_config
     from redundo.settings import parse_settings, read_stack_config
 
     raw = read_stack_config(stacks_dir, stack)
     settings = parse_settings(stack, raw)
-    findings = evaluate(synthesize_stack(stack, raw), POLICIES, tier_config(settings.tier))
-    return StackCheck(stack, settings.tier.name, findings)
+    modes = tuple(modes)
+    findings = merge_modes(
+        evaluate(synthesize_stack(stack, raw, preview=mode == "preview"), POLICIES, tier_config(settings.tier),
+                 mode=mode)
+        for mode in modes)
+    return StackCheck(stack, settings.tier.name, findings, allow_unknown, modes)
+
+
+def _tag(f: Finding) -> str:
+    """How a finding names itself in text: rule, resource, message, and the modes it holds in."""
+    kind = "cannot decide" if f.undecided else f.level
+    return f"{kind}: {f.policy}: {f.resource}: {f.message} [{', '.join(f.modes)}]"
 
 
 def to_json(results: list[StackCheck]) -> dict[str, Any]:
     return {
         "failed": any(r.failed for r in results),
         "stacks": [{
-            "stack": r.stack, "tier": r.tier, "failed": r.failed,
-            "findings": [{"policy": f.policy, "level": f.level, "resource": f.resource, "urn": f.urn,
+            "stack": r.stack, "tier": r.tier, "failed": r.failed, "modes": list(r.modes),
+            "allow_unknown": r.allow_unknown,
+            "findings": [{"policy": f.policy, "level": f.level, "outcome": f.outcome, "modes": list(f.modes),
+                          "blocking": f in r.blocking, "resource": f.resource, "urn": f.urn,
                           "message": f.message, "description": f.description} for f in r.findings],
         } for r in results],
     }
 
 
 def to_junit(results: list[StackCheck]) -> str:
-    """JUnit XML: one suite a stack, one case a policy, a failure for each mandatory finding."""
+    """JUnit XML: one suite a stack, one case a policy; a failure for each blocking finding (a
+    mandatory violation, or a mandatory rule that could not decide unless allowed)."""
     from xml.etree import ElementTree as ET
 
     from redundo.policies.rules import POLICIES
 
     root = ET.Element("testsuites", name="redundo check")
     for r in results:
+        blocking = r.blocking
         suite = ET.SubElement(root, "testsuite", name=r.stack, tests=str(len(POLICIES)),
-                              failures=str(len({f.policy for f in r.findings if f.mandatory})))
+                              failures=str(len({f.policy for f in blocking})))
         for policy in POLICIES:
             case = ET.SubElement(suite, "testcase", classname=f"{r.stack}", name=policy.name)
             mine = [f for f in r.findings if f.policy == policy.name]
-            blocking = [f for f in mine if f.mandatory]
-            if blocking:
-                failure = ET.SubElement(case, "failure", message=blocking[0].message, type="mandatory")
-                failure.text = "\n".join(f"{f.resource}: {f.message}" for f in blocking)
-            advisory = [f for f in mine if not f.mandatory]
-            if advisory:
-                ET.SubElement(case, "system-out").text = "\n".join(f"{f.resource}: {f.message}" for f in advisory)
+            failing = [f for f in mine if f in blocking]
+            if failing:
+                kind = "mandatory" if any(not f.undecided for f in failing) else "undecided"
+                failure = ET.SubElement(case, "failure", message=failing[0].message, type=kind)
+                failure.text = "\n".join(_tag(f) for f in failing)
+            others = [f for f in mine if f not in blocking]
+            if others:
+                ET.SubElement(case, "system-out").text = "\n".join(_tag(f) for f in others)
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
 
 
@@ -208,14 +267,18 @@ def to_sarif(results: list[StackCheck]) -> dict[str, Any]:
     index = {p.name: i for i, p in enumerate(POLICIES)}
     sarif_results = []
     for r in results:
+        blocking = r.blocking
         for f in r.findings:
+            text = f"{f.resource}: {f.message}" if not f.undecided else f"{f.resource}: could not decide: {f.message}"
             sarif_results.append({
                 "ruleId": f.policy,
                 "ruleIndex": index.get(f.policy, 0),
-                "level": "error" if f.mandatory else "warning",
-                "message": {"text": f"{f.resource}: {f.message}"},
+                "level": "error" if f in blocking else "warning",
+                "kind": "fail" if not f.undecided else "review",
+                "message": {"text": text},
                 "locations": [{"physicalLocation": {"artifactLocation": {"uri": f"stacks/Pulumi.{r.stack}.yaml"}},
                                "logicalLocations": [{"fullyQualifiedName": f.urn or r.stack}]}],
+                "properties": {"modes": list(f.modes), "outcome": f.outcome},
             })
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",

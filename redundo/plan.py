@@ -23,13 +23,14 @@ def pulumi_config(raw: Mapping[str, Any]) -> dict[str, str]:
             for k, v in raw.items() if v is not None}
 
 
-def synthesize_stack(stack: str, raw: Mapping[str, Any]) -> Synthesis:
-    """Run the real stack program for `stack` with config `raw` against mocks."""
+def synthesize_stack(stack: str, raw: Mapping[str, Any], *, preview: bool = False) -> Synthesis:
+    """Run the real stack program for `stack` with config `raw` against mocks; with `preview`, as
+    the engine previews a stack not yet created (every provider-computed value unknown)."""
     from redundo.stacks.program import (
         main,  # imports the cloud SDKs: only when a plan is made
     )
 
-    return synthesize(main, project=PROJECT, stack=stack, config=pulumi_config(raw))
+    return synthesize(main, project=PROJECT, stack=stack, config=pulumi_config(raw), preview=preview)
 
 
 def mask_secrets(value: Any) -> Any:

@@ -111,9 +111,13 @@ def _mock_host_key(seed: str) -> str:
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    """Records every registration and answers with the computed outputs the real providers give."""
+    """Records every registration and answers with the computed outputs the real providers give.
 
-    def __init__(self) -> None:
+    With `preview=True` it answers as the engine does when a stack is first previewed: a new
+    resource's outputs are its inputs, its id and every provider-computed value are unknown."""
+
+    def __init__(self, preview: bool = False) -> None:
+        self.preview = preview
         self.lock = threading.Lock()
         self.resources: list[Registered] = []
         self.invokes: list[tuple[str, dict[str, Any]]] = []
@@ -158,6 +162,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["stderr"] = ""
         elif t == "ovh:CloudProject/user:User":
             rid = f"user-{args.name}"
+        if self.preview:
+            # Nothing is created yet: the provider echoes the inputs and marks what it would compute
+            # as unknown; "" is how an unknown id travels.
+            computed = {k: pulumi.output.Unknown() for k in state if k not in args.inputs}
+            rid, state = "", {**dict(args.inputs), **computed}
         request = getattr(self.tls, "request", None)
         if request is not None:
             for key in request.additionalSecretOutputs:
@@ -234,6 +243,16 @@ class _Monitor(pulumi.runtime.mocks.MockMonitor):
         return response
 
 
+    def RegisterResourceOutputs(self, request):
+        # The engine keeps what a component registers as its outputs; the stock mock drops it.
+        outputs = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
+        with self.mocks.lock:
+            for record in self.mocks.resources:
+                if record.urn == request.urn:
+                    record.outputs = dict(outputs)
+        return super().RegisterResourceOutputs(request)
+
+
 def _quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     # After a failure, orphaned output futures flood stderr; the first error is re-raised instead.
     if context.get("message") != "Future exception was never retrieved":
@@ -243,7 +262,7 @@ def _quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
 def synthesize(program: Callable[[], Any], *, project: str, stack: str,
                config: Mapping[str, str] | None = None, preview: bool = False) -> Synthesis:
     """Run `program` as stack `stack` of `project` with `config` ("ns:key" -> string) under mocks."""
-    mocks = RecordingMocks()
+    mocks = RecordingMocks(preview=preview)
     monitor = _Monitor(mocks)
     exports: dict[str, tuple[Any, bool]] = {}
 

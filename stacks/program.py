@@ -38,6 +38,11 @@ def ssh_access() -> dict[str, object]:
     return {"ssh_agent_socket": socket} if socket else {}
 
 
+def site_profile(settings: StackSettings) -> str:
+    """What the site is: the settings' profile, else the raw `redundo:siteProfile` config, else ""."""
+    return getattr(settings, "site_profile", None) or pulumi.Config(NAMESPACE).get("siteProfile") or ""
+
+
 def main() -> None:
     settings = read_settings()
     tier = settings.tier
@@ -69,6 +74,7 @@ def main() -> None:
         "database": settings.database,
         "database_name": settings.database_name,
         "switch_token": settings.switched_at,
+        "site_profile": site_profile(settings),
         **ssh_access(),
     }, pulumi.ResourceOptions(providers=providers))
 

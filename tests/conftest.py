@@ -25,9 +25,10 @@ def example_config(**overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if v is not None}
 
 
-def synth(**overrides: Any) -> Synthesis:
-    """A fresh mock run of the real stack program on the example stack with overrides."""
-    return synthesize_stack(EXAMPLE, example_config(**overrides))
+def synth(*, preview: bool = False, **overrides: Any) -> Synthesis:
+    """A fresh mock run of the real stack program on the example stack with overrides; with
+    `preview`, as the engine previews the stack before it exists."""
+    return synthesize_stack(EXAMPLE, example_config(**overrides), preview=preview)
 
 
 def unwrap(value: Any) -> Any:
