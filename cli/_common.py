@@ -34,6 +34,11 @@ InstallOpt = Annotated[bool, typer.Option("--install-pulumi", help="Download and
 
 BudgetOpt = Annotated[Optional[float], typer.Option("--budget", "-b", help="Pick the best tier for this many EUR a month.")]
 
+AllowReplaceOpt = Annotated[Optional[list[str]], typer.Option(
+    "--allow-replace", metavar="URN",
+    help="Accept that this run replaces or deletes the stateful resource URN (repeatable); without it such a "
+         "run is refused before anything changes.")]
+
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Say what would happen; send nothing.")]
 
 def _settings_module():

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from redundo.cli._app import app, stdout
 from redundo.cli._common import (
+    AllowReplaceOpt,
     BackendOpt,
     BudgetOpt,
     DryRunOpt,
@@ -43,10 +44,12 @@ def _show_intent(verb: str, target, raw: dict[str, Any]) -> None:
 
 @app.command()
 def up(stack: StackOpt = None, tier: TierOpt = None, budget: BudgetOpt = None, yes: YesOpt = False,
-       backend: BackendOpt = None, install_pulumi: InstallOpt = False) -> None:
+       backend: BackendOpt = None, install_pulumi: InstallOpt = False, allow_replace: AllowReplaceOpt = None) -> None:
     """Deploy a client stack for real through the Automation API, gated by the policy pack.
 
-    Shows the tier, its cost and the resource plan first, and asks before anything is sent.
+    Shows the tier, its cost and the resource plan first, and asks before anything is sent. A
+    preview runs first: a run that would replace or delete the primary, the vault or the repository
+    password is refused unless each is named with --allow-replace.
     """
     from redundo.cli import render
     from redundo.cli.progress import EventPrinter
@@ -57,7 +60,7 @@ def up(stack: StackOpt = None, tier: TierOpt = None, budget: BudgetOpt = None, y
     _show_intent("deploy", target, raw)
     _confirm("Deploy?", yes)
     printer = EventPrinter(stdout())
-    result = deploy.up(target, printer)
+    result = deploy.up(target, printer, allow_replace or ())
     stdout().print(render.summary_line("up", result.summary.resource_changes, printer))
     _print_outputs({k: (v.value, v.secret) for k, v in result.outputs.items()})
     if printer.failed:
@@ -65,7 +68,8 @@ def up(stack: StackOpt = None, tier: TierOpt = None, budget: BudgetOpt = None, y
 
 @app.command()
 def preview(stack: StackOpt = None, tier: TierOpt = None, budget: BudgetOpt = None,
-            backend: BackendOpt = None, install_pulumi: InstallOpt = False) -> None:
+            backend: BackendOpt = None, install_pulumi: InstallOpt = False,
+            allow_replace: AllowReplaceOpt = None) -> None:
     """Show what `up` would change in the real clouds (needs the pulumi CLI and credentials)."""
     from redundo.cli import render
     from redundo.cli.progress import EventPrinter
@@ -74,7 +78,7 @@ def preview(stack: StackOpt = None, tier: TierOpt = None, budget: BudgetOpt = No
 
     target, _ = _target(stack, tier, budget, backend, install_pulumi)
     printer = EventPrinter(stdout())
-    result = deploy.preview(target, printer)
+    result = deploy.preview(target, printer, allow_replace or ())
     stdout().print(render.summary_line("preview", result.change_summary, printer))
     if printer.failed or printer.policy_violations:
         raise typer.Exit(1)
@@ -82,7 +86,11 @@ def preview(stack: StackOpt = None, tier: TierOpt = None, budget: BudgetOpt = No
 @app.command()
 def destroy(stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = None,
             install_pulumi: InstallOpt = False) -> None:
-    """Tear down a client stack. The vault's bucket and its backups are kept."""
+    """Tear down a client stack, except what is protected: the primary, the vault and its password.
+
+    Protected resources stay in the stack and in the cloud; the command lists them and says how to
+    remove them on purpose.
+    """
     from redundo.cli import render
     from redundo.cli.progress import EventPrinter
 
@@ -91,13 +99,21 @@ def destroy(stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = N
     target, _ = _target(stack, None, None, backend, install_pulumi)
     name = target.settings.stack
     if not yes:
-        stdout().print(f"This destroys the instances, keys and DNS records of stack [bold]{name}[/bold]; "
-                     "the vault's bucket and its backups are kept.")
+        stdout().print(f"This destroys the standby, the keys and the DNS records of stack [bold]{name}[/bold]. "
+                       "The primary instance, the vault's bucket and the repository's password are protected: "
+                       "they are kept.")
         if typer.prompt("Type the stack name to confirm") != name:
             raise typer.Abort()
     printer = EventPrinter(stdout())
-    result = deploy.destroy(target, printer)
+    result, kept = deploy.destroy(target, printer)
     stdout().print(render.summary_line("destroy", result.summary.resource_changes, printer))
+    if kept:
+        stdout().print(f"kept (protected), still in stack {name}: "
+                       + ", ".join(urn.rsplit("::", 1)[-1] for urn, _ in kept))
+        stdout().print(f"To remove them on purpose: `pulumi state unprotect --stack {name} --all` (same "
+                       f"PULUMI_BACKEND_URL and passphrase), then `redundo destroy --stack {name}` again. The vault's "
+                       "bucket is retained in the cloud even then: delete it in the console once its lock has "
+                       "expired.")
     if printer.failed:
         raise typer.Exit(1)
 
@@ -130,7 +146,8 @@ def _switch_steps(settings: "StackSettings", side: str) -> list[str]:
         f"start the backups on it and point {site} at it (TTL {tier.dns_ttl_seconds} s), then refresh the OVH zone",
     ]
 
-def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str | None, install: bool) -> None:
+def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str | None, install: bool,
+            allow_replace: list[str] | None = None) -> None:
     import time
     from datetime import datetime, timezone
 
@@ -174,7 +191,8 @@ def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str
                                  f"{(done.stderr.strip().splitlines() or ['no output'])[-1]}")
     token = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     printer = EventPrinter(stdout())
-    result = deploy.switch(target, side, token, printer, refresh=side == "primary")
+    result = deploy.switch(target, side, token, printer, refresh=side == "primary",
+                           allow_replace=allow_replace or ())
     updated = time.monotonic() - started
     stdout().print(render.summary_line(verb, result.summary.resource_changes, printer))
     if printer.failed:
@@ -192,12 +210,14 @@ def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str
 
 @app.command()
 def failover(stack: StackOpt = None, yes: YesOpt = False, dry_run: DryRunOpt = False,
-             backend: BackendOpt = None, install_pulumi: InstallOpt = False) -> None:
+             backend: BackendOpt = None, install_pulumi: InstallOpt = False,
+             allow_replace: AllowReplaceOpt = None) -> None:
     """Move the site to its standby: bring it up, restore and verify, repoint DNS; one Pulumi update."""
-    _switch("standby", stack, yes, dry_run, backend, install_pulumi)
+    _switch("standby", stack, yes, dry_run, backend, install_pulumi, allow_replace)
 
 @app.command()
 def failback(stack: StackOpt = None, yes: YesOpt = False, dry_run: DryRunOpt = False,
-             backend: BackendOpt = None, install_pulumi: InstallOpt = False) -> None:
+             backend: BackendOpt = None, install_pulumi: InstallOpt = False,
+             allow_replace: AllowReplaceOpt = None) -> None:
     """Move the site back to the (rebuilt) primary after a last backup taken on the standby."""
-    _switch("primary", stack, yes, dry_run, backend, install_pulumi)
+    _switch("primary", stack, yes, dry_run, backend, install_pulumi, allow_replace)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_ovh as ovh
+import pulumi_random as random
 
 # Debian's stable release: its restic (0.18) restores incrementally, which the warm standby needs.
 IMAGE_NAME = "Debian 13"
@@ -42,11 +43,26 @@ def public_ipv4(instance: ovh.cloudproject.Instance) -> pulumi.Output[str]:
     return instance.addresses.apply(lambda addrs: next(a.ip for a in addrs if a.version == 4))
 
 
+# Every input of an OVH instance forces a new one (terraform-provider-ovh
+# ovh/resource_cloud_project_instance.go: all ForceNew, no Update), and a new one starts empty.
+# These change without anyone meaning to rebuild the host, so they are held at their first value:
+# user data only bootstraps (the agent is rolled over SSH), the image id comes from a lookup by
+# name that OVH re-ids (ovh/terraform-provider-ovh#631), the deployer's key rotates over SSH,
+# and a flavour change would be a rebuild, not a resize (resize through the OVH API instead).
+HELD_INSTANCE_INPUTS = ["userData", "bootFrom", "sshKeyCreate", "flavor"]
+
+
 def instance(name: str, *, service_name: pulumi.Input[str], region: pulumi.Input[str], flavor: str,
              ssh_public_key: pulumi.Input[str], user_data: pulumi.Input[str],
-             parent: pulumi.Resource) -> ovh.cloudproject.Instance:
-    """A monthly-billed Debian instance on the public network, its SSH key registered with it."""
+             parent: pulumi.Resource, protect: bool = False) -> ovh.cloudproject.Instance:
+    """A monthly-billed Debian instance on the public network, its SSH key registered with it.
+
+    protect=True (the primary) makes the engine itself refuse to delete or replace it."""
     invoke_opts = pulumi.InvokeOutputOptions(parent=parent)
+    # OpenStack key pair names are unique per region: a replacement built next to the old instance
+    # (create before delete) must not ask for the old one's name.
+    key_suffix = random.RandomId(f"{name}-key-id", byte_length=4, keepers={"region": region},
+                                 opts=pulumi.ResourceOptions(parent=parent))
     return ovh.cloudproject.Instance(
         name,
         service_name=service_name,
@@ -55,10 +71,10 @@ def instance(name: str, *, service_name: pulumi.Input[str], region: pulumi.Input
         billing_period="monthly",
         flavor={"flavor_id": flavor_id(service_name, region, flavor, invoke_opts)},
         boot_from={"image_id": image_id(service_name, region, invoke_opts)},
-        ssh_key_create={"name": f"{name}-key", "public_key": ssh_public_key},
+        ssh_key_create={"name": pulumi.Output.concat(name, "-key-", key_suffix.hex), "public_key": ssh_public_key},
         network={"public": True},
         user_data=user_data,
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, protect=protect, ignore_changes=HELD_INSTANCE_INPUTS),
     )
 
 

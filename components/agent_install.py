@@ -1,4 +1,4 @@
-"""AgentInstall: first contact with a host over SSH; pins its host key for every later connection."""
+"""AgentInstall: first contact with a host over SSH (pins its host key), then the agent bundle, versioned."""
 
 from __future__ import annotations
 
@@ -23,20 +23,33 @@ class AgentInstallArgs(TypedDict):
     """The deployer's ssh-agent socket."""
     port: NotRequired[int]
     """SSH port (22)."""
+    bundle: NotRequired[pulumi.Input[str]]
+    """The agent bundle's install script (`AgentBundle.script()`), run as root from stdin; nothing secret."""
+    bundle_digest: NotRequired[pulumi.Input[str]]
+    """The bundle's content hash (with redundo's version): the step runs again whenever it changes."""
+    hold: NotRequired[bool]
+    """Leave the host as it is (it may have burned): a changed bundle is not sent until the flag clears."""
 
 
 class AgentInstall(pulumi.ComponentResource):
-    """Reads the host's ed25519 key once, right after it boots, and hands out a connection pinned to it.
+    """Pins the host's SSH key at first contact, then installs the agent bundle over that pinned channel.
 
     pulumi-command checks a host key only when one is given (`connection.hostKey`, parsed as an
     authorized_keys line), and the OVH and Lightsail providers expose no host key, so the first
     contact is trust on first use over the provisioning channel: it carries no secret and only
     reads the public key. Every later command, and `redundo`'s own SSH (drills, failback), is then
     refused by any other key.
+
+    The bundle (scripts, settings, units, web configuration) is a shell archive on stdin whose
+    trigger is its content hash: upgrading redundo or changing tier re-runs it on the running host,
+    and the user data, which would replace the instance when changed, stays as it was. The same
+    component installs the agent on a server redundo did not create (an adopted primary).
     """
 
     host_key: pulumi.Output[str]
     """The host's `ssh-ed25519 AAAA...` public key, as read at first contact."""
+    done: pulumi.Output[str]
+    """Resolves once the bundle is in place (role switches wait on it)."""
 
     def __init__(self, name: str, args: AgentInstallArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("redundo:index:AgentInstall", name, None, opts)
@@ -55,4 +68,18 @@ class AgentInstall(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.host_key = read_key.stdout.apply(lambda text: " ".join(text.split()[:2]))
+        self.done = self.host_key
+        if args.get("bundle") is not None:
+            install = remote.Command(
+                f"{name}-install",
+                connection={**base, "host_key": self.host_key},
+                create=f"{WAIT} </dev/null; sudo bash -s",
+                stdin=args["bundle"],
+                triggers=[args.get("bundle_digest", "")],
+                logging=remote.Logging.STDOUT_AND_STDERR,
+                # A failover must never wait on the old node: its bundle stays as last delivered.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[read_key],
+                                            ignore_changes=["stdin", "triggers"] if args.get("hold") else None),
+            )
+            self.done = install.stdout
         self.register_outputs({"host_key": self.host_key})

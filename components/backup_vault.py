@@ -64,9 +64,10 @@ class BackupVault(pulumi.ComponentResource):
             raise ValueError("BackupVault object_lock_days must be between 0 and retention_days")
         if args["backend"] == "ovh" and not args.get("service_name"):
             raise ValueError("BackupVault with the ovh backend needs service_name (the OVH project id)")
+        # Without this password no backup can be read: never replaced, never deleted with the stack.
         self.repository_password = random.RandomPassword(
             f"{name}-repository-password", length=48, special=False,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
         ).result
         if args["backend"] == "aws":
             self._build_s3(name, args)
@@ -89,6 +90,12 @@ class BackupVault(pulumi.ComponentResource):
     def _build_s3(self, name: str, args: BackupVaultArgs) -> None:
         region = args["region"]
         lock_days = args["object_lock_days"]
+        # object_lock_enabled on the bucket forces a new bucket (terraform-provider-aws
+        # internal/service/s3/bucket.go: ForceNew), which would leave the repository behind in the
+        # old one. S3 enables object lock on an existing versioned bucket since late 2023, and
+        # BucketObjectLockConfiguration does so (below), so the bucket never carries the flag;
+        # ignore_changes keeps buckets created with it (before this) from being replaced, and
+        # likewise buckets named by bucket_prefix before names were derived from the account.
         # A name known before the bucket exists (the account id is unique, the component's name
         # unique in the account), so the keys' policies and the user data name the bucket already
         # when a new stack is previewed, and the policy pack can judge them then.
@@ -98,11 +105,11 @@ class BackupVault(pulumi.ComponentResource):
             f"{name}-bucket",
             bucket=pulumi.Output.concat(args["name_prefix"], suffix, "-", account),
             region=region,
-            # Object lock can only be switched on when the bucket is created.
-            object_lock_enabled=lock_days > 0,
             force_destroy=False,
-            # Backups outlive the site: destroying the stack forgets the bucket but keeps its data.
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            # Backups outlive the site: destroying the stack forgets the bucket but keeps its data,
+            # and nothing replaces or deletes it by accident.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True, protect=True,
+                                        ignore_changes=["objectLockEnabled", "bucket", "bucketPrefix"]),
         )
         on_bucket = pulumi.ResourceOptions(parent=self, depends_on=[bucket])
         aws.s3.BucketOwnershipControls(
@@ -114,9 +121,11 @@ class BackupVault(pulumi.ComponentResource):
             block_public_acls=True, block_public_policy=True,
             ignore_public_acls=True, restrict_public_buckets=True, opts=on_bucket,
         )
+        # Deleting this resource suspends versioning, which object lock and undelete rely on.
         versioning = aws.s3.BucketVersioning(
             f"{name}-versioning", bucket=bucket.id, region=region,
-            versioning_configuration={"status": "Enabled"}, opts=on_bucket,
+            versioning_configuration={"status": "Enabled"},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket], protect=True, retain_on_delete=True),
         )
         # SSE-S3 rather than a KMS key: restic encrypts client-side already, and a KMS key would
         # add about $1 a month and a per-request charge to a small client's bill.
@@ -139,6 +148,10 @@ class BackupVault(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
         )
         if lock_days:
+            # Enables object lock on the existing versioned bucket (a tier moving up keeps its
+            # bucket and repository). Removing it (a tier moving down) only drops the default
+            # retention for new objects: S3 cannot disable object lock, and versions already locked
+            # stay locked until their retain-until date.
             aws.s3.BucketObjectLockConfiguration(
                 f"{name}-object-lock", bucket=bucket.id, region=region, object_lock_enabled="Enabled",
                 rule={"default_retention": {"mode": "COMPLIANCE", "days": lock_days}},
@@ -189,7 +202,10 @@ class BackupVault(pulumi.ComponentResource):
             versioning={"status": "enabled"},
             encryption={"sse_algorithm": "AES256"},
             object_lock=lock,
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            # Otherwise up to 1,000 object keys land in the state on each refresh: state bloat and
+            # drift on every backup.
+            hide_objects=True,
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True, protect=True),
         )
         self.bucket = storage.name
         self.endpoint = pulumi.Output.from_input(args["region"]).apply(

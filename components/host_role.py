@@ -32,6 +32,8 @@ class HostRoleArgs(TypedDict):
     """Environment for the one-time `restic init` (secret); only on the node that first backs up."""
     host_key: NotRequired[pulumi.Input[str]]
     """The host's public key pinned at first contact (AgentInstall); any other key is refused."""
+    after: NotRequired[list[pulumi.Resource]]
+    """Steps that must be done first on this host, such as the agent's install (AgentInstall)."""
     private_key: NotRequired[pulumi.Input[str]]
     """SSH private key (secret); without it the deployer's ssh-agent is used."""
     agent_socket_path: NotRequired[pulumi.Input[str]]
@@ -68,7 +70,7 @@ class HostRole(pulumi.ComponentResource):
             stdin=args["env_file"],
             triggers=[args["env_file"]],
             logging=remote.Logging.NONE,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.get("after", []))),
         )
         depends: list[pulumi.Resource] = [env]
         if args.get("init_env"):

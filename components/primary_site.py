@@ -45,6 +45,8 @@ class PrimarySite(pulumi.ComponentResource):
             ssh_public_key=args["ssh_public_key"],
             user_data=args["user_data"],
             parent=self,
+            # The site's own disk: `redundo destroy` keeps it, and nothing replaces it by accident.
+            protect=True,
         )
         self.instance_id = instance.id
         self.ipv4 = _ovh.public_ipv4(instance)

@@ -14,7 +14,8 @@ from redundo.components.primary_site import PrimarySite
 from redundo.components.standby import Standby
 
 from redundo import cloud_config
-from redundo.agent import BACKUP_TIMERS, FOLLOW_TIMER, WATCHDOG_TIMER, AgentSettings
+from redundo.agent import BACKUP_TIMERS, FOLLOW_TIMER, WATCHDOG_TIMER, AgentSettings, agent_packages
+from redundo.agent.bundle import agent_bundle
 from redundo.tiers import Tier
 
 # The default sudo user of the Debian images each provider offers.
@@ -113,10 +114,13 @@ class RedundantSite(pulumi.ComponentResource):
                 site_paths=tuple(args.get("site_paths") or ["/var/www"]), db_kind=args.get("database", "none"),
                 db_name=args.get("database_name", "")))
         admin = list(args["admin_cidrs"])
+        packages = agent_packages(args.get("database", "none"))
+        bundle = agent.apply(lambda a: agent_bundle(tier, a, packages=packages))
 
-        def user_data(role: str) -> pulumi.Output[str]:
-            return agent.apply(lambda a: cloud_config.render(cloud_config.node_config(
-                hostname=f"{name}-{role}", admin_cidrs=admin, tier=tier, agent=a)))
+        def user_data(role: str) -> str:
+            # Only the first boot: no tier, vault or agent version in it (see AgentInstall).
+            return cloud_config.render(cloud_config.node_config(
+                hostname=f"{name}-{role}", admin_cidrs=admin, packages=packages))
 
         primary_args = {
             "service_name": args["service_name"],
@@ -145,13 +149,16 @@ class RedundantSite(pulumi.ComponentResource):
 
         ssh = {k: v for k, v in (("private_key", args.get("ssh_private_key")),
                                  ("agent_socket_path", args.get("ssh_agent_socket"))) if v}
+        delivery = {"bundle": bundle.apply(lambda b: b.script()), "bundle_digest": bundle.apply(lambda b: b.digest)}
         primary_agent = AgentInstall(f"{name}-primary-agent", {
-            "host": self.primary.ipv4, "user": SSH_USERS["ovh"], **ssh}, child)
+            "host": self.primary.ipv4, "user": SSH_USERS["ovh"], **delivery,
+            "hold": args["active_side"] == "standby", **ssh}, child)
         self.primary_host_key = primary_agent.host_key
         self.standby_host_key = None
+        standby_agent = None
         if self.standby.ipv4 is not None:
             standby_agent = AgentInstall(f"{name}-standby-agent", {
-                "host": self.standby.ipv4, "user": SSH_USERS[args["standby_provider"]], **ssh}, child)
+                "host": self.standby.ipv4, "user": SSH_USERS[args["standby_provider"]], **delivery, **ssh}, child)
             self.standby_host_key = standby_agent.host_key
         vault = self.vault
         writer_env = self._env(vault.writer_access_key_id, vault.writer_secret_access_key)
@@ -164,7 +171,7 @@ class RedundantSite(pulumi.ComponentResource):
             active_role = HostRole(f"{name}-standby-role", {
                 "host": self.standby.ipv4, "user": SSH_USERS[args["standby_provider"]], "env_file": writer_env,
                 "timers_on": list(BACKUP_TIMERS), "timers_off": [FOLLOW_TIMER], "take_over": True,
-                "take_over_token": token, "host_key": self.standby_host_key, **ssh}, child)
+                "take_over_token": token, "host_key": self.standby_host_key, "after": [standby_agent], **ssh}, child)
             self.active_ipv4 = self.standby.ipv4
         else:
             active_role = HostRole(f"{name}-primary-role", {
@@ -176,7 +183,7 @@ class RedundantSite(pulumi.ComponentResource):
                     vault.repository,
                 ).apply(lambda v: _env_file({"AWS_ACCESS_KEY_ID": v[0], "AWS_SECRET_ACCESS_KEY": v[1],
                                              "RESTIC_PASSWORD": v[2], "RESTIC_REPOSITORY": v[3]}))),
-                "host_key": self.primary_host_key, **ssh}, child)
+                "host_key": self.primary_host_key, "after": [primary_agent], **ssh}, child)
             self.active_ipv4 = self.primary.ipv4
         failover = None
         if zone:
@@ -197,7 +204,7 @@ class RedundantSite(pulumi.ComponentResource):
                 "host": self.standby.ipv4, "user": SSH_USERS[args["standby_provider"]], "env_file": env,
                 "timers_on": timers_on,
                 "timers_off": [t for t in (*BACKUP_TIMERS, FOLLOW_TIMER, WATCHDOG_TIMER) if t not in timers_on],
-                "take_over_token": token, "host_key": self.standby_host_key, **ssh}, child)
+                "take_over_token": token, "host_key": self.standby_host_key, "after": [standby_agent], **ssh}, child)
         self.register_outputs({**described, "active_ipv4": self.active_ipv4,
                                "primary_host_key": self.primary_host_key, "standby_host_key": self.standby_host_key})
 

@@ -338,35 +338,41 @@ def _minutes(value: str) -> int | None:
     return {"min": number, "m": number, "h": number * 60, "s": number // 60}[unit]
 
 
-def _backup_timer(user_data: str) -> dict[str, str] | None:
-    """The [Timer] settings of redundo-backup.timer in a cloud-config, or None if it has none."""
-    import yaml
+AGENT_INSTALL = "redundo:index:AgentInstall$command:remote:Command"
+BACKUP_TIMER_FILE = "/etc/systemd/system/redundo-backup.timer"
 
-    try:
-        document = yaml.safe_load(user_data.split("\n", 1)[1] if user_data.startswith("#cloud-config") else user_data)
-    except yaml.YAMLError:
+
+def _backup_timer(bundle_script: str) -> dict[str, str] | None:
+    """The [Timer] settings of redundo-backup.timer in a delivered agent bundle, or None if it has none."""
+    from redundo.agent.bundle import files_in_script
+
+    text = files_in_script(bundle_script if isinstance(bundle_script, str) else "").get(BACKUP_TIMER_FILE)
+    if text is None:
         return None
-    for item in (document or {}).get("write_files", []) if isinstance(document, dict) else []:
-        if isinstance(item, dict) and str(item.get("path", "")).endswith("/redundo-backup.timer"):
-            return dict(line.split("=", 1) for line in str(item.get("content", "")).splitlines() if "=" in line)
-    return None
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
-def _backup_interval(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type not in (OVH_INSTANCE, LIGHTSAIL_INSTANCE) or PRIMARY not in args.urn:
-        return
+def _backup_interval(args: StackValidationArgs, report: ReportViolation) -> None:
+    """The backup timer lives in the agent bundle the primary gets over SSH (AgentInstall), not in user data."""
     rpo = args.get_config().get("rpoMinutes", 24 * 60)
-    timer = _backup_timer(args.props.get("userData") or "")
-    if timer is None:
-        report(f"{args.name} installs no redundo-backup.timer; nothing backs this site up")
+    resources = list(args.resources)
+    installs = [r for r in resources if AGENT_INSTALL in r.urn and r.name.endswith("-primary-agent-install")]
+    if not installs:
+        for primary in _instances(resources, PRIMARY):
+            report(f"{primary.name} gets no agent bundle over SSH; nothing backs this site up", primary.urn)
         return
-    every = _minutes(timer.get("OnUnitActiveSec", ""))
-    spread = _minutes(timer.get("RandomizedDelaySec", "0")) or 0
-    if every is None:
-        report(f"{args.name}'s backup timer has no OnUnitActiveSec; set the tier's interval")
-    elif every + spread > rpo:
-        report(f"{args.name} backs up every {every} min (+{spread} min spread); the tier's RPO of {rpo:g} min "
-               "needs a shorter interval")
+    for install in installs:
+        timer = _backup_timer(install.props.get("stdin") or "")
+        if timer is None:
+            report(f"{install.name} installs no redundo-backup.timer; nothing backs this site up", install.urn)
+            continue
+        every = _minutes(timer.get("OnUnitActiveSec", ""))
+        spread = _minutes(timer.get("RandomizedDelaySec", "0")) or 0
+        if every is None:
+            report(f"{install.name}'s backup timer has no OnUnitActiveSec; set the tier's interval", install.urn)
+        elif every + spread > rpo:
+            report(f"{install.name} backs up every {every} min (+{spread} min spread); the tier's RPO of {rpo:g} min "
+                   "needs a shorter interval", install.urn)
 
 
 # Profiles whose data lives in a database, and the databases their dump must come from.
@@ -451,7 +457,7 @@ POLICIES = [
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=_no_secret_in_user_data,
     ),
-    ResourceValidationPolicy(
+    StackValidationPolicy(
         name="redundo-backup-interval-honours-rpo",
         description="Run the primary's backup timer often enough for the tier's RPO.",
         enforcement_level=EnforcementLevel.MANDATORY,

@@ -6,14 +6,9 @@ here is secret: credentials reach the hosts another way (see docs/credentials.md
 
 from __future__ import annotations
 
-import io
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import Any, Iterable
 
 import yaml
-
-if TYPE_CHECKING:
-    from redundo.agent import AgentSettings
-    from redundo.tiers import Tier
 
 __all__ = ["firewall_rules", "host_config", "render", "node_config"]
 
@@ -76,85 +71,14 @@ def host_config(*, hostname: str, admin_cidrs: Iterable[str], packages: Iterable
 
 def render(config: dict[str, Any]) -> str:
     """The user-data text: the #cloud-config header, then the document as YAML."""
-    return HEADER + yaml.dump(config, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000)
+    return HEADER + yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=1000)
 
 
-# Scalars at least this long are remembered: the agent's scripts and units.
-_LONG = 256
-_ANALYSES: dict[tuple[str, bool], Any] = {}
-_WRITES: dict[tuple[Any, ...], tuple[str, int, bool, bool, int]] = {}
+def node_config(*, hostname: str, admin_cidrs: Iterable[str], packages: Iterable[str]) -> dict[str, Any]:
+    """Either node's first boot: updates, the firewall, and the packages the agent and the site need.
 
-
-class _Dumper(yaml.SafeDumper):
-    """PyYAML's SafeDumper, remembering how it wrote each long scalar.
-
-    The agent's scripts and units are most of every host's user data, the same for every stack,
-    and the pure-Python emitter scans them character by character: tens of milliseconds per host
-    in a plan. A scalar's analysis depends on its text alone, and its quoted form on the text and
-    where the emitter stands, so both are kept and replayed: the bytes are the plain SafeDumper's.
-    (libyaml's CSafeDumper folds long quoted lines differently; changed user data would replace
-    the hosts.)"""
-
-    def analyze_scalar(self, scalar: str) -> Any:
-        if len(scalar) < _LONG:
-            return super().analyze_scalar(scalar)
-        key = (scalar, bool(self.allow_unicode))
-        if key not in _ANALYSES:
-            _ANALYSES[key] = super().analyze_scalar(scalar)
-        return _ANALYSES[key]
-
-    def write_double_quoted(self, text: str, split: bool = True) -> None:
-        self._replay(super().write_double_quoted, text, split)
-
-    def write_single_quoted(self, text: str, split: bool = True) -> None:
-        self._replay(super().write_single_quoted, text, split)
-
-    def _replay(self, write: Callable[[str, bool], None], text: str, split: bool) -> None:
-        if len(text) < _LONG or self.encoding:
-            write(text, split)
-            return
-        key = (write.__name__, text, split, self.column, self.indent, self.whitespace, self.indention,
-               self.best_width, self.allow_unicode, self.best_line_break)
-        if key not in _WRITES:
-            stream, line, self.stream = self.stream, self.line, io.StringIO()
-            try:
-                write(text, split)
-                _WRITES[key] = (self.stream.getvalue(), self.column, self.whitespace, self.indention,
-                                self.line - line)
-            finally:
-                self.stream, self.line = stream, line
-        written, self.column, self.whitespace, self.indention, lines = _WRITES[key]
-        self.line += lines
-        self.open_ended = False
-        self.stream.write(written)
-
-
-_DB_CLIENT = {"mysql": ["mariadb-client"], "postgresql": ["postgresql-client"], "sqlite": [], "none": []}
-
-
-def _agent_files(files: dict[str, str], mode: str) -> list[dict[str, Any]]:
-    return [{"path": path, "permissions": mode, "owner": "root:root", "content": text}
-            for path, text in files.items()]
-
-
-def node_config(*, hostname: str, admin_cidrs: Iterable[str], tier: "Tier", agent: "AgentSettings") -> dict[str, Any]:
-    """Either node: firewall, restic, both scripts, one settings file and every unit, none started.
-
-    Which timers run is the node's role (active: back up; warm standby: follow), switched over SSH
-    by the stack (HostRole) so that a failover moves it without rebuilding either host.
+    Nothing here depends on redundo's version, the tier or the vault: the agent's scripts, settings
+    and units arrive over SSH as a versioned bundle (AgentInstall), so none of those changes touches
+    the user data, which the providers can only apply by replacing the instance.
     """
-    from redundo import agent as agent_mod
-
-    units = agent_mod.all_units(tier)
-    return host_config(
-        hostname=hostname,
-        admin_cidrs=admin_cidrs,
-        packages=["restic", "sqlite3", "curl", "rsync", "python3", *_DB_CLIENT[agent.db_kind]],
-        write_files=[
-            *_agent_files({f"{agent_mod.BIN_DIR}/{name}": agent_mod.script(name) for name in agent_mod.SCRIPTS},
-                          "0755"),
-            *_agent_files({agent_mod.SETTINGS_FILE: agent_mod.settings_file(agent)}, "0644"),
-            *_agent_files({f"/etc/systemd/system/{n}": text for n, text in units.items()}, "0644"),
-        ],
-        runcmd=[["systemctl", "daemon-reload"]],
-    )
+    return host_config(hostname=hostname, admin_cidrs=admin_cidrs, packages=list(packages))

@@ -11,7 +11,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from redundo.errors import OperationError
 from redundo.settings import NAMESPACE, StackSettings
@@ -28,16 +28,22 @@ __all__ = [
     "destroy",
     "outputs",
     "switch",
+    "ReplacementRefused",
 ]
 
 PROJECT = "redundo"
 STATE_DIR = Path(".redundo") / "state"
 POLICY_CONFIG_DIR = Path(".redundo") / "policy-config"
+POLICY_PACK_DIR = Path(".redundo") / "policy-pack"
 
 OVH_KEYS = ("OVH_APPLICATION_KEY", "OVH_APPLICATION_SECRET", "OVH_CONSUMER_KEY")
 OVH_OAUTH_KEYS = ("OVH_CLIENT_ID", "OVH_CLIENT_SECRET")
 AWS_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 INSTALL_HINT = "install it with `curl -fsSL https://get.pulumi.com | sh` or pass --install-pulumi"
+
+
+class ReplacementRefused(OperationError):
+    """A run would replace or delete a stateful resource that was not allowed by URN."""
 
 
 def resolve_backend(project: Path, explicit: str | None, env: Mapping[str, str]) -> str:
@@ -121,7 +127,7 @@ def _policy_args(target: Target) -> dict[str, list[str]]:
     config_dir.mkdir(parents=True, exist_ok=True)
     config_file = config_dir / f"{target.settings.stack}.json"
     config_file.write_text(json.dumps(tier_config(target.settings.tier), indent=2))
-    return {"policy_packs": [str(policy_pack_dir())], "policy_pack_configs": [str(config_file)]}
+    return {"policy_packs": [str(runnable_policy_pack(target.project))], "policy_pack_configs": [str(config_file)]}
 
 
 def policy_pack_dir() -> Path:
@@ -129,6 +135,30 @@ def policy_pack_dir() -> Path:
     import redundo.policies
 
     return Path(redundo.policies.__file__).resolve().parent
+
+
+def runnable_policy_pack(project: Path) -> Path:
+    """The shipped pack, set to run in the python environment redundo itself runs in.
+
+    The engine starts a Python pack in the virtualenv its PulumiPolicy.yaml names, resolved
+    against the pack's directory. The shipped file names the project's `.venv`, which holds for a
+    checkout; an installed redundo (a CI runner's venv, pipx) lives elsewhere, so deploys hand the
+    engine a copy under `.redundo/policy-pack` naming this interpreter's environment."""
+    import sys
+
+    import yaml
+
+    source = policy_pack_dir()
+    pack = project / POLICY_PACK_DIR
+    pack.mkdir(parents=True, exist_ok=True)
+    shipped = yaml.safe_load((source / "PulumiPolicy.yaml").read_text())
+    options = {"toolchain": "pip"}
+    if sys.prefix != sys.base_prefix:   # a virtualenv; otherwise the python on PATH is the one
+        options["virtualenv"] = sys.prefix
+    shipped["runtime"] = {"name": "python", "options": options}
+    (pack / "PulumiPolicy.yaml").write_text(yaml.safe_dump(shipped, sort_keys=False))
+    shutil.copyfile(source / "__main__.py", pack / "__main__.py")
+    return pack
 
 
 def _first_line(exc: BaseException) -> str:
@@ -149,25 +179,60 @@ def _run(verb: str, action: Callable[[], Any]) -> Any:
         raise OperationError(f"pulumi {verb} failed: {_first_line(exc)}") from None
 
 
-def up(target: Target, on_event: Callable[[Any], None]):
-    """Deploy the stack under the policy pack; returns the engine's UpResult."""
+def _guarded_preview(stack, target: Target, verb: str, allow_replace: Iterable[str],
+                     on_event: Callable[[Any], None] | None = None, *, refresh: bool = False):
+    """Preview first and refuse, before anything changes, a run that would replace or delete a
+    stateful resource (the primary, the vault, its lock, the repository password) not allowed by URN."""
+    from redundo.replacement import ReplacementGuard, refusal
+
+    guard = ReplacementGuard(allow_replace)
+
+    def both(event: Any) -> None:
+        guard(event)
+        if on_event is not None:
+            on_event(event)
+    result = _run("preview", lambda: stack.preview(on_event=both, color="never", refresh=refresh or None,
+                                                   **_policy_args(target)))
+    if guard.hazards:
+        raise ReplacementRefused(refusal(verb, guard.hazards.values()))
+    return result
+
+
+def up(target: Target, on_event: Callable[[Any], None], allow_replace: Iterable[str] = ()):
+    """Deploy the stack under the policy pack, after a preview that found nothing stateful to
+    replace or delete; returns the engine's UpResult."""
     stack = open_stack(target)
+    _guarded_preview(stack, target, "deploy", allow_replace)
     return _run("up", lambda: stack.up(on_event=on_event, color="never", **_policy_args(target)))
 
 
-def preview(target: Target, on_event: Callable[[Any], None]):
-    """Preview the stack under the policy pack; returns the engine's PreviewResult."""
+def preview(target: Target, on_event: Callable[[Any], None], allow_replace: Iterable[str] = ()):
+    """Preview the stack under the policy pack; returns the engine's PreviewResult. Raises
+    ReplacementRefused (after the events were shown) when `up` would refuse."""
     stack = open_stack(target)
-    return _run("preview", lambda: stack.preview(on_event=on_event, color="never", **_policy_args(target)))
+    return _guarded_preview(stack, target, "deploy", allow_replace, on_event)
 
 
 def destroy(target: Target, on_event: Callable[[Any], None]):
-    """Destroy the stack's resources (the vault's bucket is retained with its backups)."""
+    """Destroy every unprotected resource of the stack; returns the engine's DestroyResult and the
+    resources kept because they are protected, as (urn, type) pairs.
+
+    A plain destroy fails as a whole on the first protected resource; excluding them destroys the
+    rest and says what stays (the primary, the vault, the repository password)."""
     stack = open_stack(target)
-    return _run("destroy", lambda: stack.destroy(on_event=on_event, color="never"))
+    result = _run("destroy", lambda: stack.destroy(on_event=on_event, color="never", exclude_protected=True))
+    return result, protected_resources(stack)
 
 
-def switch(target: Target, side: str, token: str, on_event: Callable[[Any], None], *, refresh: bool = False):
+def protected_resources(stack) -> list[tuple[str, str]]:
+    """The stack's protected resources, from its state (only URNs and types are read)."""
+    state = _run("stack export", stack.export_stack)
+    resources = (state.deployment or {}).get("resources") or []
+    return [(r["urn"], r["type"]) for r in resources if r.get("protect")]
+
+
+def switch(target: Target, side: str, token: str, on_event: Callable[[Any], None], *, refresh: bool = False,
+           allow_replace: Iterable[str] = ()):
     """Make `side` the active node: record it in the stack's config, then one update under the pack.
 
     The program does the rest in order: bring the node up, restore and verify on it, move the
@@ -182,6 +247,17 @@ def switch(target: Target, side: str, token: str, on_event: Callable[[Any], None
     except auto.errors.CommandError as exc:
         raise OperationError(f"could not record the switch in stack {target.settings.stack!r}: "
                              f"{_first_line(exc)}") from None
+    try:
+        _guarded_preview(stack, target, "fail over" if side == "standby" else "fail back", allow_replace,
+                         refresh=refresh)
+    except ReplacementRefused:
+        # Nothing was sent: the stack's recorded side goes back to what it was.
+        stack.set_config(f"{NAMESPACE}:activeSide", auto.ConfigValue(target.settings.active_side))
+        if target.settings.switched_at:
+            stack.set_config(f"{NAMESPACE}:switchedAt", auto.ConfigValue(target.settings.switched_at))
+        else:
+            stack.remove_config(f"{NAMESPACE}:switchedAt")
+        raise
     return _run("up", lambda: stack.up(on_event=on_event, color="never", refresh=refresh or None,
                                        **_policy_args(target)))
 

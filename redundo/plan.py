@@ -47,7 +47,9 @@ class Plan:
     cost: CostEstimate
 
     def resources(self) -> list[dict[str, Any]]:
-        """Every resource except the providers, in registration order, secrets masked."""
+        """Every resource in registration order, secrets masked: inputs, the outputs the mocks
+        computed (`mocked_outputs`: plausible, never a provider's answer), dependencies and
+        property dependencies by URN, which is what an analyzer is fed."""
         by_urn = self.synthesis.by_urn()
         rows = []
         for r in self.synthesis.resources:
@@ -56,9 +58,15 @@ class Plan:
                 "urn": r.urn,
                 "type": r.type,
                 "name": r.name,
+                "custom": r.custom,
                 "parent": r.parent,
                 "provider": provider.name if provider else "",
+                "provider_urn": r.provider_urn,
                 "inputs": mask_secrets(r.inputs),
+                "mocked_outputs": mask_secrets(r.outputs),
+                "dependencies": list(r.options.get("dependencies", [])),
+                "property_dependencies": {k: list(v) for k, v in r.options.get("property_dependencies", {}).items()
+                                          if v},
             })
         return rows
 

@@ -9,6 +9,7 @@ style URNs, `additionalSecretOutputs` honoured, plausible computed outputs, dupl
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import base64
 import hashlib
 import contextvars
@@ -123,12 +124,17 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.resources: list[Registered] = []
         self.invokes: list[tuple[str, dict[str, Any]]] = []
         self.tls = threading.local()
-        self._addresses = 0
+        self._given: set[str] = set()
 
-    def _next_address(self, base: str) -> str:
+    def _next_address(self, base: str, name: str) -> str:
+        # From the name, not the order of registration: resources that wait on outputs register in
+        # whatever order those resolve, and a host's address must not change between two runs.
         with self.lock:
-            self._addresses += 1
-            return f"{base}.{self._addresses}"
+            last = 1 + int(hashlib.sha256(name.encode()).hexdigest(), 16) % 250
+            while f"{base}.{last}" in self._given:
+                last = last % 250 + 1
+            self._given.add(f"{base}.{last}")
+            return f"{base}.{last}"
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         rid = args.resource_id or f"{args.name}-id"
@@ -146,10 +152,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["secret"] = f"mock-secret-of-{args.name}"
         elif t == "random:index/randomPassword:RandomPassword":
             state["result"] = f"mock-password-of-{args.name}"
+        elif t == "random:index/randomId:RandomId":
+            digest = hashlib.sha256(args.name.encode()).hexdigest()[:2 * int(state.get("byteLength", 4))]
+            state |= {"hex": digest, "dec": str(int(digest, 16))}
+            rid = digest
         elif t == "ovh:CloudProject/instance:Instance":
-            state["addresses"] = [{"ip": self._next_address("203.0.113"), "version": 4}]
+            state["addresses"] = [{"ip": self._next_address("203.0.113", args.name), "version": 4}]
         elif t == "aws:lightsail/instance:Instance":
-            state["publicIpAddress"] = self._next_address("198.51.100")
+            state["publicIpAddress"] = self._next_address("198.51.100", args.name)
             state.setdefault("name", args.name)
         elif t == "aws:lightsail/keyPair:KeyPair":
             state.setdefault("name", args.name)

@@ -24,6 +24,18 @@ def resource_events(urn: str, type_: str, op: str = "create") -> list[dict[str, 
     return [{"resourcePreEvent": {"metadata": meta}}, {"resOutputsEvent": {"metadata": meta}}]
 
 
+def replace_events(urn: str, type_: str, keys: list[str]) -> list[dict[str, Any]]:
+    """A preview's steps for a create-before-delete replacement, as the engine emits them: the
+    replacement created, the logical replace, the old one deleted; `keys` force it."""
+    diff = {k: {"diffKind": "update-replace", "inputDiff": True} for k in keys}
+    steps = []
+    for op in ("create-replacement", "replace", "delete-replaced"):
+        meta = {"op": op, "urn": urn, "type": type_, "provider": "", "keys": keys, "diffs": keys,
+                "detailedDiff": diff}
+        steps.append({"resourcePreEvent": {"metadata": meta}})
+    return steps
+
+
 def summary_event(**changes: int) -> dict[str, Any]:
     return {"summaryEvent": {"maybeCorrupt": False, "durationSeconds": 1, "resourceChanges": changes,
                              "PolicyPacks": {}}}
@@ -33,7 +45,8 @@ class FakePulumiCommand(auto.PulumiCommand):
     """Records calls; answers `stack output`, `stack history`; streams scripted events for runs."""
 
     def __init__(self, events: list[dict[str, Any]] | None = None, outputs: dict[str, Any] | None = None,
-                 secret_outputs: tuple[str, ...] = (), fail: dict[str, str] | None = None):
+                 secret_outputs: tuple[str, ...] = (), fail: dict[str, str] | None = None,
+                 verb_events: dict[str, list[dict[str, Any]]] | None = None):
         # super().__init__ would run `pulumi version`; the SDK only needs these two attributes.
         self.command = "pulumi"
         self.version = VersionInfo.parse("3.200.0")  # below 3.206: events go to a log file
@@ -42,6 +55,10 @@ class FakePulumiCommand(auto.PulumiCommand):
         self.outputs = outputs or {}
         self.secret_outputs = secret_outputs
         self.fail = fail or {}
+        self.state: list[dict[str, Any]] = []
+        """The stack's resources as `stack export` lists them."""
+        self.verb_events = verb_events or {}
+        """Events for one verb only (a preview that differs from the up that follows); else `events`."""
 
     def verbs(self) -> list[str]:
         return [" ".join(a for a in args if not a.startswith("-"))[:40] for args, _ in self.calls]
@@ -51,7 +68,8 @@ class FakePulumiCommand(auto.PulumiCommand):
         self.calls.append((args, dict(additional_env)))
         verb = args[0]
         if verb in ("up", "preview", "destroy") and "--event-log" in args:
-            self._write_events(args[args.index("--event-log") + 1], self.events if verb not in self.fail else [])
+            events = self.verb_events.get(verb, self.events)
+            self._write_events(args[args.index("--event-log") + 1], events if verb not in self.fail else [])
         if verb in self.fail:
             raise auto.errors.CommandError(CommandResult(stdout="", stderr=f"error: {self.fail[verb]}", code=255))
         stdout = ""
@@ -61,6 +79,8 @@ class FakePulumiCommand(auto.PulumiCommand):
             stdout = json.dumps(shown)
         elif args[:2] == ["stack", "history"]:
             stdout = json.dumps(HISTORY)
+        elif args[:2] == ["stack", "export"]:
+            stdout = json.dumps({"version": 3, "deployment": {"manifest": {}, "resources": self.state}})
         return CommandResult(stdout=stdout, stderr="", code=0)
 
     @staticmethod

@@ -23,6 +23,7 @@ __all__ = [
     "backup_units",
     "restore_units",
     "all_units",
+    "agent_packages",
     "timer_interval_minutes",
     "BIN_DIR",
     "CONF_DIR",
@@ -45,6 +46,14 @@ SCRIPTS = ("redundo-backup", "redundo-restore", "redundo-watchdog")
 STATE_DIR = "/var/lib/redundo"
 DUMP_DIR = "/var/backups/redundo"
 DB_PATH = "/var/lib/site/site.sqlite"
+
+
+_DB_CLIENT = {"mysql": ("mariadb-client",), "postgresql": ("postgresql-client",), "sqlite": (), "none": ()}
+
+
+def agent_packages(db_kind: str) -> tuple[str, ...]:
+    """The Debian packages the agent's scripts run: restic and the database's client."""
+    return ("restic", "sqlite3", "curl", "rsync", "python3", *_DB_CLIENT[db_kind])
 
 
 def script(name: str) -> str:

@@ -104,7 +104,7 @@ def test_check_preview_and_deployed_together_is_a_usage_error():
 
 
 def test_check_mandatory_rule_that_cannot_decide_fails_unless_allowed(mocker):
-    """A stack whose user data is only known after creation: the rule cannot decide at preview."""
+    """A stack whose user data and agent bundle are only known after creation: the rules cannot decide at preview."""
     import pulumi
     from redundo import plan
 
@@ -115,6 +115,9 @@ def test_check_mandatory_rule_that_cannot_decide_fails_unless_allowed(mocker):
         if preview:
             for r in syn.by_type("ovh:CloudProject/instance:Instance"):
                 r.inputs["userData"] = pulumi.output.Unknown()
+            for r in syn.by_type("command:remote:Command"):  # the agent bundle the backup rule reads
+                if r.name.endswith("-agent-install"):
+                    r.inputs["stdin"] = r.outputs["stdin"] = pulumi.output.Unknown()
         return syn
 
     mocker.patch.object(plan, "synthesize_stack", unknown_user_data)

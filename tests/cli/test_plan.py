@@ -28,7 +28,8 @@ def test_plan_json_states_the_tier_promise_cost_and_resources(tier):
     assert plan["monthly_cost_eur"] == round(sum(i["monthly_eur"] for i in plan["cost"]["items"]), 2)
     urns = {r["urn"] for r in plan["resources"]}
     for r in plan["resources"]:
-        assert set(r) == {"urn", "type", "name", "parent", "provider", "inputs"}
+        assert {"urn", "type", "name", "custom", "parent", "provider", "provider_urn", "inputs", "mocked_outputs",
+                "dependencies", "property_dependencies"} <= set(r)
         if not r["type"].startswith("pulumi:providers:") and r["type"] != "redundo:index:RedundantSite":
             assert r["parent"] in urns, f"{r['name']}'s parent is not in the plan"
     assert {loc["role"] for loc in plan["locations"]} == {"primary", "vault", "standby"}
@@ -90,3 +91,33 @@ def test_plan_several_stacks_need_a_choice(write_stack):
     result = invoke("plan", project=project)
     assert result.exit_code == 2
     assert result.stderr.strip() == "error: there are 2 stacks (alpha, beta); pass --stack NAME or --all"
+
+
+def _fed_from(plan: dict):
+    """What an analyzer is given, rebuilt from `plan --json` alone."""
+    from redundo.synthesis import Registered, Synthesis
+
+    return Synthesis([Registered(
+        r["type"], r["name"], r["inputs"], r["custom"], f"{r['provider_urn']}::id" if r["provider_urn"] else "", "",
+        outputs=r["mocked_outputs"], urn=r["urn"], parent=r["parent"],
+        options={"dependencies": r["dependencies"], "property_dependencies": r["property_dependencies"]})
+        for r in plan["resources"]], [], {})
+
+
+@pytest.mark.parametrize("config", [{}, {"tier": "basic", "primaryRegion": "SBG5", "standbyRegion": "SBG7",
+                                         "backupProvider": "ovh", "backupRegion": "SBG"}])
+def test_plan_json_feeds_an_analyzer_the_verdicts_of_check(write_stack, config):
+    """Outputs (mocked, and named so) and property dependencies make the plan enough for the pack."""
+    from redundo.policies.rules import POLICIES, tier_config
+
+    from redundo.checks import check_stack, evaluate
+
+    project = write_stack("client", ovhServiceName=SERVICE, sshPublicKey=SSH_KEY, **config)
+    result = invoke("plan", "--json", project=project)
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    fed = evaluate(_fed_from(plan), POLICIES, tier_config(TIERS[plan["tier"]]))
+    checked = check_stack(project / "stacks", "client", modes=("deployed",)).findings
+    assert {(f.policy, f.level, f.urn, f.message) for f in fed} == {(f.policy, f.level, f.urn, f.message)
+                                                                    for f in checked}
+    assert bool(fed) == bool(config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from redundo.cli.main import app
@@ -61,8 +62,8 @@ def test_up_runs_the_stack_on_the_embedded_backend_with_the_pack(project, fake):
     assert (project / ".redundo" / "state").is_dir()
     assert up_args[up_args.index("--stack") + 1] == "small-shop"
     assert up_args[up_args.index("--exec-kind") + 1] == "auto.inline"
-    pack = up_args[up_args.index("--policy-pack") + 1]
-    assert (REPO / "policies" / "PulumiPolicy.yaml").samefile(f"{pack}/PulumiPolicy.yaml")
+    pack = Path(up_args[up_args.index("--policy-pack") + 1])
+    assert (pack / "__main__.py").read_bytes() == (REPO / "policies" / "__main__.py").read_bytes()
     pack_config = json.loads(open(up_args[up_args.index("--policy-pack-config") + 1]).read())
     assert pack_config["redundo-vault-retention-covers-tier"] == {"retentionDays": 30}
 
@@ -334,3 +335,23 @@ def test_failover_twice_is_refused(project, fake):
     assert result.stderr.strip() == ("error: stack 'small-shop' already serves from its standby; "
                                      "did you mean `redundo failback`?")
     assert fake.calls == []
+
+
+def test_preview_hands_the_engine_a_pack_that_runs_in_redundos_own_environment(project, fake):
+    """Started as the engine starts it, from the virtualenv its PulumiPolicy.yaml names, the pack
+    answers over gRPC: it does not depend on which python happens to be on PATH."""
+    import sys
+
+    from google.protobuf import empty_pb2
+    from redundo.policies.rules import POLICIES
+
+    from tests.policies.analyzer import running_pack, virtualenv_of
+
+    fake.events = [summary_event(create=1)]
+    assert invoke(project, "preview").exit_code == 0
+    args, _ = call(fake, "preview")
+    pack = Path(args[args.index("--policy-pack") + 1])
+    assert pack.is_relative_to(project / ".redundo")
+    assert virtualenv_of(pack) == Path(sys.prefix).resolve()
+    with running_pack(pack, stack="small-shop", dry_run=True) as stub:
+        assert [p.name for p in stub.GetAnalyzerInfo(empty_pb2.Empty()).policies] == [p.name for p in POLICIES]

@@ -53,7 +53,8 @@ def test_backup_vault_object_lock_follows_the_tier(tier):
     syn = synth(tier=tier)
     days = TIERS[tier].object_lock_days
     locks = syn.by_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
-    assert one(syn, "aws:s3/bucket:Bucket").inputs["objectLockEnabled"] is (days > 0)
+    # The bucket never carries the ForceNew flag: the lock configuration enables lock on it in place.
+    assert "objectLockEnabled" not in one(syn, "aws:s3/bucket:Bucket").inputs
     if days:
         assert locks[0].inputs["rule"]["defaultRetention"] == {"mode": "COMPLIANCE", "days": days}
     else:
@@ -142,3 +143,18 @@ def test_backup_vault_ovh_object_lock_is_compliance_for_the_tier_days():
     syn = synth(tier="premium", backupProvider="ovh", backupRegion="DE")
     lock = one(syn, "ovh:CloudProject/storage:Storage").inputs["objectLock"]
     assert lock == {"status": "enabled", "rule": {"mode": "compliance", "period": "P30D"}}
+
+
+@pytest.mark.parametrize("backend", ["aws", "ovh"])
+def test_backup_vault_bucket_and_password_are_protected_and_the_bucket_retained(backend):
+    syn = synth(tier="premium", backupProvider=backend, backupRegion="eu-west-3" if backend == "aws" else "DE")
+    bucket_type = "aws:s3/bucket:Bucket" if backend == "aws" else "ovh:CloudProject/storage:Storage"
+    bucket = one(syn, bucket_type)
+    assert bucket.options["protect"] and bucket.options["retain_on_delete"]
+    assert one(syn, "random:index/randomPassword:RandomPassword").options["protect"]
+    if backend == "aws":
+        assert bucket.options["ignore_changes"] == ["objectLockEnabled", "bucket", "bucketPrefix"]
+        versioning = one(syn, "aws:s3/bucketVersioning:BucketVersioning")
+        assert versioning.options["protect"] and versioning.options["retain_on_delete"]
+    else:
+        assert bucket.inputs["hideObjects"] is True, "object keys would bloat the state on every refresh"

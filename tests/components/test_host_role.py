@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from redundo.agent.bundle import files_in_script
 from redundo.tiers import TIERS
 from tests.conftest import synth, unwrap
 
@@ -59,15 +60,6 @@ def _address(resource) -> str:
     return resource.outputs["publicIpAddress"]
 
 
-def _delivered_files(command) -> dict[str, str]:
-    """Files an agent-install command writes, read from its stdin (a shell archive of heredocs)."""
-    text = unwrap(command.inputs.get("stdin") or "")
-    if not isinstance(text, str):
-        return {}
-    return {m.group("path"): m.group("body") for m in re.finditer(
-        r"^# file (?P<path>\S+) \S+\n.*?<<'(?P<tag>[A-Z_0-9]+)'\n(?P<body>.*?)(?<=\n)(?P=tag)\n", text, re.S | re.M)}
-
-
 def nodes(syn) -> dict[str, Node]:
     """Each instance of a synthesis by address, with the unit files its user data or agent install gives it."""
     found: dict[str, Node] = {}
@@ -84,7 +76,7 @@ def nodes(syn) -> dict[str, Node]:
         node = found.get(unwrap(command.inputs["connection"])["host"])
         if node is None:
             continue
-        for path, body in _delivered_files(command).items():
+        for path, body in files_in_script(unwrap(command.inputs.get("stdin") or "")).items():
             if path.startswith(UNIT_DIR):
                 node.unit_files[path[len(UNIT_DIR):]] = body
     return found

@@ -63,3 +63,25 @@ def test_cloud_config_render_is_yaml_with_the_header_and_no_templating():
     config = cloud_config.host_config(hostname="h", admin_cidrs=["0.0.0.0/0"], packages=["restic"])
     text = cloud_config.render(config)
     assert text.startswith(cloud_config.HEADER) and yaml.safe_load(text) == config
+
+
+def test_primary_site_instance_is_protected_and_holds_its_replace_forcing_inputs():
+    """Agent fixes, image re-ids, key rotation and flavour changes never rebuild the primary."""
+    syn = synth(tier="standard")
+    instance = _primary(syn)
+    assert instance.options["protect"] is True
+    assert set(instance.options["ignore_changes"]) == {"userData", "bootFrom", "sshKeyCreate", "flavor"}
+    standby = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "standby" in r.name)
+    assert standby.options["protect"] is False  # a downgrade to cold removes it; the guard covers replacement
+    assert set(standby.options["ignore_changes"]) == set(instance.options["ignore_changes"])
+
+
+def test_primary_site_key_pair_names_are_unique_per_instance():
+    """A replacement built beside the old instance never asks for the old key pair's name."""
+    syn = synth(tier="standard")
+    names = [unwrap(r.inputs["sshKeyCreate"]["name"]) for r in syn.by_type("ovh:CloudProject/instance:Instance")]
+    ids = {r.name: r for r in syn.by_type("random:index/randomId:RandomId")}
+    assert {"small-shop-primary-instance-key-id", "small-shop-standby-instance-key-id"} <= set(ids)
+    assert ids["small-shop-primary-instance-key-id"].inputs["keepers"] == {"region": "GRA11"}
+    assert len(set(names)) == 2 and all(n.startswith(("small-shop-primary-instance-key-",
+                                                       "small-shop-standby-instance-key-")) for n in names)

@@ -141,6 +141,7 @@ def test_redundant_site_delivers_credentials_over_ssh_not_user_data():
     syn = synth(tier="standard")
     commands = _commands(syn)
     assert set(commands) == {"small-shop-primary-agent-host-key", "small-shop-standby-agent-host-key",
+                             "small-shop-primary-agent-install", "small-shop-standby-agent-install",
                              "small-shop-primary-role-env-file", "small-shop-primary-role-repository-init",
                              "small-shop-primary-role-timers", "small-shop-standby-role-env-file",
                              "small-shop-standby-role-timers"}
@@ -181,10 +182,27 @@ def test_redundant_site_failover_restores_on_the_standby_before_dns_moves(tier):
     syn = synth(tier=tier, activeSide="standby", switchedAt="2026-11-26T03:00:00Z")
     commands = _commands(syn)
     on_primary = {n for n in commands if "primary" in n}
-    assert on_primary == {"small-shop-primary-agent-host-key"}, "a failover must not depend on the old primary"
-    # Unchanged since the primary was provisioned, so the engine does not run it again.
-    steady = _commands(synth(tier=tier))["small-shop-primary-agent-host-key"]
-    assert commands["small-shop-primary-agent-host-key"].inputs == steady.inputs
+    assert on_primary == {"small-shop-primary-agent-host-key", "small-shop-primary-agent-install"}, (
+        "a failover must not depend on the old primary")
+    # Unchanged since the primary was provisioned, so the engine does not run them again: the key
+    # read has the same inputs, and the agent install holds whatever bundle it last delivered.
+    steady_syn = synth(tier=tier)
+    steady = _commands(steady_syn)
+
+    def key_read(syn, command):
+        # The mocks number addresses in registration order: compare with the host replaced by its role.
+        primary_ip = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "primary" in r.name
+                          ).outputs["addresses"][0]["ip"]
+        inputs = unwrap(command.inputs)
+        assert inputs["connection"]["host"] == primary_ip
+        return {**inputs, "connection": {**inputs["connection"], "host": "primary"}}
+
+    assert key_read(syn, commands["small-shop-primary-agent-host-key"]) == key_read(
+        steady_syn, steady["small-shop-primary-agent-host-key"])
+    assert commands["small-shop-primary-agent-install"].options["ignore_changes"] == ["stdin", "triggers"]
+    assert steady["small-shop-primary-agent-install"].options["ignore_changes"] == []
+    assert not any(commands["small-shop-primary-agent-install"].urn in c.options["dependencies"]
+                   for c in commands.values()), "nothing of the failover may wait on the old primary"
     timers = commands["small-shop-standby-role-timers"].inputs["create"]
     steps = timers.split(" && ")
     assert steps.index("sudo systemctl start redundo-restore.service") < steps.index(

@@ -109,30 +109,44 @@ def test_rules_one_changed_field_gives_the_exact_message(policy, mutate, resourc
     assert findings(syn, policy) == [("mandatory", resource, message)]
 
 
+def _install(syn) -> Registered:
+    return find(syn, "command:remote:Command", "primary-agent-install")
+
+
 def _retime_backup(every: str) -> Mutation:
     def mutate(syn):
-        primary = find(syn, "ovh:CloudProject/instance:Instance", "primary")
-        text = primary.inputs["userData"].replace("OnUnitActiveSec=15min", f"OnUnitActiveSec={every}")
-        set_both(primary, "userData", text)
+        install = _install(syn)
+        set_both(install, "stdin", install.inputs["stdin"].replace("OnUnitActiveSec=15min", f"OnUnitActiveSec={every}"))
     return mutate
 
 
 def test_rules_backup_timer_slower_than_the_rpo_is_refused():
+    """The rule reads the timer from the bundle the primary gets over SSH."""
     syn = synth(tier="premium")
     assert findings(syn, "redundo-backup-interval-honours-rpo") == []
     _retime_backup("60min")(syn)
     assert findings(syn, "redundo-backup-interval-honours-rpo") == [(
-        "mandatory", "small-shop-primary-instance",
-        "small-shop-primary-instance backs up every 60 min (+1 min spread); the tier's RPO of 30 min needs a "
+        "mandatory", "small-shop-primary-agent-install",
+        "small-shop-primary-agent-install backs up every 60 min (+1 min spread); the tier's RPO of 30 min needs a "
         "shorter interval")]
 
 
 def test_rules_primary_without_a_backup_timer_is_refused():
     syn = synth(tier="basic")
-    set_both(find(syn, "ovh:CloudProject/instance:Instance", "primary"), "userData", "#cloud-config\npackages: []\n")
+    install = _install(syn)
+    without = "\n".join(l for l in install.inputs["stdin"].splitlines() if "redundo-backup.timer" not in l)
+    set_both(install, "stdin", without)
+    assert findings(syn, "redundo-backup-interval-honours-rpo", "basic") == [(
+        "mandatory", "small-shop-primary-agent-install",
+        "small-shop-primary-agent-install installs no redundo-backup.timer; nothing backs this site up")]
+
+
+def test_rules_primary_without_an_agent_install_is_refused():
+    syn = synth(tier="basic")
+    syn.resources.remove(_install(syn))
     assert findings(syn, "redundo-backup-interval-honours-rpo", "basic") == [(
         "mandatory", "small-shop-primary-instance",
-        "small-shop-primary-instance installs no redundo-backup.timer; nothing backs this site up")]
+        "small-shop-primary-instance gets no agent bundle over SSH; nothing backs this site up")]
 
 
 def test_rules_another_provider_in_the_primary_city_is_outside_its_blast_radius():
