@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from redundo.cli._app import app, stdout
+from redundo.cli._app import app, stderr, stdout
 from redundo.cli._common import (
     AllOpt,
     BackendOpt,
@@ -27,12 +27,25 @@ from redundo.cli._common import (
 from redundo.errors import OperationError, UsageError
 
 
+NotifyOpt = Annotated[Optional[list[str]], typer.Option(
+    "--notify", envvar="REDUNDO_NOTIFY", show_envvar=True, metavar="URL",
+    help="Apprise URL (mailto://, slack://, json://, jsons://...) told of each change of state; repeatable. "
+         "REDUNDO_NOTIFY takes several, separated by spaces, and keeps tokens off the command line.")]
+
+
 @app.command()
-def status(stack: StackOpt = None, all_: AllOpt = False, json_: JsonOpt = False, backend: BackendOpt = None) -> None:
+def status(stack: StackOpt = None, all_: AllOpt = False, json_: JsonOpt = False, backend: BackendOpt = None,
+           notify: NotifyOpt = None) -> None:
     """Each client's newest backup against its RPO (OK, LATE, MISSING), read from its vault.
 
-    Exits 1 when any client breaches its RPO, so cron or CI can alert.
+    Exits 1 when any client breaches its RPO, so cron or CI can alert. With --notify, each URL gets
+    one message when a client goes OK -> LATE/MISSING and one when it is OK again, never more.
     """
+    targets = []
+    if notify:
+        from redundo import notify as notify_mod
+
+        targets = notify_mod.destinations(notify)  # a bad URL stops here, before any stack or vault is read
     import boto3
 
     from redundo import deploy
@@ -61,6 +74,12 @@ def status(stack: StackOpt = None, all_: AllOpt = False, json_: JsonOpt = False,
         from redundo.cli import render
 
         stdout().print(render.status_table(results))
+    if targets:
+        delivered, failed = notify_mod.deliver(_state.project, results, targets)
+        for note in delivered:
+            stderr().print(f"notified: {note}", markup=False)
+        if failed:
+            raise OperationError(f"could not notify {'; '.join(failed)}; the next run tries again")
     if any(r.breached for r in results):
         raise typer.Exit(1)
 
@@ -150,24 +169,37 @@ def list_clients(json_: JsonOpt = False) -> None:
 @app.command()
 def report(
     stack: StackOpt = None,
-    format_: Annotated[str, typer.Option("--format", "-f", help="md or html.")] = "md",
+    format_: Annotated[str, typer.Option("--format", "-f", help="md, html or pdf (pdf needs --output).")] = "md",
+    lang: Annotated[str, typer.Option("--lang", "-l", help="fr or en: the language of the client and the runbook.")] = "fr",
+    part: Annotated[str, typer.Option(
+        "--part", help="all, summary (the client's part) or runbook (the freelancer's part).")] = "all",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
 ) -> None:
-    """A recovery report for the client: what is protected, where, what it survives, cost, runbook."""
+    """A recovery report: the client's summary (what is protected, where, what it survives, cost,
+    a diagram) and the runbook to bring the site back by hand. Self-contained: loads nothing."""
     from redundo import report as report_mod
 
-    if format_ not in ("md", "html"):
-        raise UsageError(f"--format {format_!r} is not one of md, html")
+    if format_ not in ("md", "html", "pdf"):
+        raise UsageError(f"--format {format_!r} is not one of md, html, pdf")
+    if lang not in report_mod.LANGS:
+        raise UsageError(f"--lang {lang!r} is not one of {', '.join(report_mod.LANGS)}")
+    if part not in report_mod.PARTS:
+        raise UsageError(f"--part {part!r} is not one of {', '.join(report_mod.PARTS)}")
+    if format_ == "pdf" and output is None:
+        raise UsageError("--format pdf writes a file; pass --output FILE.pdf")
     name = _one_stack(stack)
     settings = _settings_module().read_stack_file(stacks_dir(), name)
-    text = report_mod.markdown_report(settings, drill=report_mod.load_drill(_state.project, name))
-    if format_ == "html":
-        text = report_mod.html_report(text, f"Recovery report: {settings.domain or name}")
+    drill = report_mod.load_drill(_state.project, name)
+    if format_ == "md":
+        text = report_mod.markdown_report(settings, lang=lang, part=part, drill=drill)
+    else:
+        text = report_mod.html_report(settings, lang=lang, part=part, drill=drill)
+    data = report_mod.pdf_report(text) if format_ == "pdf" else text.encode("utf-8")
     if output is None:
         typer.echo(text)
         return
     try:
-        output.write_text(text, encoding="utf-8")
+        output.write_bytes(data)
     except OSError as exc:
         raise OperationError(f"cannot write {output}: {exc.strerror}") from None
     stdout().print(f"wrote {output}")
