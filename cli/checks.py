@@ -41,9 +41,10 @@ def plan(stack: StackOpt = None, all_: AllOpt = False, tier: TierOpt = None, jso
         get_tier(tier)
     names = _stacks(stack, all_)
     if json_:
-        # Workers send back the finished documents: cheaper to pickle than whole syntheses.
-        documents = list(_with_progress(map_stacks(partial(_plan_document, stacks_dir(), tier), names), names, all_))
-        _emit_json(documents if all_ else documents[0])
+        # Workers send back each document already as JSON text: encoding with an indent is pure
+        # Python, so it is spread over the cores, and the text is cheaper to pickle than a synthesis.
+        texts = list(_with_progress(map_stacks(partial(_plan_json, stacks_dir(), tier), names), names, all_))
+        typer.echo(_json_array(texts) if all_ else texts[0])
         return
     from redundo.cli import render
 
@@ -52,10 +53,19 @@ def plan(stack: StackOpt = None, all_: AllOpt = False, tier: TierOpt = None, jso
             stdout().print(part)
         stdout().print()
 
-def _plan_document(directory: Path, tier: str | None, name: str) -> dict[str, Any]:
+def _plan_json(directory: Path, tier: str | None, name: str) -> str:
+    import json
+
     from redundo.plan import make_plan
 
-    return make_plan(directory, name, tier=tier).to_dict()
+    return json.dumps(make_plan(directory, name, tier=tier).to_dict(), indent=2, ensure_ascii=False)
+
+
+def _json_array(texts: list[str]) -> str:
+    """What json.dumps(documents, indent=2) writes, from each document's own indented text."""
+    if not texts:
+        return "[]"
+    return "[\n" + ",\n".join("  " + text.replace("\n", "\n  ") for text in texts) + "\n]"
 
 @app.command()
 def tiers(

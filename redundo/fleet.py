@@ -7,9 +7,7 @@ loaded SDKs (no re-import) and each synthesizes its share. Results come back in 
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterator, Sequence, TypeVar
 
 __all__ = ["map_stacks"]
@@ -46,7 +44,14 @@ def map_stacks(fn: Callable[[str], T], names: Sequence[str], *, workers: int | N
     """fn(name) for each name, in order; in worker processes when there are enough stacks."""
     fn = _Collecting(fn)
     workers = workers or os.cpu_count() or 1
-    if workers < 2 or len(names) < POOL_THRESHOLD or "fork" not in multiprocessing.get_all_start_methods():
+    if workers < 2 or len(names) < POOL_THRESHOLD:
+        yield from (fn(name) for name in names)
+        return
+    # Imported here: a single stack's plan need not pay for the pool machinery.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if "fork" not in multiprocessing.get_all_start_methods():
         yield from (fn(name) for name in names)
         return
     # The first stack runs here, before the fork: the SDK modules a synthesis loads on first use
