@@ -274,7 +274,6 @@ def to_sarif(results: list[StackCheck]) -> dict[str, Any]:
                 "ruleId": f.policy,
                 "ruleIndex": index.get(f.policy, 0),
                 "level": "error" if f in blocking else "warning",
-                "kind": "fail" if not f.undecided else "review",
                 "message": {"text": text},
                 "locations": [{"physicalLocation": {"artifactLocation": {"uri": f"stacks/Pulumi.{r.stack}.yaml"}},
                                "logicalLocations": [{"fullyQualifiedName": f.urn or r.stack}]}],

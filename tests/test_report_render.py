@@ -22,9 +22,18 @@ from redundo.report import BOX_COLOURS, html_report
 from redundo.settings import read_stack_file
 from tests.conftest import SERVICE, SSH_KEY, STACKS
 
-# Chromium's browser process calls its own services (component updates, network time, sign-in)
+# Chromium's browser process calls Google's services (component updates, network time, sign-in)
 # whatever the flags; those are not the page's requests, and nothing answers them here anyway.
-BROWSER_OWN = (b"update.googleapis.com", b"accounts.google.com", b"clients2.google.com")
+# Google Fonts is what a page would load from those domains: it stays counted.
+BROWSER_OWN = (b".google.com", b".googleapis.com", b".gstatic.com", b".gvt1.com")
+PAGE_HOSTS = (b"fonts.googleapis.com", b"fonts.gstatic.com")
+
+
+def _browser_own(request_line: bytes) -> bool:
+    parts = request_line.split()
+    target = parts[1] if len(parts) > 1 else b""
+    host = target.split(b"://", 1)[-1].split(b"/", 1)[0].split(b":", 1)[0]
+    return host not in PAGE_HOSTS and any(host.endswith(suffix) for suffix in BROWSER_OWN)
 
 
 def _tool(*names: str) -> str:
@@ -63,7 +72,7 @@ class _Listener:
                     line = conn.recv(300).split(b"\r\n")[0]
                 except OSError:
                     line = b"(nothing sent)"
-                if not any(host in line for host in BROWSER_OWN):
+                if not _browser_own(line):
                     self.seen.append(line)
 
     def __enter__(self):
