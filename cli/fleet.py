@@ -38,8 +38,9 @@ def status(stack: StackOpt = None, all_: AllOpt = False, json_: JsonOpt = False,
            notify: NotifyOpt = None) -> None:
     """Each client's newest backup against its RPO (OK, LATE, MISSING), read from its vault.
 
-    Exits 1 when any client breaches its RPO, so cron or CI can alert. With --notify, each URL gets
-    one message when a client goes OK -> LATE/MISSING and one when it is OK again, never more.
+    Exits 1 when any client breaches its RPO, so cron or CI can alert. With --all, a client whose
+    vault cannot be read is UNKNOWN and the others are still checked. With --notify, each URL gets
+    one message when a client goes OK -> LATE/MISSING/UNKNOWN and one when it is OK again, never more.
     """
     targets = []
     if notify:
@@ -51,10 +52,7 @@ def status(stack: StackOpt = None, all_: AllOpt = False, json_: JsonOpt = False,
     from redundo import deploy
     from redundo import status as status_mod
 
-    results = []
-    names = _stacks(stack, all_)
-    for name in _with_progress(iter(names), names, all_):
-        target, _ = _target(name, None, None, backend, False, needs_credentials=False)
+    def read(name: str, target: Any) -> Any:
         outputs = deploy.outputs(target)
         if "vaultBucket" not in outputs:
             raise OperationError(f"stack {name!r} has no deployed vault yet; run `redundo up --stack {name}`")
@@ -63,9 +61,21 @@ def status(stack: StackOpt = None, all_: AllOpt = False, json_: JsonOpt = False,
                           aws_access_key_id=outputs["readerAccessKeyId"][0],
                           aws_secret_access_key=outputs["readerSecretAccessKey"][0])
         try:
-            result = status_mod.read_status(name, target.settings.tier, outputs, s3)
+            return status_mod.read_status(name, target.settings.tier, outputs, s3)
         except Exception as exc:  # botocore: unreachable vault, refused key
             raise OperationError(f"cannot read the vault of {name}: {exc}") from None
+
+    results = []
+    names = _stacks(stack, all_)
+    for name in _with_progress(iter(names), names, all_):
+        target, _ = _target(name, None, None, backend, False, needs_credentials=False)
+        try:
+            result = read(name, target)
+        except OperationError as exc:
+            if not all_:
+                raise
+            # One client's vault out of reach must not silence the others' alerts: it is a state too.
+            result = status_mod.unknown(name, target.settings.tier, str(exc))
         status_mod.save_status(_state.project, result)
         results.append(result)
     if json_:

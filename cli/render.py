@@ -207,6 +207,8 @@ def status_table(results: list[Any]) -> Table:
         state = f"[{colour.get(r.state, 'yellow')}]{r.state}[/]"
         if r.last_failure:
             state += f" (last run failed {escape(r.last_failure)})"
+        if r.error:
+            state += f" ({escape(r.error)})"
         table.add_row(r.stack, r.tier, state, _age(r.last_backup_age_seconds), minutes(r.rpo_minutes),
                       str(r.snapshot_count), f"{r.vault_bytes / 1e6:.1f} MB", escape(r.standby), r.active_side,
                       f"{r.monthly_cost_eur:.2f}" if r.monthly_cost_eur is not None else "-")

@@ -86,7 +86,8 @@ def message(status: Any, previous: str | None) -> tuple[str, str]:
     else:
         title = f"redundo: {status.stack} is {status.state}"
     was = f" (was {previous})" if previous else ""
-    body = (f"{status.stack} ({status.tier}): {status.state}{was}; {_age(status.last_backup_age_seconds)}, "
+    news = status.error if status.state == "UNKNOWN" else _age(status.last_backup_age_seconds)
+    body = (f"{status.stack} ({status.tier}): {status.state}{was}; {news}, "
             f"RPO {_rpo(status.rpo_minutes)}. Checked {checked}.")
     if status.last_failure:
         body += f" Last backup run failed: {status.last_failure}."

@@ -10,10 +10,10 @@ from typing import Any, Mapping
 
 from redundo.tiers import Tier
 
-__all__ = ["ClientStatus", "read_status", "save_status", "load_status", "STATUS_DIR"]
+__all__ = ["ClientStatus", "read_status", "unknown", "save_status", "load_status", "STATUS_DIR"]
 
 STATUS_DIR = Path(".redundo") / "status"
-OK, LATE, MISSING = "OK", "LATE", "MISSING"
+OK, LATE, MISSING, UNKNOWN = "OK", "LATE", "MISSING", "UNKNOWN"
 
 
 @dataclass
@@ -21,7 +21,8 @@ class ClientStatus:
     stack: str
     tier: str
     state: str
-    """OK: the newest backup is within the RPO; LATE: older; MISSING: no backup has reported."""
+    """OK: the newest backup is within the RPO; LATE: older; MISSING: no backup has reported;
+    UNKNOWN: the vault could not be read (see `error`)."""
     rpo_minutes: int
     last_backup_age_seconds: float | None
     last_snapshot: str
@@ -32,6 +33,8 @@ class ClientStatus:
     active_side: str
     monthly_cost_eur: float | None
     checked_at: float
+    error: str = ""
+    """Why the vault could not be read, when the state is UNKNOWN."""
 
     @property
     def breached(self) -> bool:
@@ -81,6 +84,14 @@ def read_status(stack: str, tier: Tier, outputs: Mapping[str, tuple[Any, bool]],
         standby=f"{mode} ({standby_ip})" if standby_ip else f"{mode} (not running)",
         active_side=_value(outputs, "activeSide", "primary"), monthly_cost_eur=_value(outputs, "monthlyCostEur"),
         checked_at=now)
+
+
+def unknown(stack: str, tier: Tier, error: str, *, now: float | None = None) -> ClientStatus:
+    """The status of a client whose vault could not be read: nothing is known of its backups."""
+    return ClientStatus(
+        stack=stack, tier=tier.name, state=UNKNOWN, rpo_minutes=tier.rpo_minutes, last_backup_age_seconds=None,
+        last_snapshot="", last_failure="", snapshot_count=0, vault_bytes=0, standby="-", active_side="-",
+        monthly_cost_eur=None, checked_at=time.time() if now is None else now, error=error)
 
 
 def save_status(project: Path, status: ClientStatus) -> None:

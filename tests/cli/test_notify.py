@@ -193,3 +193,29 @@ def test_alerts_timer_example_passes_systemd_analyze(tmp_path):
     problems = [line for line in done.stderr.splitlines() if "Unknown key" in line or "Unknown section" in line
                 or "Invalid" in line or "Failed to parse" in line or "not executable" in line]
     assert problems == [], problems
+
+
+def test_status_notify_an_unreadable_vault_is_announced_and_so_is_its_return(fleet, receiver):
+    """The vault goes away: every client is UNKNOWN, each destination hears it once; then it comes back."""
+    project, vault = fleet
+    url = f"json://redundo:{TOKEN}@127.0.0.1:{receiver.port}/hook"
+    _status(project, url)
+    assert len(receiver.received) == 2  # late LATE, missing MISSING
+    vault.stop()
+    try:
+        down = _status(project, url)
+        assert down.exit_code == 1, down.output
+        news = {m["title"]: m["message"] for m in receiver.received[2:]}
+        assert set(news) == {f"redundo: {name} is UNKNOWN" for name in ("fresh", "late", "missing")}
+        assert news["redundo: late is UNKNOWN"].startswith("late (standard): UNKNOWN (was LATE); cannot read the "
+                                                           "vault of late: ")
+        listed = {r["stack"]: r["last_status"] for r in json.loads(invoke(project, "ls", "--json").stdout)}
+        assert listed == {"fresh": "UNKNOWN", "late": "UNKNOWN", "missing": "UNKNOWN"}
+        assert _status(project, url).exit_code == 1 and len(receiver.received) == 5  # no repeat while down
+    finally:
+        vault.start()
+    back = _status(project, url)
+    assert back.exit_code == 1
+    news = {m["title"]: m["message"] for m in receiver.received[5:]}
+    assert set(news) == {"redundo: fresh is OK again", "redundo: late is LATE", "redundo: missing is MISSING"}
+    assert news["redundo: fresh is OK again"].startswith("fresh (premium): OK (was UNKNOWN); newest backup 10 min old")
