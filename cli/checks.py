@@ -22,13 +22,23 @@ from redundo.cli._common import (
 from redundo.errors import UsageError
 
 
+DiffOpt = Annotated[bool, typer.Option(
+    "--diff", help="Compare the stack as deployed (its recorded state, else its stack file) with what it would "
+                   "become (with --tier): per resource what changes and whether it is replaced; exit 1 when a "
+                   "stateful resource would be replaced or deleted.")]
+
+
 @app.command()
-def plan(stack: StackOpt = None, all_: AllOpt = False, tier: TierOpt = None, json_: JsonOpt = False) -> None:
+def plan(stack: StackOpt = None, all_: AllOpt = False, tier: TierOpt = None, json_: JsonOpt = False,
+         diff: DiffOpt = False) -> None:
     """Show what a stack builds, where each copy lives, its RPO/RTO and its itemized monthly cost.
 
     Runs the real stack program in-process against Pulumi mocks: no pulumi CLI, no credentials,
     no network.
     """
+    if diff:
+        _plan_diff(stack, all_, tier, json_)
+        return
     from functools import partial
 
     from redundo.stacks import program  # noqa: F401  loaded once here, shared by the forked workers
@@ -52,6 +62,53 @@ def plan(stack: StackOpt = None, all_: AllOpt = False, tier: TierOpt = None, jso
         for part in render.plan_view(p):
             stdout().print(part)
         stdout().print()
+
+def _plan_diff(stack: str | None, all_: bool, tier: str | None, json_: bool) -> None:
+    from redundo.cli._common import _one_stack, _state
+
+    from redundo.plandiff import make_diff
+    from redundo.tiers import get_tier
+
+    if all_:
+        raise UsageError("--diff compares one stack; pass --stack NAME instead of --all")
+    if tier is not None:
+        tier = get_tier(tier).name
+    report = make_diff(_state.project, _one_stack(stack), tier=tier)
+    if json_:
+        _emit_json(report.to_dict())
+    else:
+        for line in _diff_lines(report):
+            stdout().print(line, highlight=False, markup=False, soft_wrap=True)
+    if report.destructive:
+        raise typer.Exit(1)
+
+_DIFF_SYMBOL = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "same": "="}
+
+def _diff_lines(report) -> list[str]:
+    lines = [f"{report.stack}: as deployed ({report.before}) -> as it would become ({report.after})"]
+    for c in report.changes:
+        if c.op == "same" and not c.held:
+            continue
+        kind = c.type.split(":", 1)[0] + ":" + c.type.rsplit(":", 1)[-1]
+        line = f"  {_DIFF_SYMBOL[c.op]:2} {c.op:8} {kind}  {c.name}"
+        if c.replaced_by:
+            line += f"  replaced because {', '.join(c.replaced_by)} changed [{c.source}]"
+        elif c.changed:
+            line += f"  ({', '.join(c.changed)})"
+        if c.held:
+            line += f"  held at the deployed value (ignore_changes): {', '.join(c.held)}"
+        if c.op == "delete" and c.type.endswith("BucketObjectLockConfiguration"):
+            line += ("  new backups are no longer locked; versions already locked stay locked until their "
+                     "retain-until date, and object lock stays enabled on the bucket for good")
+        lines.append(line)
+    if report.destructive:
+        lines.append("REPLACES OR DELETES STATEFUL: " + ", ".join(f"{c.name} ({c.op})" for c in report.destructive))
+    else:
+        removed = [c.name for c in report.changes if c.op == "delete" and c.stateful]
+        lines.append("No stateful resource is replaced or deleted." + (
+            f" The standby's instance is removed ({', '.join(removed)}): the tier's standby is cold, created at "
+            "failover." if removed else ""))
+    return lines
 
 def _plan_json(directory: Path, tier: str | None, name: str) -> str:
     import json

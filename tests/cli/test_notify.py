@@ -219,3 +219,22 @@ def test_status_notify_an_unreadable_vault_is_announced_and_so_is_its_return(fle
     news = {m["title"]: m["message"] for m in receiver.received[5:]}
     assert set(news) == {"redundo: fresh is OK again", "redundo: late is LATE", "redundo: missing is MISSING"}
     assert news["redundo: fresh is OK again"].startswith("fresh (premium): OK (was UNKNOWN); newest backup 10 min old")
+
+
+def test_alerts_env_example_reads_the_same_in_the_shell_cron_runs(tmp_path):
+    """The documented alerts.env, sourced as the cron line does, gives redundo both URLs and the passphrase."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "alerts.md").read_text()
+    example = text.split("alerts.env <<'END'\n", 1)[1].split("\nEND\n", 1)[0]
+    env_file = tmp_path / "alerts.env"
+    env_file.write_text(example + "\n")
+    done = subprocess.run(["sh", "-c", f'set -a && . "{env_file}" && set +a && '
+                                       'printf "%s\\n%s" "$REDUNDO_NOTIFY" "$PULUMI_CONFIG_PASSPHRASE"'],
+                          capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    urls, passphrase = done.stdout.split("\n")
+    assert urls.split() == ["mailtos://me:app-password@smtp.example.fr?to=me@example.fr",
+                            "slack://TokenA/TokenB/TokenC/#alerts"]
+    assert passphrase == "the passphrase of your stacks"
+    from redundo.notify import destinations
+
+    assert len(destinations(urls.split())) == 2  # both are URLs Apprise accepts
