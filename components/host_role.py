@@ -38,6 +38,8 @@ class HostRoleArgs(TypedDict):
     """SSH private key (secret); without it the deployer's ssh-agent is used."""
     agent_socket_path: NotRequired[pulumi.Input[str]]
     """The deployer's ssh-agent socket."""
+    port: NotRequired[int]
+    """SSH port (22)."""
 
 
 class HostRole(pulumi.ComponentResource):
@@ -56,6 +58,8 @@ class HostRole(pulumi.ComponentResource):
         super().__init__("redundo:index:HostRole", name, None, opts)
         connection: dict[str, pulumi.Input[str | int]] = {"host": args["host"], "user": args["user"],
                                                           "dial_error_limit": 30}
+        if args.get("port"):
+            connection["port"] = args["port"]
         if args.get("host_key"):
             connection["host_key"] = args["host_key"]
         if args.get("private_key"):

@@ -65,6 +65,12 @@ class RedundantSiteArgs(TypedDict):
     """Set by each failover or failback: the node taking over restores the newest snapshot first."""
     site_profile: NotRequired[str]
     """What the site is (static, php, wordpress, postgres-app, custom); "" when not said."""
+    primary_host: NotRequired[str]
+    """An existing server adopted as the primary (no instance is created); "" to create one on OVH."""
+    primary_user: NotRequired[str]
+    """The sudo user on the adopted primary."""
+    primary_port: NotRequired[int]
+    """The adopted primary's SSH port (22)."""
 
 
 def _env_file(values: dict[str, str]) -> str:
@@ -131,6 +137,12 @@ class RedundantSite(pulumi.ComponentResource):
         }
         if zone:
             primary_args |= {"dns_zone": zone, "dns_subdomain": host_sub("primary")}
+        adopted = bool(args.get("primary_host"))
+        if adopted:
+            primary_args["existing_host"] = args["primary_host"]
+        primary_login = {"user": args.get("primary_user") or SSH_USERS["ovh"]}
+        if adopted and args.get("primary_port", 22) != 22:
+            primary_login["port"] = args["primary_port"]
         self.primary = PrimarySite(f"{name}-primary", primary_args, child)
         standby_args = {
             "mode": tier.standby_mode,
@@ -151,7 +163,7 @@ class RedundantSite(pulumi.ComponentResource):
                                  ("agent_socket_path", args.get("ssh_agent_socket"))) if v}
         delivery = {"bundle": bundle.apply(lambda b: b.script()), "bundle_digest": bundle.apply(lambda b: b.digest)}
         primary_agent = AgentInstall(f"{name}-primary-agent", {
-            "host": self.primary.ipv4, "user": SSH_USERS["ovh"], **delivery,
+            "host": self.primary.ipv4, **primary_login, **delivery,
             "hold": args["active_side"] == "standby", **ssh}, child)
         self.primary_host_key = primary_agent.host_key
         self.standby_host_key = None
@@ -175,7 +187,7 @@ class RedundantSite(pulumi.ComponentResource):
             self.active_ipv4 = self.standby.ipv4
         else:
             active_role = HostRole(f"{name}-primary-role", {
-                "host": self.primary.ipv4, "user": SSH_USERS["ovh"], "env_file": writer_env,
+                "host": self.primary.ipv4, **primary_login, "env_file": writer_env,
                 "timers_on": list(BACKUP_TIMERS), "timers_off": [FOLLOW_TIMER], "take_over": bool(token),
                 "take_over_token": token,
                 "init_env": pulumi.Output.secret(pulumi.Output.all(

@@ -89,6 +89,12 @@ class StackSettings:
     active_side: str = "primary"
     switched_at: str = ""
     """When the last failover or failback was asked for; the node taking over restores first."""
+    primary_host: str = ""
+    """An existing server adopted as the primary (reached over SSH); "" when redundo creates one."""
+    primary_user: str = ""
+    """The sudo user redundo logs in as on an adopted primary."""
+    primary_port: int = 22
+    """The adopted primary's SSH port."""
 
     @property
     def primary_location(self) -> geo.Location:
@@ -207,6 +213,40 @@ def _cidrs(value: Any, key: str) -> tuple[str, ...]:
     return cidrs
 
 
+_HOST_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+
+
+def _host(value: Any, key: str) -> str:
+    text = _str(value, key).strip().lower()
+    try:
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        pass
+    if not _HOST_RE.match(text):
+        raise ConfigError(f"{NAMESPACE}:{key} is {value!r}, not a host name or address; write it as "
+                          "203.0.113.10 or shop.example.fr")
+    return text
+
+
+def _user(value: Any, key: str) -> str:
+    text = _str(value, key)
+    if not _USER_RE.match(text):
+        raise ConfigError(f"{NAMESPACE}:{key} is {value!r}, not a Unix user name; write it as debian or admin")
+    return text
+
+
+def _port(value: Any, key: str) -> int:
+    try:
+        port = int(str(value))
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{NAMESPACE}:{key} is {value!r}; it must be a TCP port from 1 to 65535")
+    return port
+
+
 _PARSERS = {
     "tier": ("tier", lambda v, k: get_tier(_choice(TIER_NAMES)(v, k))),
     "ovhServiceName": ("ovh_service_name", _service_name),
@@ -228,6 +268,9 @@ _PARSERS = {
     "adminCidrs": ("admin_cidrs", _cidrs),
     "activeSide": ("active_side", _choice(_SIDES)),
     "switchedAt": ("switched_at", _str),
+    "primaryHost": ("primary_host", _host),
+    "primaryUser": ("primary_user", _user),
+    "primaryPort": ("primary_port", _port),
 }
 CONFIG_KEYS: tuple[str, ...] = tuple(_PARSERS)
 # Keys the stack program reads itself, as Pulumi secrets: accepted here, never parsed or shown.
@@ -310,6 +353,10 @@ def _check_regions(values: dict[str, Any]) -> None:
         raise ConfigError(
             f"{NAMESPACE}:standbyFlavor is {flavor!r}; accepted values for a {standby_provider} standby: {', '.join(sizes)}"
         )
+    if bool(values.get("primary_host")) != bool(values.get("primary_user")):
+        given, other = ("primaryHost", "primaryUser") if values.get("primary_host") else ("primaryUser", "primaryHost")
+        raise ConfigError(f"{NAMESPACE}:{given} is set without {NAMESPACE}:{other}; an adopted primary needs both "
+                          "(the server's address and the sudo user redundo logs in as)")
     domain, zone = values.get("domain", ""), values.get("dns_zone", "")
     if zone and not domain:
         raise ConfigError(f"{NAMESPACE}:dnsZone is set without {NAMESPACE}:domain; set the site's domain too")

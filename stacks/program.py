@@ -75,6 +75,9 @@ def main() -> None:
         "database_name": settings.database_name,
         "switch_token": settings.switched_at,
         "site_profile": site_profile(settings),
+        "primary_host": settings.primary_host,
+        "primary_user": settings.primary_user,
+        "primary_port": settings.primary_port,
         **ssh_access(),
     }, pulumi.ResourceOptions(providers=providers))
 

@@ -85,3 +85,17 @@ def test_settings_unknown_and_invalid_stack_names(tmp_path):
         read_stack_file(tmp_path, "ghost")
     with pytest.raises(ConfigError, match="invalid stack name '../etc'"):
         read_stack_file(tmp_path, "../etc")
+
+
+@pytest.mark.parametrize(("keys", "message"), [
+    ({"primaryHost": "203.0.113.10"}, "redundo:primaryHost is set without redundo:primaryUser"),
+    ({"primaryUser": "debian"}, "redundo:primaryUser is set without redundo:primaryHost"),
+    ({"primaryHost": "bad host!", "primaryUser": "debian"}, "redundo:primaryHost is 'bad host!', not a host name"),
+    ({"primaryHost": "shop.fr", "primaryUser": "Root Admin"}, "redundo:primaryUser is 'Root Admin', not a Unix"),
+    ({"primaryHost": "shop.fr", "primaryUser": "debian", "primaryPort": "99999"}, "redundo:primaryPort is '99999'"),
+])
+def test_settings_adopted_primary_needs_a_valid_host_and_user(keys, message):
+    import re
+
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):
+        parse_settings("adopted", {"ovhServiceName": SERVICE, "sshPublicKey": SSH_KEY, **keys})
