@@ -12,7 +12,7 @@ from redundo.cli._common import (
     StackOpt,
     TierOpt,
     _emit_json,
-    _state,
+    project_dir,
     _target,
 )
 
@@ -50,12 +50,12 @@ def drill(
 
         if tier is not None:
             raise UsageError("--tier goes with --local; a stack drill uses the stack's own tier")
-        target, _ = _target(stack, None, None, backend, False, needs_credentials=False)
+        target, _ = _target(stack, None, None, backend, False, needs_credentials=False, can_install=False)
         report = drill_mod.run_stack_drill(target.settings.tier, deploy.outputs(target),
                                            progress=lambda m: stderr().print(f"[dim]{m}[/dim]"))
         from redundo.report import save_drill
 
-        save_drill(_state.project, target.settings.stack, report.to_dict())
+        save_drill(project_dir(), target.settings.stack, report.to_dict())
     if json_:
         _emit_json(report.to_dict())
     else:
@@ -104,7 +104,7 @@ def vault_undelete(
     if bucket is None:
         from redundo import deploy
 
-        target, _ = _target(stack, None, None, backend, False, needs_credentials=False)
+        target, _ = _target(stack, None, None, backend, False, needs_credentials=False, can_install=False)
         outputs = deploy.outputs(target)
         bucket, endpoint = outputs["vaultBucket"][0], outputs["vaultEndpoint"][0]
     s3 = boto3.client("s3", endpoint_url=endpoint)

@@ -40,7 +40,7 @@ def _show_intent(verb: str, target, raw: dict[str, Any]) -> None:
         stdout().print(part)
     stdout().print(f"State backend: {target.backend}")
     stdout().print(f"This will {verb} stack [bold]{settings.stack}[/bold] on tier [bold]{settings.tier.name}[/bold] "
-                 f"at €{plan_.cost.monthly_eur:.2f}/month.")
+                 f"at €{plan_.cost.monthly_eur:.2f}/month in total (redundancy adds €{plan_.cost.redundancy_eur:.2f}).")
 
 @app.command()
 def up(stack: StackOpt = None, tier: TierOpt = None, budget: BudgetOpt = None, yes: YesOpt = False,

@@ -39,7 +39,8 @@ POLICY_PACK_DIR = Path(".redundo") / "policy-pack"
 OVH_KEYS = ("OVH_APPLICATION_KEY", "OVH_APPLICATION_SECRET", "OVH_CONSUMER_KEY")
 OVH_OAUTH_KEYS = ("OVH_CLIENT_ID", "OVH_CLIENT_SECRET")
 AWS_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-INSTALL_HINT = "install it with `curl -fsSL https://get.pulumi.com | sh` or pass --install-pulumi"
+INSTALL_HINT = "install it with `curl -fsSL https://get.pulumi.com | sh`"
+INSTALL_OPTION_HINT = " or pass --install-pulumi"
 
 
 class ReplacementRefused(OperationError):
@@ -59,21 +60,24 @@ def resolve_backend(project: Path, explicit: str | None, env: Mapping[str, str])
 
 
 def missing_prerequisites(settings: StackSettings, env: Mapping[str, str], *, cli_needed: bool = True,
-                          credentials_needed: bool = True,
+                          credentials_needed: bool = True, can_install: bool = False,
                           which: Callable[[str], str | None] = shutil.which) -> list[str]:
-    """What must be in place before a deploy: the CLI and each provider's credentials."""
+    """What must be in place before a deploy, each as a clause: the CLI and each provider's credentials.
+
+    can_install: the command offers --install-pulumi, so the hint may name it."""
     missing = []
     if cli_needed and which("pulumi") is None:
-        missing.append(f"the pulumi CLI is not on PATH ({INSTALL_HINT})")
+        hint = INSTALL_HINT + (INSTALL_OPTION_HINT if can_install else "")
+        missing.append(f"the pulumi CLI is not on PATH ({hint})")
     if not credentials_needed:
         return missing
     if not (all(env.get(k) for k in OVH_KEYS) or all(env.get(k) for k in OVH_OAUTH_KEYS)):
         absent = [k for k in OVH_KEYS if not env.get(k)]
-        missing.append(f"OVH credentials: set {', '.join(absent)} (or OVH_CLIENT_ID and OVH_CLIENT_SECRET)")
+        missing.append(f"OVH credentials are missing: set {', '.join(absent)} (or OVH_CLIENT_ID and OVH_CLIENT_SECRET)")
     uses_aws = "aws" in (settings.backup_provider, settings.standby_provider)
     if uses_aws and not (all(env.get(k) for k in AWS_KEYS) or env.get("AWS_PROFILE")):
         absent = [k for k in AWS_KEYS if not env.get(k)]
-        missing.append(f"AWS credentials: set {', '.join(absent)} (or AWS_PROFILE)")
+        missing.append(f"AWS credentials are missing: set {', '.join(absent)} (or AWS_PROFILE)")
     return missing
 
 

@@ -229,8 +229,10 @@ def _timed(fn) -> tuple[Any, float]:
 def run_local_drill(tier: Tier, *, size_mb: float = 20, files: int = 200, workdir: Path | None = None,
                     progress=lambda message: None) -> DrillReport:
     """Back up a sample shop to a local vault, burn it, restore it on a 'standby' and verify it."""
+    from redundo.localvault import LocalVault, require_server
+
+    require_server()
     check_tools()
-    from redundo.localvault import LocalVault
 
     owned = workdir is None
     root = Path(tempfile.mkdtemp(prefix="redundo-drill-")) if owned else workdir

@@ -13,8 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from redundo import access
+from redundo.errors import OperationError
 
-__all__ = ["Key", "LocalVault"]
+__all__ = ["Key", "LocalVault", "require_server", "INSTALL_LOCAL"]
+
+INSTALL_LOCAL = "pip install 'redundo[local]'"
+
+
+def require_server() -> None:
+    """Fail in one line, naming the install command, when the `local` extra is not installed."""
+    try:
+        import moto.server  # noqa: F401  flask and the S3 backend come with moto[server]
+    except ImportError as exc:
+        raise OperationError(f"the local drill needs an S3 server on 127.0.0.1 (moto[server]), which this "
+                             f"install lacks ({exc.name or 'moto'} is missing); install it with `{INSTALL_LOCAL}`") from None
 
 ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 REGION = "us-east-1"

@@ -227,15 +227,19 @@ def estimate_tiers(settings: StackSettings) -> list[CostEstimate]:
 
 
 def best_tier(settings: StackSettings, budget_eur: float) -> CostEstimate:
-    """The tier with the strongest promise whose whole monthly cost fits `budget_eur`."""
+    """The tier with the strongest promise whose redundancy fits `budget_eur`.
+
+    The budget is what the client pays for redundancy on top of the site's own server (the
+    primary, which the client pays for anyway): a freelancer quotes "€5 a month more"."""
     if not budget_eur > 0 or budget_eur == float("inf"):
         raise UsageError(f"budget {budget_eur:g} is not a positive amount of EUR a month; pass one such as --budget 15")
     estimates = estimate_tiers(settings)
-    fitting = [e for e in estimates if e.monthly_eur <= budget_eur]
+    fitting = [e for e in estimates if e.redundancy_eur <= budget_eur]
     if not fitting:
-        cheapest = min(estimates, key=lambda e: e.monthly_eur)
+        cheapest = min(estimates, key=lambda e: e.redundancy_eur)
         raise OperationError(
-            f"no tier fits €{budget_eur:.2f}/month for {settings.data_gb:g} GB; the cheapest, "
-            f"{cheapest.tier}, costs €{cheapest.monthly_eur:.2f}/month"
+            f"no tier fits €{budget_eur:.2f}/month of redundancy for {settings.data_gb:g} GB; the cheapest, "
+            f"{cheapest.tier}, adds €{cheapest.redundancy_eur:.2f}/month "
+            f"(€{cheapest.monthly_eur:.2f}/month with the primary's server)"
         )
     return fitting[-1]

@@ -11,6 +11,7 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -319,9 +320,28 @@ def _fill_defaults(values: dict[str, Any], raw: Mapping[str, Any]) -> None:
         else:
             values["standby_region"] = _first_elsewhere(tuple(geo.AWS_REGIONS), primary, provider="aws")
     if values.get("domain") and not values.get("dns_zone"):
-        values["dns_zone"] = ".".join(values["domain"].split(".")[-2:])
+        values["dns_zone"] = registered_domain(values["domain"])
     if values.get("database", "none") != "none" and not values.get("database_name"):
         values["database_name"] = "site"
+
+
+@lru_cache(maxsize=1)
+def _public_suffixes():
+    # The list ships inside the package (a dated snapshot): no network fetch, ever. ICANN
+    # suffixes only: a client's zone is a domain bought from a registrar, never a hosting
+    # provider's private suffix.
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList(only_icann=True)
+
+
+def registered_domain(domain: str) -> str:
+    """The zone a client owns for `domain`: shop.example.co.uk -> example.co.uk (Public Suffix List)."""
+    zone = _public_suffixes().privatesuffix(domain)
+    if zone is None:
+        raise ConfigError(f"{NAMESPACE}:domain {domain!r} is a public suffix, not a name one can register; "
+                          "write the site's own name, such as shop-example.co.uk")
+    return zone
 
 
 def _first_elsewhere(candidates: tuple[str, ...], primary: geo.Location, *,
@@ -389,20 +409,94 @@ def read_stack_config(stacks_dir: Path, stack: str) -> dict[str, Any]:
             f"invalid stack name {stack!r}; use lower-case letters, digits and dashes, such as jeweller-lyon"
         )
     path = stack_file(stacks_dir, stack)
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         known = stack_names(stacks_dir)
         hint = f"known stacks: {', '.join(known)}" if known else f"create it with `redundo init {stack}`"
         raise ConfigError(f"unknown stack {stack!r} (no {path.name} in {stacks_dir.name}/); {hint}")
+    return parse_stack_document(path, read_text(path))
+
+
+def read_text(path: Path) -> str:
+    """A stack file's text: UTF-8 (a leading BOM is tolerated), else one error naming the file and the fix."""
+    where = f"{path.parent.name}/{path.name}"
+    if path.is_symlink() and not path.exists():
+        raise ConfigError(f"{where} is a link to a missing file; point it at the stack file or remove it")
+    if path.is_dir():
+        raise ConfigError(f"{where} is a directory, not a stack file; remove it or move it out of {path.parent.name}/")
+    if not path.is_file():
+        raise ConfigError(f"{where} is not a regular file (a pipe or a device); replace it with the stack file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {where}: {exc.strerror or exc}; check its permissions") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(f"{where} is UTF-16 text; save it as UTF-8 (Pulumi reads stack files as UTF-8)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{where} is not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}, probably Latin-1); "
+            f"convert it with `iconv -f latin1 -t utf-8 {where} -o {where}.utf8 && mv {where}.utf8 {where}`"
+        ) from None
+
+
+def _loader():
+    """PyYAML's safe loader, rejecting a key given twice in one mapping as Pulumi's YAML reader does."""
     import yaml  # only when a stack file is read: keeps `redundo --help` fast
 
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
+        loader.flatten_mapping(node)
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise _DuplicateKey(key, seen[key], line)
+                seen[key] = line
+            except TypeError:  # an unhashable key (a list as a key): construct_mapping says so
+                break
+        return loader.construct_mapping(node, deep=deep)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return Loader
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, first: int, again: int):
+        super().__init__(key, first, again)
+        self.key, self.first, self.again = key, first, again
+
+
+def parse_stack_document(path: Path, text: str) -> dict[str, Any]:
+    """The `redundo:` keys of a stack file's text, after the checks Pulumi itself would make."""
+    import yaml
+
+    where = f"{path.parent.name}/{path.name}"
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        document = yaml.load(text, Loader=_loader()) or {}
+    except _DuplicateKey as dup:
+        raise ConfigError(f"{where} sets {dup.key} twice (lines {dup.first} and {dup.again}); "
+                          "keep one (Pulumi rejects duplicate keys)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path.name} is not valid YAML{where}; fix the file and run again") from None
+        where_in = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None)
+        detail = f" ({problem})" if problem else ""
+        raise ConfigError(f"{where} is not valid YAML{where_in}{detail}; fix the file and run again") from None
     config = document.get("config") if isinstance(document, dict) else None
     if not isinstance(config, dict):
-        raise ConfigError(f"{path.name} has no `config:` mapping; see stacks/Pulumi.small-shop.yaml")
+        raise ConfigError(f"{where} has no `config:` mapping; write the settings under `config:` as "
+                          f"`{NAMESPACE}:tier: basic` (see `redundo init --help`)")
     prefix = f"{NAMESPACE}:"
-    return {k[len(prefix):]: v for k, v in config.items() if isinstance(k, str) and k.startswith(prefix)}
+    for key in config:
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"{where} has a config key {key!r} that is not a name; write keys as {NAMESPACE}:tier")
+        if ":" not in key:
+            raise ConfigError(f"{where} has the key {key!r} without a namespace, so it would be ignored; "
+                              f"write it as {NAMESPACE}:{key}")
+    return {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}

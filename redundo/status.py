@@ -100,6 +100,24 @@ def save_status(project: Path, status: ClientStatus) -> None:
     (directory / f"{status.stack}.json").write_text(json.dumps(status.to_dict(), indent=2))
 
 
+DAMAGED = "damaged"
+
+
 def load_status(project: Path, stack: str) -> dict[str, Any] | None:
+    """The last status saved for `stack`; None when never checked; state "damaged" when unreadable.
+
+    A damaged file (cut short by a full disk, edited by hand) is shown as such, not trusted and
+    not fatal: the next `redundo status` rewrites it."""
     path = project / STATUS_DIR / f"{stack}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.exists():
+        return None
+    try:
+        document = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {"state": DAMAGED, "checked_at": None}
+    if not isinstance(document, dict) or not isinstance(document.get("state"), str):
+        return {"state": DAMAGED, "checked_at": None}
+    checked = document.get("checked_at")
+    if not isinstance(checked, (int, float)) or isinstance(checked, bool):
+        document["checked_at"] = None
+    return document

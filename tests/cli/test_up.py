@@ -131,12 +131,12 @@ def test_up_engine_error_is_one_line(project, fake):
     (["up", "--tier", "basic", "--budget", "9"], {}, 2, "error: --tier and --budget exclude each other"),
     (["up", "--tier", "gold"], {}, 2, "error: unknown tier 'gold'"),
     (["up", "--budget", "0"], {}, 2, "error: budget 0 is not a positive amount of EUR a month"),
-    (["up", "--budget", "1"], {}, 1, "error: no tier fits €1.00/month for 8 GB"),
+    (["up", "--budget", "0.1"], {}, 1, "error: no tier fits €0.10/month of redundancy for 8 GB"),
     (["up", "--stack", "ghost"], {}, 2, "error: unknown stack 'ghost'"),
     (["up", "--tier", "basic", "--yes"], {"OVH_CONSUMER_KEY": None}, 1,
-     "error: missing OVH credentials: set OVH_CONSUMER_KEY (or OVH_CLIENT_ID and OVH_CLIENT_SECRET)"),
+     "error: OVH credentials are missing: set OVH_CONSUMER_KEY (or OVH_CLIENT_ID and OVH_CLIENT_SECRET)"),
     (["up", "--tier", "basic", "--yes"], {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None}, 1,
-     "error: missing AWS credentials: set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"),
+     "error: AWS credentials are missing: set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"),
     (["up", "--tier", "basic", "--yes", "--backend", "ftp://x"], {}, 1,
      "error: backend 'ftp://x' is not a state backend URL"),
     (["destroy", "--yes", "--tier", "basic"], {}, 2, "error: No such option: --tier"),
@@ -152,7 +152,7 @@ def test_up_without_the_pulumi_cli_says_how_to_install_it(project, mocker):
     mocker.patch("redundo.deploy.shutil.which", return_value=None)
     result = invoke(project, "up", "--tier", "basic", "--yes")
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: missing the pulumi CLI is not on PATH (install it with "
+    assert result.stderr.startswith("error: the pulumi CLI is not on PATH (install it with "
                                     "`curl -fsSL https://get.pulumi.com | sh` or pass --install-pulumi)")
 
 
