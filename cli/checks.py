@@ -50,8 +50,6 @@ def plan(stack: StackOpt = None, all_: AllOpt = False, tier: TierOpt = None, jso
         _validate(names[0], tier)  # a bad stack file fails in a blink, before the SDKs load
     from functools import partial
 
-    from rich.markup import escape
-
     from redundo.stacks import program  # noqa: F401  loaded once here, shared by the forked workers
 
     from redundo.fleet import StackFailure, failure_summary, guarded, map_stacks
@@ -70,6 +68,8 @@ def plan(stack: StackOpt = None, all_: AllOpt = False, tier: TierOpt = None, jso
             texts.append(doc)
         typer.echo(_json_array(texts) if all_ else texts[0])
     else:
+        from rich.markup import escape  # not for --json: rich costs start-up time
+
         from redundo.cli import render
 
         for p in _with_progress(map_stacks(wrap(partial(make_plan, stacks_dir(), tier=tier)), names), names, all_):
