@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from typer.core import TyperGroup
 
+from redundo.cli import _coercion
 from redundo.errors import RedundoError
 
 if TYPE_CHECKING:
@@ -34,6 +35,10 @@ def stderr() -> "Console":
     from rich.console import Console
 
     return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+# Options need pydantic only for values typer must convert (see _coercion).
+_coercion.install()
 
 
 def fail(message: str, code: int) -> None:
