@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -9,12 +11,15 @@ from typing import TYPE_CHECKING, Any
 import typer
 from typer.core import TyperGroup
 
+from redundo.cli import _coercion
 from redundo.errors import RedundoError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["app", "stdout", "stderr", "fail"]
+__all__ = ["app", "stdout", "stderr", "fail", "install_signal_handlers"]
+
+DEBUG_VAR = "REDUNDO_DEBUG"
 
 
 # rich is imported on first use, not at start-up: `redundo --help` stays fast.
@@ -32,11 +37,61 @@ def stderr() -> "Console":
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+# Options need pydantic only for values typer must convert (see _coercion).
+_coercion.install()
+
+
 def fail(message: str, code: int) -> None:
     """Print `message` as the one line a user sees on stderr, then exit with `code`."""
     sys.stderr.write(f"error: {message}\n")
     sys.stderr.flush()
     sys.exit(code)
+
+
+class Interrupted(BaseException):
+    """SIGINT (Ctrl-C). Not KeyboardInterrupt: typer turns that into a silent exit 130."""
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the process was, so that `finally` blocks still run."""
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    raise Interrupted()
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def install_signal_handlers() -> None:
+    """SIGINT and SIGTERM unwind the command (finally blocks run), then end as one line."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # nohup and `cmd &` ignore it on purpose
+        signal.signal(signal.SIGINT, _on_sigint)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _debug() -> bool:
+    return os.environ.get(DEBUG_VAR, "") not in ("", "0")
+
+
+def _show_traceback() -> None:
+    if _debug():
+        import traceback
+
+        traceback.print_exc()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _quiet_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _is_typer_usage_error(exc: BaseException) -> bool:
@@ -53,20 +108,38 @@ class _Group(TyperGroup):
             result = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                   standalone_mode=False, **extra)
         except RedundoError as exc:
-            fail(str(exc), exc.exit_code)
+            _show_traceback()
+            fail(_one_line(str(exc)), exc.exit_code)
         except typer.Abort:
             fail("aborted; nothing was changed", 1)
-        except KeyboardInterrupt:
-            fail("interrupted", 130)
+        except (Interrupted, KeyboardInterrupt):
+            _show_traceback()
+            fail("interrupted (Ctrl-C); what finished before stays done", 130)
+        except Terminated:
+            _show_traceback()
+            fail("terminated (SIGTERM); what finished before stays done", 143)
+        except UnicodeEncodeError as exc:
+            encoding = getattr(sys.stdout, "encoding", None) or exc.encoding
+            _show_traceback()
+            fail(f"the output's encoding ({encoding}) cannot show {exc.object[exc.start:exc.end]!r}; "
+                 "set LANG=C.UTF-8 or PYTHONIOENCODING=utf-8", 1)
+        except BrokenPipeError:
+            # `redundo ls | head`: the reader left. Nothing more can be said on stdout; say nothing.
+            _quiet_stdout()
+            sys.exit(1)
         except Exception as exc:
-            if not _is_typer_usage_error(exc):
-                raise
-            if type(exc).__name__ == "NoArgsIsHelpError":
-                sys.stdout.write(exc.format_message() + "\n")
-                sys.exit(0)
-            ctx = getattr(exc, "ctx", None)
-            where = f"; see `{ctx.command_path} --help`" if ctx is not None else ""
-            fail(exc.format_message().rstrip(".") + where, exc.exit_code)
+            if _is_typer_usage_error(exc):
+                if type(exc).__name__ == "NoArgsIsHelpError":
+                    sys.stdout.write(exc.format_message() + "\n")
+                    sys.exit(0)
+                ctx = getattr(exc, "ctx", None)
+                where = f"; see `{ctx.command_path} --help`" if ctx is not None else ""
+                fail(_one_line(exc.format_message().rstrip(".")) + where, exc.exit_code)
+            _show_traceback()
+            detail = _one_line(str(exc)) or "no message"
+            fail(f"internal error: {type(exc).__name__}: {detail}; rerun with {DEBUG_VAR}=1 and report it", 1)
+        if result == 130:  # typer's answer to a KeyboardInterrupt raised before our handler was in place
+            fail("interrupted (Ctrl-C); what finished before stays done", 130)
         sys.exit(result if isinstance(result, int) else 0)
 
 

@@ -32,7 +32,10 @@ BackendOpt = Annotated[Optional[str], typer.Option(
 
 InstallOpt = Annotated[bool, typer.Option("--install-pulumi", help="Download and install the pulumi CLI if it is missing.")]
 
-BudgetOpt = Annotated[Optional[float], typer.Option("--budget", "-b", help="Pick the best tier for this many EUR a month.")]
+BUDGET_HELP = ("What the client pays for redundancy, EUR a month, on top of the site's own server: "
+               "picks the strongest tier whose redundancy costs no more.")
+
+BudgetOpt = Annotated[Optional[float], typer.Option("--budget", "-b", help=BUDGET_HELP)]
 
 AllowReplaceOpt = Annotated[Optional[list[str]], typer.Option(
     "--allow-replace", metavar="URN",
@@ -48,9 +51,14 @@ def _settings_module():
     return settings
 
 class _State:
-    project: Path = Path(".")
+    project: Path | None = None
+    """The project directory, once found; None until a command asks for it."""
+    given: Path | None = None
+    """--project or REDUNDO_PROJECT as given."""
 
 _state = _State()
+
+PROJECT_FILE = "Pulumi.yaml"
 
 @app.callback()
 def _main(
@@ -59,27 +67,52 @@ def _main(
         show_default="the nearest directory upwards with a Pulumi.yaml")] = None,
 ) -> None:
     """Off-site backups, a standby and failover for small sites, at a tier that fits the budget."""
-    _state.project = project if project is not None else _find_project(Path.cwd())
+    # Found lazily: `tiers` and `drill --local` work anywhere, the rest say clearly when there is none.
+    _state.given, _state.project = project, None
 
-def _find_project(start: Path) -> Path:
+def find_project(start: Path) -> Path | None:
+    """The nearest directory from `start` upwards that holds a Pulumi.yaml."""
     for directory in (start, *start.parents):
-        if (directory / "Pulumi.yaml").is_file():
+        if (directory / PROJECT_FILE).is_file():
             return directory
-    return start
+    return None
+
+def project_dir() -> Path:
+    """The project every command works in, or a usage error saying how to get one."""
+    if _state.project is not None:
+        return _state.project
+    if _state.given is not None:
+        given = _state.given
+        if not given.is_dir():
+            raise UsageError(f"--project {given} is not a directory; pass the folder that holds Pulumi.yaml "
+                             "(create one with `redundo new DIR`)")
+        if not (given / PROJECT_FILE).is_file():
+            raise UsageError(f"--project {given} has no Pulumi.yaml, so it is not a redundo project; "
+                             "create one with `redundo new DIR`")
+        _state.project = given.resolve()
+    else:
+        cwd = Path.cwd()
+        found = find_project(cwd)
+        if found is None:
+            raise UsageError(f"no redundo project in {cwd} or above (no Pulumi.yaml); cd into one, pass --project DIR, "
+                             "or create one with `redundo new DIR`")
+        _state.project = found
+    return _state.project
 
 def stacks_dir() -> Path:
-    return _state.project / "stacks"
+    return project_dir() / "stacks"
 
-def _one_stack(stack: str | None) -> str:
-    """The stack named, or the only one there is."""
+def _one_stack(stack: str | None, *, all_option: bool = False) -> str:
+    """The stack named, or the only one there is. all_option: the command also takes --all."""
     if stack is not None:
         return stack
     names = _settings_module().stack_names(stacks_dir())
     if len(names) == 1:
         return names[0]
     if not names:
-        raise ConfigError(f"no stacks in {stacks_dir()}; create one with `redundo init NAME` or pass --project")
-    raise UsageError(f"there are {len(names)} stacks ({', '.join(names)}); pass --stack NAME or --all")
+        raise ConfigError(f"no stacks in {stacks_dir()}; create one with `redundo init NAME`")
+    choice = "pass --stack NAME or --all" if all_option else "pass --stack NAME"
+    raise UsageError(f"there are {len(names)} stacks ({', '.join(names)}); {choice}")
 
 def _stacks(stack: str | None, all_: bool) -> list[str]:
     if all_ and stack is not None:
@@ -89,14 +122,15 @@ def _stacks(stack: str | None, all_: bool) -> list[str]:
         if not names:
             raise ConfigError(f"no stacks in {stacks_dir()}; create one with `redundo init NAME`")
         return names
-    return [_one_stack(stack)]
+    return [_one_stack(stack, all_option=True)]
 
 def _emit_json(document: Any) -> None:
     typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
 def _with_progress(results, names: list[str], show: bool):
     """Yield `results`, with a progress bar over the clients on stderr when there are several."""
-    if not show or len(names) < 2:
+    if not show or len(names) < 2 or not stderr().is_terminal:
+        # Off a terminal a progress bar is only noise in a log (and a stray line on stderr).
         yield from results
         return
     from rich.progress import Progress
@@ -136,7 +170,7 @@ def _passphrase() -> str:
     return typer.prompt("Passphrase for the stack's secrets", hide_input=True)
 
 def _target(stack: str | None, tier: str | None, budget: float | None, backend: str | None,
-            install: bool, *, needs_credentials: bool = True, offline: bool = False):
+            install: bool, *, needs_credentials: bool = True, offline: bool = False, can_install: bool = True):
     """Validate everything a deploy needs before any call to pulumi: stack, tier, prerequisites.
 
     offline=True (a dry run) validates the stack only: nothing will be sent, so no CLI, no
@@ -156,14 +190,15 @@ def _target(stack: str | None, tier: str | None, budget: float | None, backend: 
         chosen = best_tier(settings, budget)
         raw["tier"] = chosen.tier
         settings = _settings_module().parse_settings(name, raw)
-    backend_url = deploy.resolve_backend(_state.project, backend, os.environ)
+    backend_url = deploy.resolve_backend(project_dir(), backend, os.environ)
     command = None if offline else _pulumi_command(install)
     missing = [] if offline else deploy.missing_prerequisites(
-        settings, os.environ, cli_needed=command is None, credentials_needed=needs_credentials)
+        settings, os.environ, cli_needed=command is None, credentials_needed=needs_credentials,
+        can_install=can_install)
     if missing:
-        raise OperationError("missing " + "; ".join(missing))
+        raise OperationError("; ".join(missing))
     return deploy.Target(
-        project=_state.project,
+        project=project_dir(),
         settings=settings,
         backend=backend_url,
         passphrase="" if offline else _passphrase(),

@@ -12,7 +12,7 @@ from redundo.cli._common import (
     StackOpt,
     TierOpt,
     _emit_json,
-    _state,
+    project_dir,
     _target,
 )
 
@@ -26,13 +26,17 @@ def drill(
     size: Annotated[float, typer.Option("--size", help="Sample site size in MB (--local).")] = 20,
     files: Annotated[int, typer.Option("--files", help="Number of files in the sample site (--local).")] = 200,
     tier: TierOpt = None,
+    database: Annotated[Optional[str], typer.Option(
+        "--database", help="The stack's database engine for --local: sqlite, mysql or postgresql (run on local servers)."
+    )] = None,
     json_: JsonOpt = False,
     backend: BackendOpt = None,
 ) -> None:
     """Prove recovery: back up, burn the primary, restore on the standby, verify every byte, measure RPO and RTO.
 
-    --local needs no cloud: it runs the hosts' own scripts against a local S3 server. --stack NAME
-    restores the newest snapshot into a scratch directory on the deployed standby.
+    --local needs no cloud: it runs the hosts' own scripts against a local S3 server built as the
+    tier's vault (versioning, Object Lock, the production key policies) and, with --database mysql or
+    postgresql, against local database servers. --stack NAME restores the newest snapshot into a scratch directory on the deployed standby.
     """
     from redundo import drill as drill_mod
     from redundo.tiers import get_tier
@@ -41,21 +45,26 @@ def drill(
         raise UsageError("pass either --local or --stack NAME")
     if not size > 0 or files < 1:
         raise UsageError("--size must be more than 0 MB and --files at least 1")
+    if database is not None and not local:
+        raise UsageError("--database goes with --local; a stack drill uses the stack's own database")
+    if database is not None and database not in drill_mod.DATABASES:
+        raise UsageError(f"unknown --database {database!r}; use one of: {', '.join(drill_mod.DATABASES)}")
     if local:
         chosen = get_tier(tier or "standard")
         progress = (lambda m: None) if json_ else (lambda m: stderr().print(f"[dim]{m}[/dim]"))
-        report = drill_mod.run_local_drill(chosen, size_mb=size, files=files, progress=progress)
+        report = drill_mod.run_local_drill(chosen, size_mb=size, files=files, progress=progress,
+                                           database=database or "sqlite")
     else:
         from redundo import deploy
 
         if tier is not None:
             raise UsageError("--tier goes with --local; a stack drill uses the stack's own tier")
-        target, _ = _target(stack, None, None, backend, False, needs_credentials=False)
+        target, _ = _target(stack, None, None, backend, False, needs_credentials=False, can_install=False)
         report = drill_mod.run_stack_drill(target.settings.tier, deploy.outputs(target),
                                            progress=lambda m: stderr().print(f"[dim]{m}[/dim]"))
         from redundo.report import save_drill
 
-        save_drill(_state.project, target.settings.stack, report.to_dict())
+        save_drill(project_dir(), target.settings.stack, report.to_dict())
     if json_:
         _emit_json(report.to_dict())
     else:
@@ -171,7 +180,7 @@ def vault_undelete(
     if bucket is None:
         from redundo import deploy
 
-        target, _ = _target(stack, None, None, backend, False, needs_credentials=False)
+        target, _ = _target(stack, None, None, backend, False, needs_credentials=False, can_install=False)
         outputs = deploy.outputs(target)
         bucket, endpoint = outputs["vaultBucket"][0], outputs["vaultEndpoint"][0]
     s3 = boto3.client("s3", endpoint_url=endpoint)

@@ -18,13 +18,13 @@ from redundo.cli._common import (
     _one_stack,
     _settings_module,
     _stacks,
-    _state,
+    project_dir,
     _target,
     _with_progress,
     stacks_dir,
 )
 
-from redundo.errors import OperationError, UsageError
+from redundo.errors import ConfigError, OperationError, UsageError
 
 
 NotifyOpt = Annotated[Optional[list[str]], typer.Option(
@@ -38,8 +38,9 @@ def status(stack: StackOpt = None, all_: AllOpt = False, json_: JsonOpt = False,
            notify: NotifyOpt = None) -> None:
     """Each client's newest backup against its RPO (OK, LATE, MISSING), read from its vault.
 
-    Exits 1 when any client breaches its RPO, so cron or CI can alert. With --notify, each URL gets
-    one message when a client goes OK -> LATE/MISSING and one when it is OK again, never more.
+    Exits 1 when any client breaches its RPO, so cron or CI can alert. With --all, a client whose
+    vault cannot be read is UNKNOWN and the others are still checked. With --notify, each URL gets
+    one message when a client goes OK -> LATE/MISSING/UNKNOWN and one when it is OK again, never more.
     """
     targets = []
     if notify:
@@ -51,10 +52,7 @@ def status(stack: StackOpt = None, all_: AllOpt = False, json_: JsonOpt = False,
     from redundo import deploy
     from redundo import status as status_mod
 
-    results = []
-    names = _stacks(stack, all_)
-    for name in _with_progress(iter(names), names, all_):
-        target, _ = _target(name, None, None, backend, False, needs_credentials=False)
+    def read(name: str, target: Any) -> Any:
         outputs = deploy.outputs(target)
         if "vaultBucket" not in outputs:
             raise OperationError(f"stack {name!r} has no deployed vault yet; run `redundo up --stack {name}`")
@@ -63,10 +61,29 @@ def status(stack: StackOpt = None, all_: AllOpt = False, json_: JsonOpt = False,
                           aws_access_key_id=outputs["readerAccessKeyId"][0],
                           aws_secret_access_key=outputs["readerSecretAccessKey"][0])
         try:
-            result = status_mod.read_status(name, target.settings.tier, outputs, s3)
+            return status_mod.read_status(name, target.settings.tier, outputs, s3)
         except Exception as exc:  # botocore: unreachable vault, refused key
             raise OperationError(f"cannot read the vault of {name}: {exc}") from None
-        status_mod.save_status(_state.project, result)
+
+    results = []
+    names = _stacks(stack, all_)
+    for name in _with_progress(iter(names), names, all_):
+        try:
+            target, _ = _target(name, None, None, backend, False, needs_credentials=False, can_install=False)
+        except ConfigError as exc:
+            if not all_:
+                raise
+            # A damaged stack file is this client's problem: the others are still checked.
+            result = status_mod.unknown(name, None, str(exc))
+        else:
+            try:
+                result = read(name, target)
+            except OperationError as exc:
+                if not all_:
+                    raise
+                # One client's vault out of reach must not silence the others' alerts: it is a state too.
+                result = status_mod.unknown(name, target.settings.tier, str(exc))
+        status_mod.save_status(project_dir(), result)
         results.append(result)
     if json_:
         _emit_json([r.to_dict() for r in results] if all_ else results[0].to_dict())
@@ -75,7 +92,7 @@ def status(stack: StackOpt = None, all_: AllOpt = False, json_: JsonOpt = False,
 
         stdout().print(render.status_table(results))
     if targets:
-        delivered, failed = notify_mod.deliver(_state.project, results, targets)
+        delivered, failed = notify_mod.deliver(project_dir(), results, targets)
         for note in delivered:
             stderr().print(f"notified: {note}", markup=False)
         if failed:
@@ -98,6 +115,11 @@ def init(
     primary_flavor: Annotated[str, typer.Option("--primary-flavor")] = "d2-2",
     backup_provider: Annotated[str, typer.Option("--backup-provider", help="aws or ovh.")] = "aws",
     standby_provider: Annotated[str, typer.Option("--standby-provider", help="ovh or aws.")] = "ovh",
+    profile: Annotated[Optional[str], typer.Option(
+        "--profile", help="What the site runs: static, php, wordpress, postgres-app or custom.",
+        show_default="the one that runs --database; wordpress when neither is given")] = None,
+    database: Annotated[Optional[str], typer.Option(
+        "--database", help="none, sqlite, mysql or postgresql.", show_default="the profile's own")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing stack file.")] = False,
 ) -> None:
     """Write stacks/Pulumi.CLIENT.yaml for a new client, validated, at a tier or within a budget."""
@@ -118,13 +140,15 @@ def init(
     key_path = ssh_key or Path.home() / ".ssh" / "id_ed25519.pub"
     try:
         public_key = key_path.read_text(encoding="utf-8").strip().splitlines()[0]
-    except (OSError, IndexError):
-        raise UsageError(f"cannot read an SSH public key from {key_path}; pass --ssh-key FILE.pub") from None
+    except (OSError, IndexError, UnicodeDecodeError):
+        raise UsageError(f"cannot read an SSH public key from {key_path} (not a text file with a key line); "
+                         "pass --ssh-key FILE.pub, the .pub file, not the private key") from None
     raw: dict[str, Any] = {
         "tier": tier or "basic", "ovhServiceName": ovh_service_name, "sshPublicKey": public_key, "domain": domain,
         "dataGb": data_gb, "primaryRegion": primary_region, "primaryFlavor": primary_flavor,
         "backupProvider": backup_provider, "standbyProvider": standby_provider,
     }
+    raw |= _profile_and_database(profile, database)
     settings = _settings_module().parse_settings(client, raw)
     if budget is not None:
         raw["tier"] = best_tier(settings, budget).tier
@@ -133,10 +157,28 @@ def init(
     document = {"config": {f"{_settings_module().NAMESPACE}:{k}": v for k, v in raw.items()}}
     stacks_dir().mkdir(parents=True, exist_ok=True)
     path.write_text(f"# {client}: {domain}, tier {settings.tier.name} ({settings.tier.strategy}), "
-                    f"about €{cost.monthly_eur:.2f}/month excl. VAT. Written by `redundo init`.\n"
+                    f"about €{cost.monthly_eur:.2f}/month excl. VAT in total, €{cost.redundancy_eur:.2f} of it for redundancy. Written by `redundo init`.\n"
                     + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    stdout().print(f"wrote stacks/{path.name}: tier {settings.tier.name}, RPO {settings.tier.rpo_minutes} min, "
-                   f"RTO {settings.tier.rto_minutes} min, €{cost.monthly_eur:.2f}/month")
+    from redundo.cli.render import minutes
+
+    stdout().print(f"wrote stacks/{path.name}: tier {settings.tier.name}, profile {settings.site_profile} "
+                   f"({settings.profile.description}), RPO {minutes(settings.tier.rpo_minutes)}, "
+                   f"RTO {minutes(settings.tier.rto_minutes)}, €{cost.monthly_eur:.2f}/month in total "
+                   f"(redundancy adds €{cost.redundancy_eur:.2f})")
+
+def _profile_and_database(profile: str | None, database: str | None) -> dict[str, str]:
+    """Both keys, each defaulting to what the other implies; a small shop (WordPress) when neither is given."""
+    from redundo import profiles
+
+    if profile is None and database is None:
+        profile = "wordpress"
+    if profile is not None and profile not in profiles.PROFILES:
+        raise UsageError(f"--profile {profile!r} is not a site profile; accepted values: "
+                         f"{', '.join(profiles.PROFILE_NAMES)}")
+    if database is None:
+        database = profiles.PROFILES[profile].databases[0]
+    return {"siteProfile": profile or profiles.default_profile(database), "database": database}
+
 
 @app.command("ls")
 def list_clients(json_: JsonOpt = False) -> None:
@@ -155,16 +197,31 @@ def list_clients(json_: JsonOpt = False) -> None:
         else:
             row |= {"tier": settings.tier.name, "domain": settings.domain,
                     "monthly_cost_eur": estimate(settings).monthly_eur}
-        last = status_mod.load_status(_state.project, name)
+        last = status_mod.load_status(project_dir(), name)
         row["last_status"] = last["state"] if last else None
         row["last_checked"] = last["checked_at"] if last else None
         rows.append(row)
     if json_:
         _emit_json(rows)
+        _fail_on_invalid(rows)
         return
     from redundo.cli import render
 
-    stdout().print(render.clients_table(rows))
+    from rich.console import Console
+
+    # Wide enough for every name, even into an 80-column pipe: a cut name cannot be pasted back.
+    console = Console(highlight=False, width=max(stdout().width, render.clients_width(rows)))
+    console.print(render.clients_table(rows))
+    _fail_on_invalid(rows)
+
+def _fail_on_invalid(rows: list[dict[str, Any]]) -> None:
+    """After listing every client: one line and exit 1 when some stack files are invalid."""
+    invalid = [r for r in rows if "error" in r]
+    if len(invalid) == 1:
+        raise OperationError(f"1 of {len(rows)} stack files are invalid: {invalid[0]['stack']}: {invalid[0]['error']}")
+    if invalid:
+        raise OperationError(f"{len(invalid)} of {len(rows)} stack files are invalid: "
+                             f"{', '.join(r['stack'] for r in invalid)}; each row says what to fix")
 
 @app.command()
 def report(
@@ -189,7 +246,7 @@ def report(
         raise UsageError("--format pdf writes a file; pass --output FILE.pdf")
     name = _one_stack(stack)
     settings = _settings_module().read_stack_file(stacks_dir(), name)
-    drill = report_mod.load_drill(_state.project, name)
+    drill = report_mod.load_drill(project_dir(), name)
     if format_ == "md":
         text = report_mod.markdown_report(settings, lang=lang, part=part, drill=drill)
     else:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 
-from redundo.cli import checks, data, deploy, fleet  # noqa: F401  registers the commands
-from redundo.cli._app import app
+from redundo.cli import checks, data, deploy, dns, fleet, project  # noqa: F401  registers the commands
+from redundo.cli._app import app, install_signal_handlers
 
 __all__ = ["app", "run"]
 
@@ -23,4 +23,5 @@ def run() -> None:
     # a fifth of a plan and frees nothing. Long loops over stacks collect as they go (fleet).
     gc.disable()
     os.environ.setdefault("PULUMI_SKIP_UPDATE_CHECK", "true")
+    install_signal_handlers()
     app()

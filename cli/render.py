@@ -98,14 +98,14 @@ def plan_view(plan: "Plan") -> list[Any]:
     tier = plan.settings.tier
     header = (f"[bold]{plan.settings.stack}[/bold]: tier [bold]{tier.name}[/bold] ({tier.strategy}), "
               f"RPO {minutes(tier.rpo_minutes)}, RTO {minutes(tier.rto_minutes)}, "
-              f"€{plan.cost.monthly_eur:.2f}/month")
+              f"€{plan.cost.monthly_eur:.2f}/month in total, of which redundancy €{plan.cost.redundancy_eur:.2f}")
     return [header, resource_tree(plan), locations_table(plan), cost_table(plan.cost),
             *cost_notes(plan.cost)]
 
 
 def tiers_table(estimates: list[CostEstimate], chosen: str | None) -> Table:
     table = Table(title="Tiers (EUR a month, excl. VAT)", title_justify="left")
-    for column in ("", "tier", "strategy", "RPO", "RTO", "standby", "€/month", "redundancy €"):
+    for column in ("", "tier", "strategy", "RPO", "RTO", "standby", "total €/month", "redundancy adds €"):
         table.add_column(column, justify="right" if "€" in column else "left")
     for cost in estimates:
         tier = TIERS[cost.tier]
@@ -113,6 +113,12 @@ def tiers_table(estimates: list[CostEstimate], chosen: str | None) -> Table:
         table.add_row(mark, tier.name, tier.strategy, minutes(tier.rpo_minutes), minutes(tier.rto_minutes),
                       tier.standby_mode, f"{cost.monthly_eur:.2f}", f"{cost.redundancy_eur:.2f}")
     return table
+
+
+def budget_line(budget: float, chosen: CostEstimate) -> str:
+    """What a redundancy budget buys, with the total the client pays including the primary."""
+    return (f"€{budget:.2f}/month for redundancy buys [bold]{chosen.tier}[/bold]: it adds "
+            f"€{chosen.redundancy_eur:.2f}/month to the site's own server, €{chosen.monthly_eur:.2f}/month in total.")
 
 
 def survives_lines(estimates: list[CostEstimate]) -> list[str]:
@@ -129,6 +135,9 @@ def check_lines(results: list[Any]) -> list[str]:
     """`redundo check` as text: one line a finding, naming the rule, the resource and the fix."""
     lines = []
     for r in results:
+        if r.error:
+            lines.append(f"[red]FAIL[/red] {r.stack}: invalid stack file: {escape(r.error)}")
+            continue
         violations = [f for f in r.findings if not f.undecided]
         blocking = sum(1 for f in violations if f.mandatory)
         advisory = len(violations) - blocking
@@ -172,6 +181,9 @@ def drill_lines(report: Any) -> list[str]:
                      f"{report.backup_seconds:.2f} s, incremental {report.incremental_seconds:.2f} s")
     lines.append(f"  verified by {report.verified_by}: {report.files_checked} files, "
                  f"{len(report.files_mismatched)} different; database {report.db_integrity}")
+    if getattr(report, "vault_lock_days", 0):
+        lines.append(f"  vault: Object Lock COMPLIANCE {report.vault_lock_days} days; heartbeat "
+                     f"{report.heartbeat_lock or 'NOT LOCKED'}")
     if report.orders_at_backup:
         lines.append(f"  orders: {report.orders_restored} restored of {report.orders_at_backup} at the last backup; "
                      f"{report.orders_lost_since_backup} sold after it were lost (that is the RPO)")
@@ -207,6 +219,8 @@ def status_table(results: list[Any]) -> Table:
         state = f"[{colour.get(r.state, 'yellow')}]{r.state}[/]"
         if r.last_failure:
             state += f" (last run failed {escape(r.last_failure)})"
+        if r.error:
+            state += f" ({escape(r.error)})"
         table.add_row(r.stack, r.tier, state, _age(r.last_backup_age_seconds), minutes(r.rpo_minutes),
                       str(r.snapshot_count), f"{r.vault_bytes / 1e6:.1f} MB", escape(r.standby), r.active_side,
                       f"{r.monthly_cost_eur:.2f}" if r.monthly_cost_eur is not None else "-")
@@ -215,12 +229,26 @@ def status_table(results: list[Any]) -> Table:
 
 def clients_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="Clients", title_justify="left")
-    for column in ("client", "tier", "domain", "€/month", "last status"):
-        table.add_column(column)
+    # Names and domains are identifiers a freelancer copies into the next command: never cut them.
+    table.add_column("client", no_wrap=True, min_width=max((len(r["stack"]) for r in rows), default=6))
+    table.add_column("tier")
+    table.add_column("domain", no_wrap=True,
+                     min_width=max((len(r.get("domain") or "") for r in rows), default=6))
+    table.add_column("€/month", justify="right")
+    table.add_column("last status", overflow="fold")
     for row in rows:
         if "error" in row:
-            table.add_row(row["stack"], "[red]invalid[/red]", escape(row["error"]), "", "")
+            table.add_row(row["stack"], "[red]invalid[/red]", "", "", escape(row["error"]))
             continue
-        table.add_row(row["stack"], row["tier"], row["domain"] or "-", f"{row['monthly_cost_eur']:.2f}",
-                      row["last_status"] or "not checked")
+        last = row["last_status"]
+        shown = ("[red]damaged status file[/red] (`redundo status` rewrites it)" if last == "damaged"
+                 else last or "not checked")
+        table.add_row(row["stack"], row["tier"], row["domain"] or "-", f"{row['monthly_cost_eur']:.2f}", shown)
     return table
+
+
+def clients_width(rows: list[dict[str, Any]]) -> int:
+    """Columns the clients table needs so that no name or domain is cut."""
+    names = max((len(r["stack"]) for r in rows), default=6)
+    domains = max((len(r.get("domain") or "") for r in rows), default=6)
+    return names + domains + 60

@@ -48,8 +48,9 @@ class Failover(pulumi.ComponentResource):
             ttl=args["ttl"],
             opts=pulumi.ResourceOptions(parent=self),
         )
-        # No separate zone refresh: the provider's record resource refreshes the zone itself after
-        # each create, update and delete (terraform-provider-ovh resource_domain_zone_record.go).
+        # No separate zone refresh: the provider's record resource POSTs /domain/zone/{zone}/refresh
+        # itself after every create, update and delete (terraform-provider-ovh
+        # ovh/resource_domain_zone_record.go, ovhDomainZoneRefresh).
         self.record_id = record.id
         self.watchdog_client_id = self.watchdog_client_secret = None
         if args.get("watchdog"):

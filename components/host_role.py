@@ -7,7 +7,7 @@ from typing import NotRequired, TypedDict
 import pulumi
 from pulumi_command import remote
 
-from redundo.agent import CONF_DIR, ENV_FILE
+from redundo.agent import BIN_DIR, CONF_DIR, ENV_FILE
 
 # Wait for cloud-init (restic and the agent are installed by it) before touching the host.
 _WAIT = "sudo cloud-init status --wait >/dev/null 2>&1 || true"
@@ -38,6 +38,8 @@ class HostRoleArgs(TypedDict):
     """SSH private key (secret); without it the deployer's ssh-agent is used."""
     agent_socket_path: NotRequired[pulumi.Input[str]]
     """The deployer's ssh-agent socket."""
+    port: NotRequired[int]
+    """SSH port (22)."""
 
 
 class HostRole(pulumi.ComponentResource):
@@ -56,6 +58,8 @@ class HostRole(pulumi.ComponentResource):
         super().__init__("redundo:index:HostRole", name, None, opts)
         connection: dict[str, pulumi.Input[str | int]] = {"host": args["host"], "user": args["user"],
                                                           "dial_error_limit": 30}
+        if args.get("port"):
+            connection["port"] = args["port"]
         if args.get("host_key"):
             connection["host_key"] = args["host_key"]
         if args.get("private_key"):
@@ -90,6 +94,9 @@ class HostRole(pulumi.ComponentResource):
         if args.get("take_over"):
             # restore --live verifies every file and the database before it returns.
             steps.append("sudo systemctl start redundo-restore.service")
+            # Complete only when this node serves the restored site for its name: a known page byte
+            # for byte and the database's rows, checked before the site's name moves here.
+            steps.append(f"sudo {BIN_DIR}/redundo-serve-check")
         if args["timers_on"]:
             steps.append("sudo systemctl enable --now " + " ".join(args["timers_on"]))
         role = remote.Command(

@@ -23,18 +23,28 @@ class PrimarySiteArgs(TypedDict):
     """OVH DNS zone that gets the primary's own host name; no record when absent."""
     dns_subdomain: NotRequired[pulumi.Input[str]]
     """Sub-domain of the primary's host record inside dns_zone, such as primary.www."""
+    existing_host: NotRequired[str]
+    """An existing server adopted as the primary: no instance is created, this is its address."""
 
 
 class PrimarySite(pulumi.ComponentResource):
     """An OVH instance serving the site, firewalled to the web and SSH, with its own DNS name."""
 
-    instance_id: pulumi.Output[str]
-    """The OVH instance id."""
+    instance_id: pulumi.Output[str] | None
+    """The OVH instance id; None for an adopted server."""
     ipv4: pulumi.Output[str]
     """The instance's public IPv4 address."""
 
     def __init__(self, name: str, args: PrimarySiteArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("redundo:index:PrimarySite", name, None, opts)
+        if args.get("existing_host"):
+            # The client's server already runs the site: redundo owns none of it, only reaches it over
+            # SSH (the agent, the role). To let Pulumi own an OVH instance instead, import it.
+            self.instance_id = None
+            self.ipv4 = pulumi.Output.from_input(args["existing_host"])
+            self._host_record(name, args)
+            self.register_outputs({"instance_id": None, "ipv4": self.ipv4})
+            return
         if not args["flavor"]:
             raise ValueError("PrimarySite needs a flavor, such as d2-2")
         instance = _ovh.instance(
@@ -50,9 +60,12 @@ class PrimarySite(pulumi.ComponentResource):
         )
         self.instance_id = instance.id
         self.ipv4 = _ovh.public_ipv4(instance)
+        self._host_record(name, args)
+        self.register_outputs({"instance_id": self.instance_id, "ipv4": self.ipv4})
+
+    def _host_record(self, name: str, args: PrimarySiteArgs) -> None:
         if args.get("dns_zone"):
             # A stable name for the primary itself; the site's public name is the Failover
             # record, which may point elsewhere.
             _ovh.host_record(f"{name}-host-record", zone=args["dns_zone"],
                              subdomain=args.get("dns_subdomain", "primary"), target=self.ipv4, parent=self)
-        self.register_outputs({"instance_id": self.instance_id, "ipv4": self.ipv4})

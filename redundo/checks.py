@@ -192,9 +192,20 @@ class StackCheck:
         """What fails the check: mandatory violations, and mandatory rules that could not decide."""
         return [f for f in self.findings if f.mandatory and (not f.undecided or not self.allow_unknown)]
 
+    error: str = ""
+    """Why the stack could not be checked at all (a damaged or invalid stack file)."""
+
     @property
     def failed(self) -> bool:
-        return bool(self.blocking)
+        return bool(self.error) or bool(self.blocking)
+
+
+STACK_FILE_RULE = "redundo-stack-file-valid"
+
+
+def failed_check(stack: str, error: str) -> StackCheck:
+    """The result for a stack whose file could not be read or validated."""
+    return StackCheck(stack, "", [], error=error)
 
 
 def check_stack(stacks_dir: Path, stack: str, *, modes: Iterable[str] = MODES,
@@ -224,7 +235,8 @@ def to_json(results: list[StackCheck]) -> dict[str, Any]:
     return {
         "failed": any(r.failed for r in results),
         "stacks": [{
-            "stack": r.stack, "tier": r.tier, "failed": r.failed, "modes": list(r.modes),
+            "stack": r.stack, "tier": r.tier, "failed": r.failed, **({"error": r.error} if r.error else {}),
+            "modes": list(r.modes),
             "allow_unknown": r.allow_unknown,
             "findings": [{"policy": f.policy, "level": f.level, "outcome": f.outcome, "modes": list(f.modes),
                           "blocking": f in r.blocking, "resource": f.resource, "urn": f.urn,
@@ -242,6 +254,11 @@ def to_junit(results: list[StackCheck]) -> str:
 
     root = ET.Element("testsuites", name="redundo check")
     for r in results:
+        if r.error:
+            suite = ET.SubElement(root, "testsuite", name=r.stack, tests="1", failures="0", errors="1")
+            case = ET.SubElement(suite, "testcase", classname=r.stack, name=STACK_FILE_RULE)
+            ET.SubElement(case, "error", message=r.error, type="invalid-stack-file").text = r.error
+            continue
         blocking = r.blocking
         suite = ET.SubElement(root, "testsuite", name=r.stack, tests=str(len(POLICIES)),
                               failures=str(len({f.policy for f in blocking})))
@@ -264,9 +281,18 @@ def to_sarif(results: list[StackCheck]) -> dict[str, Any]:
     from redundo.policies.rules import POLICIES
 
     rules = [{"id": p.name, "shortDescription": {"text": p.description}} for p in POLICIES]
+    if any(r.error for r in results):
+        rules.append({"id": STACK_FILE_RULE,
+                      "shortDescription": {"text": "The stack file is UTF-8 YAML with valid redundo: keys."}})
     index = {p.name: i for i, p in enumerate(POLICIES)}
     sarif_results = []
     for r in results:
+        if r.error:
+            sarif_results.append({
+                "ruleId": STACK_FILE_RULE, "ruleIndex": len(rules) - 1, "level": "error",
+                "message": {"text": r.error},
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": f"stacks/Pulumi.{r.stack}.yaml"}}}],
+            })
         blocking = r.blocking
         for f in r.findings:
             text = f"{f.resource}: {f.message}" if not f.undecided else f"{f.resource}: could not decide: {f.message}"

@@ -67,6 +67,7 @@ class Plan:
                 "dependencies": list(r.options.get("dependencies", [])),
                 "property_dependencies": {k: list(v) for k, v in r.options.get("property_dependencies", {}).items()
                                           if v},
+                "options": resource_options(r),
             })
         return rows
 
@@ -99,6 +100,19 @@ class Plan:
             "outputs": exports,
             "resources": self.resources(),
         }
+
+
+def resource_options(r) -> dict[str, Any]:
+    """What protects a resource: `protect`, `retainOnDelete`, `ignoreChanges`, and its explicit
+    `dependsOn` (its dependencies that no input carries)."""
+    options = r.options or {}
+    through_inputs = {u for urns in (options.get("property_dependencies") or {}).values() for u in urns}
+    return {
+        "protect": bool(options.get("protect")),
+        "retainOnDelete": bool(options.get("retain_on_delete")),
+        "ignoreChanges": list(options.get("ignore_changes") or []),
+        "dependsOn": [u for u in options.get("dependencies") or [] if u not in through_inputs],
+    }
 
 
 def _where(loc) -> dict[str, str]:

@@ -17,7 +17,8 @@ from redundo.errors import OperationError, UsageError
 from redundo.settings import StackSettings
 from redundo.tiers import TIERS
 
-__all__ = ["LineItem", "CostEstimate", "Catalogue", "catalogue", "estimate", "estimate_tiers", "best_tier", "WORKLOAD"]
+__all__ = ["LineItem", "CostEstimate", "Catalogue", "catalogue", "estimate", "estimate_tiers", "best_tier", "WORKLOAD",
+           "billing_period"]
 
 HOURS_PER_MONTH = 730
 DAYS_PER_MONTH = 30.4
@@ -129,6 +130,19 @@ class Catalogue:
         return self.data["ovh"]["object_storage"]
 
 
+def billing_period(flavor: str, cat: "Catalogue | None" = None) -> str:
+    """How an OVH instance of `flavor` is billed: "monthly" only where OVH sells a monthly plan for it
+    (third-generation b3/c3/r3 flavours have none, OVH KB0050553), else "hourly", which every
+    flavour has. The estimate prices it the same way, so the bill and the estimate agree."""
+    cat = cat or catalogue()
+    try:
+        row = cat.ovh_instance(flavor)
+    except KeyError:
+        raise ValueError(f"flavour {flavor} is not in redundo's price catalogue; use one of: "
+                         f"{', '.join(cat.data['ovh']['instance'])}") from None
+    return "monthly" if row["monthly_plan"] else "hourly"
+
+
 @lru_cache(maxsize=1)
 def catalogue() -> Catalogue:
     text = resources.files("redundo").joinpath("prices.toml").read_text(encoding="utf-8")
@@ -139,7 +153,8 @@ def _instance_item(cat: Catalogue, part: str, provider: str, size: str, region: 
                    quantity: float = 1.0, note: str = "") -> LineItem:
     if provider == "ovh":
         row = cat.ovh_instance(size)
-        billing = "monthly plan" if row["monthly_plan"] else f"{HOURS_PER_MONTH} h at €{row['hourly_eur']}/h"
+        billing = ("monthly plan" if row["monthly_plan"]
+                   else f"billed hourly (no monthly plan), {HOURS_PER_MONTH} h at €{row['hourly_eur']}/h")
         return LineItem(part, f"OVH {size} instance in {region}, {billing}{note}", quantity, "month",
                         row["monthly_eur"], row["source"], row["date"], row["status"])
     row = cat.lightsail(size)
@@ -227,15 +242,19 @@ def estimate_tiers(settings: StackSettings) -> list[CostEstimate]:
 
 
 def best_tier(settings: StackSettings, budget_eur: float) -> CostEstimate:
-    """The tier with the strongest promise whose whole monthly cost fits `budget_eur`."""
+    """The tier with the strongest promise whose redundancy fits `budget_eur`.
+
+    The budget is what the client pays for redundancy on top of the site's own server (the
+    primary, which the client pays for anyway): a freelancer quotes "€5 a month more"."""
     if not budget_eur > 0 or budget_eur == float("inf"):
         raise UsageError(f"budget {budget_eur:g} is not a positive amount of EUR a month; pass one such as --budget 15")
     estimates = estimate_tiers(settings)
-    fitting = [e for e in estimates if e.monthly_eur <= budget_eur]
+    fitting = [e for e in estimates if e.redundancy_eur <= budget_eur]
     if not fitting:
-        cheapest = min(estimates, key=lambda e: e.monthly_eur)
+        cheapest = min(estimates, key=lambda e: e.redundancy_eur)
         raise OperationError(
-            f"no tier fits €{budget_eur:.2f}/month for {settings.data_gb:g} GB; the cheapest, "
-            f"{cheapest.tier}, costs €{cheapest.monthly_eur:.2f}/month"
+            f"no tier fits €{budget_eur:.2f}/month of redundancy for {settings.data_gb:g} GB; the cheapest, "
+            f"{cheapest.tier}, adds €{cheapest.redundancy_eur:.2f}/month "
+            f"(€{cheapest.monthly_eur:.2f}/month with the primary's server)"
         )
     return fitting[-1]

@@ -81,13 +81,17 @@ FORCE_NEW: dict[str, ForceNew] = {
         "hashicorp/terraform-provider-random internal/provider/resource_id.go: byte_length, prefix, keepers "
         "have RequiresReplace"),
     "command:remote:Command": ForceNew(
-        ("triggers", "connection"),
-        "pulumi/pulumi-command provider/pkg/provider/remote/commandController.go: a change of triggers "
-        "replaces; create/update changes run the update (or create) command in place"),
+        ("triggers",),
+        "pulumi/pulumi-command provider/pkg/provider/common/inputs.go: Triggers is tagged "
+        "provider:\"replaceOnChanges\"; other changes run the update (else create) command in place"),
+    "command:local:Command": ForceNew(
+        ("triggers",),
+        "pulumi/pulumi-command provider/pkg/provider/common/inputs.go: Triggers is tagged "
+        "provider:\"replaceOnChanges\""),
     "ovh:Domain/zoneRecord:ZoneRecord": ForceNew(
-        ("zone",),
-        "ovh/terraform-provider-ovh ovh/resource_domain_zone_record.go: zone has ForceNew: true; "
-        "subdomain, fieldtype, ttl, target are updated in place"),
+        ("zone", "fieldtype"),
+        "ovh/terraform-provider-ovh ovh/resource_domain_zone_record.go: zone and fieldtype have ForceNew: true; "
+        "subdomain, target, ttl are updated in place (PUT /domain/zone/{zone}/record/{id})"),
 }
 
 

@@ -47,7 +47,18 @@ def save_drill(project: Path, stack: str, report: dict[str, Any]) -> None:
 
 def load_drill(project: Path, stack: str) -> dict[str, Any] | None:
     path = project / DRILL_DIR / f"{stack}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.exists():
+        return None
+    try:
+        drill = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        drill = None
+    if not isinstance(drill, dict):
+        from redundo.errors import ConfigError
+
+        raise ConfigError(f"{DRILL_DIR / path.name} is damaged; run `redundo drill --stack {stack}` again "
+                          "to record a fresh drill, or delete the file")
+    return drill
 
 
 # --- words -------------------------------------------------------------------------------------

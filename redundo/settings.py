@@ -11,10 +11,11 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
-from redundo import geo
+from redundo import geo, profiles
 from redundo.errors import ConfigError
 from redundo.tiers import TIER_NAMES, Tier, get_tier
 
@@ -89,6 +90,28 @@ class StackSettings:
     active_side: str = "primary"
     switched_at: str = ""
     """When the last failover or failback was asked for; the node taking over restores first."""
+    site_profile: str = "static"
+    """What both nodes run to serve the site (redundo.profiles); defaults to the one that runs `database`."""
+    custom_packages: tuple[str, ...] = ()
+    """The custom profile's Debian packages, on top of nginx."""
+    custom_cloud_config: str = ""
+    """The custom profile's cloud-config snippet (YAML mapping), merged into both nodes' user data."""
+
+    @property
+    def profile(self) -> profiles.SiteProfile:
+        """The site profile, with a custom profile's own packages."""
+        base = profiles.PROFILES[self.site_profile]
+        if self.site_profile != "custom":
+            return base
+        packages = tuple(dict.fromkeys((*base.packages, *self.custom_packages)))
+        return profiles.SiteProfile(base.name, base.description, packages, base.databases,
+                                    php=any(p.endswith("-fpm") and p.startswith("php") for p in packages))
+    primary_host: str = ""
+    """An existing server adopted as the primary (reached over SSH); "" when redundo creates one."""
+    primary_user: str = ""
+    """The sudo user redundo logs in as on an adopted primary."""
+    primary_port: int = 22
+    """The adopted primary's SSH port."""
 
     @property
     def primary_location(self) -> geo.Location:
@@ -197,6 +220,38 @@ def _site_paths(value: Any, key: str) -> tuple[str, ...]:
     return paths
 
 
+_PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+# Keys of the user data redundo itself decides (access, updates, identity): a snippet may not change them.
+_OWNED_CLOUD_CONFIG = ("hostname", "ssh_pwauth", "disable_root", "users", "ssh_authorized_keys", "ssh_keys",
+                       "package_update", "package_upgrade", "bootcmd")
+
+
+def _packages(value: Any, key: str) -> tuple[str, ...]:
+    names = _list(value, key)
+    for name in names:
+        if not _PACKAGE_RE.match(name):
+            raise ConfigError(f"{NAMESPACE}:{key} has {name!r}, not a Debian package name; write names such as "
+                              "php8.2-intl")
+    return names
+
+
+def _cloud_config(value: Any, key: str) -> str:
+    import yaml
+
+    text = value if isinstance(value, str) else yaml.safe_dump(value, sort_keys=False)
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"{NAMESPACE}:{key} is not valid YAML; write a cloud-config mapping such as "
+                          "'runcmd: [[a2enmod, rewrite]]'") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{NAMESPACE}:{key} must be a cloud-config mapping (keys such as write_files or runcmd)")
+    owned = sorted(set(document) & set(_OWNED_CLOUD_CONFIG))
+    if owned:
+        raise ConfigError(f"{NAMESPACE}:{key} sets {owned[0]}, which redundo manages; remove it from the snippet")
+    return yaml.safe_dump(document, sort_keys=False)
+
+
 def _cidrs(value: Any, key: str) -> tuple[str, ...]:
     cidrs = _list(value, key)
     for cidr in cidrs:
@@ -205,6 +260,40 @@ def _cidrs(value: Any, key: str) -> tuple[str, ...]:
         except ValueError:
             raise ConfigError(f"{NAMESPACE}:{key} has {cidr!r}, not a network; write it as 198.51.100.7/32") from None
     return cidrs
+
+
+_HOST_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+
+
+def _host(value: Any, key: str) -> str:
+    text = _str(value, key).strip().lower()
+    try:
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        pass
+    if not _HOST_RE.match(text):
+        raise ConfigError(f"{NAMESPACE}:{key} is {value!r}, not a host name or address; write it as "
+                          "203.0.113.10 or shop.example.fr")
+    return text
+
+
+def _user(value: Any, key: str) -> str:
+    text = _str(value, key)
+    if not _USER_RE.match(text):
+        raise ConfigError(f"{NAMESPACE}:{key} is {value!r}, not a Unix user name; write it as debian or admin")
+    return text
+
+
+def _port(value: Any, key: str) -> int:
+    try:
+        port = int(str(value))
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{NAMESPACE}:{key} is {value!r}; it must be a TCP port from 1 to 65535")
+    return port
 
 
 _PARSERS = {
@@ -228,6 +317,12 @@ _PARSERS = {
     "adminCidrs": ("admin_cidrs", _cidrs),
     "activeSide": ("active_side", _choice(_SIDES)),
     "switchedAt": ("switched_at", _str),
+    "siteProfile": ("site_profile", _choice(profiles.PROFILE_NAMES)),
+    "customPackages": ("custom_packages", _packages),
+    "customCloudConfig": ("custom_cloud_config", _cloud_config),
+    "primaryHost": ("primary_host", _host),
+    "primaryUser": ("primary_user", _user),
+    "primaryPort": ("primary_port", _port),
 }
 CONFIG_KEYS: tuple[str, ...] = tuple(_PARSERS)
 # Keys the stack program reads itself, as Pulumi secrets: accepted here, never parsed or shown.
@@ -276,9 +371,51 @@ def _fill_defaults(values: dict[str, Any], raw: Mapping[str, Any]) -> None:
         else:
             values["standby_region"] = _first_elsewhere(tuple(geo.AWS_REGIONS), primary, provider="aws")
     if values.get("domain") and not values.get("dns_zone"):
-        values["dns_zone"] = ".".join(values["domain"].split(".")[-2:])
+        values["dns_zone"] = registered_domain(values["domain"])
     if values.get("database", "none") != "none" and not values.get("database_name"):
         values["database_name"] = "site"
+    if not values.get("site_profile"):
+        values["site_profile"] = profiles.default_profile(values.get("database", "none"))
+    _check_profile(values)
+
+
+def _check_profile(values: dict[str, Any]) -> None:
+    """The profile and the database must agree: the profile installs the database server the site uses."""
+    name, database = values["site_profile"], values.get("database", "none")
+    profile = profiles.PROFILES[name]
+    if database not in profile.databases:
+        if profile.databases == ("none",):
+            raise ConfigError(f"{NAMESPACE}:siteProfile {name} runs no database but {NAMESPACE}:database is "
+                              f"{database}; set {NAMESPACE}:siteProfile to {profiles.default_profile(database)}, "
+                              f"or {NAMESPACE}:database to none")
+        raise ConfigError(f"{NAMESPACE}:siteProfile {name} keeps its data in {profile.databases[0]} but "
+                          f"{NAMESPACE}:database is {database}; set {NAMESPACE}:database to {profile.databases[0]}")
+    for key, attr in (("customPackages", "custom_packages"), ("customCloudConfig", "custom_cloud_config")):
+        if values.get(attr) and name != "custom":
+            raise ConfigError(f"{NAMESPACE}:{key} is only used by {NAMESPACE}:siteProfile custom (this stack is "
+                              f"{name}); set siteProfile to custom or remove {key}")
+    if name == "custom" and not values.get("custom_packages"):
+        raise ConfigError(f"{NAMESPACE}:siteProfile custom needs {NAMESPACE}:customPackages, the Debian packages "
+                          "your site runs besides nginx")
+
+
+@lru_cache(maxsize=1)
+def _public_suffixes():
+    # The list ships inside the package (a dated snapshot): no network fetch, ever. ICANN
+    # suffixes only: a client's zone is a domain bought from a registrar, never a hosting
+    # provider's private suffix.
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList(only_icann=True)
+
+
+def registered_domain(domain: str) -> str:
+    """The zone a client owns for `domain`: shop.example.co.uk -> example.co.uk (Public Suffix List)."""
+    zone = _public_suffixes().privatesuffix(domain)
+    if zone is None:
+        raise ConfigError(f"{NAMESPACE}:domain {domain!r} is a public suffix, not a name one can register; "
+                          "write the site's own name, such as shop-example.co.uk")
+    return zone
 
 
 def _first_elsewhere(candidates: tuple[str, ...], primary: geo.Location, *,
@@ -310,6 +447,10 @@ def _check_regions(values: dict[str, Any]) -> None:
         raise ConfigError(
             f"{NAMESPACE}:standbyFlavor is {flavor!r}; accepted values for a {standby_provider} standby: {', '.join(sizes)}"
         )
+    if bool(values.get("primary_host")) != bool(values.get("primary_user")):
+        given, other = ("primaryHost", "primaryUser") if values.get("primary_host") else ("primaryUser", "primaryHost")
+        raise ConfigError(f"{NAMESPACE}:{given} is set without {NAMESPACE}:{other}; an adopted primary needs both "
+                          "(the server's address and the sudo user redundo logs in as)")
     domain, zone = values.get("domain", ""), values.get("dns_zone", "")
     if zone and not domain:
         raise ConfigError(f"{NAMESPACE}:dnsZone is set without {NAMESPACE}:domain; set the site's domain too")
@@ -342,20 +483,94 @@ def read_stack_config(stacks_dir: Path, stack: str) -> dict[str, Any]:
             f"invalid stack name {stack!r}; use lower-case letters, digits and dashes, such as jeweller-lyon"
         )
     path = stack_file(stacks_dir, stack)
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         known = stack_names(stacks_dir)
         hint = f"known stacks: {', '.join(known)}" if known else f"create it with `redundo init {stack}`"
         raise ConfigError(f"unknown stack {stack!r} (no {path.name} in {stacks_dir.name}/); {hint}")
+    return parse_stack_document(path, read_text(path))
+
+
+def read_text(path: Path) -> str:
+    """A stack file's text: UTF-8 (a leading BOM is tolerated), else one error naming the file and the fix."""
+    where = f"{path.parent.name}/{path.name}"
+    if path.is_symlink() and not path.exists():
+        raise ConfigError(f"{where} is a link to a missing file; point it at the stack file or remove it")
+    if path.is_dir():
+        raise ConfigError(f"{where} is a directory, not a stack file; remove it or move it out of {path.parent.name}/")
+    if not path.is_file():
+        raise ConfigError(f"{where} is not a regular file (a pipe or a device); replace it with the stack file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {where}: {exc.strerror or exc}; check its permissions") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(f"{where} is UTF-16 text; save it as UTF-8 (Pulumi reads stack files as UTF-8)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{where} is not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}, probably Latin-1); "
+            f"convert it with `iconv -f latin1 -t utf-8 {where} -o {where}.utf8 && mv {where}.utf8 {where}`"
+        ) from None
+
+
+def _loader():
+    """PyYAML's safe loader, rejecting a key given twice in one mapping as Pulumi's YAML reader does."""
     import yaml  # only when a stack file is read: keeps `redundo --help` fast
 
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
+        loader.flatten_mapping(node)
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise _DuplicateKey(key, seen[key], line)
+                seen[key] = line
+            except TypeError:  # an unhashable key (a list as a key): construct_mapping says so
+                break
+        return loader.construct_mapping(node, deep=deep)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return Loader
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, first: int, again: int):
+        super().__init__(key, first, again)
+        self.key, self.first, self.again = key, first, again
+
+
+def parse_stack_document(path: Path, text: str) -> dict[str, Any]:
+    """The `redundo:` keys of a stack file's text, after the checks Pulumi itself would make."""
+    import yaml
+
+    where = f"{path.parent.name}/{path.name}"
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        document = yaml.load(text, Loader=_loader()) or {}
+    except _DuplicateKey as dup:
+        raise ConfigError(f"{where} sets {dup.key} twice (lines {dup.first} and {dup.again}); "
+                          "keep one (Pulumi rejects duplicate keys)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path.name} is not valid YAML{where}; fix the file and run again") from None
+        where_in = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None)
+        detail = f" ({problem})" if problem else ""
+        raise ConfigError(f"{where} is not valid YAML{where_in}{detail}; fix the file and run again") from None
     config = document.get("config") if isinstance(document, dict) else None
     if not isinstance(config, dict):
-        raise ConfigError(f"{path.name} has no `config:` mapping; see stacks/Pulumi.small-shop.yaml")
+        raise ConfigError(f"{where} has no `config:` mapping; write the settings under `config:` as "
+                          f"`{NAMESPACE}:tier: basic` (see `redundo init --help`)")
     prefix = f"{NAMESPACE}:"
-    return {k[len(prefix):]: v for k, v in config.items() if isinstance(k, str) and k.startswith(prefix)}
+    for key in config:
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"{where} has a config key {key!r} that is not a name; write keys as {NAMESPACE}:tier")
+        if ":" not in key:
+            raise ConfigError(f"{where} has the key {key!r} without a namespace, so it would be ignored; "
+                              f"write it as {NAMESPACE}:{key}")
+    return {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}

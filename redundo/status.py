@@ -10,10 +10,10 @@ from typing import Any, Mapping
 
 from redundo.tiers import Tier
 
-__all__ = ["ClientStatus", "read_status", "save_status", "load_status", "STATUS_DIR"]
+__all__ = ["ClientStatus", "read_status", "unknown", "save_status", "load_status", "STATUS_DIR"]
 
 STATUS_DIR = Path(".redundo") / "status"
-OK, LATE, MISSING = "OK", "LATE", "MISSING"
+OK, LATE, MISSING, UNKNOWN = "OK", "LATE", "MISSING", "UNKNOWN"
 
 
 @dataclass
@@ -21,7 +21,8 @@ class ClientStatus:
     stack: str
     tier: str
     state: str
-    """OK: the newest backup is within the RPO; LATE: older; MISSING: no backup has reported."""
+    """OK: the newest backup is within the RPO; LATE: older; MISSING: no backup has reported;
+    UNKNOWN: the vault could not be read (see `error`)."""
     rpo_minutes: int
     last_backup_age_seconds: float | None
     last_snapshot: str
@@ -32,6 +33,8 @@ class ClientStatus:
     active_side: str
     monthly_cost_eur: float | None
     checked_at: float
+    error: str = ""
+    """Why the vault could not be read, when the state is UNKNOWN."""
 
     @property
     def breached(self) -> bool:
@@ -83,12 +86,41 @@ def read_status(stack: str, tier: Tier, outputs: Mapping[str, tuple[Any, bool]],
         checked_at=now)
 
 
+def unknown(stack: str, tier: Tier | None, error: str, *, now: float | None = None) -> ClientStatus:
+    """The status of a client whose vault could not be read: nothing is known of its backups.
+
+    tier is None when the stack file itself could not be read."""
+    return ClientStatus(
+        stack=stack, tier=tier.name if tier else "?", state=UNKNOWN, rpo_minutes=tier.rpo_minutes if tier else 0,
+        last_backup_age_seconds=None,
+        last_snapshot="", last_failure="", snapshot_count=0, vault_bytes=0, standby="-", active_side="-",
+        monthly_cost_eur=None, checked_at=time.time() if now is None else now, error=error)
+
+
 def save_status(project: Path, status: ClientStatus) -> None:
     directory = project / STATUS_DIR
     directory.mkdir(parents=True, exist_ok=True)
     (directory / f"{status.stack}.json").write_text(json.dumps(status.to_dict(), indent=2))
 
 
+DAMAGED = "damaged"
+
+
 def load_status(project: Path, stack: str) -> dict[str, Any] | None:
+    """The last status saved for `stack`; None when never checked; state "damaged" when unreadable.
+
+    A damaged file (cut short by a full disk, edited by hand) is shown as such, not trusted and
+    not fatal: the next `redundo status` rewrites it."""
     path = project / STATUS_DIR / f"{stack}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.exists():
+        return None
+    try:
+        document = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {"state": DAMAGED, "checked_at": None}
+    if not isinstance(document, dict) or not isinstance(document.get("state"), str):
+        return {"state": DAMAGED, "checked_at": None}
+    checked = document.get("checked_at")
+    if not isinstance(checked, (int, float)) or isinstance(checked, bool):
+        document["checked_at"] = None
+    return document

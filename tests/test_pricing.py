@@ -58,15 +58,17 @@ def test_pricing_states_vat_and_restore_egress_as_excluded():
 
 def test_pricing_best_tier_is_the_strongest_that_fits():
     client = _client(dataGb=10)
-    costs = {e.tier: e.monthly_eur for e in estimate_tiers(client)}
-    assert best_tier(client, costs["premium"]).tier == "premium"
-    assert best_tier(client, costs["premium"] - 0.01).tier == "standard"
-    assert best_tier(client, costs["basic"]).tier == "basic"
+    extra = {e.tier: e.redundancy_eur for e in estimate_tiers(client)}  # the budget is the extra, not the total
+    assert best_tier(client, extra["premium"]).tier == "premium"
+    assert best_tier(client, extra["premium"] - 0.01).tier == "standard"
+    assert best_tier(client, extra["basic"]).tier == "basic"
+    assert best_tier(client, 5).tier == "basic"  # basic adds less than €5 though it costs more in total
 
 
 def test_pricing_no_tier_fits_names_the_cheapest():
-    with pytest.raises(OperationError, match=r"^no tier fits €2.00/month for 10 GB; the cheapest, basic, costs €\d+\.\d\d/month$"):
-        best_tier(_client(dataGb=10), 2)
+    with pytest.raises(OperationError, match=r"^no tier fits €0.10/month of redundancy for 10 GB; the cheapest, "
+                                             r"basic, adds €\d+\.\d\d/month \(€\d+\.\d\d/month with the primary's server\)$"):
+        best_tier(_client(dataGb=10), 0.1)
 
 
 @pytest.mark.parametrize("budget", [0, -5, float("nan"), float("inf")])

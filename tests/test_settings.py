@@ -76,7 +76,7 @@ def test_settings_standby_size_follows_the_tier_unless_pinned():
 
 def test_settings_malformed_yaml_is_one_line(tmp_path):
     (tmp_path / "Pulumi.bad.yaml").write_text("config:\n  redundo:tier: [basic\n")
-    with pytest.raises(ConfigError, match=r"^Pulumi.bad.yaml is not valid YAML at line \d+; fix the file"):
+    with pytest.raises(ConfigError, match=r"^[^/]+/Pulumi.bad.yaml is not valid YAML at line \d+ \(.*\); fix the file"):
         read_stack_file(tmp_path, "bad")
 
 
@@ -85,3 +85,50 @@ def test_settings_unknown_and_invalid_stack_names(tmp_path):
         read_stack_file(tmp_path, "ghost")
     with pytest.raises(ConfigError, match="invalid stack name '../etc'"):
         read_stack_file(tmp_path, "../etc")
+
+
+@pytest.mark.parametrize(("domain", "zone"), [
+    ("shop.example.co.uk", "example.co.uk"),
+    ("example.co.uk", "example.co.uk"),
+    ("www.bijouterie-rouen.fr", "bijouterie-rouen.fr"),
+    ("shop.example.com.au", "example.com.au"),
+])
+def test_settings_dns_zone_follows_the_public_suffix_list(domain, zone):
+    """The zone is the registrable domain, not the last two labels (co.uk is a suffix, not a zone)."""
+    settings = parse_settings("c", {"domain": domain}, for_deploy=False)
+    assert settings.dns_zone == zone
+
+
+def test_settings_domain_that_is_a_public_suffix_is_refused():
+    with pytest.raises(ConfigError, match=r"^redundo:domain 'co.uk' is a public suffix"):
+        parse_settings("c", {"domain": "co.uk"}, for_deploy=False)
+
+
+def test_settings_public_suffix_list_is_read_offline(monkeypatch):
+    """The bundled snapshot is used: any socket use while loading it fails the test."""
+    import socket
+
+    from redundo import settings as settings_mod
+
+    settings_mod._public_suffixes.cache_clear()
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the Public Suffix List must not be fetched")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    assert settings_mod.registered_domain("a.b.example.co.uk") == "example.co.uk"
+
+
+@pytest.mark.parametrize(("keys", "message"), [
+    ({"primaryHost": "203.0.113.10"}, "redundo:primaryHost is set without redundo:primaryUser"),
+    ({"primaryUser": "debian"}, "redundo:primaryUser is set without redundo:primaryHost"),
+    ({"primaryHost": "bad host!", "primaryUser": "debian"}, "redundo:primaryHost is 'bad host!', not a host name"),
+    ({"primaryHost": "shop.fr", "primaryUser": "Root Admin"}, "redundo:primaryUser is 'Root Admin', not a Unix"),
+    ({"primaryHost": "shop.fr", "primaryUser": "debian", "primaryPort": "99999"}, "redundo:primaryPort is '99999'"),
+])
+def test_settings_adopted_primary_needs_a_valid_host_and_user(keys, message):
+    import re
+
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):
+        parse_settings("adopted", {"ovhServiceName": SERVICE, "sshPublicKey": SSH_KEY, **keys})

@@ -7,6 +7,9 @@ import time
 
 import pytest
 import yaml
+
+from redundo.pricing import estimate_tiers
+from redundo.settings import parse_settings
 from redundo.cli.main import app
 from typer.testing import CliRunner
 
@@ -31,7 +34,12 @@ def invoke(project, *args):
 
 
 def test_init_three_clients_at_different_budgets_then_ls(project):
-    for name, budget in (("bakery", "7"), ("florist", "12.5"), ("jeweller", "40")):
+    # --budget is what redundancy adds on top of the site's own server: €5 buys basic (it adds
+    # well under a euro for 10 GB), the midpoint between standard's and premium's extra buys standard.
+    extra = {e.tier: e.redundancy_eur for e in estimate_tiers(parse_settings("x", {"dataGb": 10}, for_deploy=False))}
+    assert extra["basic"] < 5 < extra["standard"]
+    florist = (extra["standard"] + extra["premium"]) / 2
+    for name, budget in (("bakery", "5"), ("florist", f"{florist:.2f}"), ("jeweller", "40")):
         result = invoke(project, "init", name, "--domain", f"{name}.fr", "--budget", budget,
                         "--ssh-key", str(project / "key.pub"))
         assert result.exit_code == 0, result.output
@@ -49,7 +57,7 @@ def test_init_three_clients_at_different_budgets_then_ls(project):
     (["init", "j", "--domain", "not a domain", "--tier", "basic"], 2, "error: redundo:domain is 'not a domain'"),
     (["init", "j", "--domain", "j.fr", "--tier", "basic", "--budget", "9"], 2,
      "error: --tier and --budget exclude each other"),
-    (["init", "j", "--domain", "j.fr", "--budget", "2"], 1, "error: no tier fits €2.00/month for 10 GB"),
+    (["init", "j", "--domain", "j.fr", "--budget", "0.1"], 1, "error: no tier fits €0.10/month of redundancy for 10 GB"),
     (["init", "j", "--domain", "j.fr", "--tier", "basic", "--ssh-key", "/nonexistent.pub"], 2,
      "error: cannot read an SSH public key from /nonexistent.pub"),
 ])
@@ -108,3 +116,21 @@ def test_status_all_ok_exits_0(project, mocker):
         result = invoke(project, "status", "--stack", "fresh")
     assert result.exit_code == 0, result.output
     assert "fresh" in result.stdout and "OK" in result.stdout and "1.0 h" in result.stdout
+
+
+def test_status_all_a_damaged_stack_file_is_unknown_and_the_others_are_checked(project, mocker):
+    """A Latin-1 byte in one client's file: that client is UNKNOWN naming the fix; the other is OK."""
+    invoke(project, "init", "fresh", "--domain", "fresh.fr", "--tier", "basic", "--ssh-key", str(project / "key.pub"))
+    (project / "stacks" / "Pulumi.broken.yaml").write_bytes(b"# bijouterie \xe0 Rouen\nconfig: {}\n")
+    with LocalVault() as vault:
+        _heartbeat(vault, "fresh-site", 3600)
+        fake = FakePulumiCommand(outputs={
+            "vaultBucket": vault.bucket, "vaultEndpoint": vault.endpoint, "readerAccessKeyId": vault.reader.access_key_id,
+            "readerSecretAccessKey": vault.reader.secret_access_key})
+        mocker.patch("redundo.cli._common._pulumi_command", return_value=fake)
+        result = invoke(project, "status", "--all", "--json")
+    assert result.exit_code == 1, result.output
+    states = {r["stack"]: r for r in json.loads(result.stdout)}
+    assert states["fresh"]["state"] == "OK"
+    assert states["broken"]["state"] == "UNKNOWN"
+    assert states["broken"]["error"].startswith("stacks/Pulumi.broken.yaml is not UTF-8 (byte 0xe0 on line 1")

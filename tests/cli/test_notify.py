@@ -193,3 +193,71 @@ def test_alerts_timer_example_passes_systemd_analyze(tmp_path):
     problems = [line for line in done.stderr.splitlines() if "Unknown key" in line or "Unknown section" in line
                 or "Invalid" in line or "Failed to parse" in line or "not executable" in line]
     assert problems == [], problems
+
+
+def test_status_notify_an_unreadable_vault_is_announced_and_so_is_its_return(fleet, receiver):
+    """The vault goes away: every client is UNKNOWN, each destination hears it once; then it comes back."""
+    project, vault = fleet
+    url = f"json://redundo:{TOKEN}@127.0.0.1:{receiver.port}/hook"
+    _status(project, url)
+    assert len(receiver.received) == 2  # late LATE, missing MISSING
+    vault.stop()
+    try:
+        down = _status(project, url)
+        assert down.exit_code == 1, down.output
+        news = {m["title"]: m["message"] for m in receiver.received[2:]}
+        assert set(news) == {f"redundo: {name} is UNKNOWN" for name in ("fresh", "late", "missing")}
+        assert news["redundo: late is UNKNOWN"].startswith("late (standard): UNKNOWN (was LATE); cannot read the "
+                                                           "vault of late: ")
+        listed = {r["stack"]: r["last_status"] for r in json.loads(invoke(project, "ls", "--json").stdout)}
+        assert listed == {"fresh": "UNKNOWN", "late": "UNKNOWN", "missing": "UNKNOWN"}
+        assert _status(project, url).exit_code == 1 and len(receiver.received) == 5  # no repeat while down
+    finally:
+        vault.start()
+    back = _status(project, url)
+    assert back.exit_code == 1
+    news = {m["title"]: m["message"] for m in receiver.received[5:]}
+    assert set(news) == {"redundo: fresh is OK again", "redundo: late is LATE", "redundo: missing is MISSING"}
+    assert news["redundo: fresh is OK again"].startswith("fresh (premium): OK (was UNKNOWN); newest backup 10 min old")
+
+
+def test_alerts_env_example_reads_the_same_in_the_shell_cron_runs(tmp_path):
+    """The documented alerts.env, sourced as the cron line does, gives redundo both URLs and the passphrase."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "alerts.md").read_text()
+    example = text.split("alerts.env <<'END'\n", 1)[1].split("\nEND\n", 1)[0]
+    env_file = tmp_path / "alerts.env"
+    env_file.write_text(example + "\n")
+    done = subprocess.run(["sh", "-c", f'set -a && . "{env_file}" && set +a && '
+                                       'printf "%s\\n%s" "$REDUNDO_NOTIFY" "$PULUMI_CONFIG_PASSPHRASE"'],
+                          capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    urls, passphrase = done.stdout.split("\n")
+    assert urls.split() == ["mailtos://me:app-password@smtp.example.fr?to=me@example.fr",
+                            "slack://TokenA/TokenB/TokenC/#alerts"]
+    assert passphrase == "the passphrase of your stacks"
+    from redundo.notify import destinations
+
+    assert len(destinations(urls.split())) == 2  # both are URLs Apprise accepts
+
+
+def test_status_notify_a_damaged_record_counts_as_never_told(fleet, receiver):
+    """A notify record that is not JSON (an editor, a full disk) is replaced, and the news sent again."""
+    project, vault = fleet
+    url = f"json://127.0.0.1:{receiver.port}/hook"
+    invoke(project, "status", "--all", "--notify", url)
+    record = project / ".redundo" / "notify" / "late.json"
+    record.write_bytes(b"\xff{not json")
+    again = invoke(project, "status", "--all", "--notify", url)
+    assert again.exit_code == 1 and [m["title"] for m in receiver.received].count("redundo: late is LATE") == 2
+    assert json.loads(record.read_text())  # rewritten whole
+
+
+def test_status_notify_an_unwritable_record_is_one_line_after_sending(fleet, receiver):
+    project, vault = fleet
+    (project / ".redundo").mkdir(exist_ok=True)
+    (project / ".redundo" / "notify").write_text("a file where the folder should be")
+    url = f"json://127.0.0.1:{receiver.port}/hook"
+    done = invoke(project, "status", "--all", "--notify", url)
+    assert done.exit_code == 1 and len(receiver.received) == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("error: sent late LATE to json://127.0.0.1:")
+    assert "cannot record it in" in done.stderr and "the next run sends it again" in done.stderr

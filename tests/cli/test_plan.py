@@ -29,7 +29,7 @@ def test_plan_json_states_the_tier_promise_cost_and_resources(tier):
     urns = {r["urn"] for r in plan["resources"]}
     for r in plan["resources"]:
         assert {"urn", "type", "name", "custom", "parent", "provider", "provider_urn", "inputs", "mocked_outputs",
-                "dependencies", "property_dependencies"} <= set(r)
+                "dependencies", "property_dependencies", "options"} <= set(r)
         if not r["type"].startswith("pulumi:providers:") and r["type"] != "redundo:index:RedundantSite":
             assert r["parent"] in urns, f"{r['name']}'s parent is not in the plan"
     assert {loc["role"] for loc in plan["locations"]} == {"primary", "vault", "standby"}
@@ -91,6 +91,24 @@ def test_plan_several_stacks_need_a_choice(write_stack):
     result = invoke("plan", project=project)
     assert result.exit_code == 2
     assert result.stderr.strip() == "error: there are 2 stacks (alpha, beta); pass --stack NAME or --all"
+
+
+def test_plan_json_gives_each_resource_its_options():
+    """protect, retainOnDelete, ignoreChanges and the explicit dependsOn, as the engine would get them."""
+    result = invoke("plan", "--tier", "premium", "--json")
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.stdout)["resources"]}
+    assert all(set(r["options"]) == {"protect", "retainOnDelete", "ignoreChanges", "dependsOn"} for r in rows.values())
+    primary = rows["small-shop-primary-instance"]["options"]
+    assert primary["protect"] and "userData" in primary["ignoreChanges"] and not primary["retainOnDelete"]
+    bucket = rows["small-shop-vault-bucket"]["options"]
+    assert bucket["protect"] and bucket["retainOnDelete"]
+    assert rows["small-shop-vault-repository-password"]["options"]["protect"]
+    lock = rows["small-shop-vault-object-lock"]
+    versioning = rows["small-shop-vault-versioning"]["urn"]
+    assert lock["options"]["dependsOn"] == [versioning]  # lock only once versioning is on
+    assert rows["small-shop-failover-site-record"]["options"] == {
+        "protect": False, "retainOnDelete": False, "ignoreChanges": [], "dependsOn": []}
 
 
 def _fed_from(plan: dict):

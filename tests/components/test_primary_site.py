@@ -85,3 +85,66 @@ def test_primary_site_key_pair_names_are_unique_per_instance():
     assert ids["small-shop-primary-instance-key-id"].inputs["keepers"] == {"region": "GRA11"}
     assert len(set(names)) == 2 and all(n.startswith(("small-shop-primary-instance-key-",
                                                        "small-shop-standby-instance-key-")) for n in names)
+
+
+@pytest.mark.parametrize("flavor", ["c3-4", "b3-8", "b3-16"])
+def test_primary_site_third_generation_flavours_are_billed_hourly(flavor):
+    """c3/b3 flavours have no monthly plan at OVH (KB0050553): a monthly instance could never be created."""
+    assert _primary(synth(primaryFlavor=flavor)).inputs["billingPeriod"] == "hourly"
+
+
+def test_primary_site_billing_matches_what_the_estimate_prices():
+    """Monthly only where the catalogue has a monthly plan; an hourly flavour is priced at 730 h of its rate."""
+    from redundo.pricing import HOURS_PER_MONTH, catalogue, estimate
+    from redundo.settings import OVH_FLAVORS, parse_settings
+
+    for flavor in OVH_FLAVORS:
+        row = catalogue().ovh_instance(flavor)
+        billed = _primary(synth(primaryFlavor=flavor)).inputs["billingPeriod"]
+        assert billed == ("monthly" if row["monthly_plan"] else "hourly")
+        if flavor[1] == "3":  # third generation: never a monthly plan
+            assert billed == "hourly"
+        item = next(i for i in estimate(parse_settings("c", {"primaryFlavor": flavor}, for_deploy=False)).items
+                    if i.part == "primary")
+        if billed == "hourly":
+            assert item.unit_eur == pytest.approx(row["hourly_eur"] * HOURS_PER_MONTH, abs=0.01)
+            assert "billed hourly" in item.what
+
+
+ADOPTED = {"primaryHost": "203.0.113.10", "primaryUser": "shopadmin", "primaryPort": "2222"}
+
+
+def test_primary_site_adopted_server_gets_no_instance_and_the_agent_over_ssh():
+    syn = synth(tier="standard", **ADOPTED)
+    instances = syn.by_type("ovh:CloudProject/instance:Instance")
+    assert [r.name for r in instances] == ["small-shop-standby-instance"]
+    assert not [r for r in syn.by_type("random:index/randomId:RandomId") if "primary" in r.name]
+    commands = {r.name: r for r in syn.by_type("command:remote:Command")}
+    for name in ("small-shop-primary-agent-host-key", "small-shop-primary-agent-install",
+                 "small-shop-primary-role-env-file", "small-shop-primary-role-repository-init"):
+        connection = unwrap(commands[name].inputs["connection"])
+        assert (connection["host"], connection["user"], connection["port"]) == ("203.0.113.10", "shopadmin", 2222), name
+    assert "redundo-backup.timer" in unwrap(commands["small-shop-primary-agent-install"].inputs["stdin"])
+    record = next(r for r in syn.by_type("ovh:Domain/zoneRecord:ZoneRecord") if "primary" in r.name)
+    assert record.inputs["target"] == "203.0.113.10"
+    assert syn.exports["primaryIpv4"] == ("203.0.113.10", False)
+
+
+def test_plan_json_for_an_adopted_primary_lists_no_primary_instance(write_stack):
+    import json
+
+    from redundo.cli.main import app
+    from typer.testing import CliRunner
+
+    from tests.conftest import SERVICE, SSH_KEY
+
+    project = write_stack("adopted", ovhServiceName=SERVICE, sshPublicKey=SSH_KEY, tier="standard",
+                          primaryHost="shop.example.fr", primaryUser="debian")
+    result = CliRunner().invoke(app, ["--project", str(project), "plan", "--stack", "adopted", "--json"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    names = {r["name"]: r for r in plan["resources"]}
+    assert "adopted-primary-instance" not in names and "adopted-standby-instance" in names
+    assert "adopted-primary-agent-install" in names and plan["outputs"]["primaryIpv4"] == "shop.example.fr"
+    install = names["adopted-primary-agent-install"]
+    assert install["type"] == "command:remote:Command" and "redundo-backup.timer" in install["inputs"]["stdin"]
