@@ -102,7 +102,7 @@ def rehearse(
     chosen = get_tier(tier or raw.get("tier") or "basic")
     _settings_module().parse_settings(name, {**raw, "tier": chosen.name})
     if s3 not in ("moto", "seaweedfs"):
-        raise UsageError(f"--s3 is {s3!r}; use moto or seaweedfs")
+        raise UsageError(f"unknown S3 server {s3!r}; use moto or seaweedfs")
     if image is not None and not Path(image).is_dir():
         raise UsageError(f"--image {image} is not a folder; pass one holding base.qcow2, vmlinuz and initrd.img")
 

@@ -57,6 +57,11 @@ class RehearsalEngine(auto.PulumiCommand):
         elif args[:2] == ["stack", "output"]:
             shown = {k: (v if "--show-secrets" in args or not secret else _SECRET) for k, (v, secret) in self.exports.items()}
             return CommandResult(stdout=json.dumps(shown), stderr="", code=0)
+        elif args[:2] == ["stack", "export"]:
+            resources = [{"urn": urn, "type": item.type, "id": item.id, "protect": item.protect}
+                         for urn, item in self.cloud.state.items()]
+            return CommandResult(stdout=json.dumps({"version": 3, "deployment": {"resources": resources}}),
+                                 stderr="", code=0)
         elif args[:2] == ["stack", "history"]:
             return CommandResult(stdout=json.dumps(list(reversed(self.history))[:1]), stderr="", code=0)
         elif verb and verb[0] in ("up", "preview"):
