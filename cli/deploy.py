@@ -118,6 +118,42 @@ def destroy(stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = N
         raise typer.Exit(1)
 
 @app.command()
+def refresh(stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = None,
+            install_pulumi: InstallOpt = False) -> None:
+    """Read the stack's resources back from the clouds; clears what an interrupted `up` left unfinished.
+
+    A create that was cut off may have made a resource the state does not know: each is named, to be
+    checked in the provider's console before the next `up`.
+    """
+    from redundo.cli import render
+    from redundo.cli.progress import EventPrinter
+
+    from redundo import deploy
+
+    target, _ = _target(stack, None, None, backend, install_pulumi)
+    _confirm(f"Refresh stack {target.settings.stack} from the clouds?", yes)
+    printer = EventPrinter(stdout())
+    result, unfinished = deploy.refresh(target, printer)
+    stdout().print(render.summary_line("refresh", result.summary.resource_changes, printer))
+    for urn in unfinished:
+        stdout().print(f"interrupted while creating {urn.rsplit('::', 1)[-1]}: it may exist in the cloud without "
+                       "being in the state; delete it there (or import it) before `redundo up`, or it is made twice")
+    if printer.failed:
+        raise typer.Exit(1)
+
+@app.command()
+def cancel(stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = None,
+           install_pulumi: InstallOpt = False) -> None:
+    """Release the lock an interrupted `up` left on the stack. Only when no other update is running."""
+    from redundo import deploy
+
+    target, _ = _target(stack, None, None, backend, install_pulumi, needs_credentials=False)
+    _confirm(f"Is no other update of {target.settings.stack} running right now?", yes)
+    deploy.cancel(target)
+    stdout().print(f"stack {target.settings.stack} is unlocked; run `redundo refresh --stack {target.settings.stack}` "
+                   "next")
+
+@app.command()
 def outputs(stack: StackOpt = None, json_: JsonOpt = False, backend: BackendOpt = None,
             install_pulumi: InstallOpt = False) -> None:
     """Print a deployed stack's outputs; secrets stay masked."""
@@ -143,7 +179,7 @@ def _switch_steps(settings: "StackSettings", side: str) -> list[str]:
     return [
         bring_up,
         f"give the {node} the writer key, restore the newest snapshot there and verify every file",
-        f"start the backups on it and point {site} at it (TTL {tier.dns_ttl_seconds} s), then refresh the OVH zone",
+        f"start the backups on it and point {site} at it (TTL {tier.dns_ttl_seconds} s); the record's update refreshes the OVH zone",
     ]
 
 def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str | None, install: bool,

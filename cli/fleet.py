@@ -24,7 +24,7 @@ from redundo.cli._common import (
     stacks_dir,
 )
 
-from redundo.errors import OperationError, UsageError
+from redundo.errors import ConfigError, OperationError, UsageError
 
 
 NotifyOpt = Annotated[Optional[list[str]], typer.Option(
@@ -68,14 +68,21 @@ def status(stack: StackOpt = None, all_: AllOpt = False, json_: JsonOpt = False,
     results = []
     names = _stacks(stack, all_)
     for name in _with_progress(iter(names), names, all_):
-        target, _ = _target(name, None, None, backend, False, needs_credentials=False, can_install=False)
         try:
-            result = read(name, target)
-        except OperationError as exc:
+            target, _ = _target(name, None, None, backend, False, needs_credentials=False, can_install=False)
+        except ConfigError as exc:
             if not all_:
                 raise
-            # One client's vault out of reach must not silence the others' alerts: it is a state too.
-            result = status_mod.unknown(name, target.settings.tier, str(exc))
+            # A damaged stack file is this client's problem: the others are still checked.
+            result = status_mod.unknown(name, None, str(exc))
+        else:
+            try:
+                result = read(name, target)
+            except OperationError as exc:
+                if not all_:
+                    raise
+                # One client's vault out of reach must not silence the others' alerts: it is a state too.
+                result = status_mod.unknown(name, target.settings.tier, str(exc))
         status_mod.save_status(project_dir(), result)
         results.append(result)
     if json_:

@@ -29,6 +29,10 @@ __all__ = [
     "outputs",
     "switch",
     "ReplacementRefused",
+    "Interrupted",
+    "refresh",
+    "cancel",
+    "pending_operations",
 ]
 
 PROJECT = "redundo"
@@ -45,6 +49,12 @@ INSTALL_OPTION_HINT = " or pass --install-pulumi"
 
 class ReplacementRefused(OperationError):
     """A run would replace or delete a stateful resource that was not allowed by URN."""
+
+
+class Interrupted(OperationError):
+    """The user interrupted a run (Ctrl-C); the message says what to run next."""
+
+    exit_code = 130
 
 
 def resolve_backend(project: Path, explicit: str | None, env: Mapping[str, str]) -> str:
@@ -174,13 +184,35 @@ def _first_line(exc: BaseException) -> str:
     return lines[-1] if lines else type(exc).__name__
 
 
-def _run(verb: str, action: Callable[[], Any]) -> Any:
+def _run(verb: str, action: Callable[[], Any], stack_name: str = "") -> Any:
     from pulumi import automation as auto
 
     try:
         return action()
+    except auto.errors.ConcurrentUpdateError:
+        name = stack_name or "STACK"
+        raise OperationError(
+            f"stack {name!r} is locked by another update; if none is running (an interrupted `up` leaves its "
+            f"lock), run `redundo cancel --stack {name}`, then `redundo refresh --stack {name}`, then this again"
+        ) from None
     except auto.errors.CommandError as exc:
         raise OperationError(f"pulumi {verb} failed: {_first_line(exc)}") from None
+
+
+def pending_operations(stack) -> list[tuple[str, str]]:
+    """What an interrupted update left unfinished, from the state: (operation, urn) pairs."""
+    state = _run("stack export", stack.export_stack)
+    operations = (state.deployment or {}).get("pending_operations") or []
+    return [(op.get("type", "?"), (op.get("resource") or {}).get("urn", "?")) for op in operations]
+
+
+def _refuse_if_interrupted(stack, name: str) -> None:
+    pending = pending_operations(stack)
+    if pending:
+        what = ", ".join(f"{op} of {urn.rsplit('::', 1)[-1]}" for op, urn in pending)
+        raise OperationError(
+            f"the last update of stack {name!r} was interrupted during {what}; run `redundo refresh --stack {name}` "
+            "(it reads what exists in the clouds and clears the unfinished operations), then `redundo up` again")
 
 
 def _guarded_preview(stack, target: Target, verb: str, allow_replace: Iterable[str],
@@ -196,7 +228,7 @@ def _guarded_preview(stack, target: Target, verb: str, allow_replace: Iterable[s
         if on_event is not None:
             on_event(event)
     result = _run("preview", lambda: stack.preview(on_event=both, color="never", refresh=refresh or None,
-                                                   **_policy_args(target)))
+                                                   **_policy_args(target)), target.settings.stack)
     if guard.hazards:
         raise ReplacementRefused(refusal(verb, guard.hazards.values()))
     return result
@@ -206,14 +238,40 @@ def up(target: Target, on_event: Callable[[Any], None], allow_replace: Iterable[
     """Deploy the stack under the policy pack, after a preview that found nothing stateful to
     replace or delete; returns the engine's UpResult."""
     stack = open_stack(target)
+    name = target.settings.stack
+    _refuse_if_interrupted(stack, name)
     _guarded_preview(stack, target, "deploy", allow_replace)
-    return _run("up", lambda: stack.up(on_event=on_event, color="never", **_policy_args(target)))
+    try:
+        return _run("up", lambda: stack.up(on_event=on_event, color="never", **_policy_args(target)), name)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted during `up` of stack {name!r}: run `redundo up --stack {name}` again; it "
+                          "says whether the update left a lock (`redundo cancel`) or unfinished operations "
+                          "(`redundo refresh`)") from None
+
+
+def refresh(target: Target, on_event: Callable[[Any], None]):
+    """Read every resource back from the clouds and drop the creates an interrupted update left
+    unfinished; returns the engine's RefreshResult and those creates' URNs (which may exist as
+    orphans in the clouds)."""
+    stack = open_stack(target)
+    name = target.settings.stack
+    unfinished = [urn for op, urn in pending_operations(stack) if op == "creating"]
+    result = _run("refresh", lambda: stack.refresh(on_event=on_event, color="never", clear_pending_creates=True),
+                  name)
+    return result, unfinished
+
+
+def cancel(target: Target) -> None:
+    """Release the lock an interrupted update left on the stack (the CLI's `pulumi cancel`)."""
+    stack = open_stack(target)
+    _run("cancel", stack.cancel, target.settings.stack)
 
 
 def preview(target: Target, on_event: Callable[[Any], None], allow_replace: Iterable[str] = ()):
     """Preview the stack under the policy pack; returns the engine's PreviewResult. Raises
     ReplacementRefused (after the events were shown) when `up` would refuse."""
     stack = open_stack(target)
+    _refuse_if_interrupted(stack, target.settings.stack)
     return _guarded_preview(stack, target, "deploy", allow_replace, on_event)
 
 
@@ -240,7 +298,7 @@ def switch(target: Target, side: str, token: str, on_event: Callable[[Any], None
     """Make `side` the active node: record it in the stack's config, then one update under the pack.
 
     The program does the rest in order: bring the node up, restore and verify on it, move the
-    site's record, refresh the zone. refresh=True first reconciles the state with the clouds (a
+    site's record (the provider refreshes the zone). refresh=True first reconciles the state with the clouds (a
     burned primary that must be rebuilt)."""
     from pulumi import automation as auto
 

@@ -13,8 +13,13 @@ import pulumi_aws as aws
 import pulumi_ovh as ovh
 from redundo.components.redundant_site import RedundantSite
 
+from redundo import _lazy_sdk
 from redundo.pricing import estimate
 from redundo.settings import CONFIG_KEYS, NAMESPACE, StackSettings, parse_settings
+
+# aws.s3 and its kind would import every resource module of the sub-package; this program uses a
+# few of each, so only those load (a fifth of a plan's start-up).
+_lazy_sdk.install()
 
 
 def read_settings() -> StackSettings:

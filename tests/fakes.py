@@ -11,6 +11,7 @@ from typing import Any
 
 from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult  # not re-exported by pulumi.automation
+from pulumi.automation.errors import create_command_error
 from semver import VersionInfo
 
 HISTORY = [{
@@ -57,6 +58,10 @@ class FakePulumiCommand(auto.PulumiCommand):
         self.fail = fail or {}
         self.state: list[dict[str, Any]] = []
         """The stack's resources as `stack export` lists them."""
+        self.pending: list[dict[str, Any]] = []
+        self.interrupt: dict[str, list[dict[str, Any]]] = {}
+        """verb -> the pending operations a Ctrl-C during that verb leaves in the state (once)."""
+        """Operations an interrupted update left in the state (`pending_operations`)."""
         self.verb_events = verb_events or {}
         """Events for one verb only (a preview that differs from the up that follows); else `events`."""
 
@@ -67,11 +72,18 @@ class FakePulumiCommand(auto.PulumiCommand):
         args = list(args)
         self.calls.append((args, dict(additional_env)))
         verb = args[0]
-        if verb in ("up", "preview", "destroy") and "--event-log" in args:
+        if verb == "refresh" and "--clear-pending-creates" in args and verb not in self.fail:
+            self.pending = [op for op in self.pending if op.get("type") != "creating"]
+        if verb in self.interrupt:
+            # Ctrl-C in the middle of the run: the engine has recorded what it had started.
+            self.pending = list(self.interrupt.pop(verb))
+            raise KeyboardInterrupt
+        if verb in ("up", "preview", "destroy", "refresh") and "--event-log" in args:
             events = self.verb_events.get(verb, self.events)
             self._write_events(args[args.index("--event-log") + 1], events if verb not in self.fail else [])
         if verb in self.fail:
-            raise auto.errors.CommandError(CommandResult(stdout="", stderr=f"error: {self.fail[verb]}", code=255))
+            # As the SDK does: the CLI's stderr decides the error class (a lock is a ConcurrentUpdateError).
+            raise create_command_error(CommandResult(stdout="", stderr=f"error: {self.fail[verb]}", code=255))
         stdout = ""
         if args[:2] == ["stack", "output"]:
             shown = {k: (v if "--show-secrets" in args or k not in self.secret_outputs else "[secret]")
@@ -80,7 +92,8 @@ class FakePulumiCommand(auto.PulumiCommand):
         elif args[:2] == ["stack", "history"]:
             stdout = json.dumps(HISTORY)
         elif args[:2] == ["stack", "export"]:
-            stdout = json.dumps({"version": 3, "deployment": {"manifest": {}, "resources": self.state}})
+            stdout = json.dumps({"version": 3, "deployment": {"manifest": {}, "resources": self.state,
+                                                              "pending_operations": self.pending}})
         return CommandResult(stdout=stdout, stderr="", code=0)
 
     @staticmethod
