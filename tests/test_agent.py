@@ -236,7 +236,7 @@ def test_agent_watchdog_arms_only_after_the_primary_served_the_site_once(tmp_pat
     env = {**os.environ, "REDUNDO_CONF": str(conf), "WATCH_HOST": "shop.fr",
            "DNS_ZONE": "shop.fr", "DNS_RECORD_ID": "4242", "SELF_IP": "198.51.100.9", "OVH_CLIENT_ID": "id",
            "OVH_CLIENT_SECRET": "secret", "OVH_API": base, "OVH_TOKEN_URL": f"{base}/token",
-           "WATCH_FAIL_LIMIT": "3", "REDUNDO_RESTORE": f"touch {restored}"}
+           "WATCH_FAIL_LIMIT": "3", "REDUNDO_RESTORE": f"touch {restored}", "REDUNDO_SERVE_CHECK": "true"}
 
     def check(url: str) -> str:
         done = subprocess.run([str(script)], env={**env, "WATCH_URL": url}, capture_output=True, text=True,
