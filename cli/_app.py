@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from typer.core import TyperGroup
 
+from redundo.cli import _coercion
 from redundo.errors import RedundoError
 
 if TYPE_CHECKING:
@@ -34,6 +35,10 @@ def stderr() -> "Console":
     from rich.console import Console
 
     return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+# Options need pydantic only for values typer must convert (see _coercion).
+_coercion.install()
 
 
 def fail(message: str, code: int) -> None:
@@ -113,6 +118,11 @@ class _Group(TyperGroup):
         except Terminated:
             _show_traceback()
             fail("terminated (SIGTERM); what finished before stays done", 143)
+        except UnicodeEncodeError as exc:
+            encoding = getattr(sys.stdout, "encoding", None) or exc.encoding
+            _show_traceback()
+            fail(f"the output's encoding ({encoding}) cannot show {exc.object[exc.start:exc.end]!r}; "
+                 "set LANG=C.UTF-8 or PYTHONIOENCODING=utf-8", 1)
         except BrokenPipeError:
             # `redundo ls | head`: the reader left. Nothing more can be said on stdout; say nothing.
             _quiet_stdout()

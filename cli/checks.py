@@ -50,8 +50,6 @@ def plan(stack: StackOpt = None, all_: AllOpt = False, tier: TierOpt = None, jso
         _validate(names[0], tier)  # a bad stack file fails in a blink, before the SDKs load
     from functools import partial
 
-    from rich.markup import escape
-
     from redundo.stacks import program  # noqa: F401  loaded once here, shared by the forked workers
 
     from redundo.fleet import StackFailure, failure_summary, guarded, map_stacks
@@ -60,15 +58,18 @@ def plan(stack: StackOpt = None, all_: AllOpt = False, tier: TierOpt = None, jso
     wrap = guarded if all_ else (lambda fn: fn)
     failures: list[StackFailure] = []
     if json_:
-        # Workers send back the finished documents: cheaper to pickle than whole syntheses.
-        documents = []
-        for doc in _with_progress(map_stacks(wrap(partial(_plan_document, stacks_dir(), tier)), names), names, all_):
+        # Workers send back each document already as JSON text: encoding with an indent is pure
+        # Python, so it is spread over the cores, and the text is cheaper to pickle than a synthesis.
+        texts = []
+        for doc in _with_progress(map_stacks(wrap(partial(_plan_json, stacks_dir(), tier)), names), names, all_):
             if isinstance(doc, StackFailure):
                 failures.append(doc)
-                doc = doc.to_dict()
-            documents.append(doc)
-        _emit_json(documents if all_ else documents[0])
+                doc = _json_text(doc.to_dict())
+            texts.append(doc)
+        typer.echo(_json_array(texts) if all_ else texts[0])
     else:
+        from rich.markup import escape  # not for --json: rich costs start-up time
+
         from redundo.cli import render
 
         for p in _with_progress(map_stacks(wrap(partial(make_plan, stacks_dir(), tier=tier)), names), names, all_):
@@ -133,10 +134,23 @@ def _diff_lines(report) -> list[str]:
             "failover." if removed else ""))
     return lines
 
-def _plan_document(directory: Path, tier: str | None, name: str) -> dict[str, Any]:
+def _json_text(document: Any) -> str:
+    import json
+
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def _plan_json(directory: Path, tier: str | None, name: str) -> str:
     from redundo.plan import make_plan
 
-    return make_plan(directory, name, tier=tier).to_dict()
+    return _json_text(make_plan(directory, name, tier=tier).to_dict())
+
+
+def _json_array(texts: list[str]) -> str:
+    """What json.dumps(documents, indent=2) writes, from each document's own indented text."""
+    if not texts:
+        return "[]"
+    return "[\n" + ",\n".join("  " + text.replace("\n", "\n  ") for text in texts) + "\n]"
 
 @app.command()
 def tiers(

@@ -26,13 +26,17 @@ def drill(
     size: Annotated[float, typer.Option("--size", help="Sample site size in MB (--local).")] = 20,
     files: Annotated[int, typer.Option("--files", help="Number of files in the sample site (--local).")] = 200,
     tier: TierOpt = None,
+    database: Annotated[Optional[str], typer.Option(
+        "--database", help="The stack's database engine for --local: sqlite, mysql or postgresql (run on local servers)."
+    )] = None,
     json_: JsonOpt = False,
     backend: BackendOpt = None,
 ) -> None:
     """Prove recovery: back up, burn the primary, restore on the standby, verify every byte, measure RPO and RTO.
 
-    --local needs no cloud: it runs the hosts' own scripts against a local S3 server. --stack NAME
-    restores the newest snapshot into a scratch directory on the deployed standby.
+    --local needs no cloud: it runs the hosts' own scripts against a local S3 server built as the
+    tier's vault (versioning, Object Lock, the production key policies) and, with --database mysql or
+    postgresql, against local database servers. --stack NAME restores the newest snapshot into a scratch directory on the deployed standby.
     """
     from redundo import drill as drill_mod
     from redundo.tiers import get_tier
@@ -41,10 +45,15 @@ def drill(
         raise UsageError("pass either --local or --stack NAME")
     if not size > 0 or files < 1:
         raise UsageError("--size must be more than 0 MB and --files at least 1")
+    if database is not None and not local:
+        raise UsageError("--database goes with --local; a stack drill uses the stack's own database")
+    if database is not None and database not in drill_mod.DATABASES:
+        raise UsageError(f"unknown --database {database!r}; use one of: {', '.join(drill_mod.DATABASES)}")
     if local:
         chosen = get_tier(tier or "standard")
         progress = (lambda m: None) if json_ else (lambda m: stderr().print(f"[dim]{m}[/dim]"))
-        report = drill_mod.run_local_drill(chosen, size_mb=size, files=files, progress=progress)
+        report = drill_mod.run_local_drill(chosen, size_mb=size, files=files, progress=progress,
+                                           database=database or "sqlite")
     else:
         from redundo import deploy
 

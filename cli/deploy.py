@@ -179,7 +179,7 @@ def _switch_steps(settings: "StackSettings", side: str) -> list[str]:
     return [
         bring_up,
         f"give the {node} the writer key, restore the newest snapshot there and verify every file",
-        f"start the backups on it and point {site} at it (TTL {tier.dns_ttl_seconds} s), then refresh the OVH zone",
+        f"start the backups on it and point {site} at it (TTL {tier.dns_ttl_seconds} s); the record's update refreshes the OVH zone",
     ]
 
 def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str | None, install: bool,
@@ -235,10 +235,17 @@ def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str
         raise typer.Exit(1)
     address = result.outputs.get("standbyIpv4" if side == "standby" else "primaryIpv4")
     address = address.value if address is not None else None
-    served = remote.wait_until_serving(address, settings.domain) if address else None
+    host_key = result.outputs.get("standbyHostKey" if side == "standby" else "primaryHostKey")
+    from redundo.components.redundant_site import SSH_USERS
+
+    user = SSH_USERS[settings.standby_provider] if side == "standby" else SSH_USERS["ovh"]
+    # Complete only when the node serves the restored site: its own check (a known page and the
+    # database's rows), then the same page fetched from here, byte for byte.
+    expect = remote.serve_check(address, user, host_key=host_key.value if host_key else None) if address else None
+    served = remote.wait_until_serving(address, settings.domain, expect=expect) if address else None
     if served is None:
-        stdout().print(f"[red]{side} at {address or '?'} did not answer HTTP[/red] after the update "
-                       f"({updated:.0f} s); check the web server there")
+        stdout().print(f"[red]{side} at {address or '?'} did not serve the restored site over HTTP[/red] after "
+                       f"the update ({updated:.0f} s); check the web server and firewall there")
         raise typer.Exit(1)
     stdout().print(f"{settings.domain or settings.stack} is served from the {side} ({address}): "
                    f"{updated + served:.0f} s from the start, the update took {updated:.0f} s; "

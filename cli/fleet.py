@@ -24,7 +24,7 @@ from redundo.cli._common import (
     stacks_dir,
 )
 
-from redundo.errors import OperationError, UsageError
+from redundo.errors import ConfigError, OperationError, UsageError
 
 
 NotifyOpt = Annotated[Optional[list[str]], typer.Option(
@@ -68,14 +68,21 @@ def status(stack: StackOpt = None, all_: AllOpt = False, json_: JsonOpt = False,
     results = []
     names = _stacks(stack, all_)
     for name in _with_progress(iter(names), names, all_):
-        target, _ = _target(name, None, None, backend, False, needs_credentials=False, can_install=False)
         try:
-            result = read(name, target)
-        except OperationError as exc:
+            target, _ = _target(name, None, None, backend, False, needs_credentials=False, can_install=False)
+        except ConfigError as exc:
             if not all_:
                 raise
-            # One client's vault out of reach must not silence the others' alerts: it is a state too.
-            result = status_mod.unknown(name, target.settings.tier, str(exc))
+            # A damaged stack file is this client's problem: the others are still checked.
+            result = status_mod.unknown(name, None, str(exc))
+        else:
+            try:
+                result = read(name, target)
+            except OperationError as exc:
+                if not all_:
+                    raise
+                # One client's vault out of reach must not silence the others' alerts: it is a state too.
+                result = status_mod.unknown(name, target.settings.tier, str(exc))
         status_mod.save_status(project_dir(), result)
         results.append(result)
     if json_:
@@ -108,6 +115,11 @@ def init(
     primary_flavor: Annotated[str, typer.Option("--primary-flavor")] = "d2-2",
     backup_provider: Annotated[str, typer.Option("--backup-provider", help="aws or ovh.")] = "aws",
     standby_provider: Annotated[str, typer.Option("--standby-provider", help="ovh or aws.")] = "ovh",
+    profile: Annotated[Optional[str], typer.Option(
+        "--profile", help="What the site runs: static, php, wordpress, postgres-app or custom.",
+        show_default="the one that runs --database; wordpress when neither is given")] = None,
+    database: Annotated[Optional[str], typer.Option(
+        "--database", help="none, sqlite, mysql or postgresql.", show_default="the profile's own")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing stack file.")] = False,
     adopt: Annotated[Optional[str], typer.Option(
         "--adopt", metavar="HOST", help="Adopt the server that already runs the site as the primary: inspect it "
@@ -154,7 +166,14 @@ def init(
     if adopt is None and (user or host_key or identity or port != 22):
         raise UsageError("--user, --port, --host-key and --identity go with --adopt HOST; pass --adopt too")
     if adopt is not None:
-        raw |= _adopted(adopt, user, port, host_key, identity)
+        # What the server runs decides, unless --profile or --database says otherwise.
+        adopted = _adopted(adopt, user, port, host_key, identity)
+        found_profile, found_database = adopted.pop("siteProfile"), adopted.pop("database")
+        raw |= adopted
+        raw |= _profile_and_database(profile or (found_profile if database is None else None),
+                                     database or found_database)
+    else:
+        raw |= _profile_and_database(profile, database)
     settings = _settings_module().parse_settings(client, raw)
     if budget is not None:
         raw["tier"] = best_tier(settings, budget).tier
@@ -167,7 +186,8 @@ def init(
                     + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     from redundo.cli.render import minutes
 
-    stdout().print(f"wrote stacks/{path.name}: tier {settings.tier.name}, RPO {minutes(settings.tier.rpo_minutes)}, "
+    stdout().print(f"wrote stacks/{path.name}: tier {settings.tier.name}, profile {settings.site_profile} "
+                   f"({settings.profile.description}), RPO {minutes(settings.tier.rpo_minutes)}, "
                    f"RTO {minutes(settings.tier.rto_minutes)}, €{cost.monthly_eur:.2f}/month in total "
                    f"(redundancy adds €{cost.redundancy_eur:.2f})")
 
@@ -189,10 +209,24 @@ def _adopted(host: str, user: str | None, port: int, host_key: str | None, ident
                                    identity=str(identity) if identity else None)
     for line in facts.summary():
         stdout().print(line, markup=False, highlight=False)
-    keys = {**probe, **facts.stack_keys()}
+    keys = {**probe, **facts.stack_keys(), "siteProfile": facts.profile}
     if port == 22:
         keys.pop("primaryPort")
     return keys
+
+def _profile_and_database(profile: str | None, database: str | None) -> dict[str, str]:
+    """Both keys, each defaulting to what the other implies; a small shop (WordPress) when neither is given."""
+    from redundo import profiles
+
+    if profile is None and database is None:
+        profile = "wordpress"
+    if profile is not None and profile not in profiles.PROFILES:
+        raise UsageError(f"--profile {profile!r} is not a site profile; accepted values: "
+                         f"{', '.join(profiles.PROFILE_NAMES)}")
+    if database is None:
+        database = profiles.PROFILES[profile].databases[0]
+    return {"siteProfile": profile or profiles.default_profile(database), "database": database}
+
 
 @app.command("ls")
 def list_clients(json_: JsonOpt = False) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from redundo.cli import checks, data, deploy, fleet, project  # noqa: F401  registers the commands
+from redundo.cli import checks, data, deploy, dns, fleet, project  # noqa: F401  registers the commands
 from redundo.cli._app import app, install_signal_handlers
 
 __all__ = ["app", "run"]

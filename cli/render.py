@@ -181,6 +181,9 @@ def drill_lines(report: Any) -> list[str]:
                      f"{report.backup_seconds:.2f} s, incremental {report.incremental_seconds:.2f} s")
     lines.append(f"  verified by {report.verified_by}: {report.files_checked} files, "
                  f"{len(report.files_mismatched)} different; database {report.db_integrity}")
+    if getattr(report, "vault_lock_days", 0):
+        lines.append(f"  vault: Object Lock COMPLIANCE {report.vault_lock_days} days; heartbeat "
+                     f"{report.heartbeat_lock or 'NOT LOCKED'}")
     if report.orders_at_backup:
         lines.append(f"  orders: {report.orders_restored} restored of {report.orders_at_backup} at the last backup; "
                      f"{report.orders_lost_since_backup} sold after it were lost (that is the RPO)")

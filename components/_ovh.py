@@ -6,6 +6,8 @@ import pulumi
 import pulumi_ovh as ovh
 import pulumi_random as random
 
+from redundo.pricing import billing_period
+
 # Debian's stable release: its restic (0.18) restores incrementally, which the warm standby needs.
 IMAGE_NAME = "Debian 13"
 
@@ -55,7 +57,8 @@ HELD_INSTANCE_INPUTS = ["userData", "bootFrom", "sshKeyCreate", "flavor"]
 def instance(name: str, *, service_name: pulumi.Input[str], region: pulumi.Input[str], flavor: str,
              ssh_public_key: pulumi.Input[str], user_data: pulumi.Input[str],
              parent: pulumi.Resource, protect: bool = False) -> ovh.cloudproject.Instance:
-    """A monthly-billed Debian instance on the public network, its SSH key registered with it.
+    """A Debian instance on the public network, its SSH key registered with it, billed monthly where
+    OVH sells the flavour monthly and hourly otherwise (third-generation flavours have no monthly plan).
 
     protect=True (the primary) makes the engine itself refuse to delete or replace it."""
     invoke_opts = pulumi.InvokeOutputOptions(parent=parent)
@@ -68,7 +71,7 @@ def instance(name: str, *, service_name: pulumi.Input[str], region: pulumi.Input
         service_name=service_name,
         region=region,
         name=name,
-        billing_period="monthly",
+        billing_period=billing_period(flavor),
         flavor={"flavor_id": flavor_id(service_name, region, flavor, invoke_opts)},
         boot_from={"image_id": image_id(service_name, region, invoke_opts)},
         ssh_key_create={"name": pulumi.Output.concat(name, "-key-", key_suffix.hex), "public_key": ssh_public_key},

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from typing import NotRequired, TypedDict
 
 import pulumi
 import pulumi_ovh as ovh
-from pulumi_command import local
 
 OVH_MIN_TTL = 60
 
@@ -50,15 +48,9 @@ class Failover(pulumi.ComponentResource):
             ttl=args["ttl"],
             opts=pulumi.ResourceOptions(parent=self),
         )
-        # OVH may keep serving the old record until the zone is refreshed (terraform-provider-ovh#1290),
-        # and the provider has no resource for that: the deployer's machine calls the API.
-        local.Command(
-            f"{name}-zone-refresh",
-            create=f'"{sys.executable}" -m redundo.ovh_api refresh "$ZONE"',
-            environment={"ZONE": args["dns_zone"]},
-            triggers=[args["target_ipv4"], args["ttl"]],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[record]),
-        )
+        # No separate zone refresh: the provider's record resource POSTs /domain/zone/{zone}/refresh
+        # itself after every create, update and delete (terraform-provider-ovh
+        # ovh/resource_domain_zone_record.go, ovhDomainZoneRefresh).
         self.record_id = record.id
         self.watchdog_client_id = self.watchdog_client_secret = None
         if args.get("watchdog"):

@@ -7,7 +7,7 @@ from typing import NotRequired, TypedDict
 import pulumi
 from pulumi_command import remote
 
-from redundo.agent import CONF_DIR, ENV_FILE
+from redundo.agent import BIN_DIR, CONF_DIR, ENV_FILE
 
 # Wait for cloud-init (restic and the agent are installed by it) before touching the host.
 _WAIT = "sudo cloud-init status --wait >/dev/null 2>&1 || true"
@@ -94,6 +94,9 @@ class HostRole(pulumi.ComponentResource):
         if args.get("take_over"):
             # restore --live verifies every file and the database before it returns.
             steps.append("sudo systemctl start redundo-restore.service")
+            # Complete only when this node serves the restored site for its name: a known page byte
+            # for byte and the database's rows, checked before the site's name moves here.
+            steps.append(f"sudo {BIN_DIR}/redundo-serve-check")
         if args["timers_on"]:
             steps.append("sudo systemctl enable --now " + " ".join(args["timers_on"]))
         role = remote.Command(

@@ -6,6 +6,7 @@ import shlex
 from typing import Literal, NotRequired, TypedDict
 
 import pulumi
+import yaml
 from redundo.components.agent_install import AgentInstall
 from redundo.components.backup_vault import BackupVault
 from redundo.components.failover import Failover
@@ -13,9 +14,9 @@ from redundo.components.host_role import HostRole
 from redundo.components.primary_site import PrimarySite
 from redundo.components.standby import Standby
 
-from redundo import cloud_config
+from redundo import cloud_config, profiles
 from redundo.agent import BACKUP_TIMERS, FOLLOW_TIMER, WATCHDOG_TIMER, AgentSettings, agent_packages
-from redundo.agent.bundle import agent_bundle
+from redundo.agent.bundle import BundleFile, agent_bundle
 from redundo.tiers import Tier
 
 # The default sudo user of the Debian images each provider offers.
@@ -71,6 +72,26 @@ class RedundantSiteArgs(TypedDict):
     """The sudo user on the adopted primary."""
     primary_port: NotRequired[int]
     """The adopted primary's SSH port (22)."""
+    profile: NotRequired[profiles.SiteProfile]
+    """The resolved profile (a custom one carries its packages); from site_profile or the database when absent."""
+    custom_cloud_config: NotRequired[str]
+    """The custom profile's cloud-config snippet (YAML mapping), merged into both nodes' user data."""
+
+
+def _web_delivery(profile: profiles.SiteProfile, domain: str, root: str) -> dict[str, tuple]:
+    """The bundle's part for the web: the site's nginx file, the default site removed, the servers running."""
+    units = [u for u in profile.web_services if u != "nginx"]
+    after = [f"install -d -m 0755 {profiles.ACME_ROOT} {shlex.quote(root)}"]
+    if units:
+        after.append("systemctl enable --now " + " ".join(units))
+    # A broken site file must stop the delivery, not take the running web server down.
+    after += ["nginx -t -q", "systemctl enable nginx", "systemctl reload-or-restart nginx"]
+    return {
+        "extra": (BundleFile(profiles.SITE_FILE, "0644", profiles.nginx_site(profile, domain=domain, root=root)),),
+        # Debian's default site would answer for every name the site's file does not claim.
+        "remove": ("/etc/nginx/sites-enabled/default",),
+        "after": tuple(after),
+    }
 
 
 def _env_file(values: dict[str, str]) -> str:
@@ -114,19 +135,26 @@ class RedundantSite(pulumi.ComponentResource):
             "name_prefix": f"redundo-{name}-"[:30],
             "service_name": args["service_name"],
         }, child)
+        database = args.get("database", "none")
+        profile = args.get("profile") or profiles.PROFILES[args.get("site_profile") or
+                                                            profiles.default_profile(database)]
+        site_paths = tuple(args.get("site_paths") or ["/var/www"])
+        root = profiles.web_root(site_paths, domain)
         agent = pulumi.Output.all(self.vault.endpoint, self.vault.bucket, self.vault.region).apply(
             lambda v: AgentSettings.for_tier(
                 tier, vault_endpoint=v[0], vault_bucket=v[1], vault_region=v[2], backup_host=f"{name}-site",
-                site_paths=tuple(args.get("site_paths") or ["/var/www"]), db_kind=args.get("database", "none"),
-                db_name=args.get("database_name", "")))
+                site_paths=site_paths, db_kind=database, db_name=args.get("database_name", ""),
+                web_services=profile.web_services, site_domain=domain, web_root=root))
         admin = list(args["admin_cidrs"])
-        packages = agent_packages(args.get("database", "none"))
-        bundle = agent.apply(lambda a: agent_bundle(tier, a, packages=packages))
+        # Both nodes run the same profile, so whichever is active serves the site.
+        packages = tuple(dict.fromkeys((*agent_packages(database), *profile.packages)))
+        bundle = agent.apply(lambda a: agent_bundle(tier, a, packages=packages, **_web_delivery(profile, domain, root)))
+        snippet = yaml.safe_load(args["custom_cloud_config"]) if args.get("custom_cloud_config") else None
 
         def user_data(role: str) -> str:
             # Only the first boot: no tier, vault or agent version in it (see AgentInstall).
             return cloud_config.render(cloud_config.node_config(
-                hostname=f"{name}-{role}", admin_cidrs=admin, packages=packages))
+                hostname=f"{name}-{role}", admin_cidrs=admin, packages=packages, snippet=snippet))
 
         primary_args = {
             "service_name": args["service_name"],
@@ -162,8 +190,15 @@ class RedundantSite(pulumi.ComponentResource):
         ssh = {k: v for k, v in (("private_key", args.get("ssh_private_key")),
                                  ("agent_socket_path", args.get("ssh_agent_socket"))) if v}
         delivery = {"bundle": bundle.apply(lambda b: b.script()), "bundle_digest": bundle.apply(lambda b: b.digest)}
+        primary_delivery = delivery
+        if adopted:
+            # The client's own server already serves the site its way: it gets the agent only, never
+            # redundo's web server file or packages.
+            agent_only = agent.apply(lambda a: agent_bundle(tier, a, packages=agent_packages(database)))
+            primary_delivery = {"bundle": agent_only.apply(lambda b: b.script()),
+                                "bundle_digest": agent_only.apply(lambda b: b.digest)}
         primary_agent = AgentInstall(f"{name}-primary-agent", {
-            "host": self.primary.ipv4, **primary_login, **delivery,
+            "host": self.primary.ipv4, **primary_login, **primary_delivery,
             "hold": args["active_side"] == "standby", **ssh}, child)
         self.primary_host_key = primary_agent.host_key
         self.standby_host_key = None

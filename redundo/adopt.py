@@ -93,10 +93,13 @@ class HostFacts:
 
     @property
     def profile(self) -> str:
+        """The site profile it looks like (redundo.profiles): the standby is built to run the same."""
+        from redundo.profiles import default_profile
+
         if self.wordpress:
             return "wordpress"
-        if self.database == "postgresql":
-            return "postgres-app"
+        if self.database != "none":
+            return default_profile(self.database)
         return "php" if self.php_site else "static"
 
     def stack_keys(self) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any, Iterable
 
 import yaml
 
-__all__ = ["firewall_rules", "host_config", "render", "node_config"]
+__all__ = ["firewall_rules", "host_config", "render", "node_config", "merge_snippet"]
 
 HEADER = "#cloud-config\n"
 WEB_PORTS = (80, 443)
@@ -74,11 +74,24 @@ def render(config: dict[str, Any]) -> str:
     return HEADER + yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=1000)
 
 
-def node_config(*, hostname: str, admin_cidrs: Iterable[str], packages: Iterable[str]) -> dict[str, Any]:
+def merge_snippet(config: dict[str, Any], snippet: dict[str, Any]) -> dict[str, Any]:
+    """The custom profile's cloud-config merged in: its lists appended to ours, its other keys added."""
+    merged = dict(config)
+    for key, value in snippet.items():
+        if isinstance(value, list) and isinstance(merged.get(key), list):
+            merged[key] = [*merged[key], *value]
+        else:
+            merged[key] = value
+    return merged
+
+
+def node_config(*, hostname: str, admin_cidrs: Iterable[str], packages: Iterable[str],
+                snippet: dict[str, Any] | None = None) -> dict[str, Any]:
     """Either node's first boot: updates, the firewall, and the packages the agent and the site need.
 
     Nothing here depends on redundo's version, the tier or the vault: the agent's scripts, settings
     and units arrive over SSH as a versioned bundle (AgentInstall), so none of those changes touches
     the user data, which the providers can only apply by replacing the instance.
     """
-    return host_config(hostname=hostname, admin_cidrs=admin_cidrs, packages=list(packages))
+    config = host_config(hostname=hostname, admin_cidrs=admin_cidrs, packages=list(packages))
+    return merge_snippet(config, snippet) if snippet else config

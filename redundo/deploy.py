@@ -298,7 +298,7 @@ def switch(target: Target, side: str, token: str, on_event: Callable[[Any], None
     """Make `side` the active node: record it in the stack's config, then one update under the pack.
 
     The program does the rest in order: bring the node up, restore and verify on it, move the
-    site's record, refresh the zone. refresh=True first reconciles the state with the clouds (a
+    site's record (the provider refreshes the zone). refresh=True first reconciles the state with the clouds (a
     burned primary that must be rebuilt)."""
     from pulumi import automation as auto
 

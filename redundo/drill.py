@@ -25,8 +25,8 @@ from redundo import agent
 from redundo.errors import OperationError
 from redundo.tiers import Tier
 
-__all__ = ["DrillReport", "Host", "make_site", "manifest", "run_local_drill", "run_stack_drill",
-           "provision_repository", "mutate_site", "add_orders"]
+__all__ = ["DrillReport", "Host", "SqlShop", "make_site", "manifest", "run_local_drill", "run_stack_drill",
+           "provision_repository", "mutate_site", "add_orders", "DATABASES"]
 
 HOST = "drill-primary"
 PASSWORD_BYTES = 24
@@ -98,6 +98,46 @@ def manifest(root: Path) -> dict[str, str]:
                 digest.update(chunk)
         out[str(path.relative_to(root))] = digest.hexdigest()
     return out
+
+
+SHOP_DB = "shop"
+
+
+class SqlShop:
+    """The sample shop's database in a MySQL (MariaDB) or PostgreSQL server: products and orders."""
+
+    def __init__(self, server, name: str = SHOP_DB):
+        self.server = server
+        self.name = name
+
+    def create(self, *, seed: int = 42) -> None:
+        rng = random.Random(seed)
+        self.server.sql(self.server.create_database_sql(self.name))
+        self.server.sql(
+            "create table products(id integer primary key, name varchar(64) not null, price_cents integer not null);"
+            "create table orders(id integer primary key, product integer not null, at double precision not null);"
+            "insert into products(id, name, price_cents) values "
+            + ", ".join(f"({i + 1}, 'ring {i}', {rng.randrange(1000, 200000)})" for i in range(2000)), self.name)
+        self.add_orders(500, seed=seed)
+
+    def add_orders(self, count: int, *, seed: int = 0) -> None:
+        rng = random.Random(seed)
+        first = int(self.server.sql("select coalesce(max(id), 0) from orders", self.name).strip()) + 1
+        self.server.sql("insert into orders(id, product, at) values " + ", ".join(
+            f"({first + i}, {rng.randrange(1, 2000)}, {time.time():.3f})" for i in range(count)), self.name)
+
+    def count_orders(self) -> int:
+        return int(self.server.sql("select count(*) from orders", self.name).strip())
+
+    def tables(self) -> list[str]:
+        schema = "public" if self.server.kind == "postgresql" else self.name
+        return sorted(self.server.sql("select table_name from information_schema.tables "
+                                      f"where table_schema = '{schema}'", self.name).split())
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What must come back exactly: the tables, the products and the orders."""
+        return {"tables": self.tables(), "orders": self.count_orders(),
+                "products": self.server.sql("select count(*), sum(price_cents) from products", self.name).split()}
 
 
 def count_orders(db: Path) -> int:
@@ -204,6 +244,10 @@ class DrillReport:
     orders_restored: int = 0
     orders_lost_since_backup: int = 0
     heartbeat_snapshot: str = ""
+    heartbeat_lock: str = ""
+    """The heartbeat object's Object Lock (mode and retain-until) on a locking tier's vault."""
+    database: str = "sqlite"
+    vault_lock_days: int = 0
     problems: list[str] = field(default_factory=list)
     verified_by: str = "sha256 manifest of the primary and SQLite integrity_check"
 
@@ -226,65 +270,112 @@ def _timed(fn) -> tuple[Any, float]:
     return result, time.monotonic() - start
 
 
+DATABASES = ("sqlite", "mysql", "postgresql")
+
+
 def run_local_drill(tier: Tier, *, size_mb: float = 20, files: int = 200, workdir: Path | None = None,
-                    progress=lambda message: None) -> DrillReport:
-    """Back up a sample shop to a local vault, burn it, restore it on a 'standby' and verify it."""
+                    progress=lambda message: None, database: str = "sqlite", vault=None) -> DrillReport:
+    """Back up a sample shop to a local vault built as the tier's, burn it, restore it on a 'standby'
+    and verify it. `database` is the stack's engine: sqlite, or mysql/postgresql on local servers.
+    `vault`: an already started vault with the LocalVault interface (default: moto, for the tier)."""
+    if database not in DATABASES:
+        raise OperationError(f"unknown database {database!r}; use one of: {', '.join(DATABASES)}")
+    from contextlib import ExitStack
+
+    from redundo.localdb import local_server
     from redundo.localvault import LocalVault, require_server
 
-    require_server()
+    if vault is None:
+        require_server()
     check_tools()
 
     owned = workdir is None
     root = Path(tempfile.mkdtemp(prefix="redundo-drill-")) if owned else workdir
     try:
-        with LocalVault(lock_days=0) as vault:
-            return _drill(tier, vault, root, size_mb, files, progress)
+        with ExitStack() as stack:
+            servers = None
+            if database != "sqlite":
+                progress(f"starting a {database} server for the primary and one for the standby")
+                servers = (stack.enter_context(local_server(database)), stack.enter_context(local_server(database)))
+            if vault is None:
+                vault = stack.enter_context(LocalVault.for_tier(tier))
+            return _drill(tier, vault, root, size_mb, files, progress, database, servers)
     finally:
         if owned:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _drill(tier: Tier, vault, root: Path, size_mb: float, files: int, progress) -> DrillReport:
+def _drill(tier: Tier, vault, root: Path, size_mb: float, files: int, progress, database: str = "sqlite",
+           servers=None) -> DrillReport:
     primary_root, standby_root = root / "primary", root / "standby"
     password = os.urandom(PASSWORD_BYTES).hex()
     settings = dict(vault_endpoint=vault.endpoint, vault_bucket=vault.bucket, vault_region="us-east-1",
-                    backup_host=HOST, db_kind="sqlite")
+                    backup_host=HOST, db_kind=database, db_name=SHOP_DB if servers else "")
+    primary_db_env = servers[0].env if servers else {}
     primary = Host("primary", primary_root / "host", agent.AgentSettings.for_tier(
         tier, site_paths=(str(primary_root / "site" / "www"),), db_path=str(primary_root / "site" / "db" / "site.sqlite"),
         dump_dir=str(primary_root / "dump"), state_dir=str(primary_root / "state"), **settings),
-        {**vault.writer.env(), "RESTIC_PASSWORD": password})
-    progress(f"making a {size_mb:g} MB shop of {files} files and a SQLite database")
+        {**vault.writer.env(), "RESTIC_PASSWORD": password, **primary_db_env})
+    progress(f"making a {size_mb:g} MB shop of {files} files and a {database} database")
     make_site(primary_root / "site", size_mb=size_mb, files=files)
+    shop = None
+    if servers:
+        (primary_root / "site" / "db" / "site.sqlite").unlink()  # the shop's data lives in the server
+        shop = SqlShop(servers[0])
+        shop.create()
+        # The standby has been serving something else (an earlier restore, a default install):
+        # a table that exists only there must be gone after the take-over.
+        stale = SqlShop(servers[1])
+        stale.create(seed=7)
+        servers[1].sql("create table standby_only(id integer primary key)", stale.name)
     report = DrillReport(tier.name, sum(p.stat().st_size for p in (primary_root / "site").rglob("*") if p.is_file()),
-                         files, rpo_promise_minutes=tier.rpo_minutes, rto_promise_minutes=tier.rto_minutes)
+                         files, rpo_promise_minutes=tier.rpo_minutes, rto_promise_minutes=tier.rto_minutes,
+                         database=database, vault_lock_days=getattr(vault, "lock_days", 0))
+    if servers:
+        report.verified_by = (f"sha256 manifest of the primary, and the {database} tables and rows loaded on the "
+                              "standby compared with the primary's")
     provision_repository(vault.repository, password, vault.init.env())
 
     progress("backing up the primary (full)")
     done, report.backup_seconds = _timed(lambda: primary.run("redundo-backup", "backup"))
     _require(done, "the first backup")
     mutate_site(primary_root / "site", share=0.01)
-    add_orders(primary_root / "site", 25, seed=2)
+    if shop:
+        shop.add_orders(25, seed=2)
+    else:
+        add_orders(primary_root / "site", 25, seed=2)
     progress("backing up again after 1% of the files changed (incremental)")
     done, report.incremental_seconds = _timed(lambda: primary.run("redundo-backup", "backup"))
     _require(done, "the incremental backup")
     expected = manifest(primary_root / "site" / "www")
-    report.orders_at_backup = count_orders(primary_root / "site" / "db" / "site.sqlite")
-    report.heartbeat_snapshot = json.loads(vault.client().get_object(
-        Bucket=vault.bucket, Key=f"heartbeat/{HOST}.json")["Body"].read())["snapshot_id"]
+    expected_db = shop.fingerprint() if shop else None
+    report.orders_at_backup = expected_db["orders"] if expected_db else count_orders(
+        primary_root / "site" / "db" / "site.sqlite")
+    _read_heartbeat(report, vault)
 
-    add_orders(primary_root / "site", 7, seed=3)  # sold after the last backup: what the RPO costs
+    # sold after the last backup: what the RPO costs
+    if shop:
+        shop.add_orders(7, seed=3)
+    else:
+        add_orders(primary_root / "site", 7, seed=3)
     report.orders_lost_since_backup = 7
     progress("burning the primary")
     burned_at = time.time()
     burn_clock = time.monotonic()
+    if servers:
+        servers[0].close()
     shutil.rmtree(primary_root)
 
     progress("restoring on the standby with its read-only key")
     standby = Host("standby", standby_root / "host", agent.AgentSettings(**{
         **asdict(primary.settings), "state_dir": str(standby_root / "state")}),
-        {**vault.reader.env(), "RESTIC_PASSWORD": password})
+        {**vault.reader.env(), "RESTIC_PASSWORD": password, **(servers[1].env if servers else {})})
     target = standby_root / "restored"
-    restored = _take_restore(report, standby.run("redundo-restore", "--target", str(target)), "on the standby")
+    # A server database is loaded into the standby's own server (--live), as a take-over does; the
+    # site's files then land at the site's paths too, which the burn left empty.
+    live = ("--live",) if servers else ()
+    restored = _take_restore(report, standby.run("redundo-restore", "--target", str(target), *live),
+                             "on the standby")
     if restored is None:
         report.rto_seconds = time.monotonic() - burn_clock
         return report
@@ -294,15 +385,36 @@ def _drill(tier: Tier, vault, root: Path, size_mb: float, files: int, progress) 
     got = manifest(site) if site.is_dir() else {}
     report.files_checked = len(expected)
     report.files_mismatched = sorted(k for k in expected.keys() | got.keys() if expected.get(k) != got.get(k))
-    dump = Path(str(target) + primary.settings.dump_dir) / "site.sqlite"
-    report.db_integrity = integrity(dump) if dump.is_file() else "missing"
-    report.orders_restored = count_orders(dump) if dump.is_file() else 0
+    if servers:
+        live_site = Path(primary.settings.site_paths[0])
+        if live and (manifest(live_site) if live_site.is_dir() else {}) != expected:
+            report.problems.append("the live site's files differ from the primary's")
+        loaded = SqlShop(servers[1]).fingerprint()
+        report.orders_restored = loaded["orders"]
+        report.db_integrity = "ok" if loaded == expected_db else (
+            f"the standby's database differs from the primary's: {loaded} != {expected_db}")
+    else:
+        dump = Path(str(target) + primary.settings.dump_dir) / "site.sqlite"
+        report.db_integrity = integrity(dump) if dump.is_file() else "missing"
+        report.orders_restored = count_orders(dump) if dump.is_file() else 0
     report.rto_seconds = time.monotonic() - burn_clock
     report.rpo_seconds = burned_at - _epoch(report.snapshot_time)
     if report.heartbeat_snapshot and not report.heartbeat_snapshot.startswith(report.snapshot_id[:8]) \
             and not report.fallback:
         report.problems.append("the heartbeat names another snapshot than the newest restorable one")
     return report
+
+
+def _read_heartbeat(report: DrillReport, vault) -> None:
+    """The heartbeat the primary wrote; on a locking vault it must be locked like every backup object."""
+    s3 = vault.client()
+    key = f"heartbeat/{HOST}.json"
+    report.heartbeat_snapshot = json.loads(s3.get_object(Bucket=vault.bucket, Key=key)["Body"].read())["snapshot_id"]
+    head = s3.head_object(Bucket=vault.bucket, Key=key)
+    if head.get("ObjectLockMode"):
+        report.heartbeat_lock = f"{head['ObjectLockMode']} until {head['ObjectLockRetainUntilDate']:%Y-%m-%d}"
+    if getattr(vault, "lock_days", 0) and head.get("ObjectLockMode") != "COMPLIANCE":
+        report.problems.append("the heartbeat is not under the vault's compliance lock")
 
 
 def _take_restore(report: DrillReport, done: subprocess.CompletedProcess[str], where: str) -> dict[str, str] | None:

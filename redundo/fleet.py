@@ -7,10 +7,8 @@ loaded SDKs (no re-import) and each synthesizes its share. Results come back in 
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
 import signal
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence, TypeVar
 
@@ -24,21 +22,24 @@ POOL_THRESHOLD = 8
 
 
 class _Collecting:
-    """Calls fn, and collects the cyclic garbage of a synthesis every few stacks.
+    """Calls fn, and collects the cyclic garbage of the syntheses once it passes a budget.
 
     The CLI runs with automatic collection off (it spends a fifth of a plan walking the SDKs'
-    classes otherwise). Over many stacks the loaded modules are frozen once, so that each
-    collection only walks what the syntheses left behind."""
+    classes otherwise). Over many stacks the loaded modules are frozen once, so that a collection
+    only walks what the syntheses left behind. Its cost grows with that garbage, not with how
+    often it runs, so it runs only when the garbage passes `budget` objects: about 170 stacks'
+    worth (a synthesis leaves some 12,000, near 1 MB). `plan --all` over a few hundred stacks
+    then never collects; a worker with thousands stays within a few hundred MB."""
 
-    def __init__(self, fn: Callable[[str], T], every: int = 10):
-        self.fn, self.every, self.calls = fn, every, 0
+    def __init__(self, fn: Callable[[str], T], budget: int = 2_000_000):
+        self.fn, self.budget, self.calls = fn, budget, 0
 
     def __call__(self, name: str) -> T:
         result = self.fn(name)
         self.calls += 1
         if self.calls == 1:
             gc.freeze()
-        elif self.calls % self.every == 0:
+        elif gc.get_count()[0] > self.budget:
             gc.collect()
         return result
 
@@ -85,9 +86,20 @@ def map_stacks(fn: Callable[[str], T], names: Sequence[str], *, workers: int | N
     """fn(name) for each name, in order; in worker processes when there are enough stacks."""
     fn = _Collecting(fn)
     workers = workers or os.cpu_count() or 1
-    if workers < 2 or len(names) < POOL_THRESHOLD or "fork" not in multiprocessing.get_all_start_methods():
+    if workers < 2 or len(names) < POOL_THRESHOLD:
         yield from (fn(name) for name in names)
         return
+    # Imported here: a single stack's plan need not pay for the pool machinery.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        yield from (fn(name) for name in names)
+        return
+    # The first stack runs here, before the fork: the SDK modules a synthesis loads on first use
+    # (see _lazy_sdk) and the frozen heap are then shared by every worker, not redone in each.
+    yield fn(names[0])
+    names = names[1:]
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
                                initializer=_worker_signals)
     # The workers are forked during map(): a signal handled then would raise inside the fork hooks

@@ -1,8 +1,9 @@
 """A real S3 server on 127.0.0.1 (moto), set up like a deployed vault: for drills and fault tests.
 
-The bucket is versioned (and locked when asked), and the writer, reader and init keys carry the
-very policies `BackupVault` gives the hosts (`redundo.access`), with IAM enforced. The server is
-started and stopped by its owner; nothing listens beyond loopback.
+The bucket is versioned and encrypted, with a tier's retention and Object Lock (`LocalVault.for_tier`),
+and the writer, reader and init keys carry the very policies `BackupVault` gives the hosts
+(`redundo.access`), with IAM enforced. The server is started and stopped by its owner; nothing
+listens beyond loopback.
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ from __future__ import annotations
 import json
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redundo import access
 from redundo.errors import OperationError
+
+if TYPE_CHECKING:
+    from redundo.tiers import Tier
 
 __all__ = ["Key", "LocalVault", "require_server", "INSTALL_LOCAL"]
 
@@ -53,10 +57,11 @@ def _with_head_bucket(policy: dict[str, Any]) -> dict[str, Any]:
 class LocalVault:
     """moto's S3 and IAM on a loopback port, with a bucket and the three host keys."""
 
-    def __init__(self, bucket: str = "redundo-drill-vault", *, lock_days: int = 0, enforce_iam: bool = True,
-                 port: int = 0):
+    def __init__(self, bucket: str = "redundo-drill-vault", *, lock_days: int = 0, retention_days: int = 0,
+                 enforce_iam: bool = True, port: int = 0):
         self.bucket = bucket
         self.lock_days = lock_days
+        self.retention_days = retention_days
         self.enforce_iam = enforce_iam
         self.port = port
         self._server: Any = None
@@ -64,6 +69,12 @@ class LocalVault:
         self.writer: Key | None = None
         self.reader: Key | None = None
         self.init: Key | None = None
+
+    @classmethod
+    def for_tier(cls, tier: "Tier", **kwargs: Any) -> "LocalVault":
+        """A vault built as `BackupVault` builds the tier's: versioned, encrypted, the tier's retention,
+        and on a locking tier Object Lock in COMPLIANCE mode for the tier's days."""
+        return cls(lock_days=tier.object_lock_days, retention_days=tier.retention_days, **kwargs)
 
     @property
     def endpoint(self) -> str:
@@ -125,6 +136,13 @@ class LocalVault:
         else:
             s3.create_bucket(Bucket=self.bucket)
         s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_encryption(Bucket=self.bucket, ServerSideEncryptionConfiguration={"Rules": [
+            {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]})
+        if self.retention_days:
+            s3.put_bucket_lifecycle_configuration(Bucket=self.bucket, LifecycleConfiguration={"Rules": [{
+                "ID": "expire-noncurrent-after-retention", "Status": "Enabled", "Filter": {"Prefix": ""},
+                "NoncurrentVersionExpiration": {"NoncurrentDays": self.retention_days},
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}]})
         iam = self.client("iam")
         self.admin = self._user(iam, "admin", ADMIN_POLICY)
         self.writer = self._user(iam, "writer", _with_head_bucket(access.writer_policy(self.bucket)))

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from redundo.errors import UsageError
+from redundo.errors import OperationError, UsageError
 
 __all__ = ["Destination", "destinations", "message", "pending", "deliver", "NOTIFY_DIR"]
 
@@ -143,8 +143,12 @@ def deliver(project: Path, results: Iterable[Any], targets: list[Destination], *
             told = _load(project, status.stack)
             told[target.key] = {"state": status.state, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
             path = _path(project, status.stack)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(told, indent=2), encoding="utf-8")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(told, indent=2), encoding="utf-8")
+            except OSError as exc:
+                raise OperationError(f"sent {status.stack} {status.state} to {target.shown} but cannot record it in "
+                                     f"{path}: {exc.strerror}; the next run sends it again until that is fixed") from None
             delivered.append(f"{status.stack} {status.state} to {target.shown}")
         else:
             failed.append(f"{status.stack} {status.state} to {target.shown}")

@@ -17,7 +17,8 @@ from redundo.errors import OperationError, UsageError
 from redundo.settings import StackSettings
 from redundo.tiers import TIERS
 
-__all__ = ["LineItem", "CostEstimate", "Catalogue", "catalogue", "estimate", "estimate_tiers", "best_tier", "WORKLOAD"]
+__all__ = ["LineItem", "CostEstimate", "Catalogue", "catalogue", "estimate", "estimate_tiers", "best_tier", "WORKLOAD",
+           "billing_period"]
 
 HOURS_PER_MONTH = 730
 DAYS_PER_MONTH = 30.4
@@ -129,6 +130,19 @@ class Catalogue:
         return self.data["ovh"]["object_storage"]
 
 
+def billing_period(flavor: str, cat: "Catalogue | None" = None) -> str:
+    """How an OVH instance of `flavor` is billed: "monthly" only where OVH sells a monthly plan for it
+    (third-generation b3/c3/r3 flavours have none, OVH KB0050553), else "hourly", which every
+    flavour has. The estimate prices it the same way, so the bill and the estimate agree."""
+    cat = cat or catalogue()
+    try:
+        row = cat.ovh_instance(flavor)
+    except KeyError:
+        raise ValueError(f"flavour {flavor} is not in redundo's price catalogue; use one of: "
+                         f"{', '.join(cat.data['ovh']['instance'])}") from None
+    return "monthly" if row["monthly_plan"] else "hourly"
+
+
 @lru_cache(maxsize=1)
 def catalogue() -> Catalogue:
     text = resources.files("redundo").joinpath("prices.toml").read_text(encoding="utf-8")
@@ -139,7 +153,8 @@ def _instance_item(cat: Catalogue, part: str, provider: str, size: str, region: 
                    quantity: float = 1.0, note: str = "") -> LineItem:
     if provider == "ovh":
         row = cat.ovh_instance(size)
-        billing = "monthly plan" if row["monthly_plan"] else f"{HOURS_PER_MONTH} h at €{row['hourly_eur']}/h"
+        billing = ("monthly plan" if row["monthly_plan"]
+                   else f"billed hourly (no monthly plan), {HOURS_PER_MONTH} h at €{row['hourly_eur']}/h")
         return LineItem(part, f"OVH {size} instance in {region}, {billing}{note}", quantity, "month",
                         row["monthly_eur"], row["source"], row["date"], row["status"])
     row = cat.lightsail(size)

@@ -13,10 +13,11 @@ import os
 import shlex
 import subprocess
 import tempfile
+from dataclasses import dataclass
 
 from redundo.errors import OperationError
 
-__all__ = ["ssh_run", "wait_until_serving", "known_hosts_line", "fingerprint"]
+__all__ = ["ssh_run", "wait_until_serving", "serve_check", "Served", "known_hosts_line", "fingerprint"]
 
 
 def fingerprint(host_key: str) -> str:
@@ -69,20 +70,54 @@ def ssh_run(host: str, user: str, command: list[str], *, host_key: str | None, p
     return done
 
 
-def wait_until_serving(address: str, host_name: str, *, timeout: float = 600, every: float = 5) -> float | None:
-    """Seconds until http://address/ answers for `host_name` (any status below 500), or None."""
+@dataclass(frozen=True)
+class Served:
+    """What a node's take-over check found: a known page of the restored site and the database's rows."""
+
+    path: str
+    sha256: str
+    db_rows: int
+
+
+def serve_check(host: str, user: str, *, host_key: str | None, timeout: float = 300) -> Served:
+    """Run the node's own take-over check over SSH (`redundo-serve-check --json`)."""
+    import json
+
+    from redundo.agent import BIN_DIR
+
+    done = ssh_run(host, user, [f"{BIN_DIR}/redundo-serve-check", "--json"], host_key=host_key, timeout=timeout)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise OperationError(f"{host} does not serve the restored site: {last}")
+    try:
+        found = json.loads(done.stdout)
+        return Served(found["path"], found["sha256"], int(found["db_rows"]))
+    except (ValueError, KeyError, TypeError):
+        raise OperationError(f"{host} answered the take-over check with something else than its report; "
+                             "run `redundo up` so it has the current agent") from None
+
+
+def wait_until_serving(address: str, host_name: str, *, expect: Served | None = None, timeout: float = 600,
+                       every: float = 5) -> float | None:
+    """Seconds until http://address/ answers for `host_name`, or None.
+
+    With `expect`, the answer must be the known page of the restored site, byte for byte (checked
+    against its sha256); without, any status below 500.
+    """
     import time
     import urllib.error
     import urllib.request
 
+    path = expect.path if expect else "/"
     start = time.monotonic()
     while time.monotonic() - start < timeout:
-        request = urllib.request.Request(f"http://{address}/", headers={"Host": host_name or address})
+        request = urllib.request.Request(f"http://{address}{path}", headers={"Host": host_name or address})
         try:
-            with urllib.request.urlopen(request, timeout=10):
-                return time.monotonic() - start
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                if expect is None or hashlib.sha256(answer.read()).hexdigest() == expect.sha256:
+                    return time.monotonic() - start
         except urllib.error.HTTPError as exc:
-            if exc.code < 500:
+            if expect is None and exc.code < 500:
                 return time.monotonic() - start
         except (urllib.error.URLError, OSError):
             pass

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
-from redundo import geo
+from redundo import geo, profiles
 from redundo.errors import ConfigError
 from redundo.tiers import TIER_NAMES, Tier, get_tier
 
@@ -90,6 +90,22 @@ class StackSettings:
     active_side: str = "primary"
     switched_at: str = ""
     """When the last failover or failback was asked for; the node taking over restores first."""
+    site_profile: str = "static"
+    """What both nodes run to serve the site (redundo.profiles); defaults to the one that runs `database`."""
+    custom_packages: tuple[str, ...] = ()
+    """The custom profile's Debian packages, on top of nginx."""
+    custom_cloud_config: str = ""
+    """The custom profile's cloud-config snippet (YAML mapping), merged into both nodes' user data."""
+
+    @property
+    def profile(self) -> profiles.SiteProfile:
+        """The site profile, with a custom profile's own packages."""
+        base = profiles.PROFILES[self.site_profile]
+        if self.site_profile != "custom":
+            return base
+        packages = tuple(dict.fromkeys((*base.packages, *self.custom_packages)))
+        return profiles.SiteProfile(base.name, base.description, packages, base.databases,
+                                    php=any(p.endswith("-fpm") and p.startswith("php") for p in packages))
     primary_host: str = ""
     """An existing server adopted as the primary (reached over SSH); "" when redundo creates one."""
     primary_user: str = ""
@@ -204,6 +220,38 @@ def _site_paths(value: Any, key: str) -> tuple[str, ...]:
     return paths
 
 
+_PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+# Keys of the user data redundo itself decides (access, updates, identity): a snippet may not change them.
+_OWNED_CLOUD_CONFIG = ("hostname", "ssh_pwauth", "disable_root", "users", "ssh_authorized_keys", "ssh_keys",
+                       "package_update", "package_upgrade", "bootcmd")
+
+
+def _packages(value: Any, key: str) -> tuple[str, ...]:
+    names = _list(value, key)
+    for name in names:
+        if not _PACKAGE_RE.match(name):
+            raise ConfigError(f"{NAMESPACE}:{key} has {name!r}, not a Debian package name; write names such as "
+                              "php8.2-intl")
+    return names
+
+
+def _cloud_config(value: Any, key: str) -> str:
+    import yaml
+
+    text = value if isinstance(value, str) else yaml.safe_dump(value, sort_keys=False)
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"{NAMESPACE}:{key} is not valid YAML; write a cloud-config mapping such as "
+                          "'runcmd: [[a2enmod, rewrite]]'") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{NAMESPACE}:{key} must be a cloud-config mapping (keys such as write_files or runcmd)")
+    owned = sorted(set(document) & set(_OWNED_CLOUD_CONFIG))
+    if owned:
+        raise ConfigError(f"{NAMESPACE}:{key} sets {owned[0]}, which redundo manages; remove it from the snippet")
+    return yaml.safe_dump(document, sort_keys=False)
+
+
 def _cidrs(value: Any, key: str) -> tuple[str, ...]:
     cidrs = _list(value, key)
     for cidr in cidrs:
@@ -269,6 +317,9 @@ _PARSERS = {
     "adminCidrs": ("admin_cidrs", _cidrs),
     "activeSide": ("active_side", _choice(_SIDES)),
     "switchedAt": ("switched_at", _str),
+    "siteProfile": ("site_profile", _choice(profiles.PROFILE_NAMES)),
+    "customPackages": ("custom_packages", _packages),
+    "customCloudConfig": ("custom_cloud_config", _cloud_config),
     "primaryHost": ("primary_host", _host),
     "primaryUser": ("primary_user", _user),
     "primaryPort": ("primary_port", _port),
@@ -323,6 +374,29 @@ def _fill_defaults(values: dict[str, Any], raw: Mapping[str, Any]) -> None:
         values["dns_zone"] = registered_domain(values["domain"])
     if values.get("database", "none") != "none" and not values.get("database_name"):
         values["database_name"] = "site"
+    if not values.get("site_profile"):
+        values["site_profile"] = profiles.default_profile(values.get("database", "none"))
+    _check_profile(values)
+
+
+def _check_profile(values: dict[str, Any]) -> None:
+    """The profile and the database must agree: the profile installs the database server the site uses."""
+    name, database = values["site_profile"], values.get("database", "none")
+    profile = profiles.PROFILES[name]
+    if database not in profile.databases:
+        if profile.databases == ("none",):
+            raise ConfigError(f"{NAMESPACE}:siteProfile {name} runs no database but {NAMESPACE}:database is "
+                              f"{database}; set {NAMESPACE}:siteProfile to {profiles.default_profile(database)}, "
+                              f"or {NAMESPACE}:database to none")
+        raise ConfigError(f"{NAMESPACE}:siteProfile {name} keeps its data in {profile.databases[0]} but "
+                          f"{NAMESPACE}:database is {database}; set {NAMESPACE}:database to {profile.databases[0]}")
+    for key, attr in (("customPackages", "custom_packages"), ("customCloudConfig", "custom_cloud_config")):
+        if values.get(attr) and name != "custom":
+            raise ConfigError(f"{NAMESPACE}:{key} is only used by {NAMESPACE}:siteProfile custom (this stack is "
+                              f"{name}); set siteProfile to custom or remove {key}")
+    if name == "custom" and not values.get("custom_packages"):
+        raise ConfigError(f"{NAMESPACE}:siteProfile custom needs {NAMESPACE}:customPackages, the Debian packages "
+                          "your site runs besides nginx")
 
 
 @lru_cache(maxsize=1)

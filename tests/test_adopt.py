@@ -50,6 +50,7 @@ def test_init_adopt_inspects_the_host_over_ssh_and_writes_a_validated_stack(proj
     assert (config["redundo:primaryHost"], config["redundo:primaryUser"], config["redundo:primaryPort"]) == (
         "127.0.0.1", sshd.user, sshd.port)
     assert config["redundo:database"] == "mysql"  # MariaDB holds databases, so its dump is taken
+    assert config["redundo:siteProfile"] == "wordpress"  # the profile that runs MySQL: the standby gets it too
     assert config["redundo:databaseName"] in databases
     assert all(p.startswith("/") for p in config["redundo:sitePaths"]) and config["redundo:dataGb"] >= 1
 

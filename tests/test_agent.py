@@ -141,6 +141,8 @@ def test_agent_watchdog_takes_over_after_the_limit_and_repoints_dns(tmp_path):
            "DNS_ZONE": "shop.fr", "DNS_RECORD_ID": "4242", "SELF_IP": "198.51.100.9", "OVH_CLIENT_ID": "id",
            "OVH_CLIENT_SECRET": "secret", "OVH_API": base, "OVH_TOKEN_URL": f"{base}/token",
            "WATCH_FAIL_LIMIT": "3", "REDUNDO_RESTORE": f"touch {restored}"}
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "watchdog.armed").write_text("2026-11-26T10:00:00Z\n")  # the primary served once
     try:
         for attempt in range(1, 6):
             done = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
@@ -154,3 +156,106 @@ def test_agent_watchdog_takes_over_after_the_limit_and_repoints_dns(tmp_path):
                                                 ("POST", "/domain/zone/shop.fr/refresh")]
     assert json.loads(requests[1][2]) == {"target": "198.51.100.9"}
     assert (tmp_path / "state" / "watchdog.took-over").exists()  # attempts 4 and 5 did nothing more
+
+
+def _stand_in(handler_cls):
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_cls)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_agent_watchdog_arms_only_after_the_primary_served_the_site_once(tmp_path):
+    """Loopback stand-ins: the 'primary' (down, then 503, then 200, then 503) and OVH's API.
+
+    Misses before arming never take over, however many; a 5xx counts as a miss once armed, and
+    any answer below 500 resets the count."""
+    import http.server
+
+    primary_status = {"code": 503}
+    requests: list[tuple[str, str, str]] = []
+
+    class Primary(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"shop"
+            self.send_response(primary_status["code"])
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    class OvhApi(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+            requests.append((self.command, self.path, body))
+            payload = b'{"access_token": "tok"}' if self.path == "/token" else b"null"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = _answer
+
+        def log_message(self, *args) -> None:
+            pass
+
+    api = _stand_in(OvhApi)
+    base = f"http://127.0.0.1:{api.server_address[1]}"
+    primary = _stand_in(Primary)
+    primary_url = f"http://127.0.0.1:{primary.server_address[1]}/"
+    # A port nothing listens on: bound, then closed.
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_url = f"http://127.0.0.1:{probe.getsockname()[1]}/"
+    restored = tmp_path / "restored"
+    state = tmp_path / "state"
+    conf = tmp_path / "redundo.conf"
+    conf.write_text(f"STATE_DIR={state}\n")
+    script = tmp_path / "redundo-watchdog"
+    script.write_text(agent.script("redundo-watchdog"))
+    script.chmod(0o755)
+    env = {**os.environ, "REDUNDO_CONF": str(conf), "WATCH_HOST": "shop.fr",
+           "DNS_ZONE": "shop.fr", "DNS_RECORD_ID": "4242", "SELF_IP": "198.51.100.9", "OVH_CLIENT_ID": "id",
+           "OVH_CLIENT_SECRET": "secret", "OVH_API": base, "OVH_TOKEN_URL": f"{base}/token",
+           "WATCH_FAIL_LIMIT": "3", "REDUNDO_RESTORE": f"touch {restored}"}
+
+    def check(url: str) -> str:
+        done = subprocess.run([str(script)], env={**env, "WATCH_URL": url}, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    try:
+        # A fresh site: nothing answers, then the primary answers 503. Twice the limit, no take-over.
+        for _ in range(3):
+            assert "not armed" in check(dead_url)
+        for _ in range(3):
+            assert "not armed" in check(primary_url)
+        assert not restored.exists() and requests == [] and not (state / "watchdog.armed").exists()
+
+        primary_status["code"] = 200
+        assert "armed: the primary served shop.fr (HTTP 200)" in check(primary_url)
+        assert (state / "watchdog.armed").exists()
+
+        primary_status["code"] = 503
+        assert "(HTTP 503; 1/3)" in check(primary_url)
+        assert "(HTTP 503; 2/3)" in check(primary_url)
+        primary_status["code"] = 404  # answering, if not well: the count starts again
+        check(primary_url)
+        primary_status["code"] = 503
+        check(primary_url)
+        check(primary_url)
+        assert not restored.exists() and requests == []
+        assert "taking over" in check(dead_url)  # the third miss in a row: down counts like 5xx
+    finally:
+        api.shutdown()
+        primary.shutdown()
+    assert restored.exists()
+    assert [(m, p) for m, p, _ in requests] == [("POST", "/token"), ("PUT", "/domain/zone/shop.fr/record/4242"),
+                                                ("POST", "/domain/zone/shop.fr/refresh")]
+    assert json.loads(requests[1][2]) == {"target": "198.51.100.9"}

@@ -46,3 +46,35 @@ def test_remote_fingerprint_matches_ssh_keygen(sshd):
     shown = subprocess.run(["ssh-keygen", "-l", "-f", str(sshd.directory / "ssh_host_ed25519_key.pub")],
                            capture_output=True, text=True, check=True).stdout.split()[1]
     assert remote.fingerprint(sshd.host_key) == shown
+
+
+def test_remote_wait_until_serving_wants_the_restored_page_not_just_a_200():
+    """An HTTP server on 127.0.0.1 answers 200 for every path: only the exact bytes of the known page count."""
+    import hashlib
+    import http.server
+    import threading
+
+    pages = {"/about.html": b"restored page\n"}
+
+    class Site(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = pages.get(self.path, b"welcome to nginx") if self.headers["Host"] == "shop.fr" else b"other"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        right = remote.Served("/about.html", hashlib.sha256(b"restored page\n").hexdigest(), 3)
+        assert remote.wait_until_serving(address, "shop.fr", expect=right, timeout=5, every=0.1) is not None
+        stale = remote.Served("/about.html", hashlib.sha256(b"the page before the fire\n").hexdigest(), 3)
+        assert remote.wait_until_serving(address, "shop.fr", expect=stale, timeout=1, every=0.2) is None
+        assert remote.wait_until_serving(address, "elsewhere.fr", expect=right, timeout=1, every=0.2) is None
+    finally:
+        server.shutdown()

@@ -42,7 +42,7 @@ SETTINGS_FILE = f"{CONF_DIR}/redundo.conf"
 BACKUP_TIMERS = ("redundo-backup.timer", "redundo-prune.timer", "redundo-verify.timer")
 FOLLOW_TIMER = "redundo-restore.timer"
 WATCHDOG_TIMER = "redundo-watchdog.timer"
-SCRIPTS = ("redundo-backup", "redundo-restore", "redundo-watchdog")
+SCRIPTS = ("redundo-backup", "redundo-restore", "redundo-watchdog", "redundo-serve-check")
 STATE_DIR = "/var/lib/redundo"
 DUMP_DIR = "/var/backups/redundo"
 DB_PATH = "/var/lib/site/site.sqlite"
@@ -80,6 +80,12 @@ class AgentSettings:
     dump_dir: str = DUMP_DIR
     state_dir: str = STATE_DIR
     backup_tag: str = "site"
+    web_services: tuple[str, ...] = ()
+    """Units a live restore reloads so that they serve what was restored (the site profile's)."""
+    site_domain: str = ""
+    """The site's name: the take-over check asks the node's web server for it."""
+    web_root: str = ""
+    """The directory the web server serves the site from."""
 
     @classmethod
     def for_tier(cls, tier: Tier, **values: Any) -> "AgentSettings":
@@ -103,6 +109,9 @@ def settings_file(settings: AgentSettings) -> str:
         "DB_PATH": settings.db_path,
         "DUMP_DIR": settings.dump_dir,
         "STATE_DIR": settings.state_dir,
+        "WEB_SERVICES": " ".join(settings.web_services),
+        "SITE_DOMAIN": settings.site_domain,
+        "WEB_ROOT": settings.web_root,
     }
     lines = ["# Written by redundo; secrets live in " + ENV_FILE + ", not here."]
     lines += [f"{key}={shlex.quote(str(value))}" for key, value in values.items()]

@@ -129,3 +129,8 @@ _FILE_RE = re.compile(r"^# file (?P<path>\S+) (?P<mode>\d+)\n.*?<<'(?P<tag>REDUN
 def files_in_script(text: str) -> dict[str, str]:
     """path -> text of every file a bundle's script installs (for policies and tests that read a plan)."""
     return {m.group("path"): m.group("body") for m in _FILE_RE.finditer(text or "")}
+
+
+def commands_in_script(text: str) -> str:
+    """A bundle's script without the files' bodies: the commands it runs on the host."""
+    return _FILE_RE.sub(lambda m: f"# file {m.group('path')} {m.group('mode')}\n", text or "")

@@ -116,3 +116,21 @@ def test_status_all_ok_exits_0(project, mocker):
         result = invoke(project, "status", "--stack", "fresh")
     assert result.exit_code == 0, result.output
     assert "fresh" in result.stdout and "OK" in result.stdout and "1.0 h" in result.stdout
+
+
+def test_status_all_a_damaged_stack_file_is_unknown_and_the_others_are_checked(project, mocker):
+    """A Latin-1 byte in one client's file: that client is UNKNOWN naming the fix; the other is OK."""
+    invoke(project, "init", "fresh", "--domain", "fresh.fr", "--tier", "basic", "--ssh-key", str(project / "key.pub"))
+    (project / "stacks" / "Pulumi.broken.yaml").write_bytes(b"# bijouterie \xe0 Rouen\nconfig: {}\n")
+    with LocalVault() as vault:
+        _heartbeat(vault, "fresh-site", 3600)
+        fake = FakePulumiCommand(outputs={
+            "vaultBucket": vault.bucket, "vaultEndpoint": vault.endpoint, "readerAccessKeyId": vault.reader.access_key_id,
+            "readerSecretAccessKey": vault.reader.secret_access_key})
+        mocker.patch("redundo.cli._common._pulumi_command", return_value=fake)
+        result = invoke(project, "status", "--all", "--json")
+    assert result.exit_code == 1, result.output
+    states = {r["stack"]: r for r in json.loads(result.stdout)}
+    assert states["fresh"]["state"] == "OK"
+    assert states["broken"]["state"] == "UNKNOWN"
+    assert states["broken"]["error"].startswith("stacks/Pulumi.broken.yaml is not UTF-8 (byte 0xe0 on line 1")

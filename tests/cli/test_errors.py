@@ -286,6 +286,8 @@ CASES = [
     Case("up-backend-ftp", ["up", "--stack", "good", "--backend", "ftp://x"], 1, r"not a state backend URL"),
     Case("unknown-command", ["deploy"], 2, r"No such command 'deploy'"),
     Case("unknown-option", ["ls", "--colour"], 2, r"No such option: --colour", echoes=True),
+    Case("output-encoding-ascii", ["tiers"], 1, r"the output's encoding \(ascii\) cannot show '.+'; set LANG=C\.UTF-8",
+         env={"PYTHONIOENCODING": "ascii"}),
     # -- signals
     Case("sigint-during-plan-all", ["plan", "--all", "--json"], 130, r"^error: interrupted \(Ctrl-C\)",
          {"stacks": many_stacks}, send=signal.SIGINT),

@@ -238,3 +238,26 @@ def test_alerts_env_example_reads_the_same_in_the_shell_cron_runs(tmp_path):
     from redundo.notify import destinations
 
     assert len(destinations(urls.split())) == 2  # both are URLs Apprise accepts
+
+
+def test_status_notify_a_damaged_record_counts_as_never_told(fleet, receiver):
+    """A notify record that is not JSON (an editor, a full disk) is replaced, and the news sent again."""
+    project, vault = fleet
+    url = f"json://127.0.0.1:{receiver.port}/hook"
+    invoke(project, "status", "--all", "--notify", url)
+    record = project / ".redundo" / "notify" / "late.json"
+    record.write_bytes(b"\xff{not json")
+    again = invoke(project, "status", "--all", "--notify", url)
+    assert again.exit_code == 1 and [m["title"] for m in receiver.received].count("redundo: late is LATE") == 2
+    assert json.loads(record.read_text())  # rewritten whole
+
+
+def test_status_notify_an_unwritable_record_is_one_line_after_sending(fleet, receiver):
+    project, vault = fleet
+    (project / ".redundo").mkdir(exist_ok=True)
+    (project / ".redundo" / "notify").write_text("a file where the folder should be")
+    url = f"json://127.0.0.1:{receiver.port}/hook"
+    done = invoke(project, "status", "--all", "--notify", url)
+    assert done.exit_code == 1 and len(receiver.received) == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("error: sent late LATE to json://127.0.0.1:")
+    assert "cannot record it in" in done.stderr and "the next run sends it again" in done.stderr

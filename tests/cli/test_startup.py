@@ -24,3 +24,37 @@ def test_startup_help_imports_no_cloud_sdk():
     loaded = json.loads(done.stdout.rsplit("MODULES=", 1)[1])
     assert loaded == [], f"--help imported {loaded}"
     assert "Usage: redundo" in done.stdout
+
+
+PLAN_PROBE = """
+import io, json, sys
+from contextlib import redirect_stdout
+from redundo import _lazy_sdk
+from redundo.cli.main import app
+out = io.StringIO()
+with redirect_stdout(out):
+    try:
+        app(["plan", "--tier", "premium", "--json"], prog_name="redundo")
+    except SystemExit as exc:
+        assert exc.code in (0, None), exc.code
+json.loads(out.getvalue())
+print(json.dumps({
+    "modules": sorted(sys.modules),
+    "fully_loaded": [p for p in _lazy_sdk.SLIM if "__getattr__" not in vars(sys.modules[p])],
+}))
+"""
+
+
+def test_startup_plan_loads_only_the_sdk_modules_the_program_uses():
+    """plan imports neither pydantic (typer's coercion) nor rich, nor whole SDK sub-packages."""
+    from tests.conftest import REPO
+
+    done = subprocess.run([sys.executable, "-c", PLAN_PROBE], capture_output=True, text=True, check=True, cwd=REPO)
+    report = json.loads(done.stdout)
+    tops = {m.split(".")[0] for m in report["modules"]}
+    assert "pulumi_aws" in tops and "pulumi_ovh" in tops  # the program did run
+    assert not tops & {"pydantic", "rich", "pulumi_policy"}, sorted(tops & {"pydantic", "rich", "pulumi_policy"})
+    assert report["fully_loaded"] == [], "these SDK sub-packages ran their whole __init__"
+    # Resource modules of the same sub-packages that the program never uses stay unloaded.
+    for unused in ("pulumi_aws.s3.access_point", "pulumi_aws.iam.role", "pulumi_ovh.cloudproject.kube"):
+        assert unused not in report["modules"]

@@ -244,20 +244,31 @@ def test_drill_stack_with_a_cold_standby_restores_on_the_primary_and_reports_fai
 
 
 def _switch_fake(fake, side_active: str = "primary") -> None:
-    fake.outputs = {"primaryIpv4": "203.0.113.1", "standbyIpv4": "203.0.113.2", "activeSide": side_active}
+    fake.outputs = {"primaryIpv4": "203.0.113.1", "standbyIpv4": "203.0.113.2", "activeSide": side_active,
+                    "primaryHostKey": "ssh-ed25519 AAAAprimary", "standbyHostKey": "ssh-ed25519 AAAAstandby"}
+
+
+def _served(mocker, **kw):
+    from redundo.remote import Served
+
+    served = Served("/about.html", "ab" * 32, 3)
+    return served, mocker.patch("redundo.remote.serve_check", return_value=served, **kw)
 
 
 def test_failover_flips_the_config_then_runs_one_update_and_reports_time_to_serve(project, fake, mocker):
     _switch_fake(fake)
     serving = mocker.patch("redundo.remote.wait_until_serving", return_value=4.0)
+    served, check = _served(mocker)
     result = invoke(project, "failover", "--yes")
     assert result.exit_code == 0, result.output
+    # Complete only once the standby's own check passed and its known page answers from outside.
+    check.assert_called_once_with("203.0.113.2", "debian", host_key="ssh-ed25519 AAAAstandby")
     verbs = [args[:3] for args, _ in fake.calls]
     sets = [args for args, _ in fake.calls if args[:2] == ["config", "set"]]
     assert [(a[2], a[-1]) for a in sets][0] == ("redundo:activeSide", "standby")
     assert sets[1][2] == "redundo:switchedAt" and sets[1][-1].endswith("Z")
     assert verbs.index(["up", "--yes", "--skip-preview"]) > verbs.index(sets[1][:3])
-    serving.assert_called_once_with("203.0.113.2", "jeweller-example.fr")
+    serving.assert_called_once_with("203.0.113.2", "jeweller-example.fr", expect=served)
     assert "jeweller-example.fr is served from the standby (203.0.113.2)" in result.stdout
     assert "1. use the running pilot standby" in result.stdout
 
@@ -265,6 +276,7 @@ def test_failover_flips_the_config_then_runs_one_update_and_reports_time_to_serv
 def test_failover_needs_confirmation_and_dry_run_sends_nothing(project, fake, mocker):
     _switch_fake(fake)
     mocker.patch("redundo.remote.wait_until_serving", return_value=1.0)
+    _served(mocker)
     refused = invoke(project, "failover", input="n\n")
     assert refused.exit_code == 1 and fake.calls == []
     dry = invoke(project, "failover", "--dry-run")
@@ -286,9 +298,26 @@ def test_failover_dry_run_needs_no_cli_credentials_or_passphrase(project, mocker
 def test_failover_reports_a_standby_that_does_not_serve(project, fake, mocker):
     _switch_fake(fake)
     mocker.patch("redundo.remote.wait_until_serving", return_value=None)
+    _served(mocker)
     result = invoke(project, "failover", "--yes")
     assert result.exit_code == 1
-    assert "standby at 203.0.113.2 did not answer HTTP" in result.stdout
+    assert "standby at 203.0.113.2 did not serve the restored site over HTTP" in result.stdout
+
+
+def test_failover_reports_a_standby_whose_own_check_fails_in_one_line(project, fake, mocker):
+    from redundo.errors import OperationError
+
+    _switch_fake(fake)
+    serving = mocker.patch("redundo.remote.wait_until_serving", return_value=1.0)
+    _served(mocker, side_effect=OperationError(
+        "203.0.113.2 does not serve the restored site: redundo-serve-check: the mysql database site has 4 tables "
+        "and no rows: the restore did not load it"))
+    result = invoke(project, "failover", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: 203.0.113.2 does not serve the restored site: redundo-serve-check: the mysql database site has 4 "
+        "tables and no rows: the restore did not load it"]
+    serving.assert_not_called()
 
 
 def test_failback_takes_a_last_backup_on_the_standby_before_the_update(project, fake, mocker):
@@ -303,10 +332,12 @@ def test_failback_takes_a_last_backup_on_the_standby_before_the_update(project, 
     original_run = fake.run
     fake.run = lambda args, *rest, **kw: (order.append(args[0]), original_run(args, *rest, **kw))[1]
     mocker.patch("redundo.remote.wait_until_serving", return_value=2.0)
+    _, check = _served(mocker)
     result = invoke(project, "failback", "--yes")
     assert result.exit_code == 0, result.output
     assert ssh.call_args.args == ("203.0.113.2", "debian", ["systemctl", "start", "redundo-backup.service"])
     assert order.index("backup") < order.index("up")
+    check.assert_called_once_with("203.0.113.1", "debian", host_key="ssh-ed25519 AAAAprimary")
     up_args = call(fake, "up")[0]
     assert "--refresh" in up_args  # a burned primary is noticed and rebuilt
     assert [a[-1] for a, _ in fake.calls if a[:3] == ["config", "set", "redundo:activeSide"]] == ["primary"]

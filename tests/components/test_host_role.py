@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from redundo.agent.bundle import files_in_script
+from redundo.agent.bundle import commands_in_script, files_in_script
 from redundo.tiers import TIERS
 from tests.conftest import synth, unwrap
 
@@ -116,9 +116,13 @@ def missing_units(syn, by_address: dict[str, Node]) -> tuple[list[str], int]:
     problems, calls = [], 0
     for command in syn.by_type("command:remote:Command"):
         node = by_address[unwrap(command.inputs["connection"])["host"]]
-        for verb, units in systemctl_calls(command.inputs["create"]):
+        script = command.inputs["create"] + "\n" + commands_in_script(unwrap(command.inputs.get("stdin") or ""))
+        for verb, units in systemctl_calls(script):
             calls += 1
-            missing = sorted(set(units) - node.units()) if units else ["(no unit named)"]
+            # systemctl reads a name without a suffix as a .service
+            named = {u if u.rsplit(".", 1)[-1] in ("service", "timer", "socket", "target", "path") else f"{u}.service"
+                     for u in units}
+            missing = sorted(named - node.units()) if units else ["(no unit named)"]
             if missing:
                 problems.append(f"{command.name} runs systemctl {verb} {' '.join(missing)}, absent from {node.name}")
     return problems, calls

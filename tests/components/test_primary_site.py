@@ -87,6 +87,30 @@ def test_primary_site_key_pair_names_are_unique_per_instance():
                                                        "small-shop-standby-instance-key-")) for n in names)
 
 
+@pytest.mark.parametrize("flavor", ["c3-4", "b3-8", "b3-16"])
+def test_primary_site_third_generation_flavours_are_billed_hourly(flavor):
+    """c3/b3 flavours have no monthly plan at OVH (KB0050553): a monthly instance could never be created."""
+    assert _primary(synth(primaryFlavor=flavor)).inputs["billingPeriod"] == "hourly"
+
+
+def test_primary_site_billing_matches_what_the_estimate_prices():
+    """Monthly only where the catalogue has a monthly plan; an hourly flavour is priced at 730 h of its rate."""
+    from redundo.pricing import HOURS_PER_MONTH, catalogue, estimate
+    from redundo.settings import OVH_FLAVORS, parse_settings
+
+    for flavor in OVH_FLAVORS:
+        row = catalogue().ovh_instance(flavor)
+        billed = _primary(synth(primaryFlavor=flavor)).inputs["billingPeriod"]
+        assert billed == ("monthly" if row["monthly_plan"] else "hourly")
+        if flavor[1] == "3":  # third generation: never a monthly plan
+            assert billed == "hourly"
+        item = next(i for i in estimate(parse_settings("c", {"primaryFlavor": flavor}, for_deploy=False)).items
+                    if i.part == "primary")
+        if billed == "hourly":
+            assert item.unit_eur == pytest.approx(row["hourly_eur"] * HOURS_PER_MONTH, abs=0.01)
+            assert "billed hourly" in item.what
+
+
 ADOPTED = {"primaryHost": "203.0.113.10", "primaryUser": "shopadmin", "primaryPort": "2222"}
 
 

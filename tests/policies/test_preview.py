@@ -123,8 +123,11 @@ def test_preview_cold_standby_in_another_city_passes():
 ])
 @pytest.mark.parametrize("preview", [True, False])
 def test_preview_database_backed_profile_without_its_database_fails(profile, database, message, preview):
-    """The profile comes from the stack's `redundo:siteProfile` config, read by the real program."""
-    syn = synth(tier="standard", siteProfile=profile, database=database, preview=preview)
+    """The stack settings refuse this pair outright; the rule still catches a site registered with it."""
+    own = {"wordpress": "mysql", "postgres-app": "postgresql"}[profile]
+    syn = synth(tier="standard", siteProfile=profile, database=own, preview=preview)
+    site = find(syn, "redundo:index:RedundantSite")
+    set_both(site, "database", database)
     findings = evaluate(syn, [BY_NAME["redundo-database-backed-up-for-profile"]], tier_config(TIERS["standard"]))
     assert [(f.level, f.resource, f.message) for f in findings] == [("mandatory", "small-shop", message)]
 

@@ -1,0 +1,134 @@
+"""Load a cloud SDK's sub-package one resource module at a time, as the program touches it.
+
+`aws.s3.Bucket` normally executes `pulumi_aws/s3/__init__.py`, which imports every one of the 70
+resource modules of s3 to export their names; the stack program uses 8 of them. The sub-packages
+listed in SLIM are replaced by a module with the same spec and `__path__` whose first lookup of a
+name imports only the module that defines it (`BucketVersioning` from `bucket_versioning`,
+`get_flavors_output` from `get_flavors`). A name it cannot place runs the real `__init__` into
+the same module object, so every lookup returns what a plain import would have returned, only
+sooner. These `__init__` files hold nothing but imports (a test holds that across SDK upgrades);
+the providers' resource registration lives in the top-level packages, which load as usual.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.machinery
+import importlib.util
+import re
+import sys
+import types
+from contextlib import suppress
+from typing import Any
+
+__all__ = ["SLIM", "install"]
+
+SLIM = (
+    "pulumi_aws.s3",
+    "pulumi_aws.iam",
+    "pulumi_aws.lightsail",
+    "pulumi_ovh.cloudproject",
+    "pulumi_ovh.domain",
+    "pulumi_ovh.iam",
+    "pulumi_ovh.me",
+)
+"""The sub-packages the stack program uses a few resources of."""
+
+_UPPER_RUN = re.compile(r"([A-Z]+)([A-Z][a-z])")
+_WORD = re.compile(r"([a-z0-9])([A-Z])")
+
+
+def _module_of(name: str) -> str:
+    """The generated module that most likely defines `name`, by the SDK generator's naming rule."""
+    if name[:1].islower():
+        return name.removesuffix("_output")
+    name = name.removeprefix("Awaitable")
+    name = name.removesuffix("InitArgs") if name.endswith("InitArgs") else name.removesuffix("Args")
+    if name.startswith("Get") and name.endswith("Result"):
+        name = name.removesuffix("Result")
+    return _WORD.sub(r"\1_\2", _UPPER_RUN.sub(r"\1_\2", name)).lower()
+
+
+def _full_init(module: types.ModuleType) -> None:
+    """Run the package's real __init__ into `module`: the fallback that gives every name."""
+    module.__dict__.pop("__getattr__", None)
+    module.__spec__.loader.exec_module(module)
+
+
+_STAR_IMPORT = re.compile(r"^from \.(\w+) import \*$", re.MULTILINE)
+_ALL = re.compile(r"^__all__ = \[(.*?)\]", re.MULTILINE | re.DOTALL)
+
+
+def _exports_index(directory: str, modules: list[str]) -> dict[str, str]:
+    """name -> the module that binds it last among `modules`, read from their `__all__` lines."""
+    index: dict[str, str] = {}
+    for module in modules:
+        with open(f"{directory}/{module}.py", encoding="utf-8") as source:
+            found = _ALL.search(source.read())
+        for name in re.findall(r"[\'\"](\w+)[\'\"]", found.group(1)) if found else ():
+            index[name] = module
+    return index
+
+
+def _lazy_package(fullname: str, search_path: list[str]) -> types.ModuleType | None:
+    # A fresh spec with the plain source loader (the parent's lazy stub holds a lazy loader).
+    spec = importlib.machinery.PathFinder.find_spec(fullname, search_path)
+    if spec is None or spec.submodule_search_locations is None or spec.loader is None or spec.origin is None:
+        return None
+    with open(spec.origin, encoding="utf-8") as init:
+        # The modules whose names the real __init__ re-exports. `outputs` is not one of them: it
+        # holds output types that share names with resources (s3's BucketVersioning).
+        star_imported = _STAR_IMPORT.findall(init.read())
+    exporting = frozenset(star_imported)
+    module = importlib.util.module_from_spec(spec)
+    index: dict[str, str] = {}
+
+    def export(candidate: str) -> list[str]:
+        submodule = importlib.import_module(f"{fullname}.{candidate}")
+        names = list(getattr(submodule, "__all__", ()))
+        # What the real __init__'s `from .candidate import *` binds, such as the function
+        # get_flavors in place of the module get_flavors.
+        for each in names:
+            setattr(module, each, getattr(submodule, each))
+        return names
+
+    def __getattr__(name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        loading = sys.modules.get(f"{fullname}.{name}")
+        if loading is not None:  # a submodule being imported asks for itself: `from . import outputs`
+            return loading
+        # The defining module by the generator's naming rule, else the shared input and enum types.
+        for candidate in (_module_of(name), "_inputs", "_enums"):
+            if candidate in exporting and name in export(candidate):
+                return module.__dict__[name]
+        # A name off the naming rule (GetFloatingIPsResult): look it up in the modules' __all__.
+        if not index:
+            index.update(_exports_index(spec.submodule_search_locations[0], star_imported))
+        if name in index and name in export(index[name]):
+            return module.__dict__[name]
+        with suppress(ModuleNotFoundError):
+            return importlib.import_module(f"{fullname}.{name}")  # a submodule such as `outputs`
+        _full_init(module)
+        return getattr(module, name)
+
+    module.__getattr__ = __getattr__  # type: ignore[attr-defined]
+    return module
+
+
+def install(packages: tuple[str, ...] = SLIM) -> None:
+    """Make each of `packages` load its resource modules on first use (idempotent).
+
+    A package that is already loaded, or whose parent does not import it lazily, is left alone."""
+    for fullname in packages:
+        parent_name, _, child = fullname.rpartition(".")
+        parent = importlib.import_module(parent_name)
+        current = sys.modules.get(fullname)
+        # type(), not isinstance(): any attribute lookup on a lazy stub, __class__ included, loads it.
+        if current is not None and type(current).__name__ != "_LazyModule":
+            continue  # already executed (or already slim): nothing to gain, nothing to replace
+        module = _lazy_package(fullname, list(parent.__path__))
+        if module is None:
+            continue
+        sys.modules[fullname] = module
+        setattr(parent, child, module)
