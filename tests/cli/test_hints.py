@@ -15,8 +15,8 @@ OPTION = re.compile(r"(?<![\w-])--[a-z][a-z-]*")
 BACKTICKS = re.compile(r"`[^`]*`")
 
 
-def commands() -> dict[str, object]:
-    """Every leaf command by the name of its Python function, with the group's own options."""
+def commands() -> dict[tuple[str, str], object]:
+    """Every leaf command by (module, name of its Python function)."""
     found = {}
 
     def walk(group):
@@ -24,9 +24,15 @@ def commands() -> dict[str, object]:
             if hasattr(command, "commands"):
                 walk(command)
             else:
-                found[command.callback.__name__] = command
+                found[(command.callback.__module__.rsplit(".", 1)[-1], command.callback.__name__)] = command
 
     walk(typer.main.get_command(app))
+    return found
+
+
+def command(name: str):
+    """The one command whose function is `name`."""
+    [found] = [c for (_, function), c in commands().items() if function == name]
     return found
 
 
@@ -62,8 +68,9 @@ def test_hints_every_option_in_a_commands_own_errors_is_one_it_takes():
     checked = 0
     for path in sorted((REPO / "cli").glob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        for function in [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in by_name]:
-            allowed = options_of(by_name[function.name])
+        module = path.stem
+        for function in [n for n in tree.body if isinstance(n, ast.FunctionDef) and (module, n.name) in by_name]:
+            allowed = options_of(by_name[(module, function.name)])
             for message in raised_messages(function):
                 for option in mentioned(message):
                     checked += 1
@@ -76,7 +83,7 @@ def test_hints_walk_catches_an_option_the_command_lacks():
     source = 'def status():\n    raise OperationError("the pulumi CLI is missing; pass --install-pulumi")\n'
     function = ast.parse(source).body[0]
     [message] = raised_messages(function)
-    assert mentioned(message) - options_of(commands()["status"]) == {"--install-pulumi"}
+    assert mentioned(message) - options_of(command("status")) == {"--install-pulumi"}
 
 
 def test_hints_shared_helpers_name_options_only_when_told_the_command_has_them():
@@ -91,12 +98,12 @@ def test_hints_shared_helpers_name_options_only_when_told_the_command_has_them()
                                                  which=lambda _: None)
     assert "--install-pulumi" not in without and "--install-pulumi" in with_option
     for name in ("status", "drill", "vault_undelete"):
-        assert "--install-pulumi" not in options_of(commands()[name])
+        assert "--install-pulumi" not in options_of(command(name))
 
 
 def test_hints_commands_with_a_stack_but_no_all_are_told_so():
-    by_name = commands()
     for name in ("report", "up", "failover", "outputs", "destroy"):
-        assert "--all" not in options_of(by_name[name])
-    for name in ("plan", "check", "status"):
-        assert "--all" in options_of(by_name[name])
+        assert "--all" not in options_of(command(name))
+    for name in ("plan", "status"):
+        assert "--all" in options_of(command(name))
+    assert "--all" in options_of(commands()[("checks", "check")])
