@@ -121,8 +121,23 @@ def init(
     database: Annotated[Optional[str], typer.Option(
         "--database", help="none, sqlite, mysql or postgresql.", show_default="the profile's own")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing stack file.")] = False,
+    adopt: Annotated[Optional[str], typer.Option(
+        "--adopt", metavar="HOST", help="Adopt the server that already runs the site as the primary: inspect it "
+                                        "over SSH and write what it runs into the stack.")] = None,
+    user: Annotated[Optional[str], typer.Option("--user", help="With --adopt: the sudo user to log in as.")] = None,
+    port: Annotated[int, typer.Option("--port", help="With --adopt: the server's SSH port.")] = 22,
+    host_key: Annotated[Optional[str], typer.Option(
+        "--host-key", help="With --adopt: the server's ed25519 public key line, to pin it instead of trusting "
+                           "the first answer.")] = None,
+    identity: Annotated[Optional[Path], typer.Option(
+        "--identity", help="With --adopt: the private key to log in with (default: ssh-agent, ~/.ssh).")] = None,
 ) -> None:
-    """Write stacks/Pulumi.CLIENT.yaml for a new client, validated, at a tier or within a budget."""
+    """Write stacks/Pulumi.CLIENT.yaml for a new client, validated, at a tier or within a budget.
+
+    With --adopt HOST the client's running server becomes the primary: redundo inspects it over SSH
+    (OS, web server, PHP, database engine and databases, site paths, disk use), creates no primary
+    instance, and installs its agent there on `up`.
+    """
     import yaml
 
     from redundo.pricing import best_tier, estimate
@@ -148,7 +163,17 @@ def init(
         "dataGb": data_gb, "primaryRegion": primary_region, "primaryFlavor": primary_flavor,
         "backupProvider": backup_provider, "standbyProvider": standby_provider,
     }
-    raw |= _profile_and_database(profile, database)
+    if adopt is None and (user or host_key or identity or port != 22):
+        raise UsageError("--user, --port, --host-key and --identity go with --adopt HOST; pass --adopt too")
+    if adopt is not None:
+        # What the server runs decides, unless --profile or --database says otherwise.
+        adopted = _adopted(adopt, user, port, host_key, identity)
+        found_profile, found_database = adopted.pop("siteProfile"), adopted.pop("database")
+        raw |= adopted
+        raw |= _profile_and_database(profile or (found_profile if database is None else None),
+                                     database or found_database)
+    else:
+        raw |= _profile_and_database(profile, database)
     settings = _settings_module().parse_settings(client, raw)
     if budget is not None:
         raw["tier"] = best_tier(settings, budget).tier
@@ -165,6 +190,29 @@ def init(
                    f"({settings.profile.description}), RPO {minutes(settings.tier.rpo_minutes)}, "
                    f"RTO {minutes(settings.tier.rto_minutes)}, €{cost.monthly_eur:.2f}/month in total "
                    f"(redundancy adds €{cost.redundancy_eur:.2f})")
+
+def _adopted(host: str, user: str | None, port: int, host_key: str | None, identity: Path | None) -> dict[str, Any]:
+    """The stack keys of an adopted server, from a read-only inspection over SSH."""
+    from redundo import adopt as adopt_mod
+    from redundo.remote import fingerprint
+
+    if not user:
+        raise UsageError("--adopt needs --user, the sudo user redundo logs in as on that server")
+    probe = {"primaryHost": host, "primaryUser": user, "primaryPort": port}
+    for key, value in probe.items():
+        _settings_module()._PARSERS[key][1](value, key)  # a bad host, user or port fails before any connection
+    if host_key is None:
+        host_key = adopt_mod.scan_host_key(host, port)
+        stdout().print(f"{host} presents {fingerprint(host_key)} (trusted on first use; compare it with "
+                       "`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the server, or pass --host-key)")
+    facts = adopt_mod.inspect_host(host, user, port=port, host_key=host_key,
+                                   identity=str(identity) if identity else None)
+    for line in facts.summary():
+        stdout().print(line, markup=False, highlight=False)
+    keys = {**probe, **facts.stack_keys(), "siteProfile": facts.profile}
+    if port == 22:
+        keys.pop("primaryPort")
+    return keys
 
 def _profile_and_database(profile: str | None, database: str | None) -> dict[str, str]:
     """Both keys, each defaulting to what the other implies; a small shop (WordPress) when neither is given."""

@@ -87,8 +87,9 @@ def message(status: Any, previous: str | None) -> tuple[str, str]:
         title = f"redundo: {status.stack} is {status.state}"
     was = f" (was {previous})" if previous else ""
     news = status.error if status.state == "UNKNOWN" else _age(status.last_backup_age_seconds)
-    body = (f"{status.stack} ({status.tier}): {status.state}{was}; {news}, "
-            f"RPO {_rpo(status.rpo_minutes)}. Checked {checked}.")
+    rpo = f", RPO {_rpo(status.rpo_minutes)}" if status.rpo_minutes else ""  # 0: the stack file was unreadable
+    tier = f" ({status.tier})" if status.tier != "?" else ""
+    body = f"{status.stack}{tier}: {status.state}{was}; {news}{rpo}. Checked {checked}."
     if status.last_failure:
         body += f" Last backup run failed: {status.last_failure}."
     if status.state != "OK":

@@ -8,7 +8,6 @@ the folder deploys exactly what `redundo up` does.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -57,18 +56,21 @@ class Scaffold:
 
 def _pulumi_yaml() -> str:
     # The project name is fixed: stack settings are namespaced `redundo:` and the state backend
-    # keys stacks by project. The virtualenv is the one redundo runs from, so that the pulumi CLI
-    # starts the program with the same redundo and SDKs.
-    lines = [
+    # keys stacks by project. No virtualenv path: the folder goes into git and CI, where an
+    # absolute path from this machine would not exist; the pulumi CLI runs the program with the
+    # `python3` on PATH, the one of the virtualenv redundo is installed in once it is activated.
+    return "\n".join([
         "name: redundo",
         "description: Client sites made redundant with redundo (off-site backups, standby, failover).",
+        "# `pulumi` runs program/ with the python3 on PATH: activate the virtualenv redundo is installed in.",
         "runtime:",
         "  name: python",
-    ]
-    if sys.prefix != sys.base_prefix:
-        lines += ["  options:", "    toolchain: pip", f"    virtualenv: {sys.prefix}"]
-    lines += [f"main: {PROGRAM_DIR}/", "stackConfigDir: stacks", ""]
-    return "\n".join(lines)
+        "  options:",
+        "    toolchain: pip",
+        f"main: {PROGRAM_DIR}/",
+        "stackConfigDir: stacks",
+        "",
+    ])
 
 
 def _workflow() -> str | None:

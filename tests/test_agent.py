@@ -106,8 +106,10 @@ def test_agent_settings_file_is_shell_quoted(tmp_path):
     assert done.stdout == "/var/www|/srv/it's here|30|"
 
 
-def test_agent_watchdog_takes_over_after_the_limit_and_repoints_dns(tmp_path):
-    """Against two HTTP servers on 127.0.0.1: the 'primary' (down) and a stand-in for OVH's API."""
+@pytest.mark.parametrize("serves", [True, False], ids=["serves", "does-not-serve"])
+def test_agent_watchdog_takes_over_after_the_limit_and_repoints_dns(tmp_path, serves):
+    """Against two HTTP servers on 127.0.0.1: the 'primary' (down) and a stand-in for OVH's API; the DNS
+    moves only when the restored standby passes its take-over check."""
     import http.server
     import threading
 
@@ -140,18 +142,30 @@ def test_agent_watchdog_takes_over_after_the_limit_and_repoints_dns(tmp_path):
     env = {**os.environ, "REDUNDO_CONF": str(conf), "WATCH_URL": "http://127.0.0.1:9/", "WATCH_HOST": "shop.fr",
            "DNS_ZONE": "shop.fr", "DNS_RECORD_ID": "4242", "SELF_IP": "198.51.100.9", "OVH_CLIENT_ID": "id",
            "OVH_CLIENT_SECRET": "secret", "OVH_API": base, "OVH_TOKEN_URL": f"{base}/token",
-           "WATCH_FAIL_LIMIT": "3", "REDUNDO_RESTORE": f"touch {restored}"}
+           "WATCH_FAIL_LIMIT": "3", "REDUNDO_RESTORE": f"touch {restored}", "REDUNDO_SERVE_CHECK": "true"}
+    if not serves:
+        env["REDUNDO_SERVE_CHECK"] = "false"
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "watchdog.armed").write_text("2026-11-26T10:00:00Z\n")  # the primary served once
     try:
         for attempt in range(1, 6):
             done = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
-            assert done.returncode == 0, done.stderr
             if attempt < 3:
+                assert done.returncode == 0, done.stderr
                 assert not restored.exists() and requests == []
+            elif not serves:
+                # Restored, but the take-over check fails: the site's name must not move here.
+                assert done.returncode == 1 and done.stderr.strip().splitlines()[-1] == (
+                    "redundo-watchdog: restored, but this host does not serve shop.fr yet: the site's name stays; "
+                    "the next check retries")
+            else:
+                assert done.returncode == 0, done.stderr
     finally:
         api.shutdown()
     assert restored.exists()
+    if not serves:
+        assert requests == [] and not (tmp_path / "state" / "watchdog.took-over").exists()
+        return
     assert [(m, p) for m, p, _ in requests] == [("POST", "/token"), ("PUT", "/domain/zone/shop.fr/record/4242"),
                                                 ("POST", "/domain/zone/shop.fr/refresh")]
     assert json.loads(requests[1][2]) == {"target": "198.51.100.9"}
@@ -222,7 +236,7 @@ def test_agent_watchdog_arms_only_after_the_primary_served_the_site_once(tmp_pat
     env = {**os.environ, "REDUNDO_CONF": str(conf), "WATCH_HOST": "shop.fr",
            "DNS_ZONE": "shop.fr", "DNS_RECORD_ID": "4242", "SELF_IP": "198.51.100.9", "OVH_CLIENT_ID": "id",
            "OVH_CLIENT_SECRET": "secret", "OVH_API": base, "OVH_TOKEN_URL": f"{base}/token",
-           "WATCH_FAIL_LIMIT": "3", "REDUNDO_RESTORE": f"touch {restored}"}
+           "WATCH_FAIL_LIMIT": "3", "REDUNDO_RESTORE": f"touch {restored}", "REDUNDO_SERVE_CHECK": "true"}
 
     def check(url: str) -> str:
         done = subprocess.run([str(script)], env={**env, "WATCH_URL": url}, capture_output=True, text=True,

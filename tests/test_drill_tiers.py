@@ -155,11 +155,11 @@ def test_restore_live_reloads_the_sites_services_that_exist_and_skips_without_sy
         drill.make_site(tmp_path / "site", size_mb=0.1, files=3)
         done = _host(vault, tmp_path, "primary", vault.writer).run("redundo-backup", "backup", timeout=300)
         assert done.returncode == 0, done.stderr
-        standby = _host(vault, tmp_path, "standby", vault.reader)
-        services = {"WEB_SERVICES": "nginx php8.2-fpm"}
+        # The services come from the settings file, as the agent bundle writes it.
+        standby = _host(vault, tmp_path, "standby", vault.reader, web_services=("nginx", "php8.2-fpm"))
 
         # This machine runs no systemd: the restore completes and says why nothing was reloaded.
-        plain = standby.run("redundo-restore", "--live", extra_env=services, timeout=300)
+        plain = standby.run("redundo-restore", "--live", timeout=300)
         assert plain.returncode == 0, plain.stderr
         assert "systemd is not running here: not reloading nginx php8.2-fpm" in plain.stderr
 
@@ -175,7 +175,7 @@ def test_restore_live_reloads_the_sites_services_that_exist_and_skips_without_sy
             '  show) [ "${@: -1}" = nginx ] && echo loaded || echo not-found ;;\n'
             'esac\n')
         (fake / "systemctl").chmod(0o755)
-        env = {**services, "PATH": f"{fake}:{os.environ['PATH']}"}
+        env = {"PATH": f"{fake}:{os.environ['PATH']}"}
         done = standby.run("redundo-restore", "--live", extra_env=env, timeout=300)
         assert done.returncode == 0, done.stderr
         recorded = calls.read_text().splitlines()

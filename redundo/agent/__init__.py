@@ -109,10 +109,11 @@ def settings_file(settings: AgentSettings) -> str:
         "DB_PATH": settings.db_path,
         "DUMP_DIR": settings.dump_dir,
         "STATE_DIR": settings.state_dir,
-        "WEB_SERVICES": " ".join(settings.web_services),
-        "SITE_DOMAIN": settings.site_domain,
-        "WEB_ROOT": settings.web_root,
     }
+    # Only when the site has them: an empty line would override what a caller set in the environment.
+    web = {"WEB_SERVICES": " ".join(settings.web_services), "SITE_DOMAIN": settings.site_domain,
+           "WEB_ROOT": settings.web_root}
+    values = {**values, **{k: v for k, v in web.items() if v}}
     lines = ["# Written by redundo; secrets live in " + ENV_FILE + ", not here."]
     lines += [f"{key}={shlex.quote(str(value))}" for key, value in values.items()]
     lines.append("SITE_PATHS=(" + " ".join(shlex.quote(p) for p in settings.site_paths) + ")")

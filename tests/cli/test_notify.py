@@ -261,3 +261,14 @@ def test_status_notify_an_unwritable_record_is_one_line_after_sending(fleet, rec
     assert done.exit_code == 1 and len(receiver.received) == 1
     assert done.stderr.strip().splitlines()[-1].startswith("error: sent late LATE to json://127.0.0.1:")
     assert "cannot record it in" in done.stderr and "the next run sends it again" in done.stderr
+
+
+def test_notify_message_for_a_client_whose_stack_file_is_unreadable():
+    """No tier is known then: the message gives the reason, and no made-up tier or RPO."""
+    from redundo import status as status_mod
+    from redundo.notify import message
+
+    title, body = message(status_mod.unknown("bakery", None, "stacks/Pulumi.bakery.yaml is not UTF-8", now=0), "OK")
+    assert title == "redundo: bakery is UNKNOWN"
+    assert body == ("bakery: UNKNOWN (was OK); stacks/Pulumi.bakery.yaml is not UTF-8. Checked 1970-01-01 00:00 UTC. "
+                    "Look at it with `redundo status --stack bakery`.")

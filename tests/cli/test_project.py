@@ -33,7 +33,8 @@ def test_new_makes_a_project_that_runs_the_installed_program(tmp_path):
     main = root / project["main"] / "__main__.py"
     shim = subprocess.run([sys.executable, "-c", "import ast,sys; ast.parse(open(sys.argv[1]).read())", str(main)])
     assert shim.returncode == 0 and "from redundo.stacks.program import main" in main.read_text()
-    assert project["runtime"]["options"]["virtualenv"] == sys.prefix
+    # No machine-specific path: the folder goes into git and CI.
+    assert project["runtime"] == {"name": "python", "options": {"toolchain": "pip"}}
     assert (root / "stacks").is_dir()
     assert ".redundo/" in (root / ".gitignore").read_text().splitlines()
     workflow = root / ".github" / "workflows" / "redundo.yml"
