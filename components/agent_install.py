@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NotRequired, TypedDict
+from typing import Any, Mapping, NotRequired, TypedDict
 
 import pulumi
 from pulumi_command import remote
@@ -10,6 +10,19 @@ from pulumi_command import remote
 # Wait for cloud-init (packages and host keys come from it) before touching the host.
 WAIT = "sudo cloud-init status --wait >/dev/null 2>&1 || true"
 HOST_KEY_FILE = "/etc/ssh/ssh_host_ed25519_key.pub"
+
+
+def ssh_connection(args: Mapping[str, Any]) -> dict[str, pulumi.Input]:
+    """pulumi-command's connection from a component's host, user, port, key or agent socket, and pinned host key."""
+    connection: dict[str, pulumi.Input] = {"host": args["host"], "user": args["user"], "dial_error_limit": 30}
+    for key in ("port", "host_key"):
+        if args.get(key):
+            connection[key] = args[key]
+    if args.get("private_key"):
+        connection["private_key"] = args["private_key"]
+    elif args.get("agent_socket_path"):
+        connection["agent_socket_path"] = args["agent_socket_path"]
+    return connection
 
 
 class AgentInstallArgs(TypedDict):
@@ -53,13 +66,7 @@ class AgentInstall(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AgentInstallArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("redundo:index:AgentInstall", name, None, opts)
-        base: dict[str, pulumi.Input] = {"host": args["host"], "user": args["user"], "dial_error_limit": 30}
-        if args.get("port"):
-            base["port"] = args["port"]
-        if args.get("private_key"):
-            base["private_key"] = args["private_key"]
-        elif args.get("agent_socket_path"):
-            base["agent_socket_path"] = args["agent_socket_path"]
+        base = ssh_connection(args)
         read_key = remote.Command(
             f"{name}-host-key",
             connection=base,

@@ -6,6 +6,7 @@ from typing import NotRequired, TypedDict
 
 import pulumi
 from pulumi_command import remote
+from redundo.components.agent_install import ssh_connection
 
 from redundo.agent import BIN_DIR, CONF_DIR, ENV_FILE
 
@@ -56,16 +57,7 @@ class HostRole(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: HostRoleArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("redundo:index:HostRole", name, None, opts)
-        connection: dict[str, pulumi.Input[str | int]] = {"host": args["host"], "user": args["user"],
-                                                          "dial_error_limit": 30}
-        if args.get("port"):
-            connection["port"] = args["port"]
-        if args.get("host_key"):
-            connection["host_key"] = args["host_key"]
-        if args.get("private_key"):
-            connection["private_key"] = args["private_key"]
-        elif args.get("agent_socket_path"):
-            connection["agent_socket_path"] = args["agent_socket_path"]
+        connection = ssh_connection(args)
         env = remote.Command(
             f"{name}-env-file",
             connection=connection,
