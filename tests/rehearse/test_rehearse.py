@@ -1,0 +1,133 @@
+"""`redundo rehearse`: each tier's whole life on booted hosts, run as the user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from redundo.tiers import get_tier
+
+pytestmark = [pytest.mark.host, pytest.mark.usefixtures("host_tools")]
+
+STEPS = ["up", "site", "backups", "orders", "fire", "standby", "take-over", "serves", "failback"]
+REDUNDO = str(Path(sys.executable).parent / "redundo")
+
+
+def _rehearse(tmp_path: Path, *args: str, breakage: str | None = None, timeout: float = 2400):
+    """Run the installed `redundo rehearse` with its own TMPDIR; optionally break a host piece first."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    if breakage is not None:
+        # sitecustomize runs before redundo: it breaks one piece of the product, as a bad change would.
+        hook = tmp_path / "hook"
+        hook.mkdir()
+        (hook / "sitecustomize.py").write_text(breakage)
+        env["PYTHONPATH"] = str(hook)
+    return subprocess.run([REDUNDO, "rehearse", "--stack", "small-shop", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, cwd=Path(__file__).resolve().parents[2])
+
+
+def _leftovers(tmp_path: Path) -> list[str]:
+    """qemu processes and temp dirs of this test's rehearsal that are still around."""
+    mine = str(tmp_path)
+    procs = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if mine in cmdline and ("qemu-system" in cmdline or "socat" in cmdline):
+                procs.append(f"{pid}: {cmdline[:80]}")
+    dirs = [str(p) for p in tmp_path.glob("redundo-rehearse-*")]
+    return procs + dirs
+
+
+@pytest.mark.parametrize("tier", ["basic", "standard", "premium"])
+def test_rehearse_tier_lives_through_the_fire(tmp_path, tier):
+    """Every step passes, RTO within the tier's promise, nothing left behind."""
+    done = _rehearse(tmp_path, "--tier", tier, "--json")
+    report = json.loads(done.stdout) if done.stdout.strip() else {}
+    failed = [s for s in report.get("steps", []) if not s["passed"]]
+    assert done.returncode == 0, f"{failed or done.stderr[-2000:]}"
+    assert report["passed"] is True and report["tier"] == tier
+    assert [s["name"] for s in report["steps"]] == STEPS
+    assert 0 < report["rto_seconds"] <= get_tier(tier).rto_minutes * 60
+    assert report["rpo_seconds"] > 0 and report["orders_lost"] >= 0
+    assert _leftovers(tmp_path) == []
+
+
+def test_rehearse_ctrl_c_leaves_nothing_behind(tmp_path):
+    """SIGINT while the hosts boot: exit 130, and no qemu, socat or temp dir of the run remains."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen([REDUNDO, "rehearse", "--stack", "small-shop", "--tier", "standard"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=Path(__file__).resolve().parents[2])
+    deadline = time.monotonic() + 900
+    booted = False
+    while time.monotonic() < deadline and not booted:
+        booted = any("qemu-system" in p for p in _leftovers(tmp_path))
+        if proc.poll() is not None:
+            break
+        time.sleep(1)
+    assert booted, f"no guest started: {proc.stderr.read()[-1000:] if proc.poll() is not None else ''}"
+    time.sleep(10)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err[-1000:]
+    assert "interrupted" in err.strip().splitlines()[-1]
+    assert _leftovers(tmp_path) == []
+
+
+BREAK_UNIT_NAME = """
+import redundo.agent as agent
+agent.BACKUP_TIMERS = ("redundo-bakup.timer",) + tuple(agent.BACKUP_TIMERS[1:])
+"""
+
+
+def test_rehearse_fails_at_up_on_a_wrong_unit_name(tmp_path):
+    """A timer the role switch names but no host has: the rehearsal stops at `up`, with one line."""
+    done = _rehearse(tmp_path, "--tier", "standard", "--json", breakage=BREAK_UNIT_NAME, timeout=1500)
+    report = json.loads(done.stdout)
+    assert done.returncode == 1 and report["passed"] is False
+    [failed] = [s for s in report["steps"] if not s["passed"]]
+    assert failed["name"] == "up" and report["steps"][-1] is failed
+    assert "redundo-bakup.timer" in failed["detail"] and "\n" not in failed["detail"]
+    assert [line for line in done.stderr.splitlines() if "FAILED" in line] == [
+        line for line in done.stderr.splitlines() if line.startswith("FAILED up")]
+    assert _leftovers(tmp_path) == []
+
+
+BREAK_WRITER_POLICY = """
+import redundo.access as access
+_real = access.writer_policy
+
+
+def writer_policy(bucket):
+    policy = _real(bucket)
+    for statement in policy["Statement"]:
+        if statement["Effect"] == "Allow" and isinstance(statement["Action"], list):
+            statement["Action"] = [a for a in statement["Action"] if a != "s3:PutObject"]
+    return policy
+
+
+access.writer_policy = writer_policy
+"""
+
+
+def test_rehearse_fails_at_backups_on_a_wrong_key_policy(tmp_path):
+    """A writer key that may not put objects: the rehearsal stops at `backups`, with one line."""
+    done = _rehearse(tmp_path, "--tier", "basic", "--json", breakage=BREAK_WRITER_POLICY, timeout=1800)
+    report = json.loads(done.stdout)
+    assert done.returncode == 1 and report["passed"] is False
+    [failed] = [s for s in report["steps"] if not s["passed"]]
+    assert failed["name"] == "backups" and report["steps"][-1] is failed
+    assert [s["name"] for s in report["steps"]] == STEPS[:3]
+    assert "refused" in failed["detail"] and "\n" not in failed["detail"]
+    assert _leftovers(tmp_path) == []
