@@ -306,7 +306,10 @@ class LocalCloud:
             secrets.choice(string.ascii_lowercase + string.digits) for _ in range(12)))
         self.s3.create_bucket(bucket, region=inputs.get("region") or self.s3.region,
                               object_lock=bool(inputs.get("objectLockEnabled")))
-        self.vault_hosts = [f"s3.{self.s3.region}.amazonaws.com", f"{bucket}.s3.{self.s3.region}.amazonaws.com"]
+        # restic (minio-go) addresses AWS buckets in virtual-host style on the dual-stack endpoint.
+        region = self.s3.region
+        self.vault_hosts = [f"s3.{region}.amazonaws.com", f"{bucket}.s3.{region}.amazonaws.com",
+                            f"s3.dualstack.{region}.amazonaws.com", f"{bucket}.s3.dualstack.{region}.amazonaws.com"]
         return bucket, {**inputs, "bucket": bucket, "arn": f"arn:aws:s3:::{bucket}", "id": bucket,
                         "region": inputs.get("region") or self.s3.region}
 

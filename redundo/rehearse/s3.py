@@ -152,7 +152,7 @@ class SeaweedS3:
                  "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
                  "-master.telemetry=false", f"-s3.config={self.base / 's3.json'}",
                  # restic addresses the vault's real endpoint in virtual-host style (bucket.s3.REGION...).
-                 f"-s3.domainName=s3.{self.region}.amazonaws.com",
+                 f"-s3.domainName=s3.{self.region}.amazonaws.com,s3.dualstack.{self.region}.amazonaws.com",
                  *(f"-{name}={port}" for name, port in self.ports.items())],
                 stdout=log, stderr=subprocess.STDOUT, cwd=self.base, start_new_session=True)
         deadline = time.monotonic() + 120
