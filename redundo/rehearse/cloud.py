@@ -169,6 +169,8 @@ class LocalCloud:
     # Lifetime.
     closed = False
     booting = 0
+    vault_expected = False
+    """True when the program puts its vault on this cloud's S3 server (instances wait for its name)."""
 
     def close(self) -> None:
         with self.lock:
@@ -401,6 +403,11 @@ class LocalCloud:
                                      "_address": address, **({"_replaced": True} if replaced else {})}
 
     def _boot(self, name: str, user_data: str, public_keys: list[str]) -> str:
+        # The instance's user data no longer waits on the vault, so the program may register it
+        # first; the guest's names for the vault (and the CA's certificate) need the bucket's name.
+        deadline = time.monotonic() + 120
+        while self.vault_expected and not self.vault_hosts and time.monotonic() < deadline and not self.closed:
+            time.sleep(0.5)
         self._tls()
         with self.lock:
             if not self._free_addresses:

@@ -197,6 +197,7 @@ class _Scenario:
         self.cloud = LocalCloud(self.workdir, image, self.s3, apt_cache=image_mod.cache_dir() / "apt",
                                 mirrors=[recipe.mirror, recipe.security_mirror], progress=self.o.progress)
         self.cloud.deployer_key = private
+        self.cloud.vault_expected = self.settings.backup_provider == "aws"
         self.engine = RehearsalEngine(self.cloud, main, config)
         project = self.workdir / "project"
         project.mkdir()
