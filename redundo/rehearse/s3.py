@@ -37,6 +37,8 @@ class MotoS3:
         self._server.start()
         self.port = self._server.get_host_and_port()[1]
         self._admin = ("testing", "testing")
+        self.bucket_policies: dict[str, Any] = {}
+        """Each bucket's policy as the program gave it."""
         iam = self._client("iam")
         iam.create_user(UserName="rehearsal-admin")
         iam.put_user_policy(UserName="rehearsal-admin", PolicyName="admin", PolicyDocument=json.dumps(ADMIN_POLICY))
@@ -69,7 +71,24 @@ class MotoS3:
         return getattr(self._client("s3"), method)(**kwargs)
 
     def put_bucket_policy(self, bucket: str, policy: str) -> None:
-        self._client("s3").put_bucket_policy(Bucket=bucket, Policy=policy)
+        """The program's policy, with its conditions evaluated here: moto applies a bucket policy's
+        Principal "*" statements without their conditions, so the vault's "deny when
+        aws:SecureTransport is false" would refuse every request. Every request reaches moto
+        through the TLS relay (the guests have no other way to the vault), so that condition is
+        false for all of them and the statement is left out; any other condition is refused."""
+        document = json.loads(policy)
+        self.bucket_policies[bucket] = document
+        kept = []
+        for statement in document.get("Statement", []):
+            condition = statement.get("Condition")
+            if condition is None:
+                kept.append(statement)
+            elif condition == {"Bool": {"aws:SecureTransport": "false"}}:
+                continue  # never true behind the relay
+            else:
+                raise OperationError(f"the rehearsal cannot evaluate the bucket policy condition {condition}")
+        if kept:
+            self._client("s3").put_bucket_policy(Bucket=bucket, Policy=json.dumps({**document, "Statement": kept}))
 
     def create_user(self, user: str, *, path: str) -> None:
         self._client("iam").create_user(UserName=user, Path=path)
