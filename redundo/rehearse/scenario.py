@@ -286,9 +286,9 @@ class _Scenario:
     def compress_timers(self, address: str, timers: list[str]) -> None:
         drop = (f"[Timer]\nOnBootSec=\nOnBootSec=20s\nOnUnitActiveSec=\nOnUnitActiveSec={BACKUP_EVERY_SECONDS}s\n"
                 "RandomizedDelaySec=0\nAccuracySec=1s\n")
-        script = "; ".join(f"mkdir -p /run/systemd/system/{t}.d && cat > /run/systemd/system/{t}.d/rehearse.conf"
-                           f" <<'EOF'\n{drop}EOF\n" for t in timers)
-        self.sh(address, script + "; systemctl daemon-reload; for t in " + " ".join(timers)
+        script = "".join(f"mkdir -p /run/systemd/system/{t}.d\ncat > /run/systemd/system/{t}.d/rehearse.conf"
+                         f" <<'EOF'\n{drop}EOF\n" for t in timers)
+        self.sh(address, script + "systemctl daemon-reload\nfor t in " + " ".join(timers)
                 + "; do if systemctl is-enabled --quiet $t; then systemctl restart $t; fi; done")
 
     def wait_heartbeat(self, since: float, timeout: float, *, host: str | None = None) -> dict[str, Any]:
