@@ -284,7 +284,7 @@ class _Scenario:
         return f"snapshot {beat['snapshot_id'][:8]} from the primary's timer, heartbeat in the vault"
 
     def compress_timers(self, address: str, timers: list[str]) -> None:
-        drop = (f"[Timer]\nOnBootSec=\nOnBootSec=20s\nOnUnitActiveSec=\nOnUnitActiveSec={BACKUP_EVERY_SECONDS}s\n"
+        drop = (f"[Timer]\nOnBootSec=\nOnBootSec=20s\nOnActiveSec=5s\nOnUnitActiveSec=\nOnUnitActiveSec={BACKUP_EVERY_SECONDS}s\n"
                 "RandomizedDelaySec=0\nAccuracySec=1s\n")
         script = "".join(f"mkdir -p /run/systemd/system/{t}.d\ncat > /run/systemd/system/{t}.d/rehearse.conf"
                          f" <<'EOF'\n{drop}EOF\n" for t in timers)
