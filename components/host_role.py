@@ -75,7 +75,7 @@ class HostRole(pulumi.ComponentResource):
                 f"{name}-repository-init",
                 connection=connection,
                 create=f"{_WAIT}; set -a; . /dev/stdin; set +a; "
-                       "if restic cat config >/dev/null 2>&1; then echo repository exists; else restic init; fi",
+                       "if restic --no-lock cat config >/dev/null 2>&1; then echo repository exists; else restic init; fi",
                 stdin=args["init_env"],
                 logging=remote.Logging.STDOUT,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[env]),

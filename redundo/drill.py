@@ -193,7 +193,7 @@ def provision_repository(repository: str, password: str, init_key: Mapping[str, 
     """The one-time `restic init` that provisioning runs with the init key."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RESTIC_"))}
     env |= {**init_key, "RESTIC_REPOSITORY": repository, "RESTIC_PASSWORD": password}
-    done = subprocess.run(["bash", "-c", "restic cat config >/dev/null 2>&1 || restic init"], env=env,
+    done = subprocess.run(["bash", "-c", "restic --no-lock cat config >/dev/null 2>&1 || restic init"], env=env,
                           capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         raise OperationError(f"could not create the repository: {_last_line(done.stderr)}")

@@ -230,3 +230,19 @@ def test_vault_undelete_cli_removes_delete_markers_but_not_locks(vault, tmp_path
     assert back == set(keys) - {"locks/stale"}
     done, _ = _restore(vault, tmp_path, tmp_path / "restored")
     assert done.returncode == 0, done.stderr
+
+
+def test_provisioning_again_finds_the_repository(vault):
+    """A rebuilt primary runs the one-time init step again: it must find the repository, not fail.
+
+    The init key may write only the repository's identity, so a `restic cat config` that takes a
+    lock is refused and would fall through to `restic init`, which fails on an existing repository.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RESTIC_"))}
+    env |= {**vault.init.env(), "RESTIC_REPOSITORY": vault.repository, "RESTIC_PASSWORD": PASSWORD}
+    locked = subprocess.run(["restic", "cat", "config"], env=env, capture_output=True, text=True, timeout=120)
+    assert locked.returncode != 0 and "lock" in locked.stderr.lower()  # the fault: a lock needs a write
+    s3 = vault.client()
+    config = s3.get_object(Bucket=vault.bucket, Key="config")["Body"].read()
+    drill.provision_repository(vault.repository, PASSWORD, vault.init.env())
+    assert s3.get_object(Bucket=vault.bucket, Key="config")["Body"].read() == config

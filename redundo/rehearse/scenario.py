@@ -284,8 +284,14 @@ class _Scenario:
         return f"snapshot {beat['snapshot_id'][:8]} from the primary's timer, heartbeat in the vault"
 
     def compress_timers(self, address: str, timers: list[str]) -> None:
-        drop = (f"[Timer]\nOnBootSec=\nOnBootSec=20s\nOnActiveSec=5s\nOnUnitActiveSec=\nOnUnitActiveSec={BACKUP_EVERY_SECONDS}s\n"
-                "RandomizedDelaySec=0\nAccuracySec=1s\n")
+        """Run the given timers every minute, on the wall clock (a drop-in under /run).
+
+        A calendar trigger, not a shorter OnUnitActiveSec: systemd computes a restarted timer's
+        OnActiveSec from its previous activation and disables one-shot triggers already past
+        once a Persistent timer has a stamp, so a monotonic drop-in may never fire.
+        """
+        drop = ("[Timer]\nOnBootSec=\nOnUnitActiveSec=\nOnCalendar=*-*-* *:*:00\nRandomizedDelaySec=0\n"
+                "AccuracySec=1s\nPersistent=false\n")
         script = "".join(f"mkdir -p /run/systemd/system/{t}.d\ncat > /run/systemd/system/{t}.d/rehearse.conf"
                          f" <<'EOF'\n{drop}EOF\n" for t in timers)
         self.sh(address, script + "systemctl daemon-reload\nfor t in " + " ".join(timers)
@@ -359,7 +365,7 @@ class _Scenario:
             raise StepFailed(f"the {mode} standby is not running")
         self.standby_address = address
         if self.o.tier.standby_mode == "warm":
-            self.compress_timers(address, ["redundo-restore.timer", "redundo-watchdog.timer"])
+            self.compress_timers(address, ["redundo-restore.timer"])
         return f"{mode} standby running at {address}"
 
     def take_over(self) -> str:
