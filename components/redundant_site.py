@@ -251,7 +251,10 @@ class RedundantSite(pulumi.ComponentResource):
                 "host": self.standby.ipv4, "user": SSH_USERS[args["standby_provider"]], "env_file": env,
                 "timers_on": timers_on,
                 "timers_off": [t for t in (*BACKUP_TIMERS, FOLLOW_TIMER, WATCHDOG_TIMER) if t not in timers_on],
-                "take_over_token": token, "host_key": self.standby_host_key, "after": [standby_agent], **ssh}, child)
+                "take_over_token": token, "host_key": self.standby_host_key,
+                # After a failback the standby keeps serving, backing up, until the site's name has
+                # moved to the rebuilt primary: a rebuild that fails half-way leaves it as it was.
+                "after": [standby_agent, *([failover] if failover is not None else [])], **ssh}, child)
         self.register_outputs({**described, "active_ipv4": self.active_ipv4,
                                "primary_host_key": self.primary_host_key, "standby_host_key": self.standby_host_key})
 

@@ -259,3 +259,14 @@ def test_redundant_site_no_watchdog_without_automatic_failover_or_once_failed_ov
     enabled = [step for r in syn.by_type("command:remote:Command") if r.name.endswith("-timers")
                for step in r.inputs["create"].split(" && ") if step.startswith("sudo systemctl enable --now")]
     assert not any("redundo-watchdog.timer" in step for step in enabled)
+
+
+@pytest.mark.parametrize("tier", ["standard", "premium"])
+def test_redundant_site_failback_demotes_the_standby_only_after_dns_moved(tier):
+    """Until the site's name points at the rebuilt primary the standby serves it: its key and timers
+    change only after the record, so a rebuild that fails half-way leaves it backing up."""
+    syn = synth(tier=tier, switchedAt="2026-11-27T09:00:00Z")
+    commands = _commands(syn)
+    record = next(r for r in syn.by_type("ovh:Domain/zoneRecord:ZoneRecord") if "failover" in r.name)
+    env = commands["small-shop-standby-role-env-file"]
+    assert record.urn in env.options["dependencies"]
