@@ -56,3 +56,30 @@ def write_stack(tmp_path: Path):
         return tmp_path
 
     return write
+
+
+@pytest.fixture(autouse=True)
+def _fresh_consoles():
+    """Each test's CLI output gets the width its own COLUMNS asks for: the consoles are made once per
+    process, so without this the first test run in a process would decide for every later one."""
+    from redundo.cli._app import stderr, stdout
+
+    stdout.cache_clear()
+    stderr.cache_clear()
+    yield
+
+
+# The README's test command runs the suite on several workers (pytest-xdist, --dist loadgroup: every
+# test its own unit, handed out in collection order). Hosts that boot guests take minutes each and
+# mostly wait on timers: start the longest first, so that the short tests fill the gaps around them.
+_LONGEST_FIRST = ("premium", "standard", "basic", "ctrl_c", "unit_name", "key_policy")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> tuple[int, int]:
+        if item.get_closest_marker("host") is None:
+            return (1, 0)
+        name = item.name
+        return (0, next((i for i, word in enumerate(_LONGEST_FIRST) if word in name), len(_LONGEST_FIRST)))
+
+    items.sort(key=rank)

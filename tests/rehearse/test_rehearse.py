@@ -66,7 +66,7 @@ def test_rehearse_tier_lives_through_the_fire(tmp_path, tier):
 def test_rehearse_ctrl_c_leaves_nothing_behind(tmp_path):
     """SIGINT while the hosts boot: exit 130, and no qemu, socat or temp dir of the run remains."""
     env = {**os.environ, "TMPDIR": str(tmp_path)}
-    proc = subprocess.Popen([REDUNDO, "rehearse", "--stack", "small-shop", "--tier", "standard"],
+    proc = subprocess.Popen([REDUNDO, "rehearse", "--stack", "small-shop", "--tier", "basic"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             cwd=Path(__file__).resolve().parents[2])
     deadline = time.monotonic() + 900
@@ -93,7 +93,7 @@ agent.BACKUP_TIMERS = ("redundo-bakup.timer",) + tuple(agent.BACKUP_TIMERS[1:])
 
 def test_rehearse_fails_at_up_on_a_wrong_unit_name(tmp_path):
     """A timer the role switch names but no host has: the rehearsal stops at `up`, with one line."""
-    done = _rehearse(tmp_path, "--tier", "standard", "--json", breakage=BREAK_UNIT_NAME, timeout=1500)
+    done = _rehearse(tmp_path, "--tier", "basic", "--json", breakage=BREAK_UNIT_NAME, timeout=1500)
     report = json.loads(done.stdout)
     assert done.returncode == 1 and report["passed"] is False
     [failed] = [s for s in report["steps"] if not s["passed"]]
