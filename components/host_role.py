@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import NotRequired, TypedDict
 
 import pulumi
 from pulumi_command import remote
 from redundo.components.agent_install import ssh_connection
 
-from redundo.agent import BIN_DIR, CONF_DIR, ENV_FILE
+from redundo.agent import BIN_DIR, CONF_DIR, ENV_FILE, STATE_DIR
+
+# The last switch token this host completed: a switch step that runs again for the same token (a
+# command re-created by an upgrade of redundo, a state rebuilt) must not restore over the live site.
+SWITCH_TOKEN_FILE = f"{STATE_DIR}/switch.token"
 
 # Wait for cloud-init (restic and the agent are installed by it) before touching the host.
 _WAIT = "sudo cloud-init status --wait >/dev/null 2>&1 || true"
@@ -82,7 +87,11 @@ class HostRole(pulumi.ComponentResource):
             ))
         token = args.get("take_over_token", "")
         off = "sudo systemctl disable --now " + " ".join(args["timers_off"]) if args["timers_off"] else ""
-        switch_steps = [_WAIT, "sudo systemctl daemon-reload"] + ([off] if off else [])
+        switch_steps = [_WAIT]
+        if token:
+            switch_steps.append(f'if [ "$(sudo cat {SWITCH_TOKEN_FILE} 2>/dev/null)" = {shlex.quote(token)} ]; '
+                                f'then echo "switch {token} was already done on this host"; exit 0; fi')
+        switch_steps += ["sudo systemctl daemon-reload"] + ([off] if off else [])
         if args.get("clear_on_switch"):
             switch_steps.append("sudo rm -f " + " ".join(args["clear_on_switch"]))
         if args.get("take_over"):
@@ -91,6 +100,9 @@ class HostRole(pulumi.ComponentResource):
             # Complete only when this node serves the restored site for its name: a known page byte
             # for byte and the database's rows, checked before the site's name moves here.
             switch_steps.append(f"sudo {BIN_DIR}/redundo-serve-check")
+        if token:
+            switch_steps += [f"sudo install -d -m 0755 {STATE_DIR}",
+                             f"printf '%s\\n' {shlex.quote(token)} | sudo tee {SWITCH_TOKEN_FILE} >/dev/null"]
         if args.get("take_over") or (args.get("clear_on_switch") and token):
             # Its own command, replaced only by a new token: any other change (connection, role,
             # env file) is an update, and "true" as the update never restores over the live site again.

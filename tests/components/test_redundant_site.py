@@ -328,3 +328,37 @@ def test_redundant_site_host_key_is_read_again_for_a_new_host_on_the_same_addres
         assert commands[f"small-shop-{role}-agent-host-key"].inputs["triggers"] == [instance.id]
     adopted = _commands(synth(tier="standard", primaryHost="203.0.113.7", primaryUser="ops", primaryPort=2222))
     assert adopted["small-shop-primary-agent-host-key"].inputs["triggers"] == ["203.0.113.7:2222"]
+
+
+def test_redundant_site_switch_step_run_again_for_the_same_token_does_not_restore(tmp_path):
+    """The switch command re-created for a token this host already completed leaves the live site alone."""
+    import subprocess
+
+    from redundo.agent import STATE_DIR
+
+    token = "2026-11-26T03:00:00Z"
+    switch = _commands(synth(tier="premium", activeSide="standby", switchedAt=token))["small-shop-standby-role-switch"]
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    calls = tmp_path / "calls"
+    (stubs / "sudo").write_text('#!/bin/bash\n"$@"\n')
+    for name in ("systemctl", "cloud-init", "redundo-serve-check"):
+        (stubs / name).write_text(f'#!/bin/bash\necho "{name} $*" >> {calls}\n')
+    for stub in stubs.iterdir():
+        stub.chmod(0o755)
+    # The host's paths, moved under tmp_path; the command itself is the program's.
+    command = (switch.inputs["create"].replace(STATE_DIR, str(tmp_path / "state"))
+               .replace("/usr/local/sbin/redundo-serve-check", "redundo-serve-check"))
+    env = {"PATH": f"{stubs}:/usr/bin:/bin"}
+
+    def run() -> list[str]:
+        calls.write_text("")
+        done = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        return calls.read_text().splitlines()
+
+    first = run()
+    assert "systemctl start redundo-restore.service" in first
+    assert (tmp_path / "state" / "switch.token").read_text() == token + "\n"
+    second = run()
+    assert not any("redundo-restore" in call for call in second)
