@@ -95,13 +95,14 @@ def destroy(stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = N
     from redundo.cli.progress import EventPrinter
 
     from redundo import deploy
+    from redundo.agent import BACKUP_TIMERS
 
     target, _ = _target(stack, None, None, backend, install_pulumi)
     name = target.settings.stack
     if not yes:
-        stdout().print(f"This destroys the standby, the keys and the DNS records of stack [bold]{name}[/bold]. "
+        stdout().print(f"This destroys the standby, the keys and the host DNS records of stack [bold]{name}[/bold]. "
                        "The primary instance, the vault's bucket and the repository's password are protected: "
-                       "they are kept.")
+                       "they are kept. The site's own record is left in the zone, pointing at the node that served.")
         if typer.prompt("Type the stack name to confirm") != name:
             raise typer.Abort()
     printer = EventPrinter(stdout())
@@ -114,6 +115,11 @@ def destroy(stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = N
                        f"PULUMI_BACKEND_URL and passphrase), then `redundo destroy --stack {name}` again. The vault's "
                        "bucket is retained in the cloud even then: delete it in the console once its lock has "
                        "expired.")
+    stdout().print("the site's DNS record was left in the zone (retained), still pointing at the node that served "
+                   "the site; remove it in the OVH console when the site moves elsewhere")
+    if kept:
+        stdout().print("the kept primary's backup timers now run with deleted vault keys and fail every interval: "
+                       "stop them on it (`systemctl disable --now " + " ".join(BACKUP_TIMERS) + "`) or delete the instance")
     if printer.failed:
         raise typer.Exit(1)
 

@@ -123,6 +123,8 @@ def test_destroy_excludes_protected_resources_and_says_what_it_kept(project, fak
             in out)
     assert "small-shop-failover-site-record" not in out.split("kept (protected)")[1]
     assert "pulumi state unprotect --stack small-shop --all" in out
+    assert "site's DNS record was left in the zone" in out
+    assert "systemctl disable --now redundo-backup.timer redundo-prune.timer redundo-verify.timer" in out
 
 
 def test_up_premium_to_standard_says_what_the_existing_lock_still_holds(project, fake):

@@ -259,3 +259,13 @@ def test_redundant_site_no_watchdog_without_automatic_failover_or_once_failed_ov
     enabled = [step for r in syn.by_type("command:remote:Command") if r.name.endswith("-timers")
                for step in r.inputs["create"].split(" && ") if step.startswith("sudo systemctl enable --now")]
     assert not any("redundo-watchdog.timer" in step for step in enabled)
+
+
+@pytest.mark.parametrize("tier", list(TIERS))
+def test_site_record_is_retained_on_destroy(tier):
+    """destroy keeps the protected primary, which still serves: the site's record must stay in the zone."""
+    syn = synth(tier=tier)
+    record = next(r for r in syn.by_type("ovh:Domain/zoneRecord:ZoneRecord") if r.name.endswith("-site-record"))
+    assert record.options["retain_on_delete"] is True
+    hosts = [r for r in syn.by_type("ovh:Domain/zoneRecord:ZoneRecord") if not r.name.endswith("-site-record")]
+    assert all(not r.options.get("retain_on_delete") for r in hosts)
