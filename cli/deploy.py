@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from redundo.cli._app import app, stdout
@@ -180,7 +180,8 @@ def _switch_steps(settings: "StackSettings", side: str) -> list[str]:
                     else f"use the running {tier.standby_mode} standby")
         node = f"standby in {settings.standby_location.region} ({settings.standby_location.city})"
     else:
-        bring_up = "refresh the state and rebuild the primary if it is gone"
+        bring_up = ("refresh the state from the clouds (if the primary instance is lost, run with --rebuild-primary: "
+                    "refresh cannot drop it and it is protected)")
         node = f"primary in {settings.primary_location.region} ({settings.primary_location.city})"
     return [
         bring_up,
@@ -189,7 +190,7 @@ def _switch_steps(settings: "StackSettings", side: str) -> list[str]:
     ]
 
 def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str | None, install: bool,
-            allow_replace: list[str] | None = None) -> None:
+            allow_replace: list[str] | None = None, rebuild_primary: bool = False) -> None:
     import time
     from datetime import datetime, timezone
 
@@ -206,6 +207,9 @@ def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str
                              f"did you mean `redundo {other}`?")
     verb = "failover" if side == "standby" else "failback"
     steps = _switch_steps(settings, side)
+    if rebuild_primary:
+        steps[0] = ("remove the lost primary instance, and the commands that ran on it, from the state (it is "
+                    "protected and OVH cannot refresh a deleted instance), then build a new one")
     stdout().print(f"{verb} of [bold]{settings.stack}[/bold] to its {side}, as one update:")
     for number, step in enumerate(steps, start=1):
         stdout().print(f"  {number}. {step}")
@@ -231,6 +235,10 @@ def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str
         if done.returncode != 0:
             raise OperationError(f"the last backup on the standby failed, so the primary would restore old data: "
                                  f"{(done.stderr.strip().splitlines() or ['no output'])[-1]}")
+    if rebuild_primary:
+        removed = deploy.forget_lost_primary(target)
+        stdout().print("removed from the state (to be built again): "
+                       + ", ".join(urn.rsplit("::", 1)[-1] for urn in removed))
     token = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     printer = EventPrinter(stdout())
     result = deploy.switch(target, side, token, printer, refresh=side == "primary",
@@ -267,6 +275,11 @@ def failover(stack: StackOpt = None, yes: YesOpt = False, dry_run: DryRunOpt = F
 @app.command()
 def failback(stack: StackOpt = None, yes: YesOpt = False, dry_run: DryRunOpt = False,
              backend: BackendOpt = None, install_pulumi: InstallOpt = False,
-             allow_replace: AllowReplaceOpt = None) -> None:
+             allow_replace: AllowReplaceOpt = None,
+             rebuild_primary: Annotated[bool, typer.Option(
+                 "--rebuild-primary",
+                 help="The primary instance is lost: remove it (and the commands that ran on it) from the state, "
+                      "then build a new one. Its disk is gone; the site comes back from the vault.")] = False,
+             ) -> None:
     """Move the site back to the (rebuilt) primary after a last backup taken on the standby."""
-    _switch("primary", stack, yes, dry_run, backend, install_pulumi, allow_replace)
+    _switch("primary", stack, yes, dry_run, backend, install_pulumi, allow_replace, rebuild_primary)

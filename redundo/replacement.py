@@ -176,11 +176,20 @@ def _forcing(meta: Any) -> list[str]:
     return detailed or list(meta.diffs or [])
 
 
-def refusal(verb: str, hazards: Iterable[Hazard]) -> str:
-    """The one line that refuses a run, naming each resource and how to accept it."""
+PROTECTED_STEP = ("it is protected, so the engine refuses to replace it whatever --allow-replace says; "
+                  "for a lost primary run `redundo failback --rebuild-primary`, otherwise undo the change")
+
+
+def refusal(verb: str, hazards: Iterable[Hazard], protected: Iterable[str] = ()) -> str:
+    """The one line that refuses a run, naming each resource and how to accept it. --allow-replace
+    is offered only where it can work: not for a protected resource (the engine refuses its
+    replacement anyway), whose real step is named instead."""
     found = list(hazards)
-    line = f"refusing to {verb}: " + "; ".join(h.describe() for h in found) + "; nothing was changed"
-    acceptable = [h for h in found if not h.forced_lock]
+    locked = set(protected)
+    line = f"refusing to {verb}: " + "; ".join(
+        h.describe() + (f" ({PROTECTED_STEP})" if h.urn in locked and not h.forced_lock else "")
+        for h in found) + "; nothing was changed"
+    acceptable = [h for h in found if not h.forced_lock and h.urn not in locked]
     if not acceptable:
         return line
     accept = " ".join(f"--allow-replace '{h.urn}'" for h in acceptable)
