@@ -7,7 +7,15 @@ from __future__ import annotations
 import subprocess
 
 from tests.cli.test_guard import PRIMARY_URN, RECORD_URN, _verbs
-from tests.cli.test_up import BUCKET_URN, _served, _switch_fake, call, fake, invoke, project  # noqa: F401
+from tests.cli.test_up import (  # noqa: F401
+    BUCKET_URN,
+    _served,
+    _switch_fake,
+    call,
+    fake,
+    invoke,
+    project,
+)
 from tests.fakes import replace_events, summary_event
 
 ROLE = "urn:pulumi:small-shop::redundo::redundo:index:RedundantSite$redundo:index:HostRole$"
