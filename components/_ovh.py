@@ -51,7 +51,12 @@ def public_ipv4(instance: ovh.cloudproject.Instance) -> pulumi.Output[str]:
 # user data only bootstraps (the agent is rolled over SSH), the image id comes from a lookup by
 # name that OVH re-ids (ovh/terraform-provider-ovh#631), the deployer's key rotates over SSH,
 # and a flavour change would be a rebuild, not a resize (resize through the OVH API instead).
-HELD_INSTANCE_INPUTS = ["userData", "bootFrom", "sshKeyCreate", "flavor"]
+# billingPeriod follows the flavour (monthly where OVH sells it, else hourly) and is ForceNew too.
+HELD_INSTANCE_INPUTS = ["userData", "bootFrom", "sshKeyCreate", "flavor", "billingPeriod"]
+# A standby holds no unique data (a copy of the vault): a size change replaces it on purpose, with
+# the guard's consent (--allow-replace), rather than leaving it at the old size while the estimate
+# prices the new one.
+HELD_STANDBY_INPUTS = ["userData", "bootFrom", "sshKeyCreate"]
 
 
 def instance(name: str, *, service_name: pulumi.Input[str], region: pulumi.Input[str], flavor: str,
@@ -60,7 +65,8 @@ def instance(name: str, *, service_name: pulumi.Input[str], region: pulumi.Input
     """A Debian instance on the public network, its SSH key registered with it, billed monthly where
     OVH sells the flavour monthly and hourly otherwise (third-generation flavours have no monthly plan).
 
-    protect=True (the primary) makes the engine itself refuse to delete or replace it."""
+    protect=True (the primary) makes the engine itself refuse to delete or replace it, and holds its
+    flavour; a standby (protect=False) is rebuilt when its size changes."""
     invoke_opts = pulumi.InvokeOutputOptions(parent=parent)
     # OpenStack key pair names are unique per region: a replacement built next to the old instance
     # (create before delete) must not ask for the old one's name.
@@ -77,7 +83,8 @@ def instance(name: str, *, service_name: pulumi.Input[str], region: pulumi.Input
         ssh_key_create={"name": pulumi.Output.concat(name, "-key-", key_suffix.hex), "public_key": ssh_public_key},
         network={"public": True},
         user_data=user_data,
-        opts=pulumi.ResourceOptions(parent=parent, protect=protect, ignore_changes=HELD_INSTANCE_INPUTS),
+        opts=pulumi.ResourceOptions(parent=parent, protect=protect,
+                                    ignore_changes=HELD_INSTANCE_INPUTS if protect else HELD_STANDBY_INPUTS),
     )
 
 

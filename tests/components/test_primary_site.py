@@ -70,10 +70,13 @@ def test_primary_site_instance_is_protected_and_holds_its_replace_forcing_inputs
     syn = synth(tier="standard")
     instance = _primary(syn)
     assert instance.options["protect"] is True
-    assert set(instance.options["ignore_changes"]) == {"userData", "bootFrom", "sshKeyCreate", "flavor"}
+    # billingPeriod follows the flavour and is ForceNew too (terraform-provider-ovh).
+    assert set(instance.options["ignore_changes"]) == {"userData", "bootFrom", "sshKeyCreate", "flavor",
+                                                       "billingPeriod"}
     standby = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "standby" in r.name)
     assert standby.options["protect"] is False  # a downgrade to cold removes it; the guard covers replacement
-    assert set(standby.options["ignore_changes"]) == set(instance.options["ignore_changes"])
+    # A standby holds no unique data: its size is not held, a new size rebuilds it (with consent).
+    assert set(standby.options["ignore_changes"]) == {"userData", "bootFrom", "sshKeyCreate"}
 
 
 def test_primary_site_key_pair_names_are_unique_per_instance():

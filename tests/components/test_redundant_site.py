@@ -362,3 +362,13 @@ def test_redundant_site_switch_step_run_again_for_the_same_token_does_not_restor
     assert (tmp_path / "state" / "switch.token").read_text() == token + "\n"
     second = run()
     assert not any("redundo-restore" in call for call in second)
+
+
+@pytest.mark.parametrize("tier", list(TIERS))
+def test_site_record_is_retained_on_destroy(tier):
+    """destroy keeps the protected primary, which still serves: the site's record must stay in the zone."""
+    syn = synth(tier=tier)
+    record = next(r for r in syn.by_type("ovh:Domain/zoneRecord:ZoneRecord") if r.name.endswith("-site-record"))
+    assert record.options["retain_on_delete"] is True
+    hosts = [r for r in syn.by_type("ovh:Domain/zoneRecord:ZoneRecord") if not r.name.endswith("-site-record")]
+    assert all(not r.options.get("retain_on_delete") for r in hosts)
