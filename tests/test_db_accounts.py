@@ -121,3 +121,22 @@ def test_postgresql_snapshot_without_roles_still_loads_owned_by_the_superuser(po
         assert "this snapshot carries no database roles" in stderr
         assert standby.sql("SELECT count(*) FROM orders", database).strip() == "2"
         assert standby.sql(f"SELECT count(*) FROM pg_roles WHERE rolname = '{role}'").strip() == "0"
+
+
+def test_a_backup_clears_the_watchdogs_no_backups_notice(tmp_path):
+    """After an automatic take-over the watchdog leaves BACKUPS-NOT-RUNNING; the first backup with the
+    writer key (after `redundo failover`) removes it."""
+    with LocalVault.for_tier(TIERS["standard"]) as vault:
+        drill.provision_repository(vault.repository, PASSWORD, vault.init.env())
+        drill.make_site(tmp_path / "site", size_mb=0.1, files=3)
+        host = drill.Host("standby", tmp_path / "standby", agent.AgentSettings.for_tier(
+            TIERS["standard"], vault_endpoint=vault.endpoint, vault_bucket=vault.bucket, vault_region="us-east-1",
+            backup_host="accounts-primary", site_paths=(str(tmp_path / "site" / "www"),), db_kind="sqlite",
+            db_path=str(tmp_path / "site" / "db" / "site.sqlite"), dump_dir=str(tmp_path / "dump"),
+            state_dir=str(tmp_path / "state")), {**vault.writer.env(), "RESTIC_PASSWORD": PASSWORD})
+        (tmp_path / "state").mkdir()
+        notice = tmp_path / "state" / "BACKUPS-NOT-RUNNING"
+        notice.write_text("this host took over ...\n")
+        done = host.run("redundo-backup", "backup", timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert not notice.exists()
