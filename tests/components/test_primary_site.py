@@ -148,3 +148,37 @@ def test_plan_json_for_an_adopted_primary_lists_no_primary_instance(write_stack)
     assert "adopted-primary-agent-install" in names and plan["outputs"]["primaryIpv4"] == "shop.example.fr"
     install = names["adopted-primary-agent-install"]
     assert install["type"] == "command:remote:Command" and "redundo-backup.timer" in install["inputs"]["stdin"]
+
+
+def test_primary_site_survives_a_region_that_lists_nothing(monkeypatch):
+    """M2: an existing instance holds flavor and bootFrom, so an empty lookup must not stop the program
+    (a failover away from a dead region); the placeholder is refused only before a create."""
+    from redundo import synthesis
+    from redundo.components import _ovh
+
+    flavors, images = synthesis._ovh_flavors, synthesis._ovh_images
+    monkeypatch.setattr(synthesis, "_ovh_flavors", lambda args: {**flavors(args), "flavors": []})
+    monkeypatch.setattr(synthesis, "_ovh_images", lambda args: {**images(args), "images": []})
+    syn = synth(tier="standard", activeSide="standby")
+    instance = _primary(syn)
+    flavor, image = instance.inputs["flavor"]["flavorId"], instance.inputs["bootFrom"]["imageId"]
+    assert flavor.startswith(_ovh.UNRESOLVED) and image.startswith(_ovh.UNRESOLVED)
+    assert {"flavor", "bootFrom"} <= set(instance.options["ignore_changes"])
+
+    class Args:
+        name = "small-shop-primary-instance"
+        new_inputs = instance.inputs
+    with pytest.raises(RuntimeError) as refused:
+        _ovh.refuse_unresolved(Args())
+    message = str(refused.value)
+    assert "\n" not in message and "cannot create small-shop-primary-instance" in message
+    assert "flavour d2-" in message and "lists no flavour" in message
+
+
+def test_a_resolved_instance_passes_the_before_create_check():
+    from redundo.components import _ovh
+
+    class Args:
+        name = "x"
+        new_inputs = _primary(synth()).inputs
+    _ovh.refuse_unresolved(Args())
