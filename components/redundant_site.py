@@ -150,13 +150,17 @@ class RedundantSite(pulumi.ComponentResource):
         admin = list(args["admin_cidrs"])
         # Both nodes run the same profile, so whichever is active serves the site.
         packages = tuple(dict.fromkeys((*agent_packages(database), *profile.packages)))
-        bundle = agent.apply(lambda a: agent_bundle(tier, a, packages=packages, **_web_delivery(profile, domain, root)))
+        web, firewall = _web_delivery(profile, domain, root), cloud_config.firewall_delivery(admin)
+        # The firewall first: a ruleset nft refuses stops the delivery before the web server is touched.
+        bundle = agent.apply(lambda a: agent_bundle(
+            tier, a, packages=(*packages, *firewall["packages"]), extra=(*firewall["extra"], *web["extra"]),
+            after=(*firewall["after"], *web["after"]), remove=web["remove"]))
         snippet = yaml.safe_load(args["custom_cloud_config"]) if args.get("custom_cloud_config") else None
 
         def user_data(role: str) -> str:
             # Only the first boot: no tier, vault or agent version in it (see AgentInstall).
             return cloud_config.render(cloud_config.node_config(
-                hostname=f"{name}-{role}", admin_cidrs=admin, packages=packages, snippet=snippet))
+                hostname=f"{name}-{role}", packages=packages, snippet=snippet))
 
         primary_args = {
             "service_name": args["service_name"],
@@ -182,7 +186,8 @@ class RedundantSite(pulumi.ComponentResource):
             "size": args["standby_size"],
             "ssh_public_key": args["ssh_public_key"],
             "admin_cidrs": admin,
-            "user_data": user_data("standby"),
+            "user_data": (cloud_config.launch_script(hostname=f"{name}-standby")
+                          if args["standby_provider"] == "aws" else user_data("standby")),
             "service_name": args["service_name"],
         }
         if zone:

@@ -9,6 +9,7 @@ import pulumi_aws as aws
 from redundo.components import _ovh
 
 from redundo.cloud_config import WEB_PORTS
+from redundo.debian import LIGHTSAIL_BLUEPRINT
 
 StandbyMode = Literal["cold", "pilot", "warm"]
 
@@ -87,7 +88,7 @@ class Standby(pulumi.ComponentResource):
             f"{name}-instance",
             region=args["region"],
             availability_zone=pulumi.Output.concat(args["region"], "a"),
-            blueprint_id="debian_12",
+            blueprint_id=LIGHTSAIL_BLUEPRINT,
             bundle_id=args["size"],
             key_pair_name=key.name,
             user_data=args["user_data"],
