@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from redundo.cli._app import app, stdout
@@ -95,13 +95,14 @@ def destroy(stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = N
     from redundo.cli.progress import EventPrinter
 
     from redundo import deploy
+    from redundo.agent import BACKUP_TIMERS
 
     target, _ = _target(stack, None, None, backend, install_pulumi)
     name = target.settings.stack
     if not yes:
-        stdout().print(f"This destroys the standby, the keys and the DNS records of stack [bold]{name}[/bold]. "
+        stdout().print(f"This destroys the standby, the keys and the host DNS records of stack [bold]{name}[/bold]. "
                        "The primary instance, the vault's bucket and the repository's password are protected: "
-                       "they are kept.")
+                       "they are kept. The site's own record is left in the zone, pointing at the node that served.")
         if typer.prompt("Type the stack name to confirm") != name:
             raise typer.Abort()
     printer = EventPrinter(stdout())
@@ -114,6 +115,11 @@ def destroy(stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = N
                        f"PULUMI_BACKEND_URL and passphrase), then `redundo destroy --stack {name}` again. The vault's "
                        "bucket is retained in the cloud even then: delete it in the console once its lock has "
                        "expired.")
+    stdout().print("the site's DNS record was left in the zone (retained), still pointing at the node that served "
+                   "the site; remove it in the OVH console when the site moves elsewhere")
+    if kept:
+        stdout().print("the kept primary's backup timers now run with deleted vault keys and fail every interval: "
+                       "stop them on it (`systemctl disable --now " + " ".join(BACKUP_TIMERS) + "`) or delete the instance")
     if printer.failed:
         raise typer.Exit(1)
 
@@ -174,7 +180,8 @@ def _switch_steps(settings: "StackSettings", side: str) -> list[str]:
                     else f"use the running {tier.standby_mode} standby")
         node = f"standby in {settings.standby_location.region} ({settings.standby_location.city})"
     else:
-        bring_up = "refresh the state and rebuild the primary if it is gone"
+        bring_up = ("refresh the state from the clouds (if the primary instance is lost, run with --rebuild-primary: "
+                    "refresh cannot drop it and it is protected)")
         node = f"primary in {settings.primary_location.region} ({settings.primary_location.city})"
     return [
         bring_up,
@@ -183,7 +190,7 @@ def _switch_steps(settings: "StackSettings", side: str) -> list[str]:
     ]
 
 def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str | None, install: bool,
-            allow_replace: list[str] | None = None) -> None:
+            allow_replace: list[str] | None = None, rebuild_primary: bool = False) -> None:
     import time
     from datetime import datetime, timezone
 
@@ -200,6 +207,9 @@ def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str
                              f"did you mean `redundo {other}`?")
     verb = "failover" if side == "standby" else "failback"
     steps = _switch_steps(settings, side)
+    if rebuild_primary:
+        steps[0] = ("remove the lost primary instance, and the commands that ran on it, from the state (it is "
+                    "protected and OVH cannot refresh a deleted instance), then build a new one")
     stdout().print(f"{verb} of [bold]{settings.stack}[/bold] to its {side}, as one update:")
     for number, step in enumerate(steps, start=1):
         stdout().print(f"  {number}. {step}")
@@ -225,6 +235,10 @@ def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str
         if done.returncode != 0:
             raise OperationError(f"the last backup on the standby failed, so the primary would restore old data: "
                                  f"{(done.stderr.strip().splitlines() or ['no output'])[-1]}")
+    if rebuild_primary:
+        removed = deploy.forget_lost_primary(target)
+        stdout().print("removed from the state (to be built again): "
+                       + ", ".join(urn.rsplit("::", 1)[-1] for urn in removed))
     token = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     printer = EventPrinter(stdout())
     result = deploy.switch(target, side, token, printer, refresh=side == "primary",
@@ -261,6 +275,11 @@ def failover(stack: StackOpt = None, yes: YesOpt = False, dry_run: DryRunOpt = F
 @app.command()
 def failback(stack: StackOpt = None, yes: YesOpt = False, dry_run: DryRunOpt = False,
              backend: BackendOpt = None, install_pulumi: InstallOpt = False,
-             allow_replace: AllowReplaceOpt = None) -> None:
+             allow_replace: AllowReplaceOpt = None,
+             rebuild_primary: Annotated[bool, typer.Option(
+                 "--rebuild-primary",
+                 help="The primary instance is lost: remove it (and the commands that ran on it) from the state, "
+                      "then build a new one. Its disk is gone; the site comes back from the vault.")] = False,
+             ) -> None:
     """Move the site back to the (rebuilt) primary after a last backup taken on the standby."""
-    _switch("primary", stack, yes, dry_run, backend, install_pulumi, allow_replace)
+    _switch("primary", stack, yes, dry_run, backend, install_pulumi, allow_replace, rebuild_primary)

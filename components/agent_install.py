@@ -10,18 +10,24 @@ from pulumi_command import remote
 # Wait for cloud-init (packages and host keys come from it) before touching the host.
 WAIT = "sudo cloud-init status --wait >/dev/null 2>&1 || true"
 HOST_KEY_FILE = "/etc/ssh/ssh_host_ed25519_key.pub"
+# What a held host's commands ignore: any change would re-run them against a node that may be gone.
+HELD = ["connection", "stdin", "triggers", "create"]
 
 
 def ssh_connection(args: Mapping[str, Any]) -> dict[str, pulumi.Input]:
-    """pulumi-command's connection from a component's host, user, port, key or agent socket, and pinned host key."""
+    """pulumi-command's connection from a component's host, user, port, key, and pinned host key.
+
+    Without a private key the deployer's ssh-agent is used: pulumi-command reads SSH_AUTH_SOCK itself
+    when neither a key nor a socket is given. The socket path is never an input: it changes with each
+    login, and any changed connection re-runs every command (only `triggers` replaces; an update runs
+    `create` again when there is no `update`).
+    """
     connection: dict[str, pulumi.Input] = {"host": args["host"], "user": args["user"], "dial_error_limit": 30}
     for key in ("port", "host_key"):
         if args.get(key):
             connection[key] = args[key]
     if args.get("private_key"):
         connection["private_key"] = args["private_key"]
-    elif args.get("agent_socket_path"):
-        connection["agent_socket_path"] = args["agent_socket_path"]
     return connection
 
 
@@ -32,8 +38,8 @@ class AgentInstallArgs(TypedDict):
     """The sudo user to log in as (debian on OVH, admin on Lightsail, the client's on an adopted server)."""
     private_key: NotRequired[pulumi.Input[str]]
     """SSH private key (secret); without it the deployer's ssh-agent is used."""
-    agent_socket_path: NotRequired[pulumi.Input[str]]
-    """The deployer's ssh-agent socket."""
+    identity: NotRequired[pulumi.Input[str]]
+    """What makes the host this host (its instance id; address and port when adopted): the key is read again when it changes."""
     port: NotRequired[int]
     """SSH port (22)."""
     bundle: NotRequired[pulumi.Input[str]]
@@ -41,7 +47,7 @@ class AgentInstallArgs(TypedDict):
     bundle_digest: NotRequired[pulumi.Input[str]]
     """The bundle's content hash (with redundo's version): the step runs again whenever it changes."""
     hold: NotRequired[bool]
-    """Leave the host as it is (it may have burned): a changed bundle is not sent until the flag clears."""
+    """Leave the host as it is (it may have burned): neither command runs again, nor dials it, until the flag clears."""
 
 
 class AgentInstall(pulumi.ComponentResource):
@@ -67,12 +73,17 @@ class AgentInstall(pulumi.ComponentResource):
     def __init__(self, name: str, args: AgentInstallArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("redundo:index:AgentInstall", name, None, opts)
         base = ssh_connection(args)
+        # A failover must never wait on the old node: whatever changes (connection, bundle, identity),
+        # both commands keep what they last did there, and nothing dials it.
+        held = HELD if args.get("hold") else None
         read_key = remote.Command(
             f"{name}-host-key",
             connection=base,
             create=f"{WAIT}; cat {HOST_KEY_FILE}",
+            # A host rebuilt on the same address has a new key: read it again.
+            triggers=[args.get("identity") or args["host"]],
             logging=remote.Logging.STDOUT,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=held),
         )
         self.host_key = read_key.stdout.apply(lambda text: " ".join(text.split()[:2]))
         self.done = self.host_key
@@ -84,9 +95,7 @@ class AgentInstall(pulumi.ComponentResource):
                 stdin=args["bundle"],
                 triggers=[args.get("bundle_digest", "")],
                 logging=remote.Logging.STDOUT_AND_STDERR,
-                # A failover must never wait on the old node: its bundle stays as last delivered.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[read_key],
-                                            ignore_changes=["stdin", "triggers"] if args.get("hold") else None),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[read_key], ignore_changes=held),
             )
             self.done = install.stdout
         self.register_outputs({"host_key": self.host_key})

@@ -198,14 +198,18 @@ class BackupVault(pulumi.ComponentResource):
             f"{name}-bucket",
             service_name=service,
             region_name=args["region"],
-            name=pulumi.Output.concat(args["name_prefix"], "vault"),
+            # Container names are shared by every OVH customer in a region: the project id (hashed, to
+            # fit 63 characters) makes this one the project's own, as the account id does on AWS.
+            # Held: a container named before this keeps its name (a new name would replace it).
+            name=pulumi.Output.concat(args["name_prefix"], "vault-", pulumi.Output.from_input(service).apply(
+                lambda sn: hashlib.sha256(sn.encode()).hexdigest()[:12])),
             versioning={"status": "enabled"},
             encryption={"sse_algorithm": "AES256"},
             object_lock=lock,
             # Otherwise up to 1,000 object keys land in the state on each refresh: state bloat and
             # drift on every backup.
             hide_objects=True,
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True, protect=True),
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True, protect=True, ignore_changes=["name"]),
         )
         self.bucket = storage.name
         self.endpoint = pulumi.Output.from_input(args["region"]).apply(

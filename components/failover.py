@@ -46,7 +46,9 @@ class Failover(pulumi.ComponentResource):
             fieldtype="A",
             target=args["target_ipv4"],
             ttl=args["ttl"],
-            opts=pulumi.ResourceOptions(parent=self),
+            # `redundo destroy` keeps the protected primary, which still serves the site: deleting the
+            # record would take the site offline. It is left in the zone, pointing at the node that served.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
         # No separate zone refresh: the provider's record resource POSTs /domain/zone/{zone}/refresh
         # itself after every create, update and delete (terraform-provider-ovh

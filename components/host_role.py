@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import NotRequired, TypedDict
 
 import pulumi
 from pulumi_command import remote
 from redundo.components.agent_install import ssh_connection
 
-from redundo.agent import BIN_DIR, CONF_DIR, ENV_FILE
+from redundo.agent import BIN_DIR, CONF_DIR, ENV_FILE, STATE_DIR
+
+# The last switch token this host completed: a switch step that runs again for the same token (a
+# command re-created by an upgrade of redundo, a state rebuilt) must not restore over the live site.
+SWITCH_TOKEN_FILE = f"{STATE_DIR}/switch.token"
 
 # Wait for cloud-init (restic and the agent are installed by it) before touching the host.
 _WAIT = "sudo cloud-init status --wait >/dev/null 2>&1 || true"
@@ -28,7 +33,9 @@ class HostRoleArgs(TypedDict):
     take_over: NotRequired[bool]
     """Restore the newest snapshot into the live site (and verify it) before the timers start."""
     take_over_token: NotRequired[str]
-    """Changes whenever a new take-over is wanted (a failover or failback), so the step runs again."""
+    """Changes whenever a new take-over is wanted (a failover or failback): only then does the switch step run again."""
+    clear_on_switch: NotRequired[list[str]]
+    """Files removed on this node whenever the token changes (the watchdog's state), before the timers start."""
     init_env: NotRequired[pulumi.Input[str]]
     """Environment for the one-time `restic init` (secret); only on the node that first backs up."""
     host_key: NotRequired[pulumi.Input[str]]
@@ -37,8 +44,6 @@ class HostRoleArgs(TypedDict):
     """Steps that must be done first on this host, such as the agent's install (AgentInstall)."""
     private_key: NotRequired[pulumi.Input[str]]
     """SSH private key (secret); without it the deployer's ssh-agent is used."""
-    agent_socket_path: NotRequired[pulumi.Input[str]]
-    """The deployer's ssh-agent socket."""
     port: NotRequired[int]
     """SSH port (22)."""
 
@@ -80,22 +85,44 @@ class HostRole(pulumi.ComponentResource):
                 logging=remote.Logging.STDOUT,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[env]),
             ))
-        steps = [_WAIT, "sudo systemctl daemon-reload"]
-        if args["timers_off"]:
-            steps.append("sudo systemctl disable --now " + " ".join(args["timers_off"]))
+        token = args.get("take_over_token", "")
+        off = "sudo systemctl disable --now " + " ".join(args["timers_off"]) if args["timers_off"] else ""
+        switch_steps = [_WAIT]
+        if token:
+            switch_steps.append(f'if [ "$(sudo cat {SWITCH_TOKEN_FILE} 2>/dev/null)" = {shlex.quote(token)} ]; '
+                                f'then echo "switch {token} was already done on this host"; exit 0; fi')
+        switch_steps += ["sudo systemctl daemon-reload"] + ([off] if off else [])
+        if args.get("clear_on_switch"):
+            switch_steps.append("sudo rm -f " + " ".join(args["clear_on_switch"]))
         if args.get("take_over"):
             # restore --live verifies every file and the database before it returns.
-            steps.append("sudo systemctl start redundo-restore.service")
+            switch_steps.append("sudo systemctl start redundo-restore.service")
             # Complete only when this node serves the restored site for its name: a known page byte
             # for byte and the database's rows, checked before the site's name moves here.
-            steps.append(f"sudo {BIN_DIR}/redundo-serve-check")
+            switch_steps.append(f"sudo {BIN_DIR}/redundo-serve-check")
+        if token:
+            switch_steps += [f"sudo install -d -m 0755 {STATE_DIR}",
+                             f"printf '%s\\n' {shlex.quote(token)} | sudo tee {SWITCH_TOKEN_FILE} >/dev/null"]
+        if args.get("take_over") or (args.get("clear_on_switch") and token):
+            # Its own command, replaced only by a new token: any other change (connection, role,
+            # env file) is an update, and "true" as the update never restores over the live site again.
+            depends.append(remote.Command(
+                f"{name}-switch",
+                connection=connection,
+                create=" && ".join(switch_steps),
+                update="true",
+                triggers=[token],
+                logging=remote.Logging.STDOUT_AND_STDERR,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends)),
+            ))
+        steps = [_WAIT, "sudo systemctl daemon-reload"] + ([off] if off else [])
         if args["timers_on"]:
             steps.append("sudo systemctl enable --now " + " ".join(args["timers_on"]))
         role = remote.Command(
             f"{name}-timers",
             connection=connection,
             create=" && ".join(steps),
-            triggers=[" ".join(args["timers_on"]), args.get("take_over_token", "")],
+            triggers=[" ".join(args["timers_on"]), token],
             logging=remote.Logging.STDOUT_AND_STDERR,
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
         )

@@ -15,9 +15,12 @@ from redundo.components.primary_site import PrimarySite
 from redundo.components.standby import Standby
 
 from redundo import cloud_config, profiles
-from redundo.agent import BACKUP_TIMERS, FOLLOW_TIMER, WATCHDOG_TIMER, AgentSettings, agent_packages
+from redundo.agent import BACKUP_TIMERS, FOLLOW_TIMER, STATE_DIR, WATCHDOG_TIMER, AgentSettings, agent_packages
 from redundo.agent.bundle import BundleFile, agent_bundle
 from redundo.tiers import Tier
+
+# The watchdog's state on the standby (redundo-watchdog): cleared at each switch so that it arms afresh.
+WATCHDOG_STATE = tuple(f"{STATE_DIR}/watchdog.{f}" for f in ("armed", "took-over", "failures"))
 
 # The default sudo user of the Debian images each provider offers.
 SSH_USERS = {"ovh": "debian", "aws": "admin"}
@@ -59,9 +62,8 @@ class RedundantSiteArgs(TypedDict):
     database_name: NotRequired[str]
     """Database name for MySQL/MariaDB or PostgreSQL."""
     ssh_private_key: NotRequired[pulumi.Input[str]]
-    """Private key to deliver credentials with (secret); without it the deployer's ssh-agent is used."""
-    ssh_agent_socket: NotRequired[str]
-    """The deployer's ssh-agent socket (SSH_AUTH_SOCK)."""
+    """Private key to deliver credentials with (secret); without it the deployer's ssh-agent
+    (SSH_AUTH_SOCK, read by pulumi-command itself) is used."""
     switch_token: NotRequired[str]
     """Set by each failover or failback: the node taking over restores the newest snapshot first."""
     site_profile: NotRequired[str]
@@ -148,13 +150,17 @@ class RedundantSite(pulumi.ComponentResource):
         admin = list(args["admin_cidrs"])
         # Both nodes run the same profile, so whichever is active serves the site.
         packages = tuple(dict.fromkeys((*agent_packages(database), *profile.packages)))
-        bundle = agent.apply(lambda a: agent_bundle(tier, a, packages=packages, **_web_delivery(profile, domain, root)))
+        web, firewall = _web_delivery(profile, domain, root), cloud_config.firewall_delivery(admin)
+        # The firewall first: a ruleset nft refuses stops the delivery before the web server is touched.
+        bundle = agent.apply(lambda a: agent_bundle(
+            tier, a, packages=(*packages, *firewall["packages"]), extra=(*firewall["extra"], *web["extra"]),
+            after=(*firewall["after"], *web["after"]), remove=web["remove"]))
         snippet = yaml.safe_load(args["custom_cloud_config"]) if args.get("custom_cloud_config") else None
 
         def user_data(role: str) -> str:
             # Only the first boot: no tier, vault or agent version in it (see AgentInstall).
             return cloud_config.render(cloud_config.node_config(
-                hostname=f"{name}-{role}", admin_cidrs=admin, packages=packages, snippet=snippet))
+                hostname=f"{name}-{role}", packages=packages, snippet=snippet))
 
         primary_args = {
             "service_name": args["service_name"],
@@ -180,15 +186,15 @@ class RedundantSite(pulumi.ComponentResource):
             "size": args["standby_size"],
             "ssh_public_key": args["ssh_public_key"],
             "admin_cidrs": admin,
-            "user_data": user_data("standby"),
+            "user_data": (cloud_config.launch_script(hostname=f"{name}-standby")
+                          if args["standby_provider"] == "aws" else user_data("standby")),
             "service_name": args["service_name"],
         }
         if zone:
             standby_args |= {"dns_zone": zone, "dns_subdomain": host_sub("standby")}
         self.standby = Standby(f"{name}-standby", standby_args, child)
 
-        ssh = {k: v for k, v in (("private_key", args.get("ssh_private_key")),
-                                 ("agent_socket_path", args.get("ssh_agent_socket"))) if v}
+        ssh = {"private_key": args["ssh_private_key"]} if args.get("ssh_private_key") else {}
         delivery = {"bundle": bundle.apply(lambda b: b.script()), "bundle_digest": bundle.apply(lambda b: b.digest)}
         primary_delivery = delivery
         if adopted:
@@ -197,15 +203,18 @@ class RedundantSite(pulumi.ComponentResource):
             agent_only = agent.apply(lambda a: agent_bundle(tier, a, packages=agent_packages(database)))
             primary_delivery = {"bundle": agent_only.apply(lambda b: b.script()),
                                 "bundle_digest": agent_only.apply(lambda b: b.digest)}
+        # An adopted server is known by its address and port; a created one by its instance id.
+        primary_identity = self.primary.instance_id or f"{args['primary_host']}:{args.get('primary_port', 22)}"
         primary_agent = AgentInstall(f"{name}-primary-agent", {
-            "host": self.primary.ipv4, **primary_login, **primary_delivery,
+            "host": self.primary.ipv4, "identity": primary_identity, **primary_login, **primary_delivery,
             "hold": args["active_side"] == "standby", **ssh}, child)
         self.primary_host_key = primary_agent.host_key
         self.standby_host_key = None
         standby_agent = None
         if self.standby.ipv4 is not None:
             standby_agent = AgentInstall(f"{name}-standby-agent", {
-                "host": self.standby.ipv4, "user": SSH_USERS[args["standby_provider"]], **delivery, **ssh}, child)
+                "host": self.standby.ipv4, "identity": self.standby.instance_id,
+                "user": SSH_USERS[args["standby_provider"]], **delivery, **ssh}, child)
             self.standby_host_key = standby_agent.host_key
         vault = self.vault
         writer_env = self._env(vault.writer_access_key_id, vault.writer_secret_access_key)
@@ -217,8 +226,10 @@ class RedundantSite(pulumi.ComponentResource):
             # The primary is not touched: it may have burned, and nothing may wait on it.
             active_role = HostRole(f"{name}-standby-role", {
                 "host": self.standby.ipv4, "user": SSH_USERS[args["standby_provider"]], "env_file": writer_env,
-                "timers_on": list(BACKUP_TIMERS), "timers_off": [FOLLOW_TIMER], "take_over": True,
-                "take_over_token": token, "host_key": self.standby_host_key, "after": [standby_agent], **ssh}, child)
+                # Serving now: its watchdog must not watch (and fail on) the node it replaced, and it
+                # re-arms afresh after failback.
+                "timers_on": list(BACKUP_TIMERS), "timers_off": [FOLLOW_TIMER, WATCHDOG_TIMER], "take_over": True,
+                "take_over_token": token, "clear_on_switch": list(WATCHDOG_STATE), "host_key": self.standby_host_key, "after": [standby_agent], **ssh}, child)
             self.active_ipv4 = self.standby.ipv4
         else:
             active_role = HostRole(f"{name}-primary-role", {
@@ -251,7 +262,8 @@ class RedundantSite(pulumi.ComponentResource):
                 "host": self.standby.ipv4, "user": SSH_USERS[args["standby_provider"]], "env_file": env,
                 "timers_on": timers_on,
                 "timers_off": [t for t in (*BACKUP_TIMERS, FOLLOW_TIMER, WATCHDOG_TIMER) if t not in timers_on],
-                "take_over_token": token, "host_key": self.standby_host_key,
+                "take_over_token": token, "clear_on_switch": list(WATCHDOG_STATE),
+                "host_key": self.standby_host_key,
                 # After a failback the standby keeps serving, backing up, until the site's name has
                 # moved to the rebuilt primary: a rebuild that fails half-way leaves it as it was.
                 "after": [standby_agent, *([failover] if failover is not None else [])], **ssh}, child)

@@ -9,6 +9,7 @@ import pulumi_aws as aws
 from redundo.components import _ovh
 
 from redundo.cloud_config import WEB_PORTS
+from redundo.debian import LIGHTSAIL_BLUEPRINT
 
 StandbyMode = Literal["cold", "pilot", "warm"]
 
@@ -45,6 +46,8 @@ class Standby(pulumi.ComponentResource):
     """Whether an instance is created now (pilot, warm, or any mode once activated)."""
     ipv4: pulumi.Output[str] | None
     """The standby's public IPv4 address, when it exists."""
+    instance_id: pulumi.Output[str] | None
+    """The standby instance's id, when it exists (a new instance on the same address is a new host)."""
 
     def __init__(self, name: str, args: StandbyArgs, opts: pulumi.ResourceOptions | None = None):
         # Where the standby lives is registered even when nothing is created yet (cold): the
@@ -56,15 +59,16 @@ class Standby(pulumi.ComponentResource):
         if args["provider"] == "ovh" and not args.get("service_name"):
             raise ValueError("an OVH Standby needs service_name (the OVH project id)")
         self.exists = args["mode"] != "cold" or args["activated"]
-        self.ipv4 = None
+        self.ipv4 = self.instance_id = None
         if self.exists:
-            self.ipv4 = self._build_ovh(name, args) if args["provider"] == "ovh" else self._build_lightsail(name, args)
+            build = self._build_ovh if args["provider"] == "ovh" else self._build_lightsail
+            self.ipv4, self.instance_id = build(name, args)
             if args.get("dns_zone"):
                 _ovh.host_record(f"{name}-host-record", zone=args["dns_zone"],
                                  subdomain=args.get("dns_subdomain", "standby"), target=self.ipv4, parent=self)
         self.register_outputs({**planned, "exists": self.exists, "ipv4": self.ipv4})
 
-    def _build_ovh(self, name: str, args: StandbyArgs) -> pulumi.Output[str]:
+    def _build_ovh(self, name: str, args: StandbyArgs) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
         instance = _ovh.instance(
             f"{name}-instance",
             service_name=args["service_name"],
@@ -74,9 +78,9 @@ class Standby(pulumi.ComponentResource):
             user_data=args["user_data"],
             parent=self,
         )
-        return _ovh.public_ipv4(instance)
+        return _ovh.public_ipv4(instance), instance.id
 
-    def _build_lightsail(self, name: str, args: StandbyArgs) -> pulumi.Output[str]:
+    def _build_lightsail(self, name: str, args: StandbyArgs) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
         child = pulumi.ResourceOptions(parent=self)
         key = aws.lightsail.KeyPair(f"{name}-key", public_key=args["ssh_public_key"], region=args["region"],
                                     opts=child)
@@ -84,7 +88,7 @@ class Standby(pulumi.ComponentResource):
             f"{name}-instance",
             region=args["region"],
             availability_zone=pulumi.Output.concat(args["region"], "a"),
-            blueprint_id="debian_12",
+            blueprint_id=LIGHTSAIL_BLUEPRINT,
             bundle_id=args["size"],
             key_pair_name=key.name,
             user_data=args["user_data"],
@@ -98,4 +102,4 @@ class Standby(pulumi.ComponentResource):
         ports.append({"protocol": "tcp", "from_port": 22, "to_port": 22, "cidrs": v4, "ipv6_cidrs": v6})
         aws.lightsail.InstancePublicPorts(f"{name}-ports", instance_name=instance.name, region=args["region"],
                                           port_infos=ports, opts=child)
-        return instance.public_ip_address
+        return instance.public_ip_address, instance.id

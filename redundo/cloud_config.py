@@ -6,14 +6,23 @@ here is secret: credentials reach the hosts another way (see docs/credentials.md
 
 from __future__ import annotations
 
+import shlex
 from typing import Any, Iterable
 
 import yaml
 
-__all__ = ["firewall_rules", "host_config", "render", "node_config", "merge_snippet"]
+from redundo.agent.bundle import BundleFile
+
+__all__ = ["firewall_rules", "firewall_delivery", "host_config", "render", "node_config", "merge_snippet",
+           "FIREWALL_FILE", "launch_script"]
 
 HEADER = "#cloud-config\n"
 WEB_PORTS = (80, 443)
+FIREWALL_FILE = "/etc/nftables.conf"
+# The first boot's firewall, the same for every stack: web and key-only SSH. The site's admin
+# networks (adminCidrs) arrive with the agent bundle, which rolls over SSH, whereas user data is
+# held on OVH and replaces the instance on Lightsail.
+FIRST_BOOT_SSH = ("0.0.0.0/0", "::/0")
 
 
 def firewall_rules(admin_cidrs: Iterable[str]) -> str:
@@ -50,7 +59,19 @@ def firewall_rules(admin_cidrs: Iterable[str]) -> str:
     ])
 
 
-def host_config(*, hostname: str, admin_cidrs: Iterable[str], packages: Iterable[str] = (),
+def firewall_delivery(admin_cidrs: Iterable[str]) -> dict[str, tuple]:
+    """The bundle's part for the firewall: the admin networks' ruleset, checked, then loaded and kept at boot.
+
+    `nft -c` parses and validates the whole file first, so a ruleset it refuses is never loaded and
+    the running one stays (the bundle stops there under `set -e`)."""
+    return {
+        "extra": (BundleFile(FIREWALL_FILE, "0644", firewall_rules(admin_cidrs)),),
+        "after": (f"nft -c -f {FIREWALL_FILE}", f"nft -f {FIREWALL_FILE}", "systemctl enable nftables"),
+        "packages": ("nftables",),
+    }
+
+
+def host_config(*, hostname: str, admin_cidrs: Iterable[str] = FIRST_BOOT_SSH, packages: Iterable[str] = (),
                 write_files: Iterable[dict[str, Any]] = (), runcmd: Iterable[Any] = ()) -> dict[str, Any]:
     """The cloud-config every redundo host starts from: updates, a firewall, key-only SSH."""
     return {
@@ -61,7 +82,7 @@ def host_config(*, hostname: str, admin_cidrs: Iterable[str], packages: Iterable
         "ssh_pwauth": False,
         "disable_root": True,
         "write_files": [
-            {"path": "/etc/nftables.conf", "permissions": "0644", "owner": "root:root",
+            {"path": FIREWALL_FILE, "permissions": "0644", "owner": "root:root",
              "content": firewall_rules(admin_cidrs)},
             *write_files,
         ],
@@ -85,13 +106,26 @@ def merge_snippet(config: dict[str, Any], snippet: dict[str, Any]) -> dict[str, 
     return merged
 
 
-def node_config(*, hostname: str, admin_cidrs: Iterable[str], packages: Iterable[str],
-                snippet: dict[str, Any] | None = None) -> dict[str, Any]:
+def node_config(*, hostname: str, packages: Iterable[str], snippet: dict[str, Any] | None = None) -> dict[str, Any]:
     """Either node's first boot: updates, the firewall, and the packages the agent and the site need.
 
-    Nothing here depends on redundo's version, the tier or the vault: the agent's scripts, settings
-    and units arrive over SSH as a versioned bundle (AgentInstall), so none of those changes touches
-    the user data, which the providers can only apply by replacing the instance.
+    Nothing here depends on redundo's version, the tier, the vault or the admin networks: the agent's
+    scripts, settings, units and the admin-only firewall (firewall_delivery) arrive over SSH as a
+    versioned bundle (AgentInstall), so none of those changes touches the user data, which the
+    providers can only apply by replacing the instance.
     """
-    config = host_config(hostname=hostname, admin_cidrs=admin_cidrs, packages=list(packages))
+    config = host_config(hostname=hostname, packages=list(packages))
     return merge_snippet(config, snippet) if snippet else config
+
+
+def launch_script(*, hostname: str) -> str:
+    """Lightsail's user data: one line of shell, not cloud-config.
+
+    Lightsail runs user data as part of its own launch shell script ("Single lined launch script",
+    aws_lightsail_instance `user_data`), so a #cloud-config document would never take effect there.
+    This line does what the cloud-config does before the first SSH contact; the packages and the
+    firewall come with the agent bundle (apt-get update, install of what is missing, nft -c then
+    nft -f), the same on every provider. A custom profile's cloud-config snippet does not apply here.
+    """
+    return (f"hostnamectl set-hostname {shlex.quote(hostname)}; export DEBIAN_FRONTEND=noninteractive; "
+            "apt-get -q update && apt-get -y -q -o Dpkg::Options::=--force-confold upgrade")

@@ -196,7 +196,81 @@ def _run(verb: str, action: Callable[[], Any], stack_name: str = "") -> Any:
             f"lock), run `redundo cancel --stack {name}`, then `redundo refresh --stack {name}`, then this again"
         ) from None
     except auto.errors.CommandError as exc:
+        if "marked for protection" in str(exc):
+            from redundo.replacement import PROTECTED_STEP
+
+            raise OperationError(f"pulumi {verb} failed: it would replace a resource marked for protection; "
+                                 f"{PROTECTED_STEP}") from None
+        if _lost_instance(str(exc)):
+            name = stack_name or "STACK"
+            raise OperationError(
+                f"pulumi {verb} failed: OVH no longer has an instance the state holds (the provider cannot read a "
+                "deleted instance, so refresh fails on it); if it is the primary, run `redundo failback "
+                f"--rebuild-primary --stack {name}`: it removes the lost primary from the state and builds a new "
+                "one") from None
         raise OperationError(f"pulumi {verb} failed: {_first_line(exc)}") from None
+
+
+def _lost_instance(text: str) -> bool:
+    """terraform-provider-ovh resourceCloudProjectInstanceRead returns "Error calling Get
+    /cloud/project/{sn}/instance/{id}" on a 404 instead of dropping the resource (no SetId(""))."""
+    return "Error calling Get /cloud/project/" in text and "/instance/" in text
+
+
+PRIMARY_INSTANCE_MARK = "redundo:index:PrimarySite$ovh:CloudProject/instance:Instance::"
+
+
+def forget_lost_primary(target: Target) -> list[str]:
+    """Remove a lost primary instance from the stack's state, with the commands that ran on its disk,
+    so that the next update builds a new one and provisions it from scratch.
+
+    The instance is protected (the engine refuses to replace it) and OVH's provider cannot refresh it
+    once it is gone, so neither refresh nor --allow-replace can rebuild it. Its A record and the
+    vault stay: the record is updated in place to the new address. Returns the removed URNs."""
+    stack = open_stack(target)
+    name = target.settings.stack
+    _refuse_if_interrupted(stack, name)
+    state = _run("stack export", stack.export_stack, name)
+    deployment = state.deployment or {}
+    resources = deployment.get("resources") or []
+    gone = {r["urn"] for r in resources if PRIMARY_INSTANCE_MARK in r["urn"]}
+    if not gone:
+        raise OperationError(f"stack {name!r} holds no primary instance in its state; run `redundo failback "
+                             f"--stack {name}` without --rebuild-primary")
+
+    def refs(r: dict[str, Any]) -> set[str]:
+        deps = set(r.get("dependencies") or [])
+        for more in (r.get("propertyDependencies") or {}).values():
+            deps.update(more or [])
+        return deps
+
+    # Commands that ran on the lost disk (host key pin, agent install, role, repository check) run
+    # again on the new host: they go with it, transitively.
+    grew = True
+    while grew:
+        grew = False
+        for r in resources:
+            if r["urn"] not in gone and r.get("type", "").startswith("command:") and refs(r) & gone:
+                gone.add(r["urn"])
+                grew = True
+    kept = []
+    for r in resources:
+        if r["urn"] in gone or r.get("parent") in gone:
+            gone.add(r["urn"])
+            continue
+        # The engine checks the imported state: nothing may depend on a resource it no longer holds
+        # (the host record is updated to the new instance's address on the next update).
+        if r.get("dependencies"):
+            r["dependencies"] = [d for d in r["dependencies"] if d not in gone]
+        if r.get("propertyDependencies"):
+            r["propertyDependencies"] = {k: [d for d in v or [] if d not in gone]
+                                         for k, v in r["propertyDependencies"].items()}
+        if r.get("deletedWith") in gone:
+            del r["deletedWith"]
+        kept.append(r)
+    deployment["resources"] = kept
+    _run("stack import", lambda: stack.import_stack(state), name)
+    return sorted(gone)
 
 
 def pending_operations(stack) -> list[tuple[str, str]]:
@@ -219,7 +293,7 @@ def _guarded_preview(stack, target: Target, verb: str, allow_replace: Iterable[s
                      on_event: Callable[[Any], None] | None = None, *, refresh: bool = False):
     """Preview first and refuse, before anything changes, a run that would replace or delete a
     stateful resource (the primary, the vault, its lock, the repository password) not allowed by URN."""
-    from redundo.replacement import ReplacementGuard, refusal
+    from redundo.replacement import PROTECTED_STEP, ReplacementGuard, refusal
 
     guard = ReplacementGuard(allow_replace)
 
@@ -227,10 +301,21 @@ def _guarded_preview(stack, target: Target, verb: str, allow_replace: Iterable[s
         guard(event)
         if on_event is not None:
             on_event(event)
-    result = _run("preview", lambda: stack.preview(on_event=both, color="never", refresh=refresh or None,
-                                                   **_policy_args(target)), target.settings.stack)
+    try:
+        result = _run("preview", lambda: stack.preview(on_event=both, color="never", refresh=refresh or None,
+                                                       **_policy_args(target)), target.settings.stack)
+    except OperationError as exc:
+        if "marked for protection" in str(exc):
+            raise ReplacementRefused(f"refusing to {verb}: the preview would replace a protected resource; "
+                                     f"{PROTECTED_STEP}; nothing was changed") from None
+        raise
+    protected = {urn for urn, _ in protected_resources(stack)} if (guard.hazards or guard.accepted) else set()
     if guard.hazards:
-        raise ReplacementRefused(refusal(verb, guard.hazards.values()))
+        raise ReplacementRefused(refusal(verb, guard.hazards.values(), protected))
+    if guard.accepted & protected:
+        names = ", ".join(sorted(guard.accepted & protected))
+        raise ReplacementRefused(f"refusing to {verb}: --allow-replace names {names}; {PROTECTED_STEP}; "
+                                 "nothing was changed")
     return result
 
 

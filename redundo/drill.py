@@ -110,7 +110,7 @@ class SqlShop:
         self.server = server
         self.name = name
 
-    def create(self, *, seed: int = 42) -> None:
+    def create(self, *, seed: int = 42, account: bool = True) -> None:
         rng = random.Random(seed)
         self.server.sql(self.server.create_database_sql(self.name))
         self.server.sql(
@@ -119,12 +119,40 @@ class SqlShop:
             "insert into products(id, name, price_cents) values "
             + ", ".join(f"({i + 1}, 'ring {i}', {rng.randrange(1000, 200000)})" for i in range(2000)), self.name)
         self.add_orders(500, seed=seed)
+        if account:  # the site's own database account, which must come back with the data
+            self.create_account()
 
     def add_orders(self, count: int, *, seed: int = 0) -> None:
         rng = random.Random(seed)
         first = int(self.server.sql("select coalesce(max(id), 0) from orders", self.name).strip()) + 1
         self.server.sql("insert into orders(id, product, at) values " + ", ".join(
             f"({first + i}, {rng.randrange(1, 2000)}, {time.time():.3f})" for i in range(count)), self.name)
+
+    @property
+    def account(self) -> str:
+        return f"{self.name}_app"
+
+    def create_account(self) -> None:
+        """The site's login with a password: MariaDB grants it the shop's tables; PostgreSQL makes it their owner."""
+        if self.server.kind == "postgresql":
+            self.server.sql(f"create role {self.account} login password 'drill-{self.name}'")
+            self.server.sql(f"alter database {self.name} owner to {self.account}")
+            self.server.sql(f"alter table products owner to {self.account}; "
+                            f"alter table orders owner to {self.account}", self.name)
+        else:
+            self.server.sql(f"create user '{self.account}'@'localhost' identified by 'drill-{self.name}'")
+            self.server.sql(f"grant select, insert, update, delete on `{self.name}`.* to '{self.account}'@'localhost'")
+
+    def accounts(self) -> list[str]:
+        """The site's account as the server knows it: its password hash and what it may do."""
+        if self.server.kind == "postgresql":
+            return self.server.sql(
+                f"select r.rolname, r.rolcanlogin, r.rolpassword, (select string_agg(tablename || ':' || tableowner, ',' "
+                f"order by tablename) from pg_tables where schemaname = 'public') from pg_authid r "
+                f"where r.rolname = '{self.account}'", self.name).split()
+        return self.server.sql(
+            f"select u.User, u.Host, u.authentication_string, d.Select_priv, d.Insert_priv from mysql.user u "
+            f"join mysql.db d on d.User = u.User and d.Host = u.Host where u.User = '{self.account}'").split()
 
     def count_orders(self) -> int:
         return int(self.server.sql("select count(*) from orders", self.name).strip())
@@ -136,7 +164,7 @@ class SqlShop:
 
     def fingerprint(self) -> dict[str, Any]:
         """What must come back exactly: the tables, the products and the orders."""
-        return {"tables": self.tables(), "orders": self.count_orders(),
+        return {"tables": self.tables(), "orders": self.count_orders(), "accounts": self.accounts(),
                 "products": self.server.sql("select count(*), sum(price_cents) from products", self.name).split()}
 
 
@@ -326,14 +354,14 @@ def _drill(tier: Tier, vault, root: Path, size_mb: float, files: int, progress, 
         # The standby has been serving something else (an earlier restore, a default install):
         # a table that exists only there must be gone after the take-over.
         stale = SqlShop(servers[1])
-        stale.create(seed=7)
+        stale.create(seed=7, account=False)  # the standby's server has never heard of the site's account
         servers[1].sql("create table standby_only(id integer primary key)", stale.name)
     report = DrillReport(tier.name, sum(p.stat().st_size for p in (primary_root / "site").rglob("*") if p.is_file()),
                          files, rpo_promise_minutes=tier.rpo_minutes, rto_promise_minutes=tier.rto_minutes,
                          database=database, vault_lock_days=getattr(vault, "lock_days", 0))
     if servers:
-        report.verified_by = (f"sha256 manifest of the primary, and the {database} tables and rows loaded on the "
-                              "standby compared with the primary's")
+        report.verified_by = (f"sha256 manifest of the primary, and the {database} tables, rows and site account "
+                              "loaded on the standby compared with the primary's")
     provision_repository(vault.repository, password, vault.init.env())
 
     progress("backing up the primary (full)")

@@ -1,7 +1,7 @@
 """Site profiles: what a node must run to serve the site, installed the same way on primary and standby.
 
 A standby that cannot serve is not a standby: both nodes get the profile's web server, runtime and
-database server (Debian 12 package names), the same nginx site file for the site's name, and the
+database server (package names of redundo.debian.DEBIAN_RELEASE), the same nginx site file for the site's name, and the
 list of units a live restore reloads (`WEB_SERVICES`). Each profile names the database it keeps
 its data in; the stack's `redundo:database` must agree (checked in settings).
 """
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from redundo.debian import PHP
+
 __all__ = ["PROFILES", "PROFILE_NAMES", "SiteProfile", "default_profile", "nginx_site", "web_root", "SITE_FILE",
            "ACME_ROOT", "PHP_SOCKET"]
 
-PHP = "php8.2"
 PHP_SOCKET = f"/run/php/{PHP}-fpm.sock"
 SITE_FILE = "/etc/nginx/sites-enabled/redundo-site.conf"
 # certbot's webroot: the same on both nodes, so a certificate can be issued on whichever serves.
@@ -28,7 +29,7 @@ class SiteProfile:
     name: str
     description: str
     packages: tuple[str, ...]
-    """Debian 12 packages both nodes install."""
+    """Packages of Debian DEBIAN_RELEASE both nodes install."""
     databases: tuple[str, ...]
     """Values of `redundo:database` this profile accepts, the first being its own."""
     php: bool = False

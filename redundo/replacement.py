@@ -53,9 +53,11 @@ FORCE_NEW: dict[str, ForceNew] = {
         f"{_OVH_INSTANCE}: schema of every argument (service_name ... user_data) has ForceNew: true, "
         "and the resource has no UpdateContext"),
     "ovh:CloudProject/storage:Storage": ForceNew(
-        ("name", "regionName"),
+        ("name", "regionName", "objectLock"),
         "ovh/terraform-provider-ovh ovh/resource_cloud_project_storage_gen.go: name and region_name have "
-        "stringplanmodifier.RequiresReplace(); versioning, encryption, object_lock update in place"),
+        "stringplanmodifier.RequiresReplace(); ovh/resource_cloud_project_storage.go ModifyPlan (v2.11.0+) "
+        "adds RequiresReplace on object_lock when its status goes disabled<->enabled or the block is removed "
+        "(object lock is chosen at creation); versioning, encryption and the lock's rule update in place"),
     "aws:s3/bucket:Bucket": ForceNew(
         ("bucket", "bucketPrefix", "objectLockEnabled", "region"),
         f"{_AWS_S3}/bucket.go: bucket, bucket_prefix and object_lock_enabled have ForceNew: true; region "
@@ -110,7 +112,19 @@ class Hazard:
     op: str
     properties: tuple[str, ...]
 
+    @property
+    def forced_lock(self) -> bool:
+        """An OVH container whose object lock would be switched on or off: --allow-replace cannot help
+        (it is protected, and its replacement would have the retained old one's name)."""
+        return self.type == "ovh:CloudProject/storage:Storage" and "objectLock" in self.properties
+
     def describe(self) -> str:
+        if self.forced_lock:
+            return (f"{self.urn} would be replaced: OVH sets a container's object lock only when it is created, "
+                    "so moving between premium (locked) and basic/standard (unlocked) with backupProvider ovh "
+                    "would need a new container of the same name while the old one (the backups) is retained; "
+                    "stay on the current tier, or deploy the new tier as a new stack with its own vault "
+                    "(or backupProvider aws)")
         if self.op == "delete" and self.type.endswith("bucketObjectLockConfiguration:BucketObjectLockConfiguration"):
             return (f"{self.urn} would be deleted (the tier moves down: new backups would no longer be locked; "
                     "versions already locked stay locked until their retain-until date, and S3 keeps object lock "
@@ -162,9 +176,21 @@ def _forcing(meta: Any) -> list[str]:
     return detailed or list(meta.diffs or [])
 
 
-def refusal(verb: str, hazards: Iterable[Hazard]) -> str:
-    """The one line that refuses a run, naming each resource and how to accept it."""
+PROTECTED_STEP = ("it is protected, so the engine refuses to replace it whatever --allow-replace says; "
+                  "for a lost primary run `redundo failback --rebuild-primary`, otherwise undo the change")
+
+
+def refusal(verb: str, hazards: Iterable[Hazard], protected: Iterable[str] = ()) -> str:
+    """The one line that refuses a run, naming each resource and how to accept it. --allow-replace
+    is offered only where it can work: not for a protected resource (the engine refuses its
+    replacement anyway), whose real step is named instead."""
     found = list(hazards)
-    accept = " ".join(f"--allow-replace '{h.urn}'" for h in found)
-    return (f"refusing to {verb}: " + "; ".join(h.describe() for h in found)
-            + f"; nothing was changed; to accept, run again with {accept}")
+    locked = set(protected)
+    line = f"refusing to {verb}: " + "; ".join(
+        h.describe() + (f" ({PROTECTED_STEP})" if h.urn in locked and not h.forced_lock else "")
+        for h in found) + "; nothing was changed"
+    acceptable = [h for h in found if not h.forced_lock and h.urn not in locked]
+    if not acceptable:
+        return line
+    accept = " ".join(f"--allow-replace '{h.urn}'" for h in acceptable)
+    return line + f"; to accept, run again with {accept}"

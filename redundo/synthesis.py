@@ -96,13 +96,14 @@ def _ovh_flavors(args: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _ovh_images(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Two Debian releases, as OVH lists several: the program must pick its own by name."""
     region = args.get("region", "")
-    image = {
-        "creationDate": "2026-08-01T00:00:00Z", "flavorType": "", "id": f"image-debian13-{region}".lower(),
-        "minDisk": 0.0, "minRam": 0.0, "name": "Debian 13", "planCode": "", "region": region, "size": 3.0,
+    images = [{
+        "creationDate": "2026-08-01T00:00:00Z", "flavorType": "", "id": f"image-debian{release}-{region}".lower(),
+        "minDisk": 0.0, "minRam": 0.0, "name": f"Debian {release}", "planCode": "", "region": region, "size": 3.0,
         "status": "active", "tags": [], "type": "linux", "user": "debian", "visibility": "public",
-    }
-    return {"flavorType": "", "id": region, "images": [image], "osType": "linux", "region": region,
+    } for release in (12, 13)]
+    return {"flavorType": "", "id": region, "images": images, "osType": "linux", "region": region,
             "serviceName": args.get("serviceName", "")}
 
 

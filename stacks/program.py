@@ -6,8 +6,6 @@ under mocks; `redundo up` hands it to the Automation API.
 
 from __future__ import annotations
 
-import os
-
 import pulumi
 import pulumi_aws as aws
 import pulumi_ovh as ovh
@@ -30,12 +28,13 @@ def read_settings() -> StackSettings:
 
 
 def ssh_access() -> dict[str, object]:
-    """How credentials reach the hosts: a private key kept as a Pulumi secret, else the ssh-agent."""
+    """How credentials reach the hosts: a private key kept as a Pulumi secret, else the ssh-agent.
+
+    The agent's socket is not passed: pulumi-command reads SSH_AUTH_SOCK from its environment when no
+    key is given, and a socket path in the inputs (new with each login) would re-run every command.
+    """
     key = pulumi.Config(NAMESPACE).get_secret("sshPrivateKey")
-    if key is not None:
-        return {"ssh_private_key": key}
-    socket = os.environ.get("SSH_AUTH_SOCK")
-    return {"ssh_agent_socket": socket} if socket else {}
+    return {"ssh_private_key": key} if key is not None else {}
 
 
 def main() -> None:

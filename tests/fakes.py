@@ -57,6 +57,8 @@ class FakePulumiCommand(auto.PulumiCommand):
         self.secret_outputs = secret_outputs
         self.fail = fail or {}
         self.state: list[dict[str, Any]] = []
+        self.imported: dict[str, Any] | None = None
+        """The last `stack import`'s file, as the CLI read it."""
         """The stack's resources as `stack export` lists them."""
         self.pending: list[dict[str, Any]] = []
         self.interrupt: dict[str, list[dict[str, Any]]] = {}
@@ -91,6 +93,10 @@ class FakePulumiCommand(auto.PulumiCommand):
             stdout = json.dumps(shown)
         elif args[:2] == ["stack", "history"]:
             stdout = json.dumps(HISTORY)
+        elif args[:2] == ["stack", "import"]:
+            with open(args[args.index("--file") + 1], encoding="utf-8") as handle:
+                self.imported = json.load(handle)
+            self.state = list((self.imported.get("deployment") or {}).get("resources") or [])
         elif args[:2] == ["stack", "export"]:
             stdout = json.dumps({"version": 3, "deployment": {"manifest": {}, "resources": self.state,
                                                               "pending_operations": self.pending}})

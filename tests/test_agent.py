@@ -109,16 +109,20 @@ def test_agent_settings_file_is_shell_quoted(tmp_path):
 @pytest.mark.parametrize("serves", [True, False], ids=["serves", "does-not-serve"])
 def test_agent_watchdog_takes_over_after_the_limit_and_repoints_dns(tmp_path, serves):
     """Against two HTTP servers on 127.0.0.1: the 'primary' (down) and a stand-in for OVH's API; the DNS
-    moves only when the restored standby passes its take-over check."""
+    moves only when the restored standby passes its take-over check, and only after the follow restore
+    (redundo-restore.timer) is stopped, so it never restores the pre-failure snapshot over the site."""
     import http.server
     import threading
 
     requests: list[tuple[str, str, str]] = []
+    events = tmp_path / "events"  # systemctl calls and API requests, in the order they happened
 
     class OvhApi(http.server.BaseHTTPRequestHandler):
         def _answer(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
             requests.append((self.command, self.path, body))
+            with events.open("a") as out:
+                out.write(f"api {self.command} {self.path}\n")
             payload = b'{"access_token": "tok"}' if self.path == "/token" else b"null"
             self.send_response(200)
             self.send_header("Content-Length", str(len(payload)))
@@ -145,6 +149,11 @@ def test_agent_watchdog_takes_over_after_the_limit_and_repoints_dns(tmp_path, se
            "WATCH_FAIL_LIMIT": "3", "REDUNDO_RESTORE": f"touch {restored}", "REDUNDO_SERVE_CHECK": "true"}
     if not serves:
         env["REDUNDO_SERVE_CHECK"] = "false"
+    fake = tmp_path / "fakebin"  # a stand-in systemctl that records its calls
+    fake.mkdir()
+    (fake / "systemctl").write_text(f'#!/bin/bash\necho "systemctl $*" >> {events}\n')
+    (fake / "systemctl").chmod(0o755)
+    env["PATH"] = f"{fake}:{os.environ['PATH']}"
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "watchdog.armed").write_text("2026-11-26T10:00:00Z\n")  # the primary served once
     try:
@@ -165,11 +174,58 @@ def test_agent_watchdog_takes_over_after_the_limit_and_repoints_dns(tmp_path, se
     assert restored.exists()
     if not serves:
         assert requests == [] and not (tmp_path / "state" / "watchdog.took-over").exists()
+        assert not events.exists()  # the follow restore keeps following while this host does not serve
         return
+    assert events.read_text().splitlines() == [
+        "systemctl disable --now redundo-restore.timer", "api POST /token",
+        "api PUT /domain/zone/shop.fr/record/4242", "api POST /domain/zone/shop.fr/refresh"]
+    notice = (tmp_path / "state" / "BACKUPS-NOT-RUNNING").read_text()
+    assert "NO BACKUPS RUN until 'redundo failover' gives it the writer key" in notice
     assert [(m, p) for m, p, _ in requests] == [("POST", "/token"), ("PUT", "/domain/zone/shop.fr/record/4242"),
                                                 ("POST", "/domain/zone/shop.fr/refresh")]
     assert json.loads(requests[1][2]) == {"target": "198.51.100.9"}
     assert (tmp_path / "state" / "watchdog.took-over").exists()  # attempts 4 and 5 did nothing more
+
+
+def test_agent_watchdog_does_not_move_dns_when_the_follow_restore_cannot_be_stopped(tmp_path):
+    """A failing `systemctl disable --now redundo-restore.timer` keeps the site's name where it is."""
+    conf = tmp_path / "redundo.conf"
+    conf.write_text(f"STATE_DIR={tmp_path / 'state'}\n")
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "watchdog.armed").write_text("2026-11-26T10:00:00Z\n")
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    (fake / "systemctl").write_text("#!/bin/bash\nexit 1\n")
+    (fake / "systemctl").chmod(0o755)
+    script = tmp_path / "redundo-watchdog"
+    script.write_text(agent.script("redundo-watchdog"))
+    script.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "REDUNDO_CONF": str(conf),
+           "WATCH_URL": "http://127.0.0.1:9/", "WATCH_HOST": "shop.fr", "DNS_ZONE": "shop.fr",
+           "DNS_RECORD_ID": "4242", "SELF_IP": "198.51.100.9", "OVH_CLIENT_ID": "id", "OVH_CLIENT_SECRET": "s",
+           "OVH_API": "http://127.0.0.1:9", "OVH_TOKEN_URL": "http://127.0.0.1:9/token", "WATCH_FAIL_LIMIT": "1",
+           "REDUNDO_RESTORE": "true", "REDUNDO_SERVE_CHECK": "true"}
+    done = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "redundo-watchdog: could not stop redundo-restore.timer: the site's name stays; the next check retries")
+    assert not (tmp_path / "state" / "watchdog.took-over").exists()
+
+
+def test_agent_watchdog_without_watch_settings_exits_cleanly(tmp_path):
+    """An active standby's env file holds no WATCH_*/OVH_*: the timer's run logs why and succeeds."""
+    conf = tmp_path / "redundo.conf"
+    conf.write_text(f"STATE_DIR={tmp_path / 'state'}\n")
+    script = tmp_path / "redundo-watchdog"
+    script.write_text(agent.script("redundo-watchdog"))
+    script.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WATCH_", "OVH_", "DNS_", "SELF_IP"))}
+    done = subprocess.run([str(script)], env={**env, "REDUNDO_CONF": str(conf)},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == ("redundo-watchdog: not configured to watch (no WATCH_URL WATCH_HOST DNS_ZONE "
+                                   "DNS_RECORD_ID SELF_IP OVH_CLIENT_ID OVH_CLIENT_SECRET in the settings): "
+                                   "nothing to do")
 
 
 def _stand_in(handler_cls):
@@ -237,6 +293,11 @@ def test_agent_watchdog_arms_only_after_the_primary_served_the_site_once(tmp_pat
            "DNS_ZONE": "shop.fr", "DNS_RECORD_ID": "4242", "SELF_IP": "198.51.100.9", "OVH_CLIENT_ID": "id",
            "OVH_CLIENT_SECRET": "secret", "OVH_API": base, "OVH_TOKEN_URL": f"{base}/token",
            "WATCH_FAIL_LIMIT": "3", "REDUNDO_RESTORE": f"touch {restored}", "REDUNDO_SERVE_CHECK": "true"}
+    fake = tmp_path / "fakebin"  # a stand-in systemctl: the take-over stops the follow restore
+    fake.mkdir()
+    (fake / "systemctl").write_text("#!/bin/bash\nexit 0\n")
+    (fake / "systemctl").chmod(0o755)
+    env["PATH"] = f"{fake}:{os.environ['PATH']}"
 
     def check(url: str) -> str:
         done = subprocess.run([str(script)], env={**env, "WATCH_URL": url}, capture_output=True, text=True,

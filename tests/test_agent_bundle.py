@@ -127,3 +127,41 @@ def test_agent_bundle_tier_change_rolls_the_units_not_the_instance():
     units = [files_in_script(_primary(s, "agent-install").inputs["stdin"])[timer] for s in (standard, premium)]
     assert [agent.timer_interval_minutes(u) for u in units] == [60, 15]
     assert (_primary(standard, "instance").inputs["userData"] == _primary(premium, "instance").inputs["userData"])
+
+
+def _run_package_step(tmp_path, installed: set[str]) -> list[str]:
+    """The bundle's package step run as on a host (root empty) against stub dpkg-query and apt-get;
+    returns the apt-get calls in order."""
+    import stat
+    import subprocess
+
+    from redundo.agent.bundle import AgentBundle
+
+    script = AgentBundle((), packages=("nginx", "restic")).script()
+    step = script[: script.index("# every file is staged")]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "apt.log"
+    stubs = {
+        "dpkg-query": "#!/bin/sh\nfor p; do :; done\ncase \" $INSTALLED \" in *\" $p \"*) "
+                      "printf 'install ok installed';; *) exit 1;; esac\n",
+        "apt-get": f"#!/bin/sh\necho \"$*\" >> {log}\n",
+    }
+    for name, text in stubs.items():
+        path = bin_dir / name
+        path.write_text(text)
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "INSTALLED": " ".join(sorted(installed))}
+    done = subprocess.run(["bash", "-c", step], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_agent_bundle_updates_the_package_lists_before_installing_what_is_missing(tmp_path):
+    """M7: an image whose lists are empty or stale still installs the missing packages."""
+    calls = _run_package_step(tmp_path, installed={"nginx"})
+    assert calls == ["update -q", "install -y -q --no-install-recommends restic"]
+
+
+def test_agent_bundle_touches_apt_only_when_something_is_missing(tmp_path):
+    assert _run_package_step(tmp_path, installed={"nginx", "restic"}) == []

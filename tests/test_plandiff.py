@@ -75,6 +75,10 @@ def _assert_nothing_stateful_lost(report, new_tier: str, old_tier: str = "") -> 
         if change is None:
             continue
         assert change.type == type_
+        if name == "small-shop-standby-instance" and change.op == "replace":
+            # A standby holds no unique data: a new size rebuilds it, on purpose (the guard asks).
+            assert set(change.replaced_by) <= {"flavor", "billingPeriod"}, change
+            continue
         assert change.op != "replace", f"{name} replaced because {change.replaced_by}"
         if change.op == "delete":
             assert name == "small-shop-standby-instance" and TIERS[new_tier].standby_mode == "cold", name
@@ -100,7 +104,15 @@ def test_plandiff_tier_change_keeps_primary_standby_disk_vault_and_repository(pr
         assert lock is not None and lock.op == "delete"  # the guard asks; the existing lock still holds
     if TIERS[old].standby_mode != "cold" and TIERS[new].standby_mode != "cold":
         standby = by_name["small-shop-standby-instance"]
-        assert standby.op == "same", standby
+        before = synthesize_stack(STACK, {**read_stack_config(project / "stacks", STACK), "tier": old})
+        after = synthesize_stack(STACK, {**read_stack_config(project / "stacks", STACK), "tier": new})
+        sizes = [next(r for r in syn.resources if r.name == "small-shop-standby-instance").inputs["flavor"]
+                 for syn in (before, after)]
+        if sizes[0] == sizes[1]:
+            assert standby.op == "same", standby
+        else:
+            # Never left at the old size while the estimate prices the new one.
+            assert standby.op == "replace" and "flavor" in standby.replaced_by, standby
 
 
 def test_plandiff_agent_script_change_rolls_the_bundle_and_holds_the_user_data(project):
@@ -135,6 +147,33 @@ def test_plandiff_image_re_id_holds_the_boot_image(project):
         change = next(c for c in report.changes if c.name == name)
         assert (change.op, change.held) == ("same", ["bootFrom"]), change
     _assert_nothing_stateful_lost(report, "standard")
+
+
+def test_plandiff_primary_flavour_move_to_hourly_holds_flavour_and_billing_period(project):
+    """d2-2 (monthly) deployed, b3-8 (hourly only) asked: billingPeriod is ForceNew like flavor, so
+    both are held on the protected primary (a resize is an OVH API step, not a rebuild)."""
+    def monthly_d2(r, inputs):
+        if r.name == "small-shop-primary-instance":
+            inputs = {**inputs, "billingPeriod": "monthly", "flavor": {"flavorId": "flavor-d2-2-id"}}
+        return inputs
+    _record_state(project, "standard", monthly_d2)
+    path = project / "stacks" / f"Pulumi.{STACK}.yaml"
+    path.write_text(path.read_text().replace("redundo:primaryFlavor: d2-2", "redundo:primaryFlavor: b3-8"))
+    report = make_diff(project, STACK)
+    primary = next(c for c in report.changes if c.name == "small-shop-primary-instance")
+    assert primary.op == "same" and {"flavor", "billingPeriod"} <= set(primary.held), primary
+
+
+def test_plandiff_standby_size_change_replaces_the_standby(project):
+    """The standby's flavour is not held: a new size rebuilds it (the guard asks for consent)."""
+    def other_size(r, inputs):
+        if r.name == "small-shop-standby-instance":
+            inputs = {**inputs, "billingPeriod": "monthly", "flavor": {"flavorId": "flavor-older-size-id"}}
+        return inputs
+    _record_state(project, "premium", other_size)
+    report = make_diff(project, STACK, tier="premium")
+    standby = next(c for c in report.changes if c.name == "small-shop-standby-instance")
+    assert standby.op == "replace" and "flavor" in standby.replaced_by, standby
 
 
 def test_plandiff_recorded_state_without_changes_is_all_same(project):

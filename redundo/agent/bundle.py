@@ -77,6 +77,9 @@ class AgentBundle:
                 f"  missing=$(for p in {wanted}; do dpkg-query -W -f='${{Status}}' \"$p\" 2>/dev/null "
                 "| grep -q 'install ok installed' || echo \"$p\"; done)",
                 '  if [ -n "$missing" ]; then',
+                # The image's lists may be empty (cloud-init did not run, as on Lightsail, whose user
+                # data is a launch script) or stale (a security update rotated the pool).
+                "    DEBIAN_FRONTEND=noninteractive apt-get update -q",
                 "    # shellcheck disable=SC2086",
                 "    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing",
                 "  fi",

@@ -123,6 +123,8 @@ def test_destroy_excludes_protected_resources_and_says_what_it_kept(project, fak
             in out)
     assert "small-shop-failover-site-record" not in out.split("kept (protected)")[1]
     assert "pulumi state unprotect --stack small-shop --all" in out
+    assert "site's DNS record was left in the zone" in out
+    assert "systemctl disable --now redundo-backup.timer redundo-prune.timer redundo-verify.timer" in out
 
 
 def test_up_premium_to_standard_says_what_the_existing_lock_still_holds(project, fake):
@@ -139,3 +141,29 @@ def test_up_premium_to_standard_says_what_the_existing_lock_still_holds(project,
     assert _verbs(fake) == ["preview"]
     accepted = invoke(project, "up", "--tier", "standard", "--yes", "--allow-replace", lock_urn)
     assert accepted.exit_code == 0, accepted.output
+
+
+OVH_VAULT_URN = ("urn:pulumi:small-shop::redundo::redundo:index:RedundantSite$redundo:index:BackupVault$"
+                 "ovh:CloudProject/storage:Storage::small-shop-vault-bucket")
+
+
+def test_up_across_premium_on_an_ovh_vault_refuses_with_the_reason_and_no_allow_replace(project, fake):
+    """object_lock disabled<->enabled forces a new OVH container (ModifyPlan RequiresReplace): the
+    guard names why and what to do, and does not offer --allow-replace (the container is protected)."""
+    fake.verb_events = {"preview": [*replace_events(OVH_VAULT_URN, "ovh:CloudProject/storage:Storage",
+                                                    ["objectLock"]), summary_event(replace=1)]}
+    result = invoke(project, "up", "--tier", "standard", "--yes")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "OVH sets a container's object lock only when it is created" in lines[0]
+    assert "stay on the current tier, or deploy the new tier as a new stack" in lines[0]
+    assert "--allow-replace" not in lines[0]
+    assert _verbs(fake) == ["preview"]
+
+
+def test_force_new_table_knows_object_lock_replaces_an_ovh_container():
+    from redundo.replacement import replace_keys
+
+    assert replace_keys("ovh:CloudProject/storage:Storage", ["objectLock", "versioning", "encryption"]) == [
+        "objectLock"]

@@ -107,8 +107,9 @@ def test_plan_json_gives_each_resource_its_options():
     lock = rows["small-shop-vault-object-lock"]
     versioning = rows["small-shop-vault-versioning"]["urn"]
     assert lock["options"]["dependsOn"] == [versioning]  # lock only once versioning is on
+    # destroy keeps the primary, which still serves: the site's record stays in the zone.
     assert rows["small-shop-failover-site-record"]["options"] == {
-        "protect": False, "retainOnDelete": False, "ignoreChanges": [], "dependsOn": []}
+        "protect": False, "retainOnDelete": True, "ignoreChanges": [], "dependsOn": []}
 
 
 def _fed_from(plan: dict):

@@ -158,3 +158,30 @@ def test_backup_vault_bucket_and_password_are_protected_and_the_bucket_retained(
         assert versioning.options["protect"] and versioning.options["retain_on_delete"]
     else:
         assert bucket.inputs["hideObjects"] is True, "object keys would bloat the state on every refresh"
+
+
+def test_backup_vault_ovh_container_name_carries_the_project_and_is_held():
+    """m4: container names are shared across OVH customers; the project id (hashed) tells two
+    `shop` stacks apart, and an existing container keeps its old name (held, never replaced)."""
+    import hashlib
+
+    from tests.conftest import example_config
+
+    first = one(synth(backupProvider="ovh", backupRegion="WAW"), "ovh:CloudProject/storage:Storage")
+    other = one(synth(backupProvider="ovh", backupRegion="WAW", ovhServiceName="f" * 32),
+                "ovh:CloudProject/storage:Storage")
+    project = example_config()["ovhServiceName"]
+    assert first.inputs["name"] == f"redundo-small-shop-vault-{hashlib.sha256(project.encode()).hexdigest()[:12]}"
+    assert first.inputs["name"] != other.inputs["name"]
+    assert len(first.inputs["name"]) <= 63
+    assert "name" in first.options["ignore_changes"]
+
+
+def test_backup_vault_aws_bucket_name_is_unchanged():
+    import hashlib
+
+    from redundo.synthesis import ACCOUNT_ID
+
+    bucket = one(synth(), "aws:s3/bucket:Bucket")
+    assert bucket.inputs["bucket"] == (
+        f"redundo-small-shop-{hashlib.sha256(b'small-shop-vault').hexdigest()[:8]}-{ACCOUNT_ID}")

@@ -66,7 +66,9 @@ def nodes(syn) -> dict[str, Node]:
     for resource in syn.resources:
         if resource.type not in ("ovh:CloudProject/instance:Instance", "aws:lightsail/instance:Instance"):
             continue
-        document = yaml.safe_load(unwrap(resource.inputs["userData"]).split("\n", 1)[1])
+        text = unwrap(resource.inputs["userData"])
+        # Lightsail's is a one-line launch script: its packages come with the bundle (below)
+        document = yaml.safe_load(text.split("\n", 1)[1]) if text.startswith("#cloud-config\n") else {}
         node = Node(resource.name, _address(resource), packages=list(document.get("packages", [])))
         for item in document.get("write_files", []):
             if item["path"].startswith(UNIT_DIR):
@@ -76,7 +78,11 @@ def nodes(syn) -> dict[str, Node]:
         node = found.get(unwrap(command.inputs["connection"])["host"])
         if node is None:
             continue
-        for path, body in files_in_script(unwrap(command.inputs.get("stdin") or "")).items():
+        bundle = unwrap(command.inputs.get("stdin") or "")
+        wanted = re.search(r"for p in ([^;]*); do dpkg-query", bundle)
+        if wanted:
+            node.packages += [p for p in shlex.split(wanted.group(1)) if p not in node.packages]
+        for path, body in files_in_script(bundle).items():
             if path.startswith(UNIT_DIR):
                 node.unit_files[path[len(UNIT_DIR):]] = body
     return found

@@ -34,18 +34,73 @@ def test_primary_site_host_record_is_inside_the_client_zone():
         "jeweller-example.fr", "primary", "A")
 
 
-def test_primary_site_user_data_firewall_opens_only_web_and_admin_ssh():
+def _installs(syn):
+    return {c.name: c for c in syn.by_type("command:remote:Command") if c.name.endswith("-agent-install")}
+
+
+def test_primary_site_bundle_firewall_opens_only_web_and_admin_ssh():
+    """M6: the admin-only firewall rolls with the agent bundle; the user data's is generic."""
+    from redundo.agent.bundle import commands_in_script, files_in_script
+
     syn = synth(adminCidrs=["198.51.100.7/32", "2001:db8::/48"])
-    text = unwrap(_primary(syn).inputs["userData"])
-    assert text.startswith("#cloud-config\n")
-    document = yaml.safe_load(text)
-    assert document["ssh_pwauth"] is False
-    rules = next(f["content"] for f in document["write_files"] if f["path"] == "/etc/nftables.conf")
+    script = unwrap(_installs(syn)["small-shop-primary-agent-install"].inputs["stdin"])
+    rules = files_in_script(script)["/etc/nftables.conf"]
     assert "policy drop;" in rules
     assert "ip saddr { 198.51.100.7/32 } tcp dport 22 accept" in rules
     assert "ip6 saddr { 2001:db8::/48 } tcp dport 22 accept" in rules
     accepted_ports = {line.split("dport")[1].split("accept")[0].strip() for line in rules.splitlines() if "dport" in line}
     assert accepted_ports == {"22", "{ 80, 443 }"}
+    commands = commands_in_script(script)
+    check, load = commands.index("nft -c -f /etc/nftables.conf"), commands.index("nft -f /etc/nftables.conf")
+    assert check < load < commands.index("nginx -t -q")
+
+    text = unwrap(_primary(syn).inputs["userData"])
+    assert text.startswith("#cloud-config\n")
+    document = yaml.safe_load(text)
+    assert document["ssh_pwauth"] is False
+    first_boot = next(f["content"] for f in document["write_files"] if f["path"] == "/etc/nftables.conf")
+    assert "policy drop;" in first_boot and "198.51.100.7" not in first_boot
+
+
+@pytest.mark.parametrize("standby", [{"standbyProvider": "ovh", "standbyRegion": "DE1"},
+                                     {"standbyProvider": "aws", "standbyRegion": "eu-central-1"}],
+                         ids=["ovh", "aws"])
+def test_changing_admin_cidrs_rolls_the_bundle_not_the_user_data(standby):
+    before = synth(tier="standard", adminCidrs=["198.51.100.7/32"], **standby)
+    after = synth(tier="standard", adminCidrs=["198.51.100.7/32", "192.0.2.0/24"], **standby)
+    nodes = ("ovh:CloudProject/instance:Instance", "aws:lightsail/instance:Instance")
+    for kind in nodes:
+        new_by_name = {r.name: r for r in after.by_type(kind)}
+        for old in before.by_type(kind):
+            assert unwrap(old.inputs["userData"]) == unwrap(new_by_name[old.name].inputs["userData"]), old.name
+    old_installs, new_installs = _installs(before), _installs(after)
+    assert set(old_installs) == {"small-shop-primary-agent-install", "small-shop-standby-agent-install"}
+    for name, old in old_installs.items():
+        new = new_installs[name]
+        assert unwrap(old.inputs["triggers"]) != unwrap(new.inputs["triggers"]), name
+        assert "192.0.2.0/24" in unwrap(new.inputs["stdin"]) and "192.0.2.0/24" not in unwrap(old.inputs["stdin"])
+
+
+def test_bundle_firewall_passes_nft_check(tmp_path):
+    """The ruleset the bundle ships passes `nft -c -f` (as the host checks it before loading it)."""
+    from redundo.agent.bundle import files_in_script
+
+    nft = shutil.which("nft") or shutil.which("nft", path="/usr/sbin")
+    if nft is None:
+        if os.environ.get("CI"):
+            pytest.fail("nftables is not installed; .ci/apt.d must list it")
+        pytest.skip("nftables is not installed")
+    syn = synth(adminCidrs=["198.51.100.7/32", "2001:db8::/48"])
+    script = unwrap(_installs(syn)["small-shop-primary-agent-install"].inputs["stdin"])
+    path = tmp_path / "nftables.conf"
+    path.write_text(files_in_script(script)["/etc/nftables.conf"])
+    done = subprocess.run([nft, "-c", "-f", str(path)], capture_output=True, text=True)
+    if done.returncode != 0 and "Operation not permitted" in done.stderr and os.geteuid() != 0:
+        pytest.skip("nft -c needs CAP_NET_ADMIN here")
+    assert done.returncode == 0, done.stdout + done.stderr
+    broken = tmp_path / "broken.conf"
+    broken.write_text(path.read_text().replace("policy drop;", "policy dorp;"))
+    assert subprocess.run([nft, "-c", "-f", str(broken)], capture_output=True).returncode != 0
 
 
 def test_primary_site_user_data_passes_cloud_init_schema(tmp_path):
@@ -60,7 +115,7 @@ def test_primary_site_user_data_passes_cloud_init_schema(tmp_path):
 
 
 def test_cloud_config_render_is_yaml_with_the_header_and_no_templating():
-    config = cloud_config.host_config(hostname="h", admin_cidrs=["0.0.0.0/0"], packages=["restic"])
+    config = cloud_config.host_config(hostname="h", packages=["restic"])
     text = cloud_config.render(config)
     assert text.startswith(cloud_config.HEADER) and yaml.safe_load(text) == config
 
@@ -70,10 +125,13 @@ def test_primary_site_instance_is_protected_and_holds_its_replace_forcing_inputs
     syn = synth(tier="standard")
     instance = _primary(syn)
     assert instance.options["protect"] is True
-    assert set(instance.options["ignore_changes"]) == {"userData", "bootFrom", "sshKeyCreate", "flavor"}
+    # billingPeriod follows the flavour and is ForceNew too (terraform-provider-ovh).
+    assert set(instance.options["ignore_changes"]) == {"userData", "bootFrom", "sshKeyCreate", "flavor",
+                                                       "billingPeriod"}
     standby = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "standby" in r.name)
     assert standby.options["protect"] is False  # a downgrade to cold removes it; the guard covers replacement
-    assert set(standby.options["ignore_changes"]) == set(instance.options["ignore_changes"])
+    # A standby holds no unique data: its size is not held, a new size rebuilds it (with consent).
+    assert set(standby.options["ignore_changes"]) == {"userData", "bootFrom", "sshKeyCreate"}
 
 
 def test_primary_site_key_pair_names_are_unique_per_instance():
@@ -148,3 +206,51 @@ def test_plan_json_for_an_adopted_primary_lists_no_primary_instance(write_stack)
     assert "adopted-primary-agent-install" in names and plan["outputs"]["primaryIpv4"] == "shop.example.fr"
     install = names["adopted-primary-agent-install"]
     assert install["type"] == "command:remote:Command" and "redundo-backup.timer" in install["inputs"]["stdin"]
+
+
+def test_primary_site_survives_a_region_that_lists_nothing(monkeypatch):
+    """M2: an existing instance holds flavor and bootFrom, so an empty lookup must not stop the program
+    (a failover away from a dead region); the placeholder is refused only before a create."""
+    from redundo import synthesis
+    from redundo.components import _ovh
+
+    flavors, images = synthesis._ovh_flavors, synthesis._ovh_images
+    monkeypatch.setattr(synthesis, "_ovh_flavors", lambda args: {**flavors(args), "flavors": []})
+    monkeypatch.setattr(synthesis, "_ovh_images", lambda args: {**images(args), "images": []})
+    syn = synth(tier="standard", activeSide="standby")
+    instance = _primary(syn)
+    flavor, image = instance.inputs["flavor"]["flavorId"], instance.inputs["bootFrom"]["imageId"]
+    assert flavor.startswith(_ovh.UNRESOLVED) and image.startswith(_ovh.UNRESOLVED)
+    assert {"flavor", "bootFrom"} <= set(instance.options["ignore_changes"])
+
+    class Args:
+        name = "small-shop-primary-instance"
+        new_inputs = instance.inputs
+    with pytest.raises(RuntimeError) as refused:
+        _ovh.refuse_unresolved(Args())
+    message = str(refused.value)
+    assert "\n" not in message and "cannot create small-shop-primary-instance" in message
+    assert "flavour d2-" in message and "lists no flavour" in message
+
+
+def test_a_resolved_instance_passes_the_before_create_check():
+    from redundo.components import _ovh
+
+    class Args:
+        name = "x"
+        new_inputs = _primary(synth()).inputs
+    _ovh.refuse_unresolved(Args())
+
+
+def test_lightsail_user_data_is_a_single_line_launch_script():
+    """M7: Lightsail runs user data inside its own launch shell script; cloud-config would never apply."""
+    syn = synth(tier="standard", standbyProvider="aws", standbyRegion="eu-central-1")
+    instance = next(iter(syn.by_type("aws:lightsail/instance:Instance")))
+    text = unwrap(instance.inputs["userData"])
+    assert "\n" not in text and not text.startswith("#cloud-config")
+    assert "hostnamectl set-hostname small-shop-standby" in text and "apt-get -q update" in text
+    done = subprocess.run(["bash", "-n", "-c", text], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    # what cloud-config would have installed reaches the node with the bundle instead
+    install = _installs(syn)["small-shop-standby-agent-install"]
+    assert "apt-get update -q" in unwrap(install.inputs["stdin"])

@@ -199,15 +199,21 @@ def test_redundant_site_failover_restores_on_the_standby_before_dns_moves(tier):
 
     assert key_read(syn, commands["small-shop-primary-agent-host-key"]) == key_read(
         steady_syn, steady["small-shop-primary-agent-host-key"])
-    assert commands["small-shop-primary-agent-install"].options["ignore_changes"] == ["stdin", "triggers"]
-    assert steady["small-shop-primary-agent-install"].options["ignore_changes"] == []
+    for step in ("host-key", "install"):
+        # Held: no change (a rotated key, a new port, a new bundle) re-runs either or dials the old primary.
+        assert commands[f"small-shop-primary-agent-{step}"].options["ignore_changes"] == [
+            "connection", "stdin", "triggers", "create"]
+        assert steady[f"small-shop-primary-agent-{step}"].options["ignore_changes"] == []
     assert not any(commands["small-shop-primary-agent-install"].urn in c.options["dependencies"]
                    for c in commands.values()), "nothing of the failover may wait on the old primary"
-    timers = commands["small-shop-standby-role-timers"].inputs["create"]
-    steps = timers.split(" && ")
+    switch = commands["small-shop-standby-role-switch"]
+    steps = switch.inputs["create"].split(" && ")
     assert steps.index("sudo systemctl start redundo-restore.service") < steps.index(
-        "sudo /usr/local/sbin/redundo-serve-check") < steps.index(
+        "sudo /usr/local/sbin/redundo-serve-check")
+    assert "redundo-restore.service" not in commands["small-shop-standby-role-timers"].inputs["create"]
+    assert commands["small-shop-standby-role-timers"].inputs["create"].endswith(
         "sudo systemctl enable --now redundo-backup.timer redundo-prune.timer redundo-verify.timer")
+    assert switch.urn in commands["small-shop-standby-role-timers"].options["dependencies"]
     assert "2026-11-26T03:00:00Z" in commands["small-shop-standby-role-timers"].inputs["triggers"]
     assert "mock-secret-of-small-shop-vault-writer-key" in unwrap(commands["small-shop-standby-role-env-file"].inputs["stdin"])
     standby_ip = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "standby" in r.name
@@ -232,8 +238,8 @@ def test_redundant_site_leaves_the_zone_refresh_to_the_record_resource():
 
 
 def test_redundant_site_failback_restores_on_the_primary_first():
-    timers = _commands(synth(tier="premium", switchedAt="2026-11-27T09:00:00Z"))["small-shop-primary-role-timers"]
-    assert "sudo systemctl start redundo-restore.service" in timers.inputs["create"]
+    switch = _commands(synth(tier="premium", switchedAt="2026-11-27T09:00:00Z"))["small-shop-primary-role-switch"]
+    assert "sudo systemctl start redundo-restore.service" in switch.inputs["create"]
 
 
 def test_redundant_site_premium_watchdog_may_edit_only_the_sites_zone():
@@ -259,6 +265,113 @@ def test_redundant_site_no_watchdog_without_automatic_failover_or_once_failed_ov
     enabled = [step for r in syn.by_type("command:remote:Command") if r.name.endswith("-timers")
                for step in r.inputs["create"].split(" && ") if step.startswith("sudo systemctl enable --now")]
     assert not any("redundo-watchdog.timer" in step for step in enabled)
+
+
+def _connections(syn) -> list[dict]:
+    return [unwrap(c.inputs["connection"]) for c in syn.by_type("command:remote:Command")]
+
+
+@pytest.mark.parametrize(("tier", "side", "token"), [("premium", "primary", ""), ("premium", "standby", "2026-11-26T03:00:00Z"),
+                                                     ("standard", "primary", "2026-11-27T09:00:00Z")])
+def test_redundant_site_agent_socket_is_no_input_and_a_new_session_changes_nothing(tier, side, token, monkeypatch):
+    """SSH_AUTH_SOCK is new with each login; in any command's inputs it would re-run every command,
+    the live restore included. pulumi-command reads it from its own environment."""
+    monkeypatch.setenv("SSH_AUTH_SOCK", "/tmp/ssh-AAAA/agent.1111")
+    first = synth(tier=tier, activeSide=side, switchedAt=token)
+    monkeypatch.setenv("SSH_AUTH_SOCK", "/tmp/ssh-BBBB/agent.2222")
+    second = synth(tier=tier, activeSide=side, switchedAt=token)
+    for connection in _connections(first):
+        assert "agentSocketPath" not in connection and "ssh-AAAA" not in json.dumps(connection)
+    assert {c.name: unwrap(c.inputs) for c in first.by_type("command:remote:Command")} == {
+        c.name: unwrap(c.inputs) for c in second.by_type("command:remote:Command")}
+
+
+@pytest.mark.parametrize(("side", "node"), [("standby", "standby"), ("primary", "primary")])
+def test_redundant_site_take_over_is_replaced_only_by_a_new_token(side, node):
+    """The restore over the live site runs when the switch token changes, never on another change."""
+    token = "2026-11-26T03:00:00Z"
+    commands = _commands(synth(tier="premium", activeSide=side, switchedAt=token))
+    restoring = [c for c in commands.values() if "redundo-restore.service" in c.inputs["create"]]
+    assert [c.name for c in restoring] == [f"small-shop-{node}-role-switch"]
+    [switch] = restoring
+    assert switch.inputs["triggers"] == [token]
+    assert switch.inputs["update"] == "true"  # an update (connection, env, role) never restores again
+
+
+def test_redundant_site_failover_disables_and_clears_the_watchdog_and_failback_rearms_it():
+    """Serving, the standby runs no watchdog (it would fail every minute without WATCH_*); back to
+    standby after failback, its state is cleared so the watchdog arms afresh instead of exiting on
+    the old take-over marker."""
+    state = {"/var/lib/redundo/watchdog.armed", "/var/lib/redundo/watchdog.took-over"}
+    over = _commands(synth(tier="premium", activeSide="standby", switchedAt="2026-11-26T03:00:00Z"))
+    assert "redundo-watchdog.timer" in over["small-shop-standby-role-timers"].inputs["create"].split(
+        "disable --now ", 1)[1].split(" && ")[0].split()
+    steps = over["small-shop-standby-role-switch"].inputs["create"].split(" && ")
+    [rm] = [s for s in steps if s.startswith("sudo rm -f ")]
+    assert state <= set(rm.split()[3:])
+    assert steps.index(rm) < steps.index("sudo systemctl start redundo-restore.service")
+    back = _commands(synth(tier="premium", switchedAt="2026-11-27T09:00:00Z"))
+    switch = back["small-shop-standby-role-switch"]
+    assert switch.inputs["triggers"] == ["2026-11-27T09:00:00Z"]
+    [rm] = [s for s in switch.inputs["create"].split(" && ") if s.startswith("sudo rm -f ")]
+    assert state <= set(rm.split()[3:])
+    assert "redundo-restore.service" not in switch.inputs["create"]
+    assert switch.urn in back["small-shop-standby-role-timers"].options["dependencies"]
+    assert back["small-shop-standby-role-timers"].inputs["create"].endswith("redundo-watchdog.timer")
+
+
+def test_redundant_site_host_key_is_read_again_for_a_new_host_on_the_same_address():
+    syn = synth(tier="premium")
+    commands = _commands(syn)
+    for role in ("primary", "standby"):
+        instance = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if role in r.name)
+        assert commands[f"small-shop-{role}-agent-host-key"].inputs["triggers"] == [instance.id]
+    adopted = _commands(synth(tier="standard", primaryHost="203.0.113.7", primaryUser="ops", primaryPort=2222))
+    assert adopted["small-shop-primary-agent-host-key"].inputs["triggers"] == ["203.0.113.7:2222"]
+
+
+def test_redundant_site_switch_step_run_again_for_the_same_token_does_not_restore(tmp_path):
+    """The switch command re-created for a token this host already completed leaves the live site alone."""
+    import subprocess
+
+    from redundo.agent import STATE_DIR
+
+    token = "2026-11-26T03:00:00Z"
+    switch = _commands(synth(tier="premium", activeSide="standby", switchedAt=token))["small-shop-standby-role-switch"]
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    calls = tmp_path / "calls"
+    (stubs / "sudo").write_text('#!/bin/bash\n"$@"\n')
+    for name in ("systemctl", "cloud-init", "redundo-serve-check"):
+        (stubs / name).write_text(f'#!/bin/bash\necho "{name} $*" >> {calls}\n')
+    for stub in stubs.iterdir():
+        stub.chmod(0o755)
+    # The host's paths, moved under tmp_path; the command itself is the program's.
+    command = (switch.inputs["create"].replace(STATE_DIR, str(tmp_path / "state"))
+               .replace("/usr/local/sbin/redundo-serve-check", "redundo-serve-check"))
+    env = {"PATH": f"{stubs}:/usr/bin:/bin"}
+
+    def run() -> list[str]:
+        calls.write_text("")
+        done = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        return calls.read_text().splitlines()
+
+    first = run()
+    assert "systemctl start redundo-restore.service" in first
+    assert (tmp_path / "state" / "switch.token").read_text() == token + "\n"
+    second = run()
+    assert not any("redundo-restore" in call for call in second)
+
+
+@pytest.mark.parametrize("tier", list(TIERS))
+def test_site_record_is_retained_on_destroy(tier):
+    """destroy keeps the protected primary, which still serves: the site's record must stay in the zone."""
+    syn = synth(tier=tier)
+    record = next(r for r in syn.by_type("ovh:Domain/zoneRecord:ZoneRecord") if r.name.endswith("-site-record"))
+    assert record.options["retain_on_delete"] is True
+    hosts = [r for r in syn.by_type("ovh:Domain/zoneRecord:ZoneRecord") if not r.name.endswith("-site-record")]
+    assert all(not r.options.get("retain_on_delete") for r in hosts)
 
 
 @pytest.mark.parametrize("tier", ["standard", "premium"])
