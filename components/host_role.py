@@ -14,6 +14,8 @@ from redundo.agent import BIN_DIR, CONF_DIR, ENV_FILE, STATE_DIR
 # The last switch token this host completed: a switch step that runs again for the same token (a
 # command re-created by an upgrade of redundo, a state rebuilt) must not restore over the live site.
 SWITCH_TOKEN_FILE = f"{STATE_DIR}/switch.token"
+TOOK_OVER_MARKER = f"{STATE_DIR}/watchdog.took-over"
+"""Left by the watchdog once it has restored here and moved the site's name to this host."""
 
 # Wait for cloud-init (restic and the agent are installed by it) before touching the host.
 _WAIT = "sudo cloud-init status --wait >/dev/null 2>&1 || true"
@@ -91,12 +93,17 @@ class HostRole(pulumi.ComponentResource):
         if token:
             switch_steps.append(f'if [ "$(sudo cat {SWITCH_TOKEN_FILE} 2>/dev/null)" = {shlex.quote(token)} ]; '
                                 f'then echo "switch {token} was already done on this host"; exit 0; fi')
+        if args.get("take_over"):
+            # A host whose watchdog already took over serves the site, with orders newer than any
+            # snapshot: `redundo failover` then only records it, and never restores over it.
+            switch_steps.append(f"took_over=$(sudo test -e {TOOK_OVER_MARKER} && echo yes || true)")
         switch_steps += ["sudo systemctl daemon-reload"] + ([off] if off else [])
         if args.get("clear_on_switch"):
             switch_steps.append("sudo rm -f " + " ".join(args["clear_on_switch"]))
         if args.get("take_over"):
             # restore --live verifies every file and the database before it returns.
-            switch_steps.append("sudo systemctl start redundo-restore.service")
+            switch_steps.append('if [ "$took_over" = yes ]; then echo "this host took over on its own and serves '
+                                'the site: no restore over it"; else sudo systemctl start redundo-restore.service; fi')
             # Complete only when this node serves the restored site for its name: a known page byte
             # for byte and the database's rows, checked before the site's name moves here.
             switch_steps.append(f"sudo {BIN_DIR}/redundo-serve-check")

@@ -197,6 +197,8 @@ class LocalCloud:
             if self.ca is None:
                 ca = CertificateAuthority([*self.vault_hosts, *self._names], self.workdir)
                 self.s3_relay = self.relays.add(self.s3.port, tls=ca.server_context)
+                if hasattr(self.s3, "on_port_change"):
+                    self.s3.on_port_change = lambda port: self.relays.point(self.s3_relay, port)
                 self.ovh_relay = self.relays.add(self.ovh.port, tls=ca.server_context)
                 self.ca = ca
 

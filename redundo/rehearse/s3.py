@@ -13,7 +13,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from redundo.errors import OperationError
 from redundo.localvault import ADMIN_POLICY, _with_head_bucket
@@ -161,15 +161,20 @@ class SeaweedS3:
         self.policies: dict[str, list[str]] = {}
         self.unsupported: list[str] = []
         self._proc: subprocess.Popen | None = None
+        self.on_port_change: Callable[[int], None] = lambda port: None
+        """Told the S3 port after a restart (the cloud re-points its relay)."""
+        self._used_ports: set[int] = set()
         self._start()
 
     def _start(self) -> None:
+        self._used_ports |= set(self.ports.values())
         (self.base / "s3.json").write_text(json.dumps({"identities": list(self.identities.values())}))
         with open(self.base / "weed.log", "a") as log:
             self._proc = subprocess.Popen(
                 [self.weed, "mini", f"-dir={self.base / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                  "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
                  "-master.telemetry=false", f"-s3.config={self.base / 's3.json'}",
+                 f"-filer.localSocket={self.base / 'filer.sock'}", f"-s3.localSocket={self.base / 's3.sock'}",
                  # restic addresses the vault's real endpoint in virtual-host style (bucket.s3.REGION...).
                  f"-s3.domainName=s3.{self.region}.amazonaws.com,s3.dualstack.{self.region}.amazonaws.com",
                  *(f"-{name}={port}" for name, port in self.ports.items())],
@@ -179,24 +184,51 @@ class SeaweedS3:
             if self._proc.poll() is not None:
                 raise OperationError(f"SeaweedFS exited: {(self.base / 'weed.log').read_text()[-300:]}")
             try:
-                self._client("s3").list_buckets()
+                # The S3 gateway answers before its filer does: ready once a bucket can be made.
+                s3 = self._client("s3")
+                s3.create_bucket(Bucket="redundo-ready-probe")
+                s3.delete_bucket(Bucket="redundo-ready-probe")
                 return
             except Exception:  # noqa: BLE001 - not up yet
                 time.sleep(1)
         raise OperationError("SeaweedFS did not answer on 127.0.0.1 within 120 s")
 
     def _restart(self) -> None:
+        """Start again with the new identities, on fresh ports (the old ones may still be held a
+        moment after the old process exits); the data directory stays."""
+        from redundo.rehearse.vm import free_port
+
         self._stop()
+        self.ports = {name: free_port() for name in self.PORTS}
+        self.port = self.ports["s3.port"]
         self._start()
+        self.on_port_change(self.port)
 
     def _stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
+        """Stop `weed mini` and every process it started (its own session), so that its data
+        directory's locks are free before a restart."""
+        import os
+        import signal
+
+        if self._proc is None:
+            return
+        for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
             try:
-                self._proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(10)
+                os.killpg(self._proc.pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                self._proc.poll()
+                try:
+                    os.killpg(self._proc.pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.2)
+            else:
+                continue
+            break
+        self._proc.wait(10)
 
     _client = MotoS3._client
 
@@ -254,3 +286,7 @@ class SeaweedS3:
 
     def close(self) -> None:
         self._stop()
+        # SeaweedFS puts its internal gRPC sockets in /tmp, named after their ports.
+        for port in self._used_ports:
+            for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+                sock.unlink(missing_ok=True)

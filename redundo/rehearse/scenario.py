@@ -402,7 +402,9 @@ class _Scenario:
 
     def serves(self) -> str:
         address = self.standby_address
-        deadline = self.fire_at + self.o.tier.rto_minutes * 60
+        # The take-over has already checked that the standby serves: a few minutes at most, never
+        # the tier's whole RTO (hours on basic).
+        deadline = min(self.fire_at + self.o.tier.rto_minutes * 60, time.monotonic() + 300)
         status, body = 0, ""
         while time.monotonic() < deadline:
             status, body = self.http(address, "/rehearsal/token.txt")
@@ -429,15 +431,20 @@ class _Scenario:
     def failback(self) -> str:
         from redundo import deploy
 
+        self.orders_backed_up = self.add_orders(self.standby_address, 2)
         if self.o.tier.automatic_failover:
-            # The watchdog says to record its take-over with `redundo failover`; the update restores again.
+            # The watchdog says to record its take-over with `redundo failover`. The standby has
+            # taken orders since: recording must not restore the older snapshot over them.
             token = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
             try:
                 deploy.switch(self.target, "standby", token, self._printer())
             except OperationError as exc:
                 raise StepFailed(f"redundo failover (recording the watchdog's take-over) failed: "
                                  f"{_after(str(exc), 'failed: ')}") from None
-        self.orders_backed_up = self.add_orders(self.standby_address, 2)
+            rows = self.count_orders(self.standby_address)
+            if rows != self.orders_backed_up:
+                raise StepFailed(f"recording the watchdog's take-over left {rows} orders on the standby, which had "
+                                 f"{self.orders_backed_up}: it restored over the live site")
         # redundo failback: a last backup on the standby, then the switch with a refresh.
         since = time.time()
         self.sh(self.standby_address, "systemctl start redundo-backup.service || true", timeout=900)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import shutil
+
 import pytest
 
 from redundo import geo
@@ -208,7 +210,7 @@ def test_redundant_site_failover_restores_on_the_standby_before_dns_moves(tier):
                    for c in commands.values()), "nothing of the failover may wait on the old primary"
     switch = commands["small-shop-standby-role-switch"]
     steps = switch.inputs["create"].split(" && ")
-    assert steps.index("sudo systemctl start redundo-restore.service") < steps.index(
+    assert steps.index(_restore_step(steps)) < steps.index(
         "sudo /usr/local/sbin/redundo-serve-check")
     assert "redundo-restore.service" not in commands["small-shop-standby-role-timers"].inputs["create"]
     assert commands["small-shop-standby-role-timers"].inputs["create"].endswith(
@@ -267,6 +269,11 @@ def test_redundant_site_no_watchdog_without_automatic_failover_or_once_failed_ov
     assert not any("redundo-watchdog.timer" in step for step in enabled)
 
 
+def _restore_step(steps: list[str]) -> str:
+    [step] = [s for s in steps if "sudo systemctl start redundo-restore.service" in s]
+    return step
+
+
 def _connections(syn) -> list[dict]:
     return [unwrap(c.inputs["connection"]) for c in syn.by_type("command:remote:Command")]
 
@@ -309,7 +316,7 @@ def test_redundant_site_failover_disables_and_clears_the_watchdog_and_failback_r
     steps = over["small-shop-standby-role-switch"].inputs["create"].split(" && ")
     [rm] = [s for s in steps if s.startswith("sudo rm -f ")]
     assert state <= set(rm.split()[3:])
-    assert steps.index(rm) < steps.index("sudo systemctl start redundo-restore.service")
+    assert steps.index(rm) < steps.index(_restore_step(steps))
     back = _commands(synth(tier="premium", switchedAt="2026-11-27T09:00:00Z"))
     switch = back["small-shop-standby-role-switch"]
     assert switch.inputs["triggers"] == ["2026-11-27T09:00:00Z"]
@@ -362,6 +369,43 @@ def test_redundant_site_switch_step_run_again_for_the_same_token_does_not_restor
     assert (tmp_path / "state" / "switch.token").read_text() == token + "\n"
     second = run()
     assert not any("redundo-restore" in call for call in second)
+
+
+def test_redundant_site_failover_after_the_watchdog_took_over_does_not_restore(tmp_path):
+    """premium: the watchdog restored and moved DNS on its own; orders taken since exist only on this
+    host. `redundo failover` records it: the switch must not restore the older snapshot over them."""
+    import subprocess
+
+    from redundo.agent import STATE_DIR
+
+    switch = _commands(synth(tier="premium", activeSide="standby", switchedAt="2026-11-26T03:00:00Z"))[
+        "small-shop-standby-role-switch"]
+    stubs, calls, state = tmp_path / "bin", tmp_path / "calls", tmp_path / "state"
+    stubs.mkdir()
+    (stubs / "sudo").write_text('#!/bin/bash\n"$@"\n')
+    for name in ("systemctl", "cloud-init", "redundo-serve-check"):
+        (stubs / name).write_text(f'#!/bin/bash\necho "{name} $*" >> {calls}\n')
+    for stub in stubs.iterdir():
+        stub.chmod(0o755)
+    command = (switch.inputs["create"].replace(STATE_DIR, str(state))
+               .replace("/usr/local/sbin/redundo-serve-check", "redundo-serve-check"))
+
+    def run(took_over: bool) -> list[str]:
+        shutil.rmtree(state, ignore_errors=True)
+        state.mkdir()
+        if took_over:
+            (state / "watchdog.took-over").write_text("2026-11-26T02:51:00Z\n")
+        calls.write_text("")
+        done = subprocess.run(["bash", "-c", command], env={"PATH": f"{stubs}:/usr/bin:/bin"},
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert not (state / "watchdog.took-over").exists()  # cleared: back to standby, the watchdog re-arms
+        return calls.read_text().splitlines()
+
+    assert "systemctl start redundo-restore.service" in run(took_over=False)
+    recorded = run(took_over=True)
+    assert "systemctl start redundo-restore.service" not in recorded
+    assert "redundo-serve-check " in recorded  # it still proves it serves before the record moves
 
 
 @pytest.mark.parametrize("tier", list(TIERS))
