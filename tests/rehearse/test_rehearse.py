@@ -29,8 +29,32 @@ def _rehearse(tmp_path: Path, *args: str, breakage: str | None = None, timeout: 
         hook.mkdir()
         (hook / "sitecustomize.py").write_text(breakage)
         env["PYTHONPATH"] = str(hook)
-    return subprocess.run([REDUNDO, "rehearse", "--stack", "small-shop", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout, cwd=Path(__file__).resolve().parents[2])
+    proc = subprocess.Popen([REDUNDO, "rehearse", "--stack", "small-shop", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=Path(__file__).resolve().parents[2])
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # As a user would: Ctrl-C, which cleans up; then whatever is left of this run is killed, so
+        # that no guest keeps the machine's cores busy for the rest of the suite.
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        _kill_leftovers(tmp_path)
+        pytest.fail(f"the rehearsal took more than {timeout:.0f} s: {err.strip().splitlines()[-3:]}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _kill_leftovers(tmp_path: Path) -> None:
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if str(tmp_path) in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                    os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                continue
 
 
 def _leftovers(tmp_path: Path) -> list[str]:
@@ -43,7 +67,7 @@ def _leftovers(tmp_path: Path) -> list[str]:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if mine in cmdline and ("qemu-system" in cmdline or "socat" in cmdline):
+            if mine in cmdline and any(p in cmdline for p in ("qemu-system", "socat", "weed", "ssh ")):
                 procs.append(f"{pid}: {cmdline[:80]}")
     dirs = [str(p) for p in tmp_path.glob("redundo-rehearse-*")]
     return procs + dirs
@@ -79,7 +103,12 @@ def test_rehearse_ctrl_c_leaves_nothing_behind(tmp_path):
     assert booted, f"no guest started: {proc.stderr.read()[-1000:] if proc.poll() is not None else ''}"
     time.sleep(10)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=180)
+    try:
+        _, err = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _kill_leftovers(tmp_path)
+        raise
     assert proc.returncode == 130, err[-1000:]
     assert "interrupted" in err.strip().splitlines()[-1]
     assert _leftovers(tmp_path) == []
