@@ -408,6 +408,9 @@ def synthesize(program: Callable[[], Any], *, project: str, stack: str,
                 task.cancel()
                 with suppress(BaseException):
                     loop.run_until_complete(task)
+            # Each task holds the loop, which holds the factory, which holds this list: emptied, the
+            # tasks are freed now rather than at the next collection.
+            tasks.clear()
             if not mocks.immediate:
                 loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
