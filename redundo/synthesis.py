@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping
 
 import pulumi
 import pulumi.runtime
+from pulumi import _types
 from pulumi.runtime import resource as _resource
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, _resolve_callbacks
@@ -359,6 +360,27 @@ def _no_stack_trace() -> Any:
     return source_pb2.StackTrace()
 
 
+def _once_per_class(compute: Callable[[type], Any]) -> Callable[[type], Any]:
+    results: dict[type, Any] = {}
+
+    def cached(cls: type) -> Any:
+        try:
+            return results[cls]
+        except KeyError:
+            results[cls] = found = compute(cls)
+            return found
+
+    return cached
+
+
+# The SDK works out a resource class's property names and types (typing.get_type_hints over its
+# annotations, a fresh class each time) at every registration and every set of outputs; they
+# depend on the class alone, and over many stacks that was a tenth of the work. Its callers only
+# read the dicts.
+_PER_CLASS = {name: _once_per_class(getattr(_types, name))
+              for name in ("resource_types", "resource_pulumi_to_py_names", "resource_py_to_pulumi_names")}
+
+
 def synthesize(program: Callable[[], Any], *, project: str, stack: str,
                config: Mapping[str, str] | None = None, preview: bool = False,
                mocks: RecordingMocks | None = None) -> Synthesis:
@@ -431,11 +453,16 @@ def synthesize(program: Callable[[], Any], *, project: str, stack: str,
     # The SDK walks the Python stack of every registration for the engine's source positions;
     # the mocks never read them, and over many stacks it was a sixth of the work.
     engine_stack_trace, _resource._get_stack_trace = _resource._get_stack_trace, _no_stack_trace
+    per_registration = {name: getattr(_types, name) for name in _PER_CLASS}
+    for name, cached in _PER_CLASS.items():
+        setattr(_types, name, cached)
     try:
         worker.start()
         worker.join()
     finally:
         _resource._get_stack_trace = engine_stack_trace
+        for name, compute in per_registration.items():
+            setattr(_types, name, compute)
     if errors:
         raise errors[0]
     seen: set[str] = set()

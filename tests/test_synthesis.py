@@ -80,3 +80,23 @@ def test_synthesis_failure_in_a_mock_reaches_the_caller():
 
     with pytest.raises(Exception, match="cannot create a"):
         synthesize(lambda: random.RandomPassword("a", length=8), project="t", stack="t", mocks=Broken())
+
+
+def test_synthesis_per_class_answers_are_the_sdks_and_are_put_back_after():
+    """What is kept per resource class equals what the SDK computes each time; after the synthesis
+    the SDK's own functions are back in place."""
+    import pulumi_aws as aws
+    from pulumi import _types
+
+    from redundo import synthesis
+    from redundo.components.redundant_site import RedundantSite
+    from tests.conftest import synth
+
+    own = {name: getattr(_types, name) for name in synthesis._PER_CLASS}
+    synth()
+    assert {name: getattr(_types, name) for name in synthesis._PER_CLASS} == own
+    for cls in (aws.s3.Bucket, aws.iam.AccessKey, random.RandomPassword, RedundantSite):
+        for name, cached in synthesis._PER_CLASS.items():
+            assert cached(cls) == own[name](cls), (name, cls)
+            assert cached(cls) is cached(cls)
+    assert own["resource_types"](RedundantSite)  # the component's annotated outputs are typed
