@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -127,9 +128,21 @@ def _stacks(stack: str | None, all_: bool) -> list[str]:
 def _emit_json(document: Any) -> None:
     typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
+def _stderr_is_terminal() -> bool:
+    """rich's answer for stderr, without importing rich where it can only say no: it says yes off
+    a terminal only when TTY_COMPATIBLE or FORCE_COLOR tells it to."""
+    try:
+        tty = sys.stderr.isatty()
+    except (AttributeError, ValueError):  # no stderr, or a closed one
+        tty = False
+    if not tty and not {"TTY_COMPATIBLE", "FORCE_COLOR"} & os.environ.keys():
+        return False
+    return stderr().is_terminal
+
+
 def _with_progress(results, names: list[str], show: bool):
     """Yield `results`, with a progress bar over the clients on stderr when there are several."""
-    if not show or len(names) < 2 or not stderr().is_terminal:
+    if not show or len(names) < 2 or not _stderr_is_terminal():
         # Off a terminal a progress bar is only noise in a log (and a stray line on stderr).
         yield from results
         return

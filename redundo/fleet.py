@@ -108,7 +108,8 @@ def map_stacks(fn: Callable[[str], T], names: Sequence[str], *, workers: int | N
     held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
         try:
-            results = pool.map(fn, names, chunksize=max(1, len(names) // (workers * 4)))
+            # Small chunks: the last one to finish leaves the other cores idle for its length.
+            results = pool.map(fn, names, chunksize=max(1, min(4, len(names) // (workers * 8))))
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
         yield from results

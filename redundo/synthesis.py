@@ -9,21 +9,25 @@ style URNs, `additionalSecretOutputs` honoured, plausible computed outputs, dupl
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import base64
-import hashlib
 import contextvars
+import hashlib
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import pulumi
 import pulumi.runtime
+from pulumi import _types
 from pulumi.runtime import resource as _resource
 from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, _resolve_callbacks
+from pulumi.runtime.proto import provider_pb2, resource_pb2
 from pulumi.runtime import settings as _settings
 from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _ensure_event_loop
 
 __all__ = ["Registered", "Synthesis", "RecordingMocks", "synthesize", "map_wire"]
 
@@ -119,6 +123,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
     With `preview=True` it answers as the engine does when a stack is first previewed: a new
     resource's outputs are its inputs, its id and every provider-computed value are unknown."""
 
+    immediate = True
+    """Every answer is computed in memory at once: the synthesis runs the monitor's calls on its
+    own thread (see _Inline). Mocks that wait on real machines set it False, so that their calls
+    run in parallel worker threads as a real engine's would."""
+
     def __init__(self, preview: bool = False) -> None:
         self.preview = preview
         self.lock = threading.Lock()
@@ -204,6 +213,38 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return {}
 
 
+def _finish(coroutine: Any) -> Any:
+    """The value of `coroutine`, run to its end here and now.
+
+    Serializing a mock's answer awaits nothing that is still pending (its values are plain data),
+    so the coroutine ends at its first step. The stock monitor pumps an event loop for it instead,
+    which cannot be done from the loop's own thread (see _Inline)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError("serializing a mock's answer waited on a pending value; the mocks must answer plain data")
+
+
+class _Inline(ThreadPoolExecutor):
+    """The synthesis loop's executor: each monitor call runs at once, on the loop's own thread.
+
+    The SDK hands every engine call to an executor because a real one blocks on gRPC. The mocks
+    answer from memory, and the hop to a worker thread and back (a thread and an event loop per
+    worker, a wake-up through the loop's self-pipe for each of a plan's 60-odd calls) was a
+    quarter of a synthesis. The result arrives as an already completed future, which the loop
+    hands back on its next turn, as it would a worker's. No thread is ever started."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the awaiting task, as a worker thread would
+            future.set_exception(exc)
+        return future
+
+
 class _Monitor(pulumi.runtime.mocks.MockMonitor):
     """Adds URN, parent and options to each record; builds the engine's URNs."""
 
@@ -218,8 +259,35 @@ class _Monitor(pulumi.runtime.mocks.MockMonitor):
             self.thread_loops.add(asyncio.get_event_loop())
 
     def Invoke(self, request):
+        # As MockMonitor.Invoke, the reply serialized without pumping an event loop (see _finish).
         try:
-            return super().Invoke(request)
+            _ensure_event_loop()  # deserializing a resource reference needs one
+            args = rpc.deserialize_properties(request.args)
+            if request.tok == "pulumi:pulumi:getResource":
+                registered = self.resources.get(args["urn"])
+                if registered is None:
+                    raise Exception(f"unknown resource {args['urn']}")
+                return resource_pb2.ResourceInvokeResponse(
+                    failures=None, **{"return": _finish(rpc.serialize_properties(registered._asdict(), {}))})
+            answer = self.mocks.call(MockCallArgs(token=request.tok, args=args, provider=request.provider))
+            ret, failures = (answer, None) if isinstance(answer, dict) else (answer[0], [
+                provider_pb2.CheckFailure(property=prop, reason=reason) for prop, reason in answer[1]])
+            return resource_pb2.ResourceInvokeResponse(
+                failures=failures, **{"return": _finish(rpc.serialize_properties(ret, {}))})
+        finally:
+            self._note_loop()
+
+    def ReadResource(self, request):
+        try:
+            _ensure_event_loop()
+            state = rpc.deserialize_properties(request.properties)
+            id_, state = self.mocks.new_resource(MockResourceArgs(
+                typ=request.type, name=request.name, inputs=state, provider=request.provider,
+                resource_id=request.id))
+            props = _finish(rpc.serialize_properties(state, {}))
+            urn = self.make_urn(request.parent, request.type, request.name)
+            self.resources[urn] = self.ResourceRegistration(urn, id_, state)
+            return resource_pb2.ReadResourceResponse(urn=urn, properties=props)
         finally:
             self._note_loop()
 
@@ -236,7 +304,7 @@ class _Monitor(pulumi.runtime.mocks.MockMonitor):
         self.mocks.tls.last = None
         self.mocks.tls.request = request
         try:
-            response = super().RegisterResource(request)
+            response = self._register(request)
         finally:
             self._note_loop()
         record = self.mocks.tls.last
@@ -254,6 +322,21 @@ class _Monitor(pulumi.runtime.mocks.MockMonitor):
             }
         return response
 
+
+    def _register(self, request):
+        # As MockMonitor.RegisterResource, the reply serialized without pumping an event loop.
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        _ensure_event_loop()
+        inputs = rpc.deserialize_properties(request.object)
+        id_, state = self.mocks.new_resource(MockResourceArgs(
+            typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
+            resource_id=request.importId, custom=request.custom or False,
+            transforms=_resolve_callbacks(request.transforms)))
+        obj = _finish(rpc.serialize_properties(state, {}))
+        self.resources[urn] = self.ResourceRegistration(urn, id_, state)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj)
 
     def RegisterResourceOutputs(self, request):
         # The engine keeps what a component registers as its outputs; the stock mock drops it.
@@ -277,6 +360,27 @@ def _no_stack_trace() -> Any:
     return source_pb2.StackTrace()
 
 
+def _once_per_class(compute: Callable[[type], Any]) -> Callable[[type], Any]:
+    results: dict[type, Any] = {}
+
+    def cached(cls: type) -> Any:
+        try:
+            return results[cls]
+        except KeyError:
+            results[cls] = found = compute(cls)
+            return found
+
+    return cached
+
+
+# The SDK works out a resource class's property names and types (typing.get_type_hints over its
+# annotations, a fresh class each time) at every registration and every set of outputs; they
+# depend on the class alone, and over many stacks that was a tenth of the work. Its callers only
+# read the dicts.
+_PER_CLASS = {name: _once_per_class(getattr(_types, name))
+              for name in ("resource_types", "resource_pulumi_to_py_names", "resource_py_to_pulumi_names")}
+
+
 def synthesize(program: Callable[[], Any], *, project: str, stack: str,
                config: Mapping[str, str] | None = None, preview: bool = False,
                mocks: RecordingMocks | None = None) -> Synthesis:
@@ -288,6 +392,19 @@ def synthesize(program: Callable[[], Any], *, project: str, stack: str,
 
     def run() -> None:
         loop = asyncio.new_event_loop()
+        if mocks.immediate:
+            loop.set_default_executor(_Inline())
+        # This loop's tasks, to cancel what is left at the end. asyncio.all_tasks(loop) would scan
+        # every task the process ever made that is not yet collected; with the CLI's collection
+        # off, that grew by some 350 tasks with each stack of a fleet.
+        tasks: list[asyncio.Task] = []
+
+        def track(loop: asyncio.AbstractEventLoop, coro: Any, context: Any = None) -> asyncio.Task:
+            task = asyncio.Task(coro, loop=loop, context=context)
+            tasks.append(task)
+            return task
+
+        loop.set_task_factory(track)
         loop.set_exception_handler(_quiet)
         asyncio.set_event_loop(loop)
         try:
@@ -309,11 +426,15 @@ def synthesize(program: Callable[[], Any], *, project: str, stack: str,
                 else:
                     exports[key] = (value, False)
         finally:
-            for task in asyncio.all_tasks(loop):
+            for task in [t for t in tasks if not t.done()]:
                 task.cancel()
                 with suppress(BaseException):
                     loop.run_until_complete(task)
-            loop.run_until_complete(loop.shutdown_default_executor())
+            # Each task holds the loop, which holds the factory, which holds this list: emptied, the
+            # tasks are freed now rather than at the next collection.
+            tasks.clear()
+            if not mocks.immediate:
+                loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
             for thread_loop in monitor.thread_loops - {loop}:
                 if not thread_loop.is_closed():
@@ -332,11 +453,16 @@ def synthesize(program: Callable[[], Any], *, project: str, stack: str,
     # The SDK walks the Python stack of every registration for the engine's source positions;
     # the mocks never read them, and over many stacks it was a sixth of the work.
     engine_stack_trace, _resource._get_stack_trace = _resource._get_stack_trace, _no_stack_trace
+    per_registration = {name: getattr(_types, name) for name in _PER_CLASS}
+    for name, cached in _PER_CLASS.items():
+        setattr(_types, name, cached)
     try:
         worker.start()
         worker.join()
     finally:
         _resource._get_stack_trace = engine_stack_trace
+        for name, compute in per_registration.items():
+            setattr(_types, name, compute)
     if errors:
         raise errors[0]
     seen: set[str] = set()

@@ -7,17 +7,19 @@ under mocks; `redundo up` hands it to the Automation API.
 from __future__ import annotations
 
 import pulumi
-import pulumi_aws as aws
-import pulumi_ovh as ovh
-from redundo.components.redundant_site import RedundantSite
 
 from redundo import _lazy_sdk
-from redundo.pricing import estimate
-from redundo.settings import CONFIG_KEYS, NAMESPACE, StackSettings, parse_settings
 
-# aws.s3 and its kind would import every resource module of the sub-package; this program uses a
-# few of each, so only those load (a fifth of a plan's start-up).
+# Before the SDKs' first import: `import pulumi_ovh` and aws.s3 and their kind would import every
+# resource module of the package; this program uses a few of each, so only those load (half of a
+# plan's start-up).
 _lazy_sdk.install()
+
+import pulumi_aws as aws  # noqa: E402
+import pulumi_ovh as ovh  # noqa: E402
+from redundo.components.redundant_site import RedundantSite  # noqa: E402
+from redundo.pricing import estimate  # noqa: E402
+from redundo.settings import CONFIG_KEYS, NAMESPACE, StackSettings, parse_settings  # noqa: E402
 
 
 def read_settings() -> StackSettings:

@@ -110,6 +110,7 @@ def test_settings_public_suffix_list_is_read_offline(monkeypatch):
 
     from redundo import settings as settings_mod
 
+    settings_mod._icann_rules.cache_clear()
     settings_mod._public_suffixes.cache_clear()
 
     def no_network(*args, **kwargs):
@@ -132,3 +133,24 @@ def test_settings_adopted_primary_needs_a_valid_host_and_user(keys, message):
 
     with pytest.raises(ConfigError, match="^" + re.escape(message)):
         parse_settings("adopted", {"ovhServiceName": SERVICE, "sshPublicKey": SSH_KEY, **keys})
+
+
+def test_settings_zone_from_the_rules_of_one_tld_matches_the_whole_list():
+    """Reading only the rules under a domain's top-level label gives the zone the whole ICANN list
+    gives, for a domain under every rule of the list (wildcards and exceptions included)."""
+    from publicsuffixlist import PublicSuffixList
+
+    from redundo import settings as settings_mod
+
+    whole = PublicSuffixList(only_icann=True)
+    rules = [line.split(" ")[0] for line in settings_mod._icann_rules().splitlines()
+             if line and not line.startswith("//")]
+    names = [rule.lstrip("!").replace("*", "any") for rule in rules]
+    # Every name a stack can hold (its domain is ASCII), and a few with a Unicode top-level label.
+    domains = [f"shop.example.{name}" for name in names] + names
+    domains = [d for d in domains if d.isascii()] + ["shop.example.\u4e2d\u56fd", "example.\u0440\u0444"]
+    domains += ["shop.example.unknowntld", "example.city.kawasaki.jp", "a.b.c.kawasaki.jp", "www.ck"]
+    for domain in sorted(domains, key=lambda d: d.rpartition(".")[2]):  # one parse per top-level label
+        tld = domain.rpartition(".")[2]
+        assert settings_mod._public_suffixes(tld).privatesuffix(domain) == whole.privatesuffix(domain), domain
+    assert len(rules) > 5000 and len(domains) > 10000  # the ICANN section was found and read

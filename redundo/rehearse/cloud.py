@@ -87,6 +87,8 @@ def _plain(value: Any) -> Any:
 
 
 class _RealizingMocks(RecordingMocks):
+    immediate = False  # booting a host takes minutes: the engine's calls run in parallel threads
+
     def __init__(self, cloud: "LocalCloud", run: _Run, *, planning: bool = False):
         super().__init__(preview=planning)
         self.cloud = cloud

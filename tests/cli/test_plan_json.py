@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from redundo.cli.checks import _json_array
+from redundo.cli.checks import _json_array, _json_text
 
 DOCUMENTS = [
     {"stack": "bijouterie-caen", "client": "Bijouterie Émile & Fils", "cost": {"items": [], "total": 12.5},
@@ -15,6 +15,12 @@ DOCUMENTS = [
 
 
 def test_json_array_matches_json_dumps_of_the_list():
-    texts = [json.dumps(d, indent=2, ensure_ascii=False) for d in DOCUMENTS]
+    """The array put together from each document's nested text is what json.dumps writes of the list."""
+    items = [_json_text(d, nested=True) for d in DOCUMENTS]
     for count in range(len(DOCUMENTS) + 1):
-        assert _json_array(texts[:count]) == json.dumps(DOCUMENTS[:count], indent=2, ensure_ascii=False)
+        assert _json_array(items[:count]) == json.dumps(DOCUMENTS[:count], indent=2, ensure_ascii=False)
+
+
+def test_json_text_is_json_dumps_with_an_indent():
+    for document in DOCUMENTS:
+        assert _json_text(document) == json.dumps(document, indent=2, ensure_ascii=False)

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 PROBE = """
 import json, sys
 from redundo.cli.main import app
@@ -56,5 +58,25 @@ def test_startup_plan_loads_only_the_sdk_modules_the_program_uses():
     assert not tops & {"pydantic", "rich", "pulumi_policy"}, sorted(tops & {"pydantic", "rich", "pulumi_policy"})
     assert report["fully_loaded"] == [], "these SDK sub-packages ran their whole __init__"
     # Resource modules of the same sub-packages that the program never uses stay unloaded.
-    for unused in ("pulumi_aws.s3.access_point", "pulumi_aws.iam.role", "pulumi_ovh.cloudproject.kube"):
+    for unused in ("pulumi_aws.s3.access_point", "pulumi_aws.iam.role", "pulumi_ovh.cloudproject.kube",
+                   "pulumi_ovh.cloud_floating_ip", "pulumi_ovh.outputs", "pulumi_aws.get_availability_zones"):
         assert unused not in report["modules"]
+
+
+@pytest.mark.parametrize("env", [{}, {"FORCE_COLOR": "1"}, {"FORCE_COLOR": ""}, {"TTY_COMPATIBLE": "1"},
+                                 {"TTY_COMPATIBLE": "0"}, {"TTY_COMPATIBLE": "0", "FORCE_COLOR": "1"}])
+def test_startup_terminal_check_answers_as_rich_does_off_a_terminal(env, monkeypatch):
+    """The progress bar's terminal check skips importing rich only where rich would say no."""
+    from redundo.cli import _app
+    from redundo.cli._common import _stderr_is_terminal
+
+    for key in ("FORCE_COLOR", "TTY_COMPATIBLE"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert not sys.stderr.isatty()  # pytest captures it
+    _app.stderr.cache_clear()
+    try:
+        assert _stderr_is_terminal() == _app.stderr().is_terminal
+    finally:
+        _app.stderr.cache_clear()
