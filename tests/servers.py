@@ -131,6 +131,7 @@ class SeaweedVault:
             identity("init", self.init, [f"Read:{b}", f"Write:{b}", f"List:{b}"]),
         ]}))
         ports = {name: free_port() for name in self.PORTS}
+        self._ports = set(ports.values())
         self.port = ports["s3.port"]
         (self.base / "data").mkdir()
         with open(self.base / "weed.log", "w") as log:
@@ -138,6 +139,7 @@ class SeaweedVault:
                 [weed, "mini", f"-dir={self.base / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                  "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
                  "-master.telemetry=false", f"-s3.config={self.base / 's3.json'}",
+                 f"-filer.localSocket={self.base / 'filer.sock'}", f"-s3.localSocket={self.base / 's3.sock'}",
                  *(f"-{name}={port}" for name, port in ports.items())],
                 stdout=log, stderr=subprocess.STDOUT, cwd=self.base)
         try:
@@ -178,6 +180,10 @@ class SeaweedVault:
                 self._proc.kill()
                 self._proc.wait(timeout=10)
         self._proc = None
+        # SeaweedFS puts its internal gRPC sockets in /tmp, named after their ports.
+        for port in getattr(self, "_ports", ()):
+            for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+                sock.unlink(missing_ok=True)
         if self.base is not None:
             shutil.rmtree(self.base, ignore_errors=True)
             self.base = None
