@@ -412,6 +412,9 @@ class LocalCloud:
         deadline = time.monotonic() + 120
         while self.vault_expected and not self.vault_hosts and time.monotonic() < deadline and not self.closed:
             time.sleep(0.5)
+        if self.vault_expected and not self.vault_hosts and not self.closed:
+            raise ResourceFailed(f"{name}: the vault's bucket was not created within 120 s; its name is needed "
+                                 "before a host can reach it")
         self._tls()
         with self.lock:
             if not self._free_addresses:
