@@ -69,9 +69,10 @@ def _fresh_consoles():
     yield
 
 
-# The README's test command runs the suite on several workers (pytest-xdist, --dist loadgroup: every
-# test its own unit, handed out in collection order). Hosts that boot guests take minutes each and
-# mostly wait on timers: start the longest first, so that the short tests fill the gaps around them.
+# The README's test command runs the suite on two workers (pytest-xdist, --dist loadgroup: every
+# test its own unit, handed out one at a time in collection order). Tests that boot guests take
+# minutes each: they go first, longest first, so that none of them starts last and the short tests
+# even out the end.
 _LONGEST_FIRST = ("premium", "standard", "basic", "ctrl_c", "unit_name", "key_policy")
 
 

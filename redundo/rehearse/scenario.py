@@ -321,7 +321,8 @@ class _Scenario:
         """The agent's last own line in the unit's journal (what it said when it stopped)."""
         journal = self.sh(host, f"journalctl -u {unit}.service -n 30 --no-pager -o cat || true")
         lines = [line.strip() for line in journal.splitlines()
-                 if line.strip().startswith(f"{unit}:") and "could not report" not in line]
+                 if line.strip().startswith(f"{unit}:") and not any(
+                     m in line for m in ("could not report", "could not upload heartbeat/"))]
         if lines:
             return lines[-1]
         other = [line.strip() for line in journal.splitlines() if line.strip()]
