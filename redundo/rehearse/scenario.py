@@ -396,6 +396,13 @@ class _Scenario:
         changed = {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"}
         return f"redundo failover's update: {_counts(changed)}; {self.engine.last_changes and _same(self.engine.last_changes)} left alone"
 
+    def check_dns(self, address: str, who: str) -> None:
+        """The DNS stand-in's record for the site points at `address`."""
+        zone, sub = self.site_record_key()
+        record = self.cloud.ovh.site_record(zone, sub)
+        if not record or record.get("target") != address:
+            raise StepFailed(f"DNS: {self.domain} points at {record and record.get('target')}, not {who}")
+
     def site_record_key(self) -> tuple[str, str]:
         zone = self.settings.dns_zone
         sub = self.domain[: -len(zone)].rstrip(".") if zone and self.domain.endswith(zone) else ""
@@ -419,10 +426,7 @@ class _Scenario:
         rows = self.count_orders(address)
         if rows != self.orders_backed_up:
             raise StepFailed(f"the standby's database holds {rows} orders; the last backup had {self.orders_backed_up}")
-        zone, sub = self.site_record_key()
-        record = self.cloud.ovh.site_record(zone, sub)
-        if not record or record.get("target") != address:
-            raise StepFailed(f"DNS: {self.domain} points at {record and record.get('target')}, not the standby {address}")
+        self.check_dns(address, f"the standby {address}")
         promise = self.o.tier.rto_minutes * 60
         if self.report.rto_seconds > promise:
             raise StepFailed(f"the standby served after {self.report.rto_seconds:.0f} s, over the tier's RTO of {promise} s")
@@ -464,10 +468,7 @@ class _Scenario:
         rows = self.count_orders(rebuilt)
         if rows != self.orders_backed_up:
             raise StepFailed(f"the rebuilt primary holds {rows} orders; the standby had {self.orders_backed_up}")
-        zone, sub = self.site_record_key()
-        record = self.cloud.ovh.site_record(zone, sub)
-        if not record or record.get("target") != rebuilt:
-            raise StepFailed(f"DNS: {self.domain} points at {record and record.get('target')}, not the rebuilt primary")
+        self.check_dns(rebuilt, "the rebuilt primary")
         return f"primary rebuilt at {rebuilt} with the standby's {rows} orders; {self.domain} points at it"
 
     def close(self) -> None:

@@ -56,6 +56,15 @@ def _kill_leftovers(tmp_path: Path) -> None:
                 continue
 
 
+def _failed_at(done, step: str) -> tuple[dict, dict]:
+    """The JSON report of a rehearsal that failed (exit 1) at `step`, its last step; and that step."""
+    report = json.loads(done.stdout)
+    assert done.returncode == 1 and report["passed"] is False
+    [failed] = [s for s in report["steps"] if not s["passed"]]
+    assert failed["name"] == step and report["steps"][-1] is failed
+    return report, failed
+
+
 def _leftovers(tmp_path: Path) -> list[str]:
     """qemu processes and temp dirs of this test's rehearsal that are still around."""
     mine = str(tmp_path)
@@ -97,10 +106,7 @@ agent.BACKUP_TIMERS = ("redundo-bakup.timer",) + tuple(agent.BACKUP_TIMERS[1:])
 def test_rehearse_fails_at_up_on_a_wrong_unit_name(tmp_path):
     """A timer the role switch names but no host has: the rehearsal stops at `up`, with one line."""
     done = _rehearse(tmp_path, "--tier", "basic", "--json", breakage=BREAK_UNIT_NAME, timeout=1500)
-    report = json.loads(done.stdout)
-    assert done.returncode == 1 and report["passed"] is False
-    [failed] = [s for s in report["steps"] if not s["passed"]]
-    assert failed["name"] == "up" and report["steps"][-1] is failed
+    report, failed = _failed_at(done, "up")
     assert "redundo-bakup.timer" in failed["detail"] and "\n" not in failed["detail"]
     assert [line for line in done.stderr.splitlines() if "FAILED" in line] == [
         line for line in done.stderr.splitlines() if line.startswith("FAILED up")]
@@ -127,10 +133,7 @@ access.writer_policy = writer_policy
 def test_rehearse_fails_at_backups_on_a_wrong_key_policy(tmp_path):
     """A writer key that may not put objects: the rehearsal stops at `backups`, with one line."""
     done = _rehearse(tmp_path, "--tier", "basic", "--json", breakage=BREAK_WRITER_POLICY, timeout=1800)
-    report = json.loads(done.stdout)
-    assert done.returncode == 1 and report["passed"] is False
-    [failed] = [s for s in report["steps"] if not s["passed"]]
-    assert failed["name"] == "backups" and report["steps"][-1] is failed
+    report, failed = _failed_at(done, "backups")
     assert [s["name"] for s in report["steps"]] == STEPS[:3]
     assert ("refused" in failed["detail"] or "AccessDenied" in failed["detail"]) and "\n" not in failed["detail"]
     assert _leftovers(tmp_path) == []
