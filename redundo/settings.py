@@ -537,11 +537,13 @@ def read_text(path: Path) -> str:
         ) from None
 
 
+@lru_cache(maxsize=None)
 def _loader():
-    """PyYAML's safe loader, rejecting a key given twice in one mapping as Pulumi's YAML reader does."""
+    """PyYAML's safe loader (libyaml's when PyYAML has it: a fleet reads hundreds of stack files),
+    rejecting a key given twice in one mapping as Pulumi's YAML reader does."""
     import yaml  # only when a stack file is read: keeps `redundo --help` fast
 
-    class Loader(yaml.SafeLoader):
+    class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
         pass
 
     def mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
