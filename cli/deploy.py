@@ -229,8 +229,7 @@ def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str
         from redundo.components.redundant_site import SSH_USERS
 
         stdout().print("taking a last backup on the standby ...")
-        done = remote.ssh_run(standby_ip, SSH_USERS[settings.standby_provider],
-                              ["systemctl", "start", "redundo-backup.service"],
+        done = remote.ssh_run(standby_ip, SSH_USERS[settings.standby_provider], remote.LAST_BACKUP,
                               host_key=outputs.get("standbyHostKey", (None, False))[0])
         if done.returncode != 0:
             raise OperationError(f"the last backup on the standby failed, so the primary would restore old data: "

@@ -17,7 +17,28 @@ from dataclasses import dataclass
 
 from redundo.errors import OperationError
 
-__all__ = ["ssh_run", "wait_until_serving", "serve_check", "Served", "known_hosts_line", "fingerprint"]
+# The standby's last backup before a failback, as a command for `ssh_run`. `systemctl start` on a
+# oneshot unit that is already running joins that run rather than starting another: a backup its
+# timer began before the site's last writes would pass for the last backup, and the rebuilt
+# primary would restore without them. So it waits (bounded) for a running one to end, then starts
+# one, which dumps the database after this was asked for. A run the timer starts in between also
+# began after the ask, and is as good.
+LAST_BACKUP = ["sh", "-c", """unit=redundo-backup.service
+i=0
+while [ "$i" -lt 3600 ]; do
+  case "$(systemctl show -p ActiveState --value "$unit")" in
+    activating|deactivating|reloading) ;;
+    *) exec systemctl start "$unit" ;;
+  esac
+  [ "$i" -eq 0 ] && echo "a backup is already running; waiting for it to end, then taking the last one" >&2
+  i=$((i + 1))
+  sleep 1
+done
+echo "the backup already running on this host did not end within an hour; check redundo-backup.service" >&2
+exit 1
+"""]
+
+__all__ = ["LAST_BACKUP", "ssh_run", "wait_until_serving", "serve_check", "Served", "known_hosts_line", "fingerprint"]
 
 
 def fingerprint(host_key: str) -> str:

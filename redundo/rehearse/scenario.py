@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -24,6 +25,7 @@ from typing import Any, Callable
 
 import yaml
 
+from redundo import remote
 from redundo.errors import OperationError
 from redundo.tiers import Tier
 
@@ -319,7 +321,7 @@ class _Scenario:
 
     def agent_line(self, host: str, unit: str) -> str:
         """The agent's last own line in the unit's journal (what it said when it stopped)."""
-        journal = self.sh(host, f"journalctl -u {unit}.service -n 30 --no-pager -o cat || true")
+        journal = self.sh(host, f"journalctl -u {unit}.service -n 300 --no-pager -o cat || true")
         lines = [line.strip() for line in journal.splitlines()
                  if line.strip().startswith(f"{unit}:") and not any(
                      m in line for m in ("could not report", "could not upload heartbeat/"))]
@@ -381,9 +383,8 @@ class _Scenario:
                     break
                 time.sleep(10)
             else:
-                journal = self.sh(self.standby_address, "journalctl -u redundo-watchdog.service -n 3 --no-pager -o cat || true")
-                last = [line for line in journal.splitlines() if line.strip()][-1:] or ["the watchdog never ran"]
-                raise StepFailed(f"the watchdog did not take over within the RTO: {last[0]}")
+                raise StepFailed(f"the watchdog did not take over within the RTO: "
+                                 f"{self.agent_line(self.standby_address, 'redundo-watchdog')}")
             edits = [c for c in self.cloud.ovh.calls if c.method == "PUT" and c.who != "deployer"]
             return (f"the standby's watchdog restored and repointed {self.domain} by itself "
                     f"({len(edits)} record edit with its own OAuth2 client), no command run")
@@ -450,9 +451,15 @@ class _Scenario:
             if rows != self.orders_backed_up:
                 raise StepFailed(f"recording the watchdog's take-over left {rows} orders on the standby, which had "
                                  f"{self.orders_backed_up}: it restored over the live site")
-        # redundo failback: a last backup on the standby, then the switch with a refresh.
+        # The standby's own timer may be backing up when the last orders come in: a run that
+        # dumped the database before them must not pass for the last backup. Made to happen here:
+        # a backup is started, one more order is sold while its restic upload runs, and then
+        # redundo failback's own last-backup command runs, then the switch with a refresh.
         since = time.time()
-        self.sh(self.standby_address, "systemctl start redundo-backup.service || true", timeout=900)
+        out = self.sh(self.standby_address, _order_during_backup(self.settings)
+                      + f"{shlex.join(remote.LAST_BACKUP)} 2>&1 || true\n", timeout=3700)
+        overlap, waited = "overlap=yes" in out, "already running" in out
+        self.orders_backed_up = self.count_orders(self.standby_address)
         self.wait_heartbeat(since, 120, host=self.standby_address)
         token = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         try:
@@ -469,7 +476,11 @@ class _Scenario:
         if rows != self.orders_backed_up:
             raise StepFailed(f"the rebuilt primary holds {rows} orders; the standby had {self.orders_backed_up}")
         self.check_dns(rebuilt, "the rebuilt primary")
-        return f"primary rebuilt at {rebuilt} with the standby's {rows} orders; {self.domain} points at it"
+        during = ("an order sold during a running backup is there too: the last backup waited for that run to end"
+                  if overlap and waited else
+                  "an order sold during a running backup is there too" if overlap else
+                  "the backup started to overlap the last order ended before it was sold")
+        return f"primary rebuilt at {rebuilt} with the standby's {rows} orders; {self.domain} points at it; {during}"
 
     def close(self) -> None:
         for closer in (self.cloud, self.s3):
@@ -535,6 +546,21 @@ def _user_data_packages(raw: dict[str, Any], stack: str) -> list[str]:
             document = yaml.safe_load(user_data) or {}
             packages |= {p for p in document.get("packages", []) if isinstance(p, str)}
     return sorted(packages)
+
+
+def _order_during_backup(settings) -> str:
+    """Shell: start a backup, and sell one order once its restic upload runs (the database is
+    dumped by then); prints overlap=yes when it did, overlap=no when the run ended first."""
+    insert = _db_exec(settings, f"INSERT INTO orders (item) VALUES ('order-{secrets.token_hex(4)}');")
+    return ("systemctl start --no-block redundo-backup.service\n"
+            "overlap=no\n"
+            "for i in $(seq 1 600); do\n"
+            f"  if pgrep -f '^restic backup' >/dev/null; then {insert}; overlap=yes; break; fi\n"
+            "  if [ \"$i\" -gt 20 ] && [ \"$(systemctl show -p ActiveState --value redundo-backup.service)\" != activating ]; then break; fi\n"
+            "  sleep 0.1\n"
+            "done\n"
+            f"[ \"$overlap\" = yes ] || {insert}\n"
+            "echo overlap=$overlap\n")
 
 
 def _shop_files(token: str) -> dict[str, str]:

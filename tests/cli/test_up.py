@@ -10,6 +10,7 @@ import pytest
 from redundo.cli.main import app
 from typer.testing import CliRunner
 
+from redundo import remote
 from redundo.pricing import estimate_tiers
 from redundo.settings import read_stack_file
 from tests.conftest import REPO, STACKS
@@ -335,7 +336,7 @@ def test_failback_takes_a_last_backup_on_the_standby_before_the_update(project, 
     _, check = _served(mocker)
     result = invoke(project, "failback", "--yes")
     assert result.exit_code == 0, result.output
-    assert ssh.call_args.args == ("203.0.113.2", "debian", ["systemctl", "start", "redundo-backup.service"])
+    assert ssh.call_args.args == ("203.0.113.2", "debian", remote.LAST_BACKUP)
     assert order.index("backup") < order.index("up")
     check.assert_called_once_with("203.0.113.1", "debian", host_key="ssh-ed25519 AAAAprimary")
     up_args = call(fake, "up")[0]
