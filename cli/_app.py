@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from redundo.cli import _coercion
-from redundo.errors import RedundoError
+from redundo.errors import CtrlC, RedundoError, SigTerm
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -48,12 +48,7 @@ def fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-class Interrupted(BaseException):
-    """SIGINT (Ctrl-C). Not KeyboardInterrupt: typer turns that into a silent exit 130."""
-
-
-class Terminated(BaseException):
-    """SIGTERM, raised where the process was, so that `finally` blocks still run."""
+Interrupted, Terminated = CtrlC, SigTerm
 
 
 def _on_sigint(signum: int, frame: Any) -> None:

@@ -16,7 +16,7 @@ from redundo.cli._common import (
     _target,
 )
 
-from redundo.errors import OperationError, UsageError
+from redundo.errors import OperationError, SigTerm, Stopped, UsageError
 
 
 @app.command()
@@ -90,7 +90,6 @@ def rehearse(
     as qemu guests booted from the program's own user data), then: the site serves, the hosts back
     up, the primary burns, the standby takes over, failback. Exit 0 only when every step passed.
     """
-    import signal
     from pathlib import Path
 
     from redundo.rehearse import scenario
@@ -106,11 +105,6 @@ def rehearse(
     if image is not None and not Path(image).is_dir():
         raise UsageError(f"--image {image} is not a folder; pass one holding base.qcow2, vmlinuz and initrd.img")
 
-    def interrupted(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)
-
     def on_step(step) -> None:
         mark = "[green]ok[/green]" if step.passed else "[red]FAILED[/red]"
         line = f"{mark} {step.name} ({step.seconds:.0f} s): {step.detail}"
@@ -121,15 +115,16 @@ def rehearse(
                                on_step=on_step)
     try:
         report = scenario.rehearse(options)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Stopped) as stop:
         # Every VM, server and temp file is already gone (rehearse cleans up on its way out); a
         # worker thread may still be waiting on a dead guest, so leave without waiting for it.
-        stderr().print("rehearsal interrupted; its VMs, servers and temporary files were removed", highlight=False)
+        how = "terminated (SIGTERM)" if isinstance(stop, SigTerm) else "interrupted"
+        stderr().print(f"rehearsal {how}; its VMs, servers and temporary files were removed", highlight=False)
         import os
         import sys
 
         sys.stderr.flush()
-        os._exit(130)
+        os._exit(getattr(stop, "exit_code", 130))
     if json_:
         _emit_json(report.to_dict())
     else:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from redundo.errors import OperationError
+from redundo.errors import OperationError, SigTerm, Stopped
 from redundo.settings import NAMESPACE, StackSettings
 
 __all__ = [
@@ -52,7 +52,7 @@ class ReplacementRefused(OperationError):
 
 
 class Interrupted(OperationError):
-    """The user interrupted a run (Ctrl-C); the message says what to run next."""
+    """The user interrupted a run (Ctrl-C, or SIGTERM: exit 143); the message says what to run next."""
 
     exit_code = 130
 
@@ -328,10 +328,13 @@ def up(target: Target, on_event: Callable[[Any], None], allow_replace: Iterable[
     _guarded_preview(stack, target, "deploy", allow_replace)
     try:
         return _run("up", lambda: stack.up(on_event=on_event, color="never", **_policy_args(target)), name)
-    except KeyboardInterrupt:
-        raise Interrupted(f"interrupted during `up` of stack {name!r}: run `redundo up --stack {name}` again; it "
-                          "says whether the update left a lock (`redundo cancel`) or unfinished operations "
-                          "(`redundo refresh`)") from None
+    except (KeyboardInterrupt, Stopped) as stop:
+        how = "terminated (SIGTERM)" if isinstance(stop, SigTerm) else "interrupted"
+        stopped = Interrupted(f"{how} during `up` of stack {name!r}: run `redundo up --stack {name}` again; it "
+                              "says whether the update left a lock (`redundo cancel`) or unfinished operations "
+                              "(`redundo refresh`)")
+        stopped.exit_code = getattr(stop, "exit_code", Interrupted.exit_code)
+        raise stopped from None
 
 
 def refresh(target: Target, on_event: Callable[[Any], None]):

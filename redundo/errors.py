@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["RedundoError", "UsageError", "ConfigError", "OperationError"]
+__all__ = ["RedundoError", "UsageError", "ConfigError", "OperationError", "Stopped", "CtrlC", "SigTerm"]
 
 
 class RedundoError(Exception):
@@ -23,3 +23,21 @@ class ConfigError(UsageError):
 
 class OperationError(RedundoError):
     """An operation that was correctly asked for could not be carried out."""
+
+
+class Stopped(BaseException):
+    """The process was told to stop: raised by the CLI's signal handlers where the process was, so
+    that `finally` blocks run. Not KeyboardInterrupt (typer turns that into a silent exit 130), and
+    not an Exception, so that no `except Exception` swallows it."""
+
+    exit_code = 130
+
+
+class CtrlC(Stopped):
+    """SIGINT (Ctrl-C)."""
+
+
+class SigTerm(Stopped):
+    """SIGTERM."""
+
+    exit_code = 143

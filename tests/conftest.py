@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,11 @@ STACKS = REPO / "stacks"
 EXAMPLE = "small-shop"
 SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlc3Qta2V5LWZvci1yZWR1bmRvLXRlc3RzLW9ubHk test"
 SERVICE = "0123456789abcdef0123456789abcdef"
+# A shell that starts the suite in the background (`cmd &`) ignores SIGINT in every process below
+# it, and Python then leaves Ctrl-C ignored. A command whose Ctrl-C a test checks runs behind this
+# prefix: SIGINT back to its default, as under a terminal, then exec of the command (same pid).
+CTRL_C_AS_FROM_A_TERMINAL = [sys.executable, "-c", "import os, signal, sys; "
+                             "signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"]
 
 
 def example_config(**overrides: Any) -> dict[str, Any]:
@@ -73,7 +79,7 @@ def _fresh_consoles():
 # test its own unit, handed out one at a time in collection order). Tests that boot guests take
 # minutes each: they go first, longest first, so that none of them starts last and the short tests
 # even out the end.
-_LONGEST_FIRST = ("premium", "standard", "basic", "ctrl_c", "unit_name", "key_policy")
+_LONGEST_FIRST = ("premium", "standard", "basic", "key_policy", "unit_name", "ctrl_c")
 
 
 def pytest_collection_modifyitems(config, items):

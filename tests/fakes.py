@@ -14,6 +14,8 @@ from pulumi.automation._cmd import CommandResult  # not re-exported by pulumi.au
 from pulumi.automation.errors import create_command_error
 from semver import VersionInfo
 
+from redundo.errors import CtrlC
+
 HISTORY = [{
     "kind": "update", "startTime": "2026-11-26T10:00:00.000Z", "message": "", "environment": {}, "config": {},
     "result": "succeeded", "endTime": "2026-11-26T10:03:00.000Z", "resourceChanges": {"create": 24}, "version": 1,
@@ -79,7 +81,7 @@ class FakePulumiCommand(auto.PulumiCommand):
         if verb in self.interrupt:
             # Ctrl-C in the middle of the run: the engine has recorded what it had started.
             self.pending = list(self.interrupt.pop(verb))
-            raise KeyboardInterrupt
+            raise CtrlC()  # what the CLI's SIGINT handler raises where the process was
         if verb in ("up", "preview", "destroy", "refresh") and "--event-log" in args:
             events = self.verb_events.get(verb, self.events)
             self._write_events(args[args.index("--event-log") + 1], events if verb not in self.fail else [])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -164,6 +165,9 @@ class SeaweedS3:
         self.on_port_change: Callable[[int], None] = lambda port: None
         """Told the S3 port after a restart (the cloud re-points its relay)."""
         self._used_ports: set[int] = set()
+        # The program's resources are realized in parallel threads, and a new key restarts the
+        # server: every call waits for a restart to end instead of meeting a closed port.
+        self._lock = threading.RLock()
         self._start()
 
     def _start(self) -> None:
@@ -233,13 +237,15 @@ class SeaweedS3:
     _client = MotoS3._client
 
     def create_bucket(self, bucket: str, *, region: str, object_lock: bool) -> None:
-        self._client("s3").create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=object_lock)
+        with self._lock:
+            self._client("s3").create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=object_lock)
 
     def admin_call(self, method: str, **kwargs: Any) -> Any:
         from botocore.exceptions import ClientError
 
         try:
-            return getattr(self._client("s3"), method)(**kwargs)
+            with self._lock:
+                return getattr(self._client("s3"), method)(**kwargs)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("NotImplemented", "501", "MethodNotAllowed"):
@@ -251,7 +257,8 @@ class SeaweedS3:
         self.admin_call("put_bucket_policy", Bucket=bucket, Policy=policy)
 
     def create_user(self, user: str, *, path: str) -> None:
-        self.identities[user] = {"name": user, "actions": [], "credentials": []}
+        with self._lock:
+            self.identities[user] = {"name": user, "actions": [], "credentials": []}
 
     def put_user_policy(self, user: str, name: str, policy: str) -> None:
         actions: set[str] = set()
@@ -270,22 +277,27 @@ class SeaweedS3:
                     actions.add(f"Write:{bucket}")
                 if "s3:ListBucket" in granted:
                     actions.add(f"List:{bucket}")
-        self.identities[user]["actions"] = sorted(set(self.identities[user]["actions"]) | actions)
-        if self.identities[user]["credentials"]:
-            self._restart()
+        with self._lock:
+            self.identities[user]["actions"] = sorted(set(self.identities[user]["actions"]) | actions)
+            if self.identities[user]["credentials"]:
+                self._restart()
 
     def create_access_key(self, user: str) -> tuple[str, str]:
         import secrets
 
         key = ("AKIA" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30))
-        self.identities[user]["credentials"].append({"accessKey": key[0], "secretKey": key[1]})
-        self._restart()
+        with self._lock:
+            self.identities[user]["credentials"].append({"accessKey": key[0], "secretKey": key[1]})
+            self._restart()
         return key
 
-    objects = MotoS3.objects
+    def objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
+        with self._lock:
+            return MotoS3.objects(self, bucket, prefix)
 
     def close(self) -> None:
-        self._stop()
+        with self._lock:
+            self._stop()
         # SeaweedFS puts its internal gRPC sockets in /tmp, named after their ports.
         for port in self._used_ports:
             for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):

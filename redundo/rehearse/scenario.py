@@ -26,7 +26,7 @@ from typing import Any, Callable
 import yaml
 
 from redundo import remote
-from redundo.errors import OperationError
+from redundo.errors import CtrlC, OperationError, SigTerm
 from redundo.tiers import Tier
 
 __all__ = ["Options", "Report", "Step", "rehearse"]
@@ -104,10 +104,15 @@ class _Scenario:
     # Plumbing.
     def step(self, name: str, action: Callable[[], str]) -> bool:
         started = time.monotonic()
+        from redundo.deploy import Interrupted
+
         try:
             detail, passed = action(), True
         except StepFailed as exc:
             detail, passed = str(exc), False
+        except Interrupted as stop:
+            # Ctrl-C or SIGTERM during a deploy: the user stops the rehearsal, not one step of it.
+            raise (SigTerm() if stop.exit_code == SigTerm.exit_code else CtrlC()) from None
         except OperationError as exc:
             detail, passed = str(exc), False
         step = Step(name, passed, time.monotonic() - started, detail)
@@ -218,6 +223,8 @@ class _Scenario:
         clock = time.monotonic()
         try:
             deploy.up(self.target, self._printer())
+        except deploy.Interrupted:
+            raise  # the user stops the rehearsal (see step)
         except OperationError as exc:
             raise StepFailed(f"redundo up failed: {_after(str(exc), 'failed: ')}") from None
         self.report.timings["provisioning"] = time.monotonic() - clock
@@ -256,10 +263,14 @@ class _Scenario:
             raise StepFailed(f"the primary does not serve the shop for {self.domain}: "
                              f"{'HTTP ' + str(status) if status else 'no answer'} on /rehearsal/token.txt"
                              f"{' (' + body.strip()[:80] + ')' if body.strip() else ''}")
+        front, _ = self.http(self.primary, "/")
+        if not 200 <= front < 400:
+            raise StepFailed(f"the primary serves the token but answers {self.domain}/ with "
+                             f"{'HTTP ' + str(front) if front else 'nothing'}; the shop's front page is missing")
         rows = self.count_orders(self.primary)
         if rows != self.orders_total:
             raise StepFailed(f"the primary's {kind} database holds {rows} orders, {self.orders_total} were written")
-        return f"the primary serves {self.domain} (token on /rehearsal/token.txt) with {rows} orders in {kind}"
+        return f"the primary serves {self.domain} (front page, token on /rehearsal/token.txt) with {rows} orders in {kind}"
 
     def add_orders(self, address: str, count: int) -> int:
         values = ",".join(f"('order-{secrets.token_hex(4)}')" for _ in range(count))
@@ -343,6 +354,14 @@ class _Scenario:
                 f"{beat['snapshot_id'][:8]}, {self.orders_total - self.orders_backed_up} sold after it")
 
     def fire(self) -> str:
+        armed = ""
+        if self.o.tier.standby_mode == "warm":
+            # Before the fire, as on a real site: the warm standby follows every (compressed)
+            # interval, and premium's watchdog has armed, or it would never take over.
+            standby = self.output("standbyIpv4")
+            self.compress_timers(standby, ["redundo-restore.timer"])
+            if self.o.tier.automatic_failover:
+                armed = f"; the standby's watchdog armed {self.wait_armed(standby)}"
         guest = self.guest(self.primary)
         disk = guest.dir / "disk.qcow2"
         self.fire_at = time.monotonic()
@@ -355,7 +374,20 @@ class _Scenario:
             raise StepFailed(f"the burned primary still answers HTTP {status}")
         self.report.rpo_seconds = self.fire_wall - self.last_snapshot_epoch
         self.report.orders_lost = self.orders_total - self.orders_backed_up
-        return f"primary {self.primary} killed, its disk deleted; it no longer answers"
+        return f"primary {self.primary} killed, its disk deleted; it no longer answers{armed}"
+
+    def wait_armed(self, standby: str) -> str:
+        """When the standby's watchdog armed (it first runs 5 min after boot, then every minute)."""
+        from redundo.agent import STATE_DIR
+
+        deadline = time.monotonic() + 480
+        while time.monotonic() < deadline:
+            stamp = self.sh(standby, f"cat {STATE_DIR}/watchdog.armed 2>/dev/null || true").strip()
+            if stamp:
+                return f"at {stamp}"
+            time.sleep(10)
+        raise StepFailed(f"the standby's watchdog has not armed, so it would never take over: "
+                         f"{self.agent_line(standby, 'redundo-watchdog')}")
 
     def standby(self) -> str:
         address = self.output("standbyIpv4")
@@ -367,8 +399,6 @@ class _Scenario:
         if not address or self.guest(address) is None or not self.guest(address).alive():
             raise StepFailed(f"the {mode} standby is not running")
         self.standby_address = address
-        if self.o.tier.standby_mode == "warm":
-            self.compress_timers(address, ["redundo-restore.timer"])
         return f"{mode} standby running at {address}"
 
     def take_over(self) -> str:
@@ -564,7 +594,10 @@ def _order_during_backup(settings) -> str:
 
 
 def _shop_files(token: str) -> dict[str, str]:
-    return {"rehearsal/token.txt": f"redundo rehearse {token}\n"}
+    # A front page, as every shop has: premium's watchdog arms only once the primary has served
+    # the site's "/" (an empty web root answers 403, and a watchdog never armed never takes over).
+    return {"index.html": f"<!doctype html><title>Bijouterie</title><h1>Bijouterie</h1><!-- {token} -->\n",
+            "rehearsal/token.txt": f"redundo rehearse {token}\n"}
 
 
 def _install_shop(files: dict[str, str], settings) -> str:

@@ -29,7 +29,7 @@ import typer.main
 
 from redundo.cli.main import app
 from tests.cli.test_hints import mentioned, options_of
-from tests.conftest import SERVICE, SSH_KEY
+from tests.conftest import CTRL_C_AS_FROM_A_TERMINAL, SERVICE, SSH_KEY
 
 REDUNDO = Path(sys.executable).parent / "redundo"
 TIMEOUT = 120
@@ -354,7 +354,8 @@ def run_case(case: Case, base: Path) -> Outcome:
     env.update({k: v.format(root=root) for k, v in case.env.items()})
     before = snapshot(root)
     started = time.monotonic()
-    process = subprocess.Popen([str(REDUNDO), *case.args], cwd=project / case.cwd, env=env,
+    prefix = CTRL_C_AS_FROM_A_TERMINAL if case.send == signal.SIGINT else []
+    process = subprocess.Popen([*prefix, str(REDUNDO), *case.args], cwd=project / case.cwd, env=env,
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if case.send is not None:
         # Mid-work for sure: the worker processes of `plan --all` have been forked.

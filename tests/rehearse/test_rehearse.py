@@ -7,11 +7,13 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from redundo.tiers import get_tier
+from tests.conftest import CTRL_C_AS_FROM_A_TERMINAL
 
 pytestmark = [pytest.mark.host, pytest.mark.usefixtures("host_tools")]
 
@@ -98,6 +100,33 @@ def test_rehearse_tier_lives_through_the_fire(tmp_path, tier, s3):
     # already dumped the database was uploading), and the rebuilt primary still has that order.
     failback = report["steps"][-1]["detail"]
     assert "an order sold during a running backup is there too: the last backup waited" in failback, failback
+    assert _leftovers(tmp_path) == []
+
+
+def test_rehearse_ctrl_c_leaves_nothing_behind(tmp_path):
+    """Ctrl-C while a host boots: exit 130 with one line, and no qemu, relay, S3 server or temp dir
+    of the run remains."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen([*CTRL_C_AS_FROM_A_TERMINAL, REDUNDO, "rehearse", "--stack", "small-shop", "--tier",
+                             "basic"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=Path(__file__).resolve().parents[2])
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline and proc.poll() is None and not any(
+            "qemu-system" in p for p in _leftovers(tmp_path)):
+        time.sleep(1)
+    assert proc.poll() is None, f"the rehearsal ended before any guest started: {proc.stderr.read()[-1000:]}"
+    time.sleep(10)  # the guest is booting
+    assert any("qemu-system" in p for p in _leftovers(tmp_path))
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _kill_leftovers(tmp_path)
+        raise
+    assert proc.returncode == 130, err[-1000:]
+    assert err.strip().splitlines()[-1] == ("rehearsal interrupted; its VMs, servers and temporary files "
+                                            "were removed")
     assert _leftovers(tmp_path) == []
 
 
