@@ -72,24 +72,12 @@ class MotoS3:
         return getattr(self._client("s3"), method)(**kwargs)
 
     def put_bucket_policy(self, bucket: str, policy: str) -> None:
-        """The program's policy, with its conditions evaluated here: moto applies a bucket policy's
-        Principal "*" statements without their conditions, so the vault's "deny when
-        aws:SecureTransport is false" would refuse every request. Every request reaches moto
-        through the TLS relay (the guests have no other way to the vault), so that condition is
-        false for all of them and the statement is left out; any other condition is refused."""
+        """The program's policy as the vault sees it behind the relay (see `_behind_the_relay`)."""
         document = json.loads(policy)
         self.bucket_policies[bucket] = document
-        kept = []
-        for statement in document.get("Statement", []):
-            condition = statement.get("Condition")
-            if condition is None:
-                kept.append(statement)
-            elif condition == {"Bool": {"aws:SecureTransport": "false"}}:
-                continue  # never true behind the relay
-            else:
-                raise OperationError(f"the rehearsal cannot evaluate the bucket policy condition {condition}")
-        if kept:
-            self._client("s3").put_bucket_policy(Bucket=bucket, Policy=json.dumps({**document, "Statement": kept}))
+        kept = _behind_the_relay(document)
+        if kept is not None:
+            self._client("s3").put_bucket_policy(Bucket=bucket, Policy=kept)
 
     def create_user(self, user: str, *, path: str) -> None:
         self._client("iam").create_user(UserName=user, Path=path)
@@ -117,6 +105,26 @@ class MotoS3:
         except OSError:
             pass
         self._server.stop()
+
+
+def _behind_the_relay(document: dict[str, Any]) -> str | None:
+    """A bucket policy with its conditions evaluated here, or None when no statement is left.
+
+    Every request reaches the local S3 server in plain HTTP from the TLS relay (the guests have no
+    other way to the vault), so the vault's "deny when aws:SecureTransport is false" would refuse
+    every one of them where the server evaluates it (SeaweedFS), and moto applies a Principal "*"
+    statement without its condition. Behind the relay that condition is false for every request,
+    so the statement is left out; any other condition is refused."""
+    kept = []
+    for statement in document.get("Statement", []):
+        condition = statement.get("Condition")
+        if condition is None:
+            kept.append(statement)
+        elif condition == {"Bool": {"aws:SecureTransport": "false"}}:
+            continue  # never true behind the relay
+        else:
+            raise OperationError(f"the rehearsal cannot evaluate the bucket policy condition {condition}")
+    return json.dumps({**document, "Statement": kept}) if kept else None
 
 
 def make_server(kind: str, region: str, workdir: Path):
@@ -160,6 +168,8 @@ class SeaweedS3:
             "admin": {"name": "admin", "actions": ["Admin", "Read", "Write", "List", "Tagging"],
                       "credentials": [{"accessKey": self._admin[0], "secretKey": self._admin[1]}]}}
         self.policies: dict[str, list[str]] = {}
+        self.bucket_policies: dict[str, Any] = {}
+        """Each bucket's policy as the program gave it."""
         self.unsupported: list[str] = []
         self._proc: subprocess.Popen | None = None
         self.on_port_change: Callable[[int], None] = lambda port: None
@@ -254,7 +264,11 @@ class SeaweedS3:
             raise
 
     def put_bucket_policy(self, bucket: str, policy: str) -> None:
-        self.admin_call("put_bucket_policy", Bucket=bucket, Policy=policy)
+        document = json.loads(policy)
+        self.bucket_policies[bucket] = document
+        kept = _behind_the_relay(document)
+        if kept is not None:
+            self.admin_call("put_bucket_policy", Bucket=bucket, Policy=kept)
 
     def create_user(self, user: str, *, path: str) -> None:
         with self._lock:

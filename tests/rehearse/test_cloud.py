@@ -15,14 +15,14 @@ from redundo.plan import pulumi_config
 from redundo.rehearse import image as image_mod
 from redundo.rehearse.cloud import LocalCloud
 from redundo.rehearse.engine import RehearsalEngine
-from redundo.rehearse.s3 import MotoS3
+from redundo.rehearse.s3 import make_server
 from redundo.settings import parse_settings
 from redundo.stacks.program import main
 
 
-@pytest.fixture
-def cloud(tmp_path):
-    s3 = MotoS3("eu-west-3")
+@pytest.fixture(params=["moto", "seaweedfs"])
+def cloud(tmp_path, request):
+    s3 = make_server(request.param, "eu-west-3", tmp_path)
     cloud = LocalCloud(tmp_path, image_mod.Image(tmp_path), s3, apt_cache=tmp_path / "apt",
                        mirrors=["http://deb.debian.org/debian"])
     cloud.booted, cloud.commands = [], []
@@ -71,8 +71,9 @@ def test_cloud_realizes_the_vault_exactly_as_the_program_gives_it(tmp_path, clou
     assert {k: lock["Rule"]["DefaultRetention"][k] for k in ("Mode", "Days")} == {"Mode": "COMPLIANCE", "Days": 30}
     [rule] = s3.admin_call("get_bucket_lifecycle_configuration", Bucket=bucket)["Rules"]
     assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 180
-    # The program's TLS-only policy is kept as given; moto, which ignores conditions, never sees
-    # its deny (every request arrives through the TLS relay, where the condition is false).
+    # The program's TLS-only policy is not applied as such: every request reaches the server in
+    # plain HTTP from the TLS relay, where its condition is false (SeaweedFS, which evaluates it,
+    # refused every call after it, the admin's included; moto ignores conditions).
     policy = s3.bucket_policies[bucket]
     assert policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     # The reader key reads but cannot write: IAM is enforced with the program's policies.
