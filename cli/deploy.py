@@ -203,7 +203,9 @@ def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str
     settings = target.settings
     if settings.active_side == side:
         other = "failback" if side == "standby" else "failover"
-        raise OperationError(f"stack {settings.stack!r} already serves from its {side}; "
+        verb_of = {"standby": "failover", "primary": "failback"}
+        raise OperationError(f"stack {settings.stack!r} already serves from its {side} (if that {verb_of[side]} "
+                             f"was interrupted, `redundo up --stack {settings.stack}` finishes it); "
                              f"did you mean `redundo {other}`?")
     verb = "failover" if side == "standby" else "failback"
     steps = _switch_steps(settings, side)
@@ -228,12 +230,16 @@ def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str
             raise OperationError(f"stack {settings.stack!r} reports no standby address; cannot take a last backup")
         from redundo.components.redundant_site import SSH_USERS
 
-        stdout().print("taking a last backup on the standby ...")
+        from redundo.agent import backup_timeout_seconds
+
+        stdout().print("taking a last backup on the standby (after any backup, prune or check running there) ...")
         done = remote.ssh_run(standby_ip, SSH_USERS[settings.standby_provider], remote.LAST_BACKUP,
-                              host_key=outputs.get("standbyHostKey", (None, False))[0])
+                              host_key=outputs.get("standbyHostKey", (None, False))[0],
+                              timeout=remote.LAST_BACKUP_WAIT + backup_timeout_seconds(settings.tier) + 300)
         if done.returncode != 0:
             raise OperationError(f"the last backup on the standby failed, so the primary would restore old data: "
                                  f"{(done.stderr.strip().splitlines() or ['no output'])[-1]}")
+        stdout().print(f"last backup taken: snapshot {done.stdout.strip()[:8] or '?'}")
     if rebuild_primary:
         removed = deploy.forget_lost_primary(target)
         stdout().print("removed from the state (to be built again): "

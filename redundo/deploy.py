@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -329,12 +330,9 @@ def up(target: Target, on_event: Callable[[Any], None], allow_replace: Iterable[
     try:
         return _run("up", lambda: stack.up(on_event=on_event, color="never", **_policy_args(target)), name)
     except (KeyboardInterrupt, Stopped) as stop:
-        how = "terminated (SIGTERM)" if isinstance(stop, SigTerm) else "interrupted"
-        stopped = Interrupted(f"{how} during `up` of stack {name!r}: run `redundo up --stack {name}` again; it "
-                              "says whether the update left a lock (`redundo cancel`) or unfinished operations "
-                              "(`redundo refresh`)")
-        stopped.exit_code = getattr(stop, "exit_code", Interrupted.exit_code)
-        raise stopped from None
+        raise _stopped(stop, f"during `up` of stack {name!r}: run `redundo up --stack {name}` again; it says "
+                             "whether the update left a lock (`redundo cancel`) or unfinished operations "
+                             "(`redundo refresh`)") from None
 
 
 def refresh(target: Target, on_event: Callable[[Any], None]):
@@ -397,19 +395,46 @@ def switch(target: Target, side: str, token: str, on_event: Callable[[Any], None
     except auto.errors.CommandError as exc:
         raise OperationError(f"could not record the switch in stack {target.settings.stack!r}: "
                              f"{_first_line(exc)}") from None
-    try:
-        _guarded_preview(stack, target, "fail over" if side == "standby" else "fail back", allow_replace,
-                         refresh=refresh)
-    except ReplacementRefused:
-        # Nothing was sent: the stack's recorded side goes back to what it was.
+    def undo() -> None:
+        # Nothing was sent: the stack's recorded side goes back to what it was, or the next
+        # routine `redundo up` would carry out the switch.
         stack.set_config(f"{NAMESPACE}:activeSide", auto.ConfigValue(target.settings.active_side))
         if target.settings.switched_at:
             stack.set_config(f"{NAMESPACE}:switchedAt", auto.ConfigValue(target.settings.switched_at))
         else:
             stack.remove_config(f"{NAMESPACE}:switchedAt")
+
+    verb = "failover" if side == "standby" else "failback"
+    try:
+        _guarded_preview(stack, target, "fail over" if side == "standby" else "fail back", allow_replace,
+                         refresh=refresh)
+    except ReplacementRefused:
+        undo()
         raise
-    return _run("up", lambda: stack.up(on_event=on_event, color="never", refresh=refresh or None,
-                                       **_policy_args(target)))
+    except (KeyboardInterrupt, Stopped) as stop:
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            undo()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        raise _stopped(stop, f"during the {verb}'s preview of stack {target.settings.stack!r}; nothing was "
+                             f"sent and the stack still serves from its {target.settings.active_side}") from None
+    try:
+        return _run("up", lambda: stack.up(on_event=on_event, color="never", refresh=refresh or None,
+                                           **_policy_args(target)))
+    except (KeyboardInterrupt, Stopped) as stop:
+        name = target.settings.stack
+        raise _stopped(stop, f"during the {verb} of stack {name!r}, which now records its {side} as active: "
+                             f"run `redundo up --stack {name}` to finish it (it says whether the update left a "
+                             "lock, `redundo cancel`, or unfinished operations, `redundo refresh`)") from None
+
+
+def _stopped(stop: BaseException, what: str) -> "Interrupted":
+    """The one-line Interrupted for a Ctrl-C or SIGTERM `stop`, with its exit code."""
+    how = "terminated (SIGTERM)" if isinstance(stop, SigTerm) else "interrupted"
+    stopped = Interrupted(f"{how} {what}")
+    stopped.exit_code = getattr(stop, "exit_code", Interrupted.exit_code)
+    return stopped
 
 
 def outputs(target: Target) -> dict[str, tuple[Any, bool]]:

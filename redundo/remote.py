@@ -15,30 +15,48 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
+from redundo.agent import STATE_DIR
 from redundo.errors import OperationError
 
 # The standby's last backup before a failback, as a command for `ssh_run`. `systemctl start` on a
 # oneshot unit that is already running joins that run rather than starting another: a backup its
 # timer began before the site's last writes would pass for the last backup, and the rebuilt
-# primary would restore without them. So it waits (bounded) for a running one to end, then starts
-# one, which dumps the database after this was asked for. A run the timer starts in between also
-# began after the ask, and is as good.
-LAST_BACKUP = ["sh", "-c", """unit=redundo-backup.service
+# primary would restore without them. So it waits (bounded: LAST_BACKUP_WAIT seconds) until no
+# backup, prune or verify runs (the last two hold restic's exclusive lock, which a backup cannot
+# take), starts a backup, and then requires the host's heartbeat to be of a run that started after
+# the ask (a unit whose start condition fails exits 0 having run nothing). It prints the snapshot.
+# A run the timer starts in between also began after the ask, and is as good.
+LAST_BACKUP_WAIT = 1800
+LAST_BACKUP = ["sh", "-c", f"""ask=$(date +%s)
+limit=${{REDUNDO_WAIT_LIMIT:-{LAST_BACKUP_WAIT}}}
 i=0
-while [ "$i" -lt 3600 ]; do
-  case "$(systemctl show -p ActiveState --value "$unit")" in
-    activating|deactivating|reloading) ;;
-    *) exec systemctl start "$unit" ;;
-  esac
-  [ "$i" -eq 0 ] && echo "a backup is already running; waiting for it to end, then taking the last one" >&2
+while :; do
+  busy=""
+  for unit in redundo-backup.service redundo-prune.service redundo-verify.service; do
+    case "$(systemctl show -p ActiveState --value "$unit")" in
+      activating|deactivating) busy="$unit" ;;
+    esac
+  done
+  [ -z "$busy" ] && break
+  if [ "$i" -ge "$limit" ]; then
+    echo "$busy was still running after $limit s; wait for it to end (systemctl status $busy), then run the failback again" >&2
+    exit 1
+  fi
+  [ "$i" -eq 0 ] && echo "$busy is already running; waiting for it to end, then taking the last backup" >&2
   i=$((i + 1))
   sleep 1
 done
-echo "the backup already running on this host did not end within an hour; check redundo-backup.service" >&2
-exit 1
+systemctl start redundo-backup.service || exit
+beat=$(cat "${{REDUNDO_STATE_DIR:-{STATE_DIR}}}/heartbeat.json" 2>/dev/null)
+started=$(printf '%s' "$beat" | sed -n 's/.*"started":\\([0-9]*\\).*/\\1/p')
+if [ -z "$started" ] || [ "$started" -lt "$ask" ]; then
+  echo "redundo-backup.service ran no new backup (see systemctl status redundo-backup.service)" >&2
+  exit 1
+fi
+printf '%s' "$beat" | sed -n 's/.*"snapshot_id":"\\([^"]*\\)".*/\\1/p'
 """]
 
-__all__ = ["LAST_BACKUP", "ssh_run", "wait_until_serving", "serve_check", "Served", "known_hosts_line", "fingerprint"]
+__all__ = ["LAST_BACKUP", "LAST_BACKUP_WAIT", "ssh_run", "wait_until_serving", "serve_check", "Served", "known_hosts_line", "fingerprint"]
 
 
 def fingerprint(host_key: str) -> str:
@@ -71,7 +89,10 @@ def ssh_run(host: str, user: str, command: list[str], *, host_key: str | None, p
         known = os.path.join(scratch, "known_hosts")
         with open(known, "w", encoding="utf-8") as out:
             out.write(known_hosts_line(host, host_key, port))
-        argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-o", "StrictHostKeyChecking=yes",
+        # ServerAlive: a command may run silently for a long time (a backup), and a NAT on the
+        # way would drop an idle connection.
+        argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-o", "ServerAliveInterval=30",
+                "-o", "StrictHostKeyChecking=yes",
                 "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
                 "-o", f"HostKeyAlgorithms={host_key.split()[0]}", "-o", "UpdateHostKeys=no",
                 "-o", "LogLevel=ERROR", "-p", str(port)]

@@ -238,7 +238,7 @@ def _stand_in(handler_cls):
 
 
 def test_agent_watchdog_arms_only_after_the_primary_served_the_site_once(tmp_path):
-    """Loopback stand-ins: the 'primary' (down, then 503, then 200, then 503) and OVH's API.
+    """Loopback stand-ins: the 'primary' (down, then 503, then 401, then 503) and OVH's API.
 
     Misses before arming never take over, however many; a 5xx counts as a miss once armed, and
     any answer below 500 resets the count."""
@@ -313,8 +313,9 @@ def test_agent_watchdog_arms_only_after_the_primary_served_the_site_once(tmp_pat
             assert "not armed" in check(primary_url)
         assert not restored.exists() and requests == [] and not (state / "watchdog.armed").exists()
 
-        primary_status["code"] = 200
-        assert "armed: the primary served shop.fr (HTTP 200)" in check(primary_url)
+        # A shop whose "/" asks for a login is up: the same rule as a healthy check arms it.
+        primary_status["code"] = 401
+        assert "armed: the primary answered for shop.fr (HTTP 401)" in check(primary_url)
         assert (state / "watchdog.armed").exists()
 
         primary_status["code"] = 503

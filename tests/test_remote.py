@@ -78,3 +78,85 @@ def test_remote_wait_until_serving_wants_the_restored_page_not_just_a_200():
         assert remote.wait_until_serving(address, "elsewhere.fr", expect=right, timeout=1, every=0.2) is None
     finally:
         server.shutdown()
+
+
+def test_remote_last_backup_script_reaches_the_host_byte_for_byte(sshd):
+    """Through ssh_run's quoting, `sudo` and the remote shell, the host gets exactly the script."""
+    done = _run(sshd, sshd.host_key, ["printf", "%s", remote.LAST_BACKUP[2]])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == remote.LAST_BACKUP[2]
+
+
+def _last_backup(tmp_path, states: dict[str, list[str]], *, start: str, limit: int = 30):
+    """Run LAST_BACKUP under dash with a stand-in systemctl: each `show` of a unit answers the next of
+    its `states` (then "inactive"); `start` is the shell run for `systemctl start`. Returns the run
+    and the stand-in's calls in order."""
+    import os
+    import subprocess
+
+    bin_dir, state = tmp_path / "bin", tmp_path / "state"
+    bin_dir.mkdir(parents=True)
+    state.mkdir()
+    for unit, answers in states.items():
+        (tmp_path / f"{unit}.states").write_text("".join(f"{a}\n" for a in answers))
+    calls = tmp_path / "calls"
+    (bin_dir / "systemctl").write_text(f"""#!/bin/sh
+echo "$*" >> {calls}
+if [ "$1" = show ]; then
+  f={tmp_path}/"$5".states
+  line=$(head -n 1 "$f" 2>/dev/null); [ -n "$line" ] && sed -i 1d "$f"
+  echo "${{line:-inactive}}"
+  exit 0
+fi
+if [ "$1" = start ]; then
+{start}
+fi
+""")
+    (bin_dir / "systemctl").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "REDUNDO_STATE_DIR": str(state),
+           "REDUNDO_WAIT_LIMIT": str(limit)}
+    done = subprocess.run(["dash", *remote.LAST_BACKUP[1:]], capture_output=True, text=True, env=env, timeout=60)
+    return done, calls.read_text().splitlines() if calls.exists() else []
+
+
+FRESH_BACKUP = ('printf \'{"status":"ok","started":%s,"snapshot_id":"0a1b2c3d4e5f"}\' "$(date +%s)" '
+                '> "$REDUNDO_STATE_DIR/heartbeat.json"')
+
+
+def test_remote_last_backup_waits_for_a_running_backup_then_takes_its_own(tmp_path):
+    """A backup (and then a prune) already running: the script waits for both to end, then starts
+    a new backup; `systemctl start` never joins the running one. It prints the new snapshot."""
+    done, calls = _last_backup(tmp_path, {"redundo-backup.service": ["activating", "activating"],
+                                          "redundo-prune.service": ["inactive", "inactive", "activating"]},
+                               start=FRESH_BACKUP)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0a1b2c3d4e5f"
+    assert done.stderr.strip() == ("redundo-backup.service is already running; waiting for it to end, "
+                                   "then taking the last backup")
+    starts = [i for i, c in enumerate(calls) if c.startswith("start")]
+    assert [calls[i] for i in starts] == ["start redundo-backup.service"]
+    # The start came after the last poll that found a run in progress (the fourth round of three units).
+    shows = [i for i, c in enumerate(calls) if c.startswith("show")]
+    assert len(shows) == 12 and starts[0] > shows[-1]
+
+
+def test_remote_last_backup_refuses_a_start_that_ran_no_new_backup(tmp_path):
+    """`systemctl start` exits 0 but the heartbeat is from before the ask (the unit's start condition
+    failed, or it joined an older run): the failback must not go on."""
+    old = 'printf \'{"status":"ok","started":1000,"snapshot_id":"old"}\' > "$REDUNDO_STATE_DIR/heartbeat.json"'
+    done, _ = _last_backup(tmp_path, {}, start=old)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.strip() == ("redundo-backup.service ran no new backup "
+                                   "(see systemctl status redundo-backup.service)")
+
+
+def test_remote_last_backup_passes_a_failed_backup_on_and_gives_up_after_its_limit(tmp_path):
+    failed, _ = _last_backup(tmp_path, {}, start="echo 'Job for redundo-backup.service failed' >&2; exit 3")
+    assert failed.returncode == 3 and failed.stderr.strip() == "Job for redundo-backup.service failed"
+    stuck, calls = _last_backup(tmp_path / "stuck", {"redundo-verify.service": ["activating"] * 10},
+                                start=FRESH_BACKUP, limit=2)
+    assert stuck.returncode == 1
+    assert stuck.stderr.strip().splitlines()[-1] == (
+        "redundo-verify.service was still running after 2 s; wait for it to end "
+        "(systemctl status redundo-verify.service), then run the failback again")
+    assert not any(c.startswith("start") for c in calls)

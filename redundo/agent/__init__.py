@@ -178,6 +178,11 @@ def _timeout(every_minutes: int) -> int:
     return min(6 * 3600, max(300, every_minutes * 60 * 8 // 10))
 
 
+def backup_timeout_seconds(tier: Tier) -> int:
+    """How long one run of redundo-backup.service may take (its TimeoutStartSec)."""
+    return _timeout(tier.backup_interval_minutes)
+
+
 def backup_units(tier: Tier) -> dict[str, str]:
     """The primary's units: backup at the tier's interval, prune daily, verify weekly."""
     conf = SETTINGS_FILE
@@ -185,7 +190,7 @@ def backup_units(tier: Tier) -> dict[str, str]:
     return {
         "redundo-backup.service": unit_file(_service(
             "redundo: back up the site to the off-site vault", f"{BIN_DIR}/redundo-backup backup",
-            _timeout(every), conf)),
+            backup_timeout_seconds(tier), conf)),
         "redundo-backup.timer": unit_file(_timer(
             f"redundo: back up every {every} min", every, tier.randomized_delay_minutes)),
         "redundo-prune.service": unit_file(_service(

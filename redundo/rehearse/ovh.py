@@ -178,9 +178,12 @@ class OvhStandIn:
             return (200, {"clientId": parts[4], "identity": client["identity"]}) if client else (404, {})
         if parts == ["v2", "iam", "policy"] and method == "POST" and who == "deployer":
             pid = secrets.token_hex(8)
-            self.policies[pid] = {"identities": body.get("identities", []),
+            # The API takes resources as {"urn": ...} objects and actions under permissions.allow;
+            # kept here as plain URNs and action names (after the body, which must not override them).
+            allow = (body.get("permissions") or {}).get("allow", body.get("allows", []))
+            self.policies[pid] = {**body, "identities": body.get("identities", []),
                                   "resources": [r["urn"] if isinstance(r, dict) else r for r in body.get("resources", [])],
-                                  "allows": (body.get("permissions") or {}).get("allow", body.get("allows", [])), **body}
+                                  "allows": [a["action"] if isinstance(a, dict) else a for a in allow]}
             return 200, {"id": pid}
         return 404, {"message": f"no such call in the stand-in: {method} /{'/'.join(parts)}"}
 

@@ -120,7 +120,8 @@ def _behind_the_relay(document: dict[str, Any]) -> str | None:
         condition = statement.get("Condition")
         if condition is None:
             kept.append(statement)
-        elif condition == {"Bool": {"aws:SecureTransport": "false"}}:
+        elif (condition == {"Bool": {"aws:SecureTransport": "false"}} and statement.get("Effect") == "Deny"
+              and statement.get("Principal") in ("*", {"AWS": "*"})):
             continue  # never true behind the relay
         else:
             raise OperationError(f"the rehearsal cannot evaluate the bucket policy condition {condition}")
@@ -178,6 +179,7 @@ class SeaweedS3:
         # The program's resources are realized in parallel threads, and a new key restarts the
         # server: every call waits for a restart to end instead of meeting a closed port.
         self._lock = threading.RLock()
+        self._closed = False
         self._start()
 
     def _start(self) -> None:
@@ -209,9 +211,12 @@ class SeaweedS3:
 
     def _restart(self) -> None:
         """Start again with the new identities, on fresh ports (the old ones may still be held a
-        moment after the old process exits); the data directory stays."""
+        moment after the old process exits); the data directory stays. Never after close(): a
+        resource still being realized when the rehearsal stops must not start a new server."""
         from redundo.rehearse.vm import free_port
 
+        if self._closed:
+            raise OperationError("the rehearsal's S3 server is closed")
         self._stop()
         self.ports = {name: free_port() for name in self.PORTS}
         self.port = self.ports["s3.port"]
@@ -311,6 +316,7 @@ class SeaweedS3:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._stop()
         # SeaweedFS puts its internal gRPC sockets in /tmp, named after their ports.
         for port in self._used_ports:

@@ -13,6 +13,7 @@ import os
 import secrets
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -487,7 +488,12 @@ class _Scenario:
         # redundo failback's own last-backup command runs, then the switch with a refresh.
         since = time.time()
         out = self.sh(self.standby_address, _order_during_backup(self.settings)
-                      + f"{shlex.join(remote.LAST_BACKUP)} 2>&1 || true\n", timeout=3700)
+                      + f"{shlex.join(remote.LAST_BACKUP)} 2>&1; echo last-backup-exit=$?\n",
+                      timeout=remote.LAST_BACKUP_WAIT + 900)
+        lines = out.strip().splitlines()
+        if not lines or lines[-1] != "last-backup-exit=0":
+            said = [line for line in lines[:-1] if not line.startswith("overlap=")][-1:] or ["no output"]
+            raise StepFailed(f"redundo failback's last backup failed on the standby: {said[0]}")
         overlap, waited = "overlap=yes" in out, "already running" in out
         self.orders_backed_up = self.count_orders(self.standby_address)
         self.wait_heartbeat(since, 120, host=self.standby_address)
@@ -530,8 +536,14 @@ def rehearse(options: Options) -> Report:
     try:
         scenario.run()
     finally:
-        scenario.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+        # A second Ctrl-C must not cut the cleanup short and leave guests running: held back
+        # until it is done (then delivered, and the CLI ends as interrupted).
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            scenario.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
     report.timings["total"] = time.monotonic() - clock
     steps = {s.name: s.seconds for s in report.steps}
     report.timings["scenario"] = sum(v for k, v in steps.items() if k != "up")
@@ -594,8 +606,7 @@ def _order_during_backup(settings) -> str:
 
 
 def _shop_files(token: str) -> dict[str, str]:
-    # A front page, as every shop has: premium's watchdog arms only once the primary has served
-    # the site's "/" (an empty web root answers 403, and a watchdog never armed never takes over).
+    # A front page, as every shop has (an empty web root answers 403 on "/").
     return {"index.html": f"<!doctype html><title>Bijouterie</title><h1>Bijouterie</h1><!-- {token} -->\n",
             "rehearsal/token.txt": f"redundo rehearse {token}\n"}
 

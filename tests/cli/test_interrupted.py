@@ -54,3 +54,32 @@ def test_locked_stack_points_at_cancel_then_cancel_unlocks(project, fake):
     assert unlocked.exit_code == 0, unlocked.output
     assert any(args[0] == "cancel" for args, _ in fake.calls)
     assert "stack small-shop is unlocked" in unlocked.stdout
+
+
+def test_interrupted_failover_preview_puts_the_side_back_and_says_nothing_was_sent(project, fake, mocker):
+    from tests.cli.test_up import _switch_fake
+
+    _switch_fake(fake)
+    fake.interrupt = {"preview": []}
+    result = invoke(project, "failover", "--yes")
+    assert result.exit_code == 130
+    assert result.stderr.strip() == ("error: interrupted during the failover's preview of stack 'small-shop'; "
+                                     "nothing was sent and the stack still serves from its primary")
+    assert "up" not in _verbs(fake)
+    # The side recorded before the preview went back, so that a routine `redundo up` does not fail over.
+    sides = [a[-1] for a, _ in fake.calls if a[:3] == ["config", "set", "redundo:activeSide"]]
+    assert sides == ["standby", "primary"]
+
+
+def test_interrupted_failover_update_says_up_finishes_it(project, fake, mocker):
+    from tests.cli.test_up import _switch_fake
+
+    _switch_fake(fake)
+    fake.interrupt = {"up": []}
+    result = invoke(project, "failover", "--yes")
+    assert result.exit_code == 130
+    assert result.stderr.strip() == (
+        "error: interrupted during the failover of stack 'small-shop', which now records its standby as active: run "
+        "`redundo up --stack small-shop` to finish it (it says whether the update left a lock, `redundo cancel`, "
+        "or unfinished operations, `redundo refresh`)")
+    assert [a[-1] for a, _ in fake.calls if a[:3] == ["config", "set", "redundo:activeSide"]] == ["standby"]

@@ -364,7 +364,8 @@ def test_failover_twice_is_refused(project, fake):
     path.write_text(path.read_text() + "  redundo:activeSide: standby\n")
     result = invoke(project, "failover", "--yes")
     assert result.exit_code == 1
-    assert result.stderr.strip() == ("error: stack 'small-shop' already serves from its standby; "
+    assert result.stderr.strip() == ("error: stack 'small-shop' already serves from its standby (if that failover "
+                                     "was interrupted, `redundo up --stack small-shop` finishes it); "
                                      "did you mean `redundo failback`?")
     assert fake.calls == []
 

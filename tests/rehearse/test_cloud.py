@@ -86,6 +86,37 @@ def test_cloud_realizes_the_vault_exactly_as_the_program_gives_it(tmp_path, clou
     assert {name for name, _, _ in cloud.booted} == {"small-shop-primary-instance", "small-shop-standby-instance"}
     record = cloud.ovh.site_record("jeweller-example.fr", "")
     assert record["target"] == engine.exports["primaryIpv4"][0]
+    # The watchdog's OAuth2 client may edit that record, as premium's take-over does, and nothing
+    # outside its zone: the program's IAM policy as the OVH API takes it.
+    [(client_id, client)] = [(i, c) for i, c in cloud.ovh.clients.items()
+                             if any(c["identity"] in p["identities"] for p in cloud.ovh.policies.values())]
+    token = _ovh(cloud, "POST", "/auth/oauth2/token", form={"grant_type": "client_credentials", "client_id": client_id,
+                                                              "client_secret": client["secret"]})[1]["access_token"]
+    moved = _ovh(cloud, "PUT", f"/1.0/domain/zone/jeweller-example.fr/record/{record['id']}", token=token,
+                 body={"target": "198.51.100.7"})
+    assert moved[0] == 200 and cloud.ovh.site_record("jeweller-example.fr", "")["target"] == "198.51.100.7"
+    assert _ovh(cloud, "POST", "/1.0/domain/zone/jeweller-example.fr/refresh", token=token)[0] == 200
+    assert _ovh(cloud, "PUT", f"/1.0/domain/zone/other-shop.fr/record/{record['id']}", token=token,
+                body={"target": "198.51.100.7"})[0] in (403, 404)
+
+
+def _ovh(cloud, method: str, path: str, *, token: str | None = None, body: dict | None = None,
+         form: dict | None = None) -> tuple[int, dict]:
+    """One call to the OVH stand-in, as the watchdog's curl makes it."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    data = urllib.parse.urlencode(form).encode() if form else json.dumps(body).encode() if body else None
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers["Content-Type"] = "application/x-www-form-urlencoded" if form else "application/json"
+    request = urllib.request.Request(cloud.ovh.url + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            text = answer.read().decode()
+            return answer.status, json.loads(text) if text.strip() else {}
+    except urllib.error.HTTPError as exc:
+        return exc.code, {}
 
 
 def test_cloud_failover_reexecutes_only_what_changed(tmp_path, cloud):

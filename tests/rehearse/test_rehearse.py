@@ -21,7 +21,7 @@ STEPS = ["up", "site", "backups", "orders", "fire", "standby", "take-over", "ser
 REDUNDO = str(Path(sys.executable).parent / "redundo")
 
 
-def _rehearse(tmp_path: Path, *args: str, breakage: str | None = None, timeout: float = 2400):
+def _rehearse(tmp_path: Path, *args: str, breakage: str | None = None, timeout: float = 3600):
     """Run the installed `redundo rehearse` with its own TMPDIR; optionally break a host piece first."""
     env = {**os.environ, "TMPDIR": str(tmp_path)}
     if breakage is not None:
@@ -30,7 +30,8 @@ def _rehearse(tmp_path: Path, *args: str, breakage: str | None = None, timeout: 
         hook.mkdir()
         (hook / "sitecustomize.py").write_text(breakage)
         env["PYTHONPATH"] = str(hook)
-    proc = subprocess.Popen([REDUNDO, "rehearse", "--stack", "small-shop", *args], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([*CTRL_C_AS_FROM_A_TERMINAL, REDUNDO, "rehearse", "--stack", "small-shop", *args],
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, cwd=Path(__file__).resolve().parents[2])
     try:
         out, err = proc.communicate(timeout=timeout)
