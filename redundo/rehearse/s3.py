@@ -107,6 +107,10 @@ class MotoS3:
         self._server.stop()
 
 
+class _PortTaken(Exception):
+    """weed exited at start: a port chosen for it was taken in between."""
+
+
 def _behind_the_relay(document: dict[str, Any]) -> str | None:
     """A bucket policy with its conditions evaluated here, or None when no statement is left.
 
@@ -183,7 +187,22 @@ class SeaweedS3:
         self._start()
 
     def _start(self) -> None:
+        """Start `weed mini` and wait until it can make a bucket. Its ports were free when chosen,
+        but a guest's forwarding or another server may take one before weed binds it: then it
+        starts again on fresh ports (three tries)."""
+        from redundo.rehearse.vm import free_port
+
+        for _ in range(3):
+            try:
+                return self._start_once()
+            except _PortTaken:
+                self.ports = {name: free_port() for name in self.PORTS}
+                self.port = self.ports["s3.port"]
+        raise OperationError(f"SeaweedFS could not bind its ports: {(self.base / 'weed.log').read_text()[-300:]}")
+
+    def _start_once(self) -> None:
         self._used_ports |= set(self.ports.values())
+        log_start = (self.base / "weed.log").stat().st_size if (self.base / "weed.log").exists() else 0
         (self.base / "s3.json").write_text(json.dumps({"identities": list(self.identities.values())}))
         with open(self.base / "weed.log", "a") as log:
             self._proc = subprocess.Popen(
@@ -198,7 +217,11 @@ class SeaweedS3:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise OperationError(f"SeaweedFS exited: {(self.base / 'weed.log').read_text()[-300:]}")
+                said = (self.base / "weed.log").read_text()[log_start:]
+                # weed mini checks its ports before it binds them, and says so; a bind can still fail.
+                if "Port allocation failed" in said or "address already in use" in said:
+                    raise _PortTaken()
+                raise OperationError(f"SeaweedFS exited: {said[-300:]}")
             try:
                 # The S3 gateway answers before its filer does: ready once a bucket can be made.
                 s3 = self._client("s3")

@@ -137,3 +137,28 @@ def test_cloud_failover_reexecutes_only_what_changed(tmp_path, cloud):
     ran = len(cloud.commands)
     deploy.switch(target, "standby", "2026-11-26T10:00:00Z", _printer())
     assert cloud.commands[ran:] == [] and {c.op for c in engine.last_changes} == {"same"}
+
+
+def test_seaweedfs_starts_again_on_fresh_ports_when_one_was_taken(tmp_path, monkeypatch):
+    """A port chosen for weed is taken before it binds (another server, a guest's forwarding): the
+    fault happens (weed says so and exits), then the server comes up on fresh ports."""
+    import socket
+
+    from redundo.rehearse import s3 as s3_mod
+    from redundo.rehearse import vm
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    first, real = iter([port]), vm.free_port
+    monkeypatch.setattr(vm, "free_port", lambda: next(first, None) or real())
+    server = s3_mod.SeaweedS3("eu-west-3", tmp_path)
+    try:
+        assert f"Port allocation failed: port {port} for Master" in (tmp_path / "seaweedfs" / "weed.log").read_text()
+        assert port not in server.ports.values()
+        server.create_bucket("redundo-after-retry", region="eu-west-3", object_lock=False)
+        assert server.objects("redundo-after-retry") == {}
+    finally:
+        server.close()
+        taken.close()
