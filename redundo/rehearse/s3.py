@@ -209,7 +209,9 @@ class SeaweedS3:
                 [self.weed, "mini", f"-dir={self.base / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                  "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
                  "-master.telemetry=false", f"-s3.config={self.base / 's3.json'}",
-                 f"-filer.localSocket={self.base / 'filer.sock'}", f"-s3.localSocket={self.base / 's3.sock'}",
+                 # Relative to its working directory (the data's): a socket's path may be 107 bytes at
+                 # most, and a rehearsal's temporary directory can be deep.
+                 "-filer.localSocket=filer.sock", "-s3.localSocket=s3.sock",
                  # restic addresses the vault's real endpoint in virtual-host style (bucket.s3.REGION...).
                  f"-s3.domainName=s3.{self.region}.amazonaws.com,s3.dualstack.{self.region}.amazonaws.com",
                  *(f"-{name}={port}" for name, port in self.ports.items())],

@@ -162,3 +162,19 @@ def test_seaweedfs_starts_again_on_fresh_ports_when_one_was_taken(tmp_path, monk
     finally:
         server.close()
         taken.close()
+
+
+def test_seaweedfs_starts_in_a_deep_temporary_directory(tmp_path):
+    """A rehearsal's temporary directory under a test's (or a user's deep TMPDIR) is long; a Unix
+    socket's path may be 107 bytes at most, so weed's sockets live under relative names."""
+    from redundo.rehearse import s3 as s3_mod
+
+    deep = tmp_path / ("d" * 80) / "redundo-rehearse-abcdefgh"
+    deep.mkdir(parents=True)
+    assert len(str(deep / "seaweedfs" / "filer.sock")) > 107
+    server = s3_mod.SeaweedS3("eu-west-3", deep)
+    try:
+        server.create_bucket("redundo-deep", region="eu-west-3", object_lock=False)
+        assert server.objects("redundo-deep") == {}
+    finally:
+        server.close()
