@@ -48,12 +48,12 @@ while :; do
 done
 systemctl start redundo-backup.service || exit
 beat=$(cat "${{REDUNDO_STATE_DIR:-{STATE_DIR}}}/heartbeat.json" 2>/dev/null)
-started=$(printf '%s' "$beat" | sed -n 's/.*"started":\\([0-9]*\\).*/\\1/p')
+started=$(printf '%s\\n' "$beat" | sed -n 's/.*"started":\\([0-9]*\\).*/\\1/p')
 if [ -z "$started" ] || [ "$started" -lt "$ask" ]; then
   echo "redundo-backup.service ran no new backup (see systemctl status redundo-backup.service)" >&2
   exit 1
 fi
-printf '%s' "$beat" | sed -n 's/.*"snapshot_id":"\\([^"]*\\)".*/\\1/p'
+printf '%s\\n' "$beat" | sed -n 's/.*"snapshot_id":"\\([^"]*\\)".*/\\1/p'
 """]
 
 __all__ = ["LAST_BACKUP", "LAST_BACKUP_WAIT", "ssh_run", "wait_until_serving", "serve_check", "Served", "known_hosts_line", "fingerprint"]

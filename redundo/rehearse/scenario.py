@@ -491,7 +491,7 @@ class _Scenario:
                       + f"{shlex.join(remote.LAST_BACKUP)} 2>&1; echo last-backup-exit=$?\n",
                       timeout=remote.LAST_BACKUP_WAIT + 900)
         lines = out.strip().splitlines()
-        if not lines or lines[-1] != "last-backup-exit=0":
+        if not lines or lines[-1] != "last-backup-exit=0":  # the snapshot id is the line before
             said = [line for line in lines[:-1] if not line.startswith("overlap=")][-1:] or ["no output"]
             raise StepFailed(f"redundo failback's last backup failed on the standby: {said[0]}")
         overlap, waited = "overlap=yes" in out, "already running" in out
