@@ -16,7 +16,7 @@ from redundo.cli._common import (
     _target,
 )
 
-from redundo.errors import OperationError, SigTerm, Stopped, UsageError
+from redundo.errors import OperationError, Stopped, UsageError
 
 
 @app.command()
@@ -118,8 +118,7 @@ def rehearse(
     except (KeyboardInterrupt, Stopped) as stop:
         # Every VM, server and temp file is already gone (rehearse cleans up on its way out); a
         # worker thread may still be waiting on a dead guest, so leave without waiting for it.
-        how = "terminated (SIGTERM)" if isinstance(stop, SigTerm) else "interrupted"
-        stderr().print(f"rehearsal {how}; its VMs, servers and temporary files were removed", highlight=False)
+        stderr().print(f"rehearsal {getattr(stop, 'how', 'interrupted')}; its VMs, servers and temporary files were removed", highlight=False)
         import os
         import sys
 

@@ -201,13 +201,12 @@ def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str
 
     target, _ = _target(stack, None, None, backend, install, offline=dry_run)
     settings = target.settings
+    verb = "failover" if side == "standby" else "failback"
     if settings.active_side == side:
         other = "failback" if side == "standby" else "failover"
-        verb_of = {"standby": "failover", "primary": "failback"}
-        raise OperationError(f"stack {settings.stack!r} already serves from its {side} (if that {verb_of[side]} "
+        raise OperationError(f"stack {settings.stack!r} already serves from its {side} (if that {verb} "
                              f"was interrupted, `redundo up --stack {settings.stack}` finishes it); "
                              f"did you mean `redundo {other}`?")
-    verb = "failover" if side == "standby" else "failback"
     steps = _switch_steps(settings, side)
     if rebuild_primary:
         steps[0] = ("remove the lost primary instance, and the commands that ran on it, from the state (it is "

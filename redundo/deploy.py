@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from redundo.errors import OperationError, SigTerm, Stopped
+from redundo.errors import OperationError, Stopped
 from redundo.settings import NAMESPACE, StackSettings
 
 __all__ = [
@@ -431,9 +431,9 @@ def switch(target: Target, side: str, token: str, on_event: Callable[[Any], None
 
 def _stopped(stop: BaseException, what: str) -> "Interrupted":
     """The one-line Interrupted for a Ctrl-C or SIGTERM `stop`, with its exit code."""
-    how = "terminated (SIGTERM)" if isinstance(stop, SigTerm) else "interrupted"
-    stopped = Interrupted(f"{how} {what}")
+    stopped = Interrupted(f"{getattr(stop, 'how', 'interrupted')} {what}")
     stopped.exit_code = getattr(stop, "exit_code", Interrupted.exit_code)
+    stopped.stop = stop  # a caller that stops whole (the rehearsal) raises it again
     return stopped
 
 

@@ -31,13 +31,17 @@ class Stopped(BaseException):
     not an Exception, so that no `except Exception` swallows it."""
 
     exit_code = 130
+    how = "interrupted"
 
 
 class CtrlC(Stopped):
     """SIGINT (Ctrl-C)."""
+
+    how = "interrupted"
 
 
 class SigTerm(Stopped):
     """SIGTERM."""
 
     exit_code = 143
+    how = "terminated (SIGTERM)"

