@@ -19,6 +19,17 @@ TOOK_OVER_MARKER = f"{STATE_DIR}/watchdog.took-over"
 
 # Wait for cloud-init (restic and the agent are installed by it) before touching the host.
 _WAIT = "sudo cloud-init status --wait >/dev/null 2>&1 || true"
+# `systemctl start` on a oneshot unit that is already running joins that run: a follow restore its
+# timer began before the switch stopped the timer would pass for the take-over's own restore, with
+# the snapshot it picked when it began. So the switch waits (bounded) until no restore runs.
+_RESTORE_WAIT_LIMIT = 3600
+_WAIT_FOR_FOLLOW_RUN = (
+    "i=0; while case \"$(sudo systemctl show -p ActiveState --value redundo-restore.service)\" in "
+    "activating|deactivating) true ;; *) false ;; esac; do "
+    f"if [ $i -ge {_RESTORE_WAIT_LIMIT} ]; then echo \"a follow restore (redundo-restore.service) still runs after "
+    f"{_RESTORE_WAIT_LIMIT} s: wait for it to end (systemctl status redundo-restore.service), then run the same "
+    "redundo command again\" >&2; exit 1; fi; "
+    "[ $i -eq 0 ] && echo \"a follow restore is under way: waiting for it to end\"; i=$((i + 1)); sleep 1; done")
 
 
 class HostRoleArgs(TypedDict):
@@ -103,7 +114,8 @@ class HostRole(pulumi.ComponentResource):
         if args.get("take_over"):
             # restore --live verifies every file and the database before it returns.
             switch_steps.append('if [ "$took_over" = yes ]; then echo "this host took over on its own and serves '
-                                'the site: no restore over it"; else sudo systemctl start redundo-restore.service; fi')
+                                'the site: no restore over it"; else '
+                                f'{_WAIT_FOR_FOLLOW_RUN}; sudo systemctl start redundo-restore.service; fi')
             # Complete only when this node serves the restored site for its name: a known page byte
             # for byte and the database's rows, checked before the site's name moves here.
             switch_steps.append(f"sudo {BIN_DIR}/redundo-serve-check")

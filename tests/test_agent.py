@@ -146,14 +146,19 @@ def test_agent_watchdog_takes_over_after_the_limit_and_repoints_dns(tmp_path, se
     env = {**os.environ, "REDUNDO_CONF": str(conf), "WATCH_URL": "http://127.0.0.1:9/", "WATCH_HOST": "shop.fr",
            "DNS_ZONE": "shop.fr", "DNS_RECORD_ID": "4242", "SELF_IP": "198.51.100.9", "OVH_CLIENT_ID": "id",
            "OVH_CLIENT_SECRET": "secret", "OVH_API": base, "OVH_TOKEN_URL": f"{base}/token",
-           "WATCH_FAIL_LIMIT": "3", "REDUNDO_RESTORE": f"touch {restored}", "REDUNDO_SERVE_CHECK": "true"}
+           "WATCH_FAIL_LIMIT": "3", "REDUNDO_SERVE_CHECK": "true"}
     if not serves:
         env["REDUNDO_SERVE_CHECK"] = "false"
-    fake = tmp_path / "fakebin"  # a stand-in systemctl that records its calls
+    fake = tmp_path / "fakebin"  # stand-ins for systemctl and the restore that record their calls
     fake.mkdir()
     (fake / "systemctl").write_text(f'#!/bin/bash\necho "systemctl $*" >> {events}\n')
-    (fake / "systemctl").chmod(0o755)
+    (fake / "restore").write_text(f'#!/bin/bash\necho restore >> {events}\ntouch {restored}\n')
+    for tool in ("systemctl", "restore"):
+        (fake / tool).chmod(0o755)
     env["PATH"] = f"{fake}:{os.environ['PATH']}"
+    env["REDUNDO_RESTORE"] = str(fake / "restore")
+    stop_following = ["systemctl disable --now redundo-restore.timer",
+                      "systemctl show -p ActiveState --value redundo-restore.service", "restore"]
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "watchdog.armed").write_text("2026-11-26T10:00:00Z\n")  # the primary served once
     try:
@@ -169,16 +174,27 @@ def test_agent_watchdog_takes_over_after_the_limit_and_repoints_dns(tmp_path, se
                     "the next check retries")
             else:
                 assert done.returncode == 0, done.stderr
+        if not serves:
+            # Two take-overs that did not complete: each stopped following before it restored.
+            assert requests == [] and not (tmp_path / "state" / "watchdog.took-over").exists()
+            assert events.read_text().splitlines() == stop_following * 3
+            assert (tmp_path / "state" / "watchdog.follow-stopped").exists()
+            # Then the primary answers again (the API stand-in answers 200): following starts again.
+            events.unlink()
+            done = subprocess.run([str(script)], env={**env, "WATCH_URL": f"{base}/"}, capture_output=True,
+                                  text=True, timeout=60)
+            assert done.returncode == 0, done.stderr
+            assert done.stderr.strip() == ("redundo-watchdog: the primary answers again (HTTP 200): the take-over "
+                                           "is off and redundo-restore.timer follows it again")
+            assert events.read_text().splitlines() == ["api GET /", "systemctl enable --now redundo-restore.timer"]
+            assert not (tmp_path / "state" / "watchdog.follow-stopped").exists()
+            return
     finally:
         api.shutdown()
     assert restored.exists()
-    if not serves:
-        assert requests == [] and not (tmp_path / "state" / "watchdog.took-over").exists()
-        assert not events.exists()  # the follow restore keeps following while this host does not serve
-        return
-    assert events.read_text().splitlines() == [
-        "systemctl disable --now redundo-restore.timer", "api POST /token",
-        "api PUT /domain/zone/shop.fr/record/4242", "api POST /domain/zone/shop.fr/refresh"]
+    assert events.read_text().splitlines() == stop_following + [
+        "api POST /token", "api PUT /domain/zone/shop.fr/record/4242", "api POST /domain/zone/shop.fr/refresh"]
+    assert not (tmp_path / "state" / "watchdog.follow-stopped").exists()
     notice = (tmp_path / "state" / "BACKUPS-NOT-RUNNING").read_text()
     assert "NO BACKUPS RUN until 'redundo failover' gives it the writer key" in notice
     assert [(m, p) for m, p, _ in requests] == [("POST", "/token"), ("PUT", "/domain/zone/shop.fr/record/4242"),
@@ -187,8 +203,8 @@ def test_agent_watchdog_takes_over_after_the_limit_and_repoints_dns(tmp_path, se
     assert (tmp_path / "state" / "watchdog.took-over").exists()  # attempts 4 and 5 did nothing more
 
 
-def test_agent_watchdog_does_not_move_dns_when_the_follow_restore_cannot_be_stopped(tmp_path):
-    """A failing `systemctl disable --now redundo-restore.timer` keeps the site's name where it is."""
+def test_agent_watchdog_does_not_take_over_when_the_follow_restore_cannot_be_stopped(tmp_path):
+    """A failing `systemctl disable --now redundo-restore.timer`: no restore, the site's name stays."""
     conf = tmp_path / "redundo.conf"
     conf.write_text(f"STATE_DIR={tmp_path / 'state'}\n")
     (tmp_path / "state").mkdir()
@@ -204,12 +220,58 @@ def test_agent_watchdog_does_not_move_dns_when_the_follow_restore_cannot_be_stop
            "WATCH_URL": "http://127.0.0.1:9/", "WATCH_HOST": "shop.fr", "DNS_ZONE": "shop.fr",
            "DNS_RECORD_ID": "4242", "SELF_IP": "198.51.100.9", "OVH_CLIENT_ID": "id", "OVH_CLIENT_SECRET": "s",
            "OVH_API": "http://127.0.0.1:9", "OVH_TOKEN_URL": "http://127.0.0.1:9/token", "WATCH_FAIL_LIMIT": "1",
-           "REDUNDO_RESTORE": "true", "REDUNDO_SERVE_CHECK": "true"}
+           "REDUNDO_RESTORE": f"touch {tmp_path / 'restored'}", "REDUNDO_SERVE_CHECK": "true"}
     done = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (
-        "redundo-watchdog: could not stop redundo-restore.timer: the site's name stays; the next check retries")
-    assert not (tmp_path / "state" / "watchdog.took-over").exists()
+        "redundo-watchdog: could not stop redundo-restore.timer: no take-over; the next check retries")
+    assert not (tmp_path / "restored").exists() and not (tmp_path / "state" / "watchdog.took-over").exists()
+
+
+@pytest.mark.parametrize("runs_for", [2, 99], ids=["ends", "outlasts-the-limit"])
+def test_agent_watchdog_waits_for_a_follow_restore_under_way_before_its_own(tmp_path, runs_for):
+    """A follow run the timer began before the take-over is waited for (`systemctl start` would only
+    join it); the take-over's restore starts after it ended, or not at all past the wait limit."""
+    events = tmp_path / "events"
+    conf = tmp_path / "redundo.conf"
+    conf.write_text(f"STATE_DIR={tmp_path / 'state'}\n")
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "watchdog.armed").write_text("2026-11-26T10:00:00Z\n")
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    # The follow run is "activating" for its first `runs_for` looks, then over.
+    (fake / "systemctl").write_text(f"""#!/bin/bash
+echo "systemctl $*" >> {events}
+if [ "$1" = show ]; then
+  n=$(( $(cat {tmp_path}/looks 2>/dev/null || echo 0) + 1 )); echo $n > {tmp_path}/looks
+  if [ $n -le {runs_for} ]; then echo activating; else echo inactive; fi
+fi
+""")
+    (fake / "restore").write_text(f"#!/bin/bash\necho restore >> {events}\n")
+    for tool in ("systemctl", "restore"):
+        (fake / tool).chmod(0o755)
+    script = tmp_path / "redundo-watchdog"
+    script.write_text(agent.script("redundo-watchdog"))
+    script.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "REDUNDO_CONF": str(conf),
+           "WATCH_URL": "http://127.0.0.1:9/", "WATCH_HOST": "shop.fr", "DNS_ZONE": "shop.fr",
+           "DNS_RECORD_ID": "4242", "SELF_IP": "198.51.100.9", "OVH_CLIENT_ID": "id", "OVH_CLIENT_SECRET": "s",
+           "OVH_API": "http://127.0.0.1:9", "OVH_TOKEN_URL": "http://127.0.0.1:9/token", "WATCH_FAIL_LIMIT": "1",
+           "REDUNDO_RESTORE": str(fake / "restore"), "REDUNDO_SERVE_CHECK": "false", "REDUNDO_WAIT_LIMIT": "3"}
+    done = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
+    said = done.stderr.strip().splitlines()
+    assert "redundo-watchdog: a follow restore (redundo-restore.service) is under way: waiting for it to end" in said
+    looks = ["systemctl show -p ActiveState --value redundo-restore.service"]
+    if runs_for < 3:
+        # It waited, then restored (the stand-in serve check fails, so the name stays).
+        assert events.read_text().splitlines() == (["systemctl disable --now redundo-restore.timer"]
+                                                   + looks * (runs_for + 1) + ["restore"])
+        assert said[-1].startswith("redundo-watchdog: restored, but this host does not serve shop.fr yet")
+    else:
+        assert events.read_text().splitlines() == ["systemctl disable --now redundo-restore.timer"] + looks * 4
+        assert said[-1] == ("redundo-watchdog: a follow restore (redundo-restore.service) still runs after 3 s: "
+                            "no take-over; the next check retries")
+    assert done.returncode == 1
 
 
 def test_agent_watchdog_without_watch_settings_exits_cleanly(tmp_path):

@@ -349,8 +349,16 @@ def test_redundant_site_switch_step_run_again_for_the_same_token_does_not_restor
     stubs.mkdir()
     calls = tmp_path / "calls"
     (stubs / "sudo").write_text('#!/bin/bash\n"$@"\n')
-    for name in ("systemctl", "cloud-init", "redundo-serve-check"):
+    for name in ("cloud-init", "redundo-serve-check"):
         (stubs / name).write_text(f'#!/bin/bash\necho "{name} $*" >> {calls}\n')
+    # A follow restore the timer began before the switch is "activating" for its first two looks.
+    (stubs / "systemctl").write_text(f"""#!/bin/bash
+echo "systemctl $*" >> {calls}
+if [ "$1" = show ]; then
+  n=$(( $(cat {tmp_path}/looks 2>/dev/null || echo 0) + 1 )); echo $n > {tmp_path}/looks
+  if [ $n -le 2 ]; then echo activating; else echo inactive; fi
+fi
+""")
     for stub in stubs.iterdir():
         stub.chmod(0o755)
     # The host's paths, moved under tmp_path; the command itself is the program's.
@@ -383,8 +391,16 @@ def test_redundant_site_failover_after_the_watchdog_took_over_does_not_restore(t
     stubs, calls, state = tmp_path / "bin", tmp_path / "calls", tmp_path / "state"
     stubs.mkdir()
     (stubs / "sudo").write_text('#!/bin/bash\n"$@"\n')
-    for name in ("systemctl", "cloud-init", "redundo-serve-check"):
+    for name in ("cloud-init", "redundo-serve-check"):
         (stubs / name).write_text(f'#!/bin/bash\necho "{name} $*" >> {calls}\n')
+    # A follow restore the timer began before the switch is "activating" for its first two looks.
+    (stubs / "systemctl").write_text(f"""#!/bin/bash
+echo "systemctl $*" >> {calls}
+if [ "$1" = show ]; then
+  n=$(( $(cat {tmp_path}/looks 2>/dev/null || echo 0) + 1 )); echo $n > {tmp_path}/looks
+  if [ $n -le 2 ]; then echo activating; else echo inactive; fi
+fi
+""")
     for stub in stubs.iterdir():
         stub.chmod(0o755)
     command = (switch.inputs["create"].replace(STATE_DIR, str(state))
@@ -402,7 +418,13 @@ def test_redundant_site_failover_after_the_watchdog_took_over_does_not_restore(t
         assert not (state / "watchdog.took-over").exists()  # cleared: back to standby, the watchdog re-arms
         return calls.read_text().splitlines()
 
-    assert "systemctl start redundo-restore.service" in run(took_over=False)
+    restored = run(took_over=False)
+    start = restored.index("systemctl start redundo-restore.service")
+    look = "systemctl show -p ActiveState --value redundo-restore.service"
+    # The timers were stopped first; then it waited for the follow run to end before its own restore.
+    assert restored.index("systemctl disable --now redundo-restore.timer redundo-watchdog.timer") < \
+        restored.index(look)
+    assert restored[start - 3:start] == [look] * 3
     recorded = run(took_over=True)
     assert "systemctl start redundo-restore.service" not in recorded
     assert "redundo-serve-check " in recorded  # it still proves it serves before the record moves
