@@ -11,6 +11,9 @@ from redundo.components.agent_install import ssh_connection
 
 from redundo.agent import BIN_DIR, CONF_DIR, ENV_FILE, STATE_DIR
 
+RESTORE_SERVICE = "redundo-restore.service"
+WATCHDOG_SERVICE = "redundo-watchdog.service"
+
 # The last switch token this host completed: a switch step that runs again for the same token (a
 # command re-created by an upgrade of redundo, a state rebuilt) must not restore over the live site.
 SWITCH_TOKEN_FILE = f"{STATE_DIR}/switch.token"
@@ -19,17 +22,20 @@ TOOK_OVER_MARKER = f"{STATE_DIR}/watchdog.took-over"
 
 # Wait for cloud-init (restic and the agent are installed by it) before touching the host.
 _WAIT = "sudo cloud-init status --wait >/dev/null 2>&1 || true"
-# `systemctl start` on a oneshot unit that is already running joins that run: a follow restore its
-# timer began before the switch stopped the timer would pass for the take-over's own restore, with
-# the snapshot it picked when it began. So the switch waits (bounded) until no restore runs.
-_RESTORE_WAIT_LIMIT = 3600
-_WAIT_FOR_FOLLOW_RUN = (
-    "i=0; while case \"$(sudo systemctl show -p ActiveState --value redundo-restore.service)\" in "
-    "activating|deactivating) true ;; *) false ;; esac; do "
-    f"if [ $i -ge {_RESTORE_WAIT_LIMIT} ]; then echo \"a follow restore (redundo-restore.service) still runs after "
-    f"{_RESTORE_WAIT_LIMIT} s: wait for it to end (systemctl status redundo-restore.service), then run the same "
-    "redundo command again\" >&2; exit 1; fi; "
-    "[ $i -eq 0 ] && echo \"a follow restore is under way: waiting for it to end\"; i=$((i + 1)); sleep 1; done")
+# How long a switch waits for a run of the agent under way on the host (a follow restore, the
+# watchdog's take-over) before it gives up with a line saying what to do.
+_BUSY_LIMIT = 3600
+
+
+def _wait_until_idle(unit: str, what: str) -> str:
+    """Shell (sh and bash): wait, bounded, until the oneshot `unit` no longer runs; a line a minute."""
+    return (f"i=0; while :; do st=$(sudo systemctl show -p ActiveState --value {unit}) || "
+            f"{{ echo \"could not read the state of {unit}; run the same redundo command again\" >&2; exit 1; }}; "
+            "case \"$st\" in activating|deactivating) ;; *) break ;; esac; "
+            f"if [ $i -ge {_BUSY_LIMIT} ]; then echo \"{what} ({unit}) still runs after {_BUSY_LIMIT} s: wait for it "
+            f"to end (systemctl status {unit}), then run the same redundo command again\" >&2; exit 1; fi; "
+            f"if [ $((i % 60)) -eq 0 ]; then echo \"{what} ({unit}) is under way: waiting for it to end\"; fi; "
+            "i=$((i + 1)); sleep 1; done")
 
 
 class HostRoleArgs(TypedDict):
@@ -104,18 +110,25 @@ class HostRole(pulumi.ComponentResource):
         if token:
             switch_steps.append(f'if [ "$(sudo cat {SWITCH_TOKEN_FILE} 2>/dev/null)" = {shlex.quote(token)} ]; '
                                 f'then echo "switch {token} was already done on this host"; exit 0; fi')
+        switch_steps += ["sudo systemctl daemon-reload"] + ([off] if off else [])
         if args.get("take_over"):
+            # The timers are off; a watchdog run already going may be mid-take-over (a failover run
+            # while it restores): it is waited for, so that it has finished or given up for good.
+            switch_steps.append(_wait_until_idle(WATCHDOG_SERVICE, "the watchdog's take-over"))
             # A host whose watchdog already took over serves the site, with orders newer than any
             # snapshot: `redundo failover` then only records it, and never restores over it.
             switch_steps.append(f"took_over=$(sudo test -e {TOOK_OVER_MARKER} && echo yes || true)")
-        switch_steps += ["sudo systemctl daemon-reload"] + ([off] if off else [])
         if args.get("clear_on_switch"):
             switch_steps.append("sudo rm -f " + " ".join(args["clear_on_switch"]))
         if args.get("take_over"):
-            # restore --live verifies every file and the database before it returns.
+            # `systemctl start` on a oneshot unit already running joins that run: a follow restore
+            # its timer began before the switch would pass for this restore, with the snapshot it
+            # picked then. So a run under way is waited for. restore --live verifies every file and
+            # the database before it returns.
             switch_steps.append('if [ "$took_over" = yes ]; then echo "this host took over on its own and serves '
                                 'the site: no restore over it"; else '
-                                f'{_WAIT_FOR_FOLLOW_RUN}; sudo systemctl start redundo-restore.service; fi')
+                                f'{_wait_until_idle(RESTORE_SERVICE, "a follow restore")}; '
+                                f'sudo systemctl start {RESTORE_SERVICE}; fi')
             # Complete only when this node serves the restored site for its name: a known page byte
             # for byte and the database's rows, checked before the site's name moves here.
             switch_steps.append(f"sudo {BIN_DIR}/redundo-serve-check")

@@ -20,7 +20,8 @@ from redundo.agent.bundle import BundleFile, agent_bundle
 from redundo.tiers import Tier
 
 # The watchdog's state on the standby (redundo-watchdog): cleared at each switch so that it arms afresh.
-WATCHDOG_STATE = tuple(f"{STATE_DIR}/watchdog.{f}" for f in ("armed", "took-over", "failures"))
+WATCHDOG_STATE = tuple(f"{STATE_DIR}/watchdog.{f}"
+                       for f in ("armed", "took-over", "failures", "follow-stopped", "moving-name"))
 
 # The default sudo user of the Debian images each provider offers.
 SSH_USERS = {"ovh": "debian", "aws": "admin"}

@@ -274,6 +274,91 @@ fi
     assert done.returncode == 1
 
 
+def _watchdog_env(tmp_path, fake, **extra) -> dict:
+    conf = tmp_path / "redundo.conf"
+    conf.write_text(f"STATE_DIR={tmp_path / 'state'}\n")
+    (tmp_path / "state").mkdir(exist_ok=True)
+    (tmp_path / "state" / "watchdog.armed").write_text("2026-11-26T10:00:00Z\n")
+    return {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "REDUNDO_CONF": str(conf),
+            "WATCH_URL": "http://127.0.0.1:9/", "WATCH_HOST": "shop.fr", "DNS_ZONE": "shop.fr",
+            "DNS_RECORD_ID": "4242", "SELF_IP": "198.51.100.9", "OVH_CLIENT_ID": "id", "OVH_CLIENT_SECRET": "s",
+            "OVH_API": "http://127.0.0.1:9", "OVH_TOKEN_URL": "http://127.0.0.1:9/token", "WATCH_FAIL_LIMIT": "1",
+            "REDUNDO_SERVE_CHECK": "true", **extra}
+
+
+def _watchdog(tmp_path, env) -> subprocess.CompletedProcess:
+    script = tmp_path / "redundo-watchdog"
+    script.write_text(agent.script("redundo-watchdog"))
+    script.chmod(0o755)
+    return subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_agent_watchdog_does_not_restore_when_systemd_cannot_say_whether_a_follow_run_is_under_way(tmp_path):
+    """`systemctl show` failing (systemd busy) is no proof that no follow restore runs: no take-over."""
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    (fake / "systemctl").write_text('#!/bin/bash\n[ "$1" = show ] && exit 1\nexit 0\n')
+    (fake / "systemctl").chmod(0o755)
+    done = _watchdog(tmp_path, _watchdog_env(tmp_path, fake, REDUNDO_RESTORE=f"touch {tmp_path / 'restored'}"))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "redundo-watchdog: could not read the state of redundo-restore.service: no take-over; the next check retries")
+    assert not (tmp_path / "restored").exists()
+
+
+def test_agent_watchdog_finishes_a_take_over_whose_name_move_broke_off_even_if_the_primary_is_back(tmp_path):
+    """The OVH API fails the record's edit once: the run fails after the take-over's point of no
+    return. The next run finishes it (edit and refresh), though the primary answers again by then,
+    and never turns the follow restore back on: the record may already point here."""
+    import http.server
+
+    requests: list[tuple[str, str]] = []
+    failed: list[bool] = []
+
+    class OvhApi(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            requests.append((self.command, self.path))
+            fail = self.command == "PUT" and not failed
+            failed.extend([True] if fail else [])
+            payload = b'{"access_token": "tok"}' if self.path == "/token" else b"null"
+            self.send_response(500 if fail else 200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = _answer
+
+        def log_message(self, *args) -> None:
+            pass
+
+    events = tmp_path / "events"
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    (fake / "systemctl").write_text(f'#!/bin/bash\necho "systemctl $*" >> {events}\n')
+    (fake / "systemctl").chmod(0o755)
+    api = _stand_in(OvhApi)
+    base = f"http://127.0.0.1:{api.server_address[1]}"
+    env = _watchdog_env(tmp_path, fake, OVH_API=base, OVH_TOKEN_URL=f"{base}/token", REDUNDO_RESTORE="true")
+    state = tmp_path / "state"
+    try:
+        broke = _watchdog(tmp_path, env)
+        assert broke.returncode != 0 and ("PUT", "/domain/zone/shop.fr/record/4242") in requests  # the fault
+        assert (state / "watchdog.moving-name").exists() and not (state / "watchdog.took-over").exists()
+        requests.clear()
+        events.unlink()
+        done = _watchdog(tmp_path, {**env, "WATCH_URL": f"{base}/"})  # the primary answers 200 now
+    finally:
+        api.shutdown()
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[0].startswith("redundo-watchdog: finishing the take-over begun at ")
+    assert requests == [("POST", "/token"), ("PUT", "/domain/zone/shop.fr/record/4242"),
+                        ("POST", "/domain/zone/shop.fr/refresh")]  # no health check of the primary first
+    assert not events.exists()  # the follow restore stays off
+    assert (state / "watchdog.took-over").exists()
+    assert not (state / "watchdog.moving-name").exists() and not (state / "watchdog.follow-stopped").exists()
+
+
 def test_agent_watchdog_without_watch_settings_exits_cleanly(tmp_path):
     """An active standby's env file holds no WATCH_*/OVH_*: the timer's run logs why and succeeds."""
     conf = tmp_path / "redundo.conf"

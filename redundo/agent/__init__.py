@@ -222,8 +222,9 @@ def restore_units(tier: Tier) -> dict[str, str]:
             f"redundo: follow the primary every {follow_every} min", follow_every, tier.randomized_delay_minutes)),
         "redundo-watchdog.service": unit_file(_service(
             "redundo: take over when the primary stops answering", f"{BIN_DIR}/redundo-watchdog",
-            # the take-over includes a full restore
-            _timeout(max(tier.backup_interval_minutes, 60)) * 2, conf, read_only_system=False)),
+            # the take-over may wait for a follow restore to end, then runs one of its own, then the
+            # OVH API's calls
+            _timeout(max(tier.backup_interval_minutes, 60)) * 2 + 600, conf, read_only_system=False)),
         "redundo-watchdog.timer": unit_file({
             "Unit": {"Description": "redundo: check the primary every minute"},
             "Timer": {"OnBootSec": "5min", "OnUnitActiveSec": "1min", "AccuracySec": "10s"},

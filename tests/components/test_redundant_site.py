@@ -351,12 +351,17 @@ def test_redundant_site_switch_step_run_again_for_the_same_token_does_not_restor
     (stubs / "sudo").write_text('#!/bin/bash\n"$@"\n')
     for name in ("cloud-init", "redundo-serve-check"):
         (stubs / name).write_text(f'#!/bin/bash\necho "{name} $*" >> {calls}\n')
-    # A follow restore the timer began before the switch is "activating" for its first two looks.
+    # A watchdog run mid-take-over is "activating" for its first look (and, when asked, completes its
+    # take-over meanwhile), a follow restore the timer began before the switch for its first two.
     (stubs / "systemctl").write_text(f"""#!/bin/bash
 echo "systemctl $*" >> {calls}
 if [ "$1" = show ]; then
-  n=$(( $(cat {tmp_path}/looks 2>/dev/null || echo 0) + 1 )); echo $n > {tmp_path}/looks
-  if [ $n -le 2 ]; then echo activating; else echo inactive; fi
+  looks={tmp_path}/looks-$5; n=$(( $(cat $looks 2>/dev/null || echo 0) + 1 )); echo $n > $looks
+  case $5 in redundo-watchdog.service) busy=1 ;; *) busy=2 ;; esac
+  if [ $n -le $busy ]; then echo activating; else echo inactive; fi
+  if [ $5 = redundo-watchdog.service ] && [ -e {tmp_path}/completes ]; then
+    date > {state}/watchdog.took-over
+  fi
 fi
 """)
     for stub in stubs.iterdir():
@@ -393,12 +398,17 @@ def test_redundant_site_failover_after_the_watchdog_took_over_does_not_restore(t
     (stubs / "sudo").write_text('#!/bin/bash\n"$@"\n')
     for name in ("cloud-init", "redundo-serve-check"):
         (stubs / name).write_text(f'#!/bin/bash\necho "{name} $*" >> {calls}\n')
-    # A follow restore the timer began before the switch is "activating" for its first two looks.
+    # A watchdog run mid-take-over is "activating" for its first look (and, when asked, completes its
+    # take-over meanwhile), a follow restore the timer began before the switch for its first two.
     (stubs / "systemctl").write_text(f"""#!/bin/bash
 echo "systemctl $*" >> {calls}
 if [ "$1" = show ]; then
-  n=$(( $(cat {tmp_path}/looks 2>/dev/null || echo 0) + 1 )); echo $n > {tmp_path}/looks
-  if [ $n -le 2 ]; then echo activating; else echo inactive; fi
+  looks={tmp_path}/looks-$5; n=$(( $(cat $looks 2>/dev/null || echo 0) + 1 )); echo $n > $looks
+  case $5 in redundo-watchdog.service) busy=1 ;; *) busy=2 ;; esac
+  if [ $n -le $busy ]; then echo activating; else echo inactive; fi
+  if [ $5 = redundo-watchdog.service ] && [ -e {tmp_path}/completes ]; then
+    date > {state}/watchdog.took-over
+  fi
 fi
 """)
     for stub in stubs.iterdir():
@@ -421,13 +431,23 @@ fi
     restored = run(took_over=False)
     start = restored.index("systemctl start redundo-restore.service")
     look = "systemctl show -p ActiveState --value redundo-restore.service"
-    # The timers were stopped first; then it waited for the follow run to end before its own restore.
-    assert restored.index("systemctl disable --now redundo-restore.timer redundo-watchdog.timer") < \
-        restored.index(look)
+    watchdog = "systemctl show -p ActiveState --value redundo-watchdog.service"
+    # The timers were stopped first; it waited for the watchdog's run, then for the follow run to
+    # end, before its own restore.
+    off = restored.index("systemctl disable --now redundo-restore.timer redundo-watchdog.timer")
+    assert restored[off + 1:off + 3] == [watchdog] * 2
     assert restored[start - 3:start] == [look] * 3
+    for unit in ("redundo-watchdog.service", "redundo-restore.service"):
+        (tmp_path / f"looks-{unit}").unlink()
     recorded = run(took_over=True)
     assert "systemctl start redundo-restore.service" not in recorded
     assert "redundo-serve-check " in recorded  # it still proves it serves before the record moves
+    # `redundo failover` while the watchdog restores: the switch waits for it, sees its take-over,
+    # and does not restore a second time over the site the watchdog has just made live.
+    (tmp_path / "looks-redundo-watchdog.service").unlink()
+    (tmp_path / "completes").touch()
+    during = run(took_over=False)
+    assert during.count(watchdog) == 2 and "systemctl start redundo-restore.service" not in during
 
 
 @pytest.mark.parametrize("tier", list(TIERS))
