@@ -30,7 +30,7 @@ _BUSY_LIMIT = 3600
 def _wait_until_idle(unit: str, what: str) -> str:
     """Shell (sh and bash): wait, bounded, until the oneshot `unit` no longer runs; a line a minute."""
     return (f"i=0; while :; do st=$(sudo systemctl show -p ActiveState --value {unit}) || "
-            f"{{ echo \"could not read the state of {unit}; run the same redundo command again\" >&2; exit 1; }}; "
+            f"{{ echo \"could not read the state of {unit}: run the same redundo command again\" >&2; exit 1; }}; "
             "case \"$st\" in activating|deactivating) ;; *) break ;; esac; "
             f"if [ $i -ge {_BUSY_LIMIT} ]; then echo \"{what} ({unit}) still runs after {_BUSY_LIMIT} s: wait for it "
             f"to end (systemctl status {unit}), then run the same redundo command again\" >&2; exit 1; fi; "

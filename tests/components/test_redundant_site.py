@@ -349,21 +349,8 @@ def test_redundant_site_switch_step_run_again_for_the_same_token_does_not_restor
     stubs.mkdir()
     calls = tmp_path / "calls"
     (stubs / "sudo").write_text('#!/bin/bash\n"$@"\n')
-    for name in ("cloud-init", "redundo-serve-check"):
+    for name in ("systemctl", "cloud-init", "redundo-serve-check"):
         (stubs / name).write_text(f'#!/bin/bash\necho "{name} $*" >> {calls}\n')
-    # A watchdog run mid-take-over is "activating" for its first look (and, when asked, completes its
-    # take-over meanwhile), a follow restore the timer began before the switch for its first two.
-    (stubs / "systemctl").write_text(f"""#!/bin/bash
-echo "systemctl $*" >> {calls}
-if [ "$1" = show ]; then
-  looks={tmp_path}/looks-$5; n=$(( $(cat $looks 2>/dev/null || echo 0) + 1 )); echo $n > $looks
-  case $5 in redundo-watchdog.service) busy=1 ;; *) busy=2 ;; esac
-  if [ $n -le $busy ]; then echo activating; else echo inactive; fi
-  if [ $5 = redundo-watchdog.service ] && [ -e {tmp_path}/completes ]; then
-    date > {state}/watchdog.took-over
-  fi
-fi
-""")
     for stub in stubs.iterdir():
         stub.chmod(0o755)
     # The host's paths, moved under tmp_path; the command itself is the program's.
