@@ -537,13 +537,24 @@ class LocalCloud:
         return f"{name}-{secrets.token_hex(4)}", {**inputs, "stdout": done.stdout, "stderr": done.stderr}
 
     def _command_remote_Command(self, name, inputs, before):
+        """As pulumi-command does: a new command (or one whose triggers changed, a replacement) runs
+        `create`; any other change runs `update` in place, or `create` when it has none."""
+        from redundo.replacement import replace_keys
+
         connection = inputs["connection"]
         address = connection["host"]
-        stdout, stderr = self.ssh(address, inputs["create"], user=connection.get("user", "root"),
+        script, replaced = inputs["create"], False
+        if before is not None:
+            changed = [k for k in set(inputs) | set(before.inputs) if inputs.get(k) != before.inputs.get(k)]
+            replaced = bool(replace_keys("command:remote:Command", changed))
+            if not replaced and inputs.get("update"):
+                script = inputs["update"]
+        stdout, stderr = self.ssh(address, script, user=connection.get("user", "root"),
                                   stdin=inputs.get("stdin", ""), private_key=connection.get("privateKey"),
                                   host_key=connection.get("hostKey"), dial_limit=int(connection.get("dialErrorLimit", 10)),
                                   name=name)
-        return f"{name}-{secrets.token_hex(4)}", {**inputs, "stdout": stdout, "stderr": stderr}
+        return f"{name}-{secrets.token_hex(4)}", {**inputs, "stdout": stdout, "stderr": stderr,
+                                                  **({"_replaced": True} if replaced else {})}
 
     def ssh(self, address: str, command: str, *, user: str, stdin: str = "", private_key: str | None = None,
             host_key: str | None = None, dial_limit: int = 10, name: str = "ssh",

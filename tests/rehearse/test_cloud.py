@@ -25,7 +25,7 @@ def cloud(tmp_path, request):
     s3 = make_server(request.param, "eu-west-3", tmp_path)
     cloud = LocalCloud(tmp_path, image_mod.Image(tmp_path), s3, apt_cache=tmp_path / "apt",
                        mirrors=["http://deb.debian.org/debian"])
-    cloud.booted, cloud.commands = [], []
+    cloud.booted, cloud.commands, cloud.scripts = [], [], []
 
     def boot(name, user_data, public_keys):
         cloud._tls()
@@ -35,6 +35,7 @@ def cloud(tmp_path, request):
 
     def ssh(address, command, **kw):
         cloud.commands.append((kw.get("name"), address, kw.get("stdin", "")))
+        cloud.scripts.append((kw.get("name"), command))
         return ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGhvc3Qta2V5 root@h\n" if command.endswith(".pub") else ""), ""
 
     cloud._boot, cloud.ssh = boot, ssh
@@ -137,6 +138,29 @@ def test_cloud_failover_reexecutes_only_what_changed(tmp_path, cloud):
     ran = len(cloud.commands)
     deploy.switch(target, "standby", "2026-11-26T10:00:00Z", _printer())
     assert cloud.commands[ran:] == [] and {c.op for c in engine.last_changes} == {"same"}
+
+
+def test_cloud_runs_a_changed_commands_update_in_place_and_its_create_only_on_new_triggers(tmp_path, cloud,
+                                                                                           monkeypatch):
+    """As pulumi-command does: an upgrade of redundo that changes the text of the failover's switch
+    (same token) runs its update, `true`, and never its restore again; a new token replaces it."""
+    from redundo.components import host_role
+
+    engine, target = _target(tmp_path, cloud, "standard")
+    deploy.up(target, _printer())
+    deploy.switch(target, "standby", "2026-11-26T10:00:00Z", _printer())
+    switch = "small-shop-standby-role-switch"
+    assert any("systemctl start redundo-restore.service" in c for n, c in cloud.scripts if n == switch)
+    ran = len(cloud.scripts)
+    monkeypatch.setattr(host_role, "_BUSY_LIMIT", host_role._BUSY_LIMIT + 1)  # a newer redundo's text
+    deploy.switch(target, "standby", "2026-11-26T10:00:00Z", _printer())
+    assert [(n, c) for n, c in cloud.scripts[ran:] if n == switch] == [(switch, "true")]
+    assert {c.op for c in engine.last_changes if c.urn.endswith(switch)} == {"update"}
+    ran = len(cloud.scripts)
+    deploy.switch(target, "standby", "2026-11-27T10:00:00Z", _printer())  # a new failover: a new token
+    [again] = [c for n, c in cloud.scripts[ran:] if n == switch]
+    assert "systemctl start redundo-restore.service" in again
+    assert {c.op for c in engine.last_changes if c.urn.endswith(switch)} == {"replace"}
 
 
 def test_seaweedfs_starts_again_on_fresh_ports_when_one_was_taken(tmp_path, monkeypatch):
