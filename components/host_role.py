@@ -19,23 +19,27 @@ WATCHDOG_SERVICE = "redundo-watchdog.service"
 SWITCH_TOKEN_FILE = f"{STATE_DIR}/switch.token"
 TOOK_OVER_MARKER = f"{STATE_DIR}/watchdog.took-over"
 """Left by the watchdog once it has restored here and moved the site's name to this host."""
+MOVING_NAME_MARKER = f"{STATE_DIR}/watchdog.moving-name"
+"""Left by the watchdog once it has restored here, checked that it serves, and begun to move the name."""
 
 # Wait for cloud-init (restic and the agent are installed by it) before touching the host.
 _WAIT = "sudo cloud-init status --wait >/dev/null 2>&1 || true"
 # How long a switch waits for a run of the agent under way on the host (a follow restore, the
-# watchdog's take-over) before it gives up with a line saying what to do.
-_BUSY_LIMIT = 3600
+# watchdog's take-over, which may itself wait for a follow restore) before it gives up with a line
+# saying what to do.
+_BUSY_LIMIT = 7200
 
 
 def _wait_until_idle(unit: str, what: str) -> str:
     """Shell (sh and bash): wait, bounded, until the oneshot `unit` no longer runs; a line a minute."""
-    return (f"i=0; while :; do st=$(sudo systemctl show -p ActiveState --value {unit}) || "
+    # In braces: the switch's steps are joined with &&, which the loop's own `;` would cut.
+    return (f"{{ i=0; while :; do st=$(sudo systemctl show -p ActiveState --value {unit}) || "
             f"{{ echo \"could not read the state of {unit}: run the same redundo command again\" >&2; exit 1; }}; "
             "case \"$st\" in activating|deactivating) ;; *) break ;; esac; "
             f"if [ $i -ge {_BUSY_LIMIT} ]; then echo \"{what} ({unit}) still runs after {_BUSY_LIMIT} s: wait for it "
             f"to end (systemctl status {unit}), then run the same redundo command again\" >&2; exit 1; fi; "
             f"if [ $((i % 60)) -eq 0 ]; then echo \"{what} ({unit}) is under way: waiting for it to end\"; fi; "
-            "i=$((i + 1)); sleep 1; done")
+            "i=$((i + 1)); sleep 1; done; }")
 
 
 class HostRoleArgs(TypedDict):
@@ -115,9 +119,14 @@ class HostRole(pulumi.ComponentResource):
             # The timers are off; a watchdog run already going may be mid-take-over (a failover run
             # while it restores): it is waited for, so that it has finished or given up for good.
             switch_steps.append(_wait_until_idle(WATCHDOG_SERVICE, "the watchdog's take-over"))
+            if off:
+                # That run may have turned the follow timer on again (the primary answered): off again.
+                switch_steps.append(off)
             # A host whose watchdog already took over serves the site, with orders newer than any
-            # snapshot: `redundo failover` then only records it, and never restores over it.
-            switch_steps.append(f"took_over=$(sudo test -e {TOOK_OVER_MARKER} && echo yes || true)")
+            # snapshot: `redundo failover` then only records it, and never restores over it. So
+            # too when the watchdog restored, checked and began to move the name, but broke off.
+            switch_steps.append(f"took_over=$(sudo test -e {TOOK_OVER_MARKER} -o -e {MOVING_NAME_MARKER} "
+                                "&& echo yes || true)")
         if args.get("clear_on_switch"):
             switch_steps.append("sudo rm -f " + " ".join(args["clear_on_switch"]))
         if args.get("take_over"):

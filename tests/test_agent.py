@@ -306,6 +306,19 @@ def test_agent_watchdog_does_not_restore_when_systemd_cannot_say_whether_a_follo
     assert not (tmp_path / "restored").exists()
 
 
+def test_agent_watchdog_says_so_when_its_restore_fails_and_moves_nothing(tmp_path):
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    (fake / "systemctl").write_text("#!/bin/bash\nexit 0\n")
+    (fake / "systemctl").chmod(0o755)
+    done = _watchdog(tmp_path, _watchdog_env(tmp_path, fake, REDUNDO_RESTORE="false"))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "redundo-watchdog: the restore failed (see its log: journalctl -u redundo-restore.service): the site's "
+        "name stays; the next check retries")
+    assert not (tmp_path / "state" / "watchdog.moving-name").exists()
+
+
 def test_agent_watchdog_finishes_a_take_over_whose_name_move_broke_off_even_if_the_primary_is_back(tmp_path):
     """The OVH API fails the record's edit once: the run fails after the take-over's point of no
     return. The next run finishes it (edit and refresh), though the primary answers again by then,

@@ -553,8 +553,9 @@ class LocalCloud:
                                   stdin=inputs.get("stdin", ""), private_key=connection.get("privateKey"),
                                   host_key=connection.get("hostKey"), dial_limit=int(connection.get("dialErrorLimit", 10)),
                                   name=name)
-        return f"{name}-{secrets.token_hex(4)}", {**inputs, "stdout": stdout, "stderr": stderr,
-                                                  **({"_replaced": True} if replaced else {})}
+        # An update keeps the resource's id; a new command or a replacement gets a new one.
+        rid = before.id if before is not None and not replaced else f"{name}-{secrets.token_hex(4)}"
+        return rid, {**inputs, "stdout": stdout, "stderr": stderr, **({"_replaced": True} if replaced else {})}
 
     def ssh(self, address: str, command: str, *, user: str, stdin: str = "", private_key: str | None = None,
             host_key: str | None = None, dial_limit: int = 10, name: str = "ssh",

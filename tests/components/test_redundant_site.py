@@ -403,16 +403,16 @@ fi
     command = (switch.inputs["create"].replace(STATE_DIR, str(state))
                .replace("/usr/local/sbin/redundo-serve-check", "redundo-serve-check"))
 
-    def run(took_over: bool) -> list[str]:
+    def run(took_over: bool, marker: str = "took-over", shell: str = "bash") -> list[str]:
         shutil.rmtree(state, ignore_errors=True)
         state.mkdir()
         if took_over:
-            (state / "watchdog.took-over").write_text("2026-11-26T02:51:00Z\n")
+            (state / f"watchdog.{marker}").write_text("2026-11-26T02:51:00Z\n")
         calls.write_text("")
-        done = subprocess.run(["bash", "-c", command], env={"PATH": f"{stubs}:/usr/bin:/bin"},
+        done = subprocess.run([shell, "-c", command], env={"PATH": f"{stubs}:/usr/bin:/bin"},
                               capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, done.stderr
-        assert not (state / "watchdog.took-over").exists()  # cleared: back to standby, the watchdog re-arms
+        assert not (state / f"watchdog.{marker}").exists()  # cleared: back to standby, the watchdog re-arms
         return calls.read_text().splitlines()
 
     restored = run(took_over=False)
@@ -435,6 +435,40 @@ fi
     (tmp_path / "completes").touch()
     during = run(took_over=False)
     assert during.count(watchdog) == 2 and "systemctl start redundo-restore.service" not in during
+    # That run may have turned the follow timer on again: the switch turns it off after the wait.
+    off_calls = [i for i, c in enumerate(during) if c.startswith("systemctl disable --now")]
+    assert len(off_calls) == 2 and during.index(watchdog) < off_calls[1] < during.index(watchdog) + 3
+    (tmp_path / "completes").unlink()
+    # A watchdog that restored, checked and began to move the name, then broke off: no restore either.
+    for unit in ("redundo-watchdog.service",):
+        (tmp_path / f"looks-{unit}").unlink()
+    broke_off = run(took_over=True, marker="moving-name", shell="dash")
+    assert "systemctl start redundo-restore.service" not in broke_off and "redundo-serve-check " in broke_off
+
+
+def test_redundant_site_switch_stops_when_the_timers_cannot_be_stopped(tmp_path):
+    """systemd refusing `disable --now` stops the switch there: no wait, no restore, a failed command."""
+    import subprocess
+
+    from redundo.agent import STATE_DIR
+
+    switch = _commands(synth(tier="premium", activeSide="standby", switchedAt="2026-11-26T03:00:00Z"))[
+        "small-shop-standby-role-switch"]
+    stubs, calls = tmp_path / "bin", tmp_path / "calls"
+    stubs.mkdir()
+    (stubs / "sudo").write_text('#!/bin/bash\n"$@"\n')
+    (stubs / "cloud-init").write_text("#!/bin/bash\n")
+    (stubs / "systemctl").write_text(f'#!/bin/bash\necho "systemctl $*" >> {calls}\n[ "$1" != disable ]\n')
+    for stub in stubs.iterdir():
+        stub.chmod(0o755)
+    command = switch.inputs["create"].replace(STATE_DIR, str(tmp_path / "state"))
+    for shell in ("bash", "dash"):
+        calls.write_text("")
+        done = subprocess.run([shell, "-c", command], env={"PATH": f"{stubs}:/usr/bin:/bin"},
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode != 0
+        assert calls.read_text().splitlines() == [
+            "systemctl daemon-reload", "systemctl disable --now redundo-restore.timer redundo-watchdog.timer"]
 
 
 @pytest.mark.parametrize("tier", list(TIERS))
