@@ -111,32 +111,10 @@ def test_agent_watchdog_takes_over_after_the_limit_and_repoints_dns(tmp_path, se
     """Against two HTTP servers on 127.0.0.1: the 'primary' (down) and a stand-in for OVH's API; the DNS
     moves only when the restored standby passes its take-over check, and only after the follow restore
     (redundo-restore.timer) is stopped, so it never restores the pre-failure snapshot over the site."""
-    import http.server
-    import threading
-
     requests: list[tuple[str, str, str]] = []
     events = tmp_path / "events"  # systemctl calls and API requests, in the order they happened
 
-    class OvhApi(http.server.BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-            requests.append((self.command, self.path, body))
-            with events.open("a") as out:
-                out.write(f"api {self.command} {self.path}\n")
-            payload = b'{"access_token": "tok"}' if self.path == "/token" else b"null"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        do_GET = do_POST = do_PUT = _answer
-
-        def log_message(self, *args) -> None:
-            pass
-
-    api = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OvhApi)
-    threading.Thread(target=api.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{api.server_address[1]}"
+    api, base = _ovh_api(requests, events=events)
     restored = tmp_path / "restored"
     conf = tmp_path / "redundo.conf"
     conf.write_text(f"STATE_DIR={tmp_path / 'state'}\n")
@@ -203,77 +181,6 @@ def test_agent_watchdog_takes_over_after_the_limit_and_repoints_dns(tmp_path, se
     assert (tmp_path / "state" / "watchdog.took-over").exists()  # attempts 4 and 5 did nothing more
 
 
-def test_agent_watchdog_does_not_take_over_when_the_follow_restore_cannot_be_stopped(tmp_path):
-    """A failing `systemctl disable --now redundo-restore.timer`: no restore, the site's name stays."""
-    conf = tmp_path / "redundo.conf"
-    conf.write_text(f"STATE_DIR={tmp_path / 'state'}\n")
-    (tmp_path / "state").mkdir()
-    (tmp_path / "state" / "watchdog.armed").write_text("2026-11-26T10:00:00Z\n")
-    fake = tmp_path / "fakebin"
-    fake.mkdir()
-    (fake / "systemctl").write_text("#!/bin/bash\nexit 1\n")
-    (fake / "systemctl").chmod(0o755)
-    script = tmp_path / "redundo-watchdog"
-    script.write_text(agent.script("redundo-watchdog"))
-    script.chmod(0o755)
-    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "REDUNDO_CONF": str(conf),
-           "WATCH_URL": "http://127.0.0.1:9/", "WATCH_HOST": "shop.fr", "DNS_ZONE": "shop.fr",
-           "DNS_RECORD_ID": "4242", "SELF_IP": "198.51.100.9", "OVH_CLIENT_ID": "id", "OVH_CLIENT_SECRET": "s",
-           "OVH_API": "http://127.0.0.1:9", "OVH_TOKEN_URL": "http://127.0.0.1:9/token", "WATCH_FAIL_LIMIT": "1",
-           "REDUNDO_RESTORE": f"touch {tmp_path / 'restored'}", "REDUNDO_SERVE_CHECK": "true"}
-    done = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1
-    assert done.stderr.strip().splitlines()[-1] == (
-        "redundo-watchdog: could not stop redundo-restore.timer: no take-over; the next check retries")
-    assert not (tmp_path / "restored").exists() and not (tmp_path / "state" / "watchdog.took-over").exists()
-
-
-@pytest.mark.parametrize("runs_for", [2, 99], ids=["ends", "outlasts-the-limit"])
-def test_agent_watchdog_waits_for_a_follow_restore_under_way_before_its_own(tmp_path, runs_for):
-    """A follow run the timer began before the take-over is waited for (`systemctl start` would only
-    join it); the take-over's restore starts after it ended, or not at all past the wait limit."""
-    events = tmp_path / "events"
-    conf = tmp_path / "redundo.conf"
-    conf.write_text(f"STATE_DIR={tmp_path / 'state'}\n")
-    (tmp_path / "state").mkdir()
-    (tmp_path / "state" / "watchdog.armed").write_text("2026-11-26T10:00:00Z\n")
-    fake = tmp_path / "fakebin"
-    fake.mkdir()
-    # The follow run is "activating" for its first `runs_for` looks, then over.
-    (fake / "systemctl").write_text(f"""#!/bin/bash
-echo "systemctl $*" >> {events}
-if [ "$1" = show ]; then
-  n=$(( $(cat {tmp_path}/looks 2>/dev/null || echo 0) + 1 )); echo $n > {tmp_path}/looks
-  if [ $n -le {runs_for} ]; then echo activating; else echo inactive; fi
-fi
-""")
-    (fake / "restore").write_text(f"#!/bin/bash\necho restore >> {events}\n")
-    for tool in ("systemctl", "restore"):
-        (fake / tool).chmod(0o755)
-    script = tmp_path / "redundo-watchdog"
-    script.write_text(agent.script("redundo-watchdog"))
-    script.chmod(0o755)
-    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "REDUNDO_CONF": str(conf),
-           "WATCH_URL": "http://127.0.0.1:9/", "WATCH_HOST": "shop.fr", "DNS_ZONE": "shop.fr",
-           "DNS_RECORD_ID": "4242", "SELF_IP": "198.51.100.9", "OVH_CLIENT_ID": "id", "OVH_CLIENT_SECRET": "s",
-           "OVH_API": "http://127.0.0.1:9", "OVH_TOKEN_URL": "http://127.0.0.1:9/token", "WATCH_FAIL_LIMIT": "1",
-           "REDUNDO_RESTORE": str(fake / "restore"), "REDUNDO_SERVE_CHECK": "false", "REDUNDO_WAIT_LIMIT": "3"}
-    done = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
-    said = done.stderr.strip().splitlines()
-    assert "redundo-watchdog: a follow restore (redundo-restore.service) is under way: waiting for it to end" in said
-    looks = ["systemctl show -p ActiveState --value redundo-restore.service"]
-    if runs_for < 3:
-        # It waited, then restored (the stand-in serve check fails, so the name stays).
-        assert events.read_text().splitlines() == (["systemctl disable --now redundo-restore.timer"]
-                                                   + looks * (runs_for + 1) + ["restore"])
-        assert said[-1].startswith("redundo-watchdog: restored, but this host does not serve shop.fr yet")
-    else:
-        assert events.read_text().splitlines() == ["systemctl disable --now redundo-restore.timer"] + looks * 4
-        assert said[-1] == ("redundo-watchdog: a follow restore (redundo-restore.service) still runs after 3 s: "
-                            "no take-over; the next check retries")
-    assert done.returncode == 1
-
-
 def _watchdog_env(tmp_path, fake, **extra) -> dict:
     conf = tmp_path / "redundo.conf"
     conf.write_text(f"STATE_DIR={tmp_path / 'state'}\n")
@@ -291,6 +198,54 @@ def _watchdog(tmp_path, env) -> subprocess.CompletedProcess:
     script.write_text(agent.script("redundo-watchdog"))
     script.chmod(0o755)
     return subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_agent_watchdog_does_not_take_over_when_the_follow_restore_cannot_be_stopped(tmp_path):
+    """A failing `systemctl disable --now redundo-restore.timer`: no restore, the site's name stays."""
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    (fake / "systemctl").write_text("#!/bin/bash\nexit 1\n")
+    (fake / "systemctl").chmod(0o755)
+    done = _watchdog(tmp_path, _watchdog_env(tmp_path, fake, REDUNDO_RESTORE=f"touch {tmp_path / 'restored'}"))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "redundo-watchdog: could not stop redundo-restore.timer: no take-over; the next check retries")
+    assert not (tmp_path / "restored").exists() and not (tmp_path / "state" / "watchdog.took-over").exists()
+
+
+@pytest.mark.parametrize("runs_for", [2, 99], ids=["ends", "outlasts-the-limit"])
+def test_agent_watchdog_waits_for_a_follow_restore_under_way_before_its_own(tmp_path, runs_for):
+    """A follow run the timer began before the take-over is waited for (`systemctl start` would only
+    join it); the take-over's restore starts after it ended, or not at all past the wait limit."""
+    events = tmp_path / "events"
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    # The follow run is "activating" for its first `runs_for` looks, then over.
+    (fake / "systemctl").write_text(f"""#!/bin/bash
+echo "systemctl $*" >> {events}
+if [ "$1" = show ]; then
+  n=$(( $(cat {tmp_path}/looks 2>/dev/null || echo 0) + 1 )); echo $n > {tmp_path}/looks
+  if [ $n -le {runs_for} ]; then echo activating; else echo inactive; fi
+fi
+""")
+    (fake / "restore").write_text(f"#!/bin/bash\necho restore >> {events}\n")
+    for tool in ("systemctl", "restore"):
+        (fake / tool).chmod(0o755)
+    done = _watchdog(tmp_path, _watchdog_env(tmp_path, fake, REDUNDO_RESTORE=str(fake / "restore"),
+                                             REDUNDO_SERVE_CHECK="false", REDUNDO_WAIT_LIMIT="3"))
+    said = done.stderr.strip().splitlines()
+    assert "redundo-watchdog: a follow restore (redundo-restore.service) is under way: waiting for it to end" in said
+    looks = ["systemctl show -p ActiveState --value redundo-restore.service"]
+    if runs_for < 3:
+        # It waited, then restored (the stand-in serve check fails, so the name stays).
+        assert events.read_text().splitlines() == (["systemctl disable --now redundo-restore.timer"]
+                                                   + looks * (runs_for + 1) + ["restore"])
+        assert said[-1].startswith("redundo-watchdog: restored, but this host does not serve shop.fr yet")
+    else:
+        assert events.read_text().splitlines() == ["systemctl disable --now redundo-restore.timer"] + looks * 4
+        assert said[-1] == ("redundo-watchdog: a follow restore (redundo-restore.service) still runs after 3 s: "
+                            "no take-over; the next check retries")
+    assert done.returncode == 1
 
 
 def test_agent_watchdog_does_not_restore_when_systemd_cannot_say_whether_a_follow_run_is_under_way(tmp_path):
@@ -323,40 +278,18 @@ def test_agent_watchdog_finishes_a_take_over_whose_name_move_broke_off_even_if_t
     """The OVH API fails the record's edit once: the run fails after the take-over's point of no
     return. The next run finishes it (edit and refresh), though the primary answers again by then,
     and never turns the follow restore back on: the record may already point here."""
-    import http.server
-
-    requests: list[tuple[str, str]] = []
-    failed: list[bool] = []
-
-    class OvhApi(http.server.BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            requests.append((self.command, self.path))
-            fail = self.command == "PUT" and not failed
-            failed.extend([True] if fail else [])
-            payload = b'{"access_token": "tok"}' if self.path == "/token" else b"null"
-            self.send_response(500 if fail else 200)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        do_GET = do_POST = do_PUT = _answer
-
-        def log_message(self, *args) -> None:
-            pass
-
+    requests: list[tuple[str, str, str]] = []
     events = tmp_path / "events"
     fake = tmp_path / "fakebin"
     fake.mkdir()
     (fake / "systemctl").write_text(f'#!/bin/bash\necho "systemctl $*" >> {events}\n')
     (fake / "systemctl").chmod(0o755)
-    api = _stand_in(OvhApi)
-    base = f"http://127.0.0.1:{api.server_address[1]}"
+    api, base = _ovh_api(requests, fail_first_put=True)
     env = _watchdog_env(tmp_path, fake, OVH_API=base, OVH_TOKEN_URL=f"{base}/token", REDUNDO_RESTORE="true")
     state = tmp_path / "state"
     try:
         broke = _watchdog(tmp_path, env)
-        assert broke.returncode != 0 and ("PUT", "/domain/zone/shop.fr/record/4242") in requests  # the fault
+        assert broke.returncode != 0 and [m for m, _, _ in requests] == ["POST", "PUT"]  # the fault
         assert (state / "watchdog.moving-name").exists() and not (state / "watchdog.took-over").exists()
         requests.clear()
         events.unlink()
@@ -365,8 +298,8 @@ def test_agent_watchdog_finishes_a_take_over_whose_name_move_broke_off_even_if_t
         api.shutdown()
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines()[0].startswith("redundo-watchdog: finishing the take-over begun at ")
-    assert requests == [("POST", "/token"), ("PUT", "/domain/zone/shop.fr/record/4242"),
-                        ("POST", "/domain/zone/shop.fr/refresh")]  # no health check of the primary first
+    assert [(m, p) for m, p, _ in requests] == [("POST", "/token"), ("PUT", "/domain/zone/shop.fr/record/4242"),
+                                                ("POST", "/domain/zone/shop.fr/refresh")]  # no check of the primary
     assert not events.exists()  # the follow restore stays off
     assert (state / "watchdog.took-over").exists()
     assert not (state / "watchdog.moving-name").exists() and not (state / "watchdog.follow-stopped").exists()
@@ -386,6 +319,37 @@ def test_agent_watchdog_without_watch_settings_exits_cleanly(tmp_path):
     assert done.stderr.strip() == ("redundo-watchdog: not configured to watch (no WATCH_URL WATCH_HOST DNS_ZONE "
                                    "DNS_RECORD_ID SELF_IP OVH_CLIENT_ID OVH_CLIENT_SECRET in the settings): "
                                    "nothing to do")
+
+
+def _ovh_api(requests: list, *, events=None, fail_first_put: bool = False):
+    """A loopback stand-in for OVH's API (token, record edit, zone refresh) that records each
+    request as (method, path, body), also in `events` when given; the first PUT may answer 500."""
+    import http.server
+
+    failed: list[bool] = []
+
+    class OvhApi(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+            fail = fail_first_put and self.command == "PUT" and not failed
+            failed.extend([True] if fail else [])
+            requests.append((self.command, self.path, body))
+            if events is not None:
+                with events.open("a") as out:
+                    out.write(f"api {self.command} {self.path}\n")
+            payload = b'{"access_token": "tok"}' if self.path == "/token" else b"null"
+            self.send_response(500 if fail else 200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = _answer
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = _stand_in(OvhApi)
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
 def _stand_in(handler_cls):
@@ -418,23 +382,7 @@ def test_agent_watchdog_arms_only_after_the_primary_served_the_site_once(tmp_pat
         def log_message(self, *args) -> None:
             pass
 
-    class OvhApi(http.server.BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-            requests.append((self.command, self.path, body))
-            payload = b'{"access_token": "tok"}' if self.path == "/token" else b"null"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        do_GET = do_POST = do_PUT = _answer
-
-        def log_message(self, *args) -> None:
-            pass
-
-    api = _stand_in(OvhApi)
-    base = f"http://127.0.0.1:{api.server_address[1]}"
+    api, base = _ovh_api(requests)
     primary = _stand_in(Primary)
     primary_url = f"http://127.0.0.1:{primary.server_address[1]}/"
     # A port nothing listens on: bound, then closed.
