@@ -118,7 +118,8 @@ def rehearse(
     except (KeyboardInterrupt, Stopped) as stop:
         # Every VM, server and temp file is already gone (rehearse cleans up on its way out); a
         # worker thread may still be waiting on a dead guest, so leave without waiting for it.
-        stderr().print(f"rehearsal {getattr(stop, 'how', 'interrupted')}; its VMs, servers and temporary files were removed", highlight=False)
+        how = getattr(stop, "how", "interrupted")  # KeyboardInterrupt has none
+        stderr().print(f"rehearsal {how}; its VMs, servers and temporary files were removed", highlight=False)
         import os
         import sys
 

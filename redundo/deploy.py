@@ -56,6 +56,8 @@ class Interrupted(OperationError):
     """The user interrupted a run (Ctrl-C, or SIGTERM: exit 143); the message says what to run next."""
 
     exit_code = 130
+    stop: BaseException | None = None
+    """What stopped it (a CtrlC or SigTerm): a caller that stops whole (the rehearsal) raises it again."""
 
 
 def resolve_backend(project: Path, explicit: str | None, env: Mapping[str, str]) -> str:
@@ -433,7 +435,7 @@ def _stopped(stop: BaseException, what: str) -> "Interrupted":
     """The one-line Interrupted for a Ctrl-C or SIGTERM `stop`, with its exit code."""
     stopped = Interrupted(f"{getattr(stop, 'how', 'interrupted')} {what}")
     stopped.exit_code = getattr(stop, "exit_code", Interrupted.exit_code)
-    stopped.stop = stop  # a caller that stops whole (the rehearsal) raises it again
+    stopped.stop = stop
     return stopped
 
 

@@ -37,8 +37,6 @@ class Stopped(BaseException):
 class CtrlC(Stopped):
     """SIGINT (Ctrl-C)."""
 
-    how = "interrupted"
-
 
 class SigTerm(Stopped):
     """SIGTERM."""

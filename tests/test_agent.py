@@ -127,12 +127,9 @@ def test_agent_watchdog_takes_over_after_the_limit_and_repoints_dns(tmp_path, se
            "WATCH_FAIL_LIMIT": "3", "REDUNDO_SERVE_CHECK": "true"}
     if not serves:
         env["REDUNDO_SERVE_CHECK"] = "false"
-    fake = tmp_path / "fakebin"  # stand-ins for systemctl and the restore that record their calls
-    fake.mkdir()
-    (fake / "systemctl").write_text(f'#!/bin/bash\necho "systemctl $*" >> {events}\n')
-    (fake / "restore").write_text(f'#!/bin/bash\necho restore >> {events}\ntouch {restored}\n')
-    for tool in ("systemctl", "restore"):
-        (fake / tool).chmod(0o755)
+    # stand-ins for systemctl and the restore that record their calls
+    fake = _fakebin(tmp_path, systemctl=f'echo "systemctl $*" >> {events}\n',
+                    restore=f"echo restore >> {events}\ntouch {restored}\n")
     env["PATH"] = f"{fake}:{os.environ['PATH']}"
     env["REDUNDO_RESTORE"] = str(fake / "restore")
     stop_following = ["systemctl disable --now redundo-restore.timer",
@@ -181,6 +178,16 @@ def test_agent_watchdog_takes_over_after_the_limit_and_repoints_dns(tmp_path, se
     assert (tmp_path / "state" / "watchdog.took-over").exists()  # attempts 4 and 5 did nothing more
 
 
+def _fakebin(tmp_path, **tools: str):
+    """A directory of stand-in executables, one per keyword: name -> script body (after #!/bin/bash)."""
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    for name, body in tools.items():
+        (fake / name).write_text("#!/bin/bash\n" + body)
+        (fake / name).chmod(0o755)
+    return fake
+
+
 def _watchdog_env(tmp_path, fake, **extra) -> dict:
     conf = tmp_path / "redundo.conf"
     conf.write_text(f"STATE_DIR={tmp_path / 'state'}\n")
@@ -200,37 +207,18 @@ def _watchdog(tmp_path, env) -> subprocess.CompletedProcess:
     return subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
 
 
-def test_agent_watchdog_does_not_take_over_when_the_follow_restore_cannot_be_stopped(tmp_path):
-    """A failing `systemctl disable --now redundo-restore.timer`: no restore, the site's name stays."""
-    fake = tmp_path / "fakebin"
-    fake.mkdir()
-    (fake / "systemctl").write_text("#!/bin/bash\nexit 1\n")
-    (fake / "systemctl").chmod(0o755)
-    done = _watchdog(tmp_path, _watchdog_env(tmp_path, fake, REDUNDO_RESTORE=f"touch {tmp_path / 'restored'}"))
-    assert done.returncode == 1
-    assert done.stderr.strip().splitlines()[-1] == (
-        "redundo-watchdog: could not stop redundo-restore.timer: no take-over; the next check retries")
-    assert not (tmp_path / "restored").exists() and not (tmp_path / "state" / "watchdog.took-over").exists()
-
-
 @pytest.mark.parametrize("runs_for", [2, 99], ids=["ends", "outlasts-the-limit"])
 def test_agent_watchdog_waits_for_a_follow_restore_under_way_before_its_own(tmp_path, runs_for):
     """A follow run the timer began before the take-over is waited for (`systemctl start` would only
     join it); the take-over's restore starts after it ended, or not at all past the wait limit."""
     events = tmp_path / "events"
-    fake = tmp_path / "fakebin"
-    fake.mkdir()
     # The follow run is "activating" for its first `runs_for` looks, then over.
-    (fake / "systemctl").write_text(f"""#!/bin/bash
-echo "systemctl $*" >> {events}
+    fake = _fakebin(tmp_path, systemctl=f"""echo "systemctl $*" >> {events}
 if [ "$1" = show ]; then
   n=$(( $(cat {tmp_path}/looks 2>/dev/null || echo 0) + 1 )); echo $n > {tmp_path}/looks
   if [ $n -le {runs_for} ]; then echo activating; else echo inactive; fi
 fi
-""")
-    (fake / "restore").write_text(f"#!/bin/bash\necho restore >> {events}\n")
-    for tool in ("systemctl", "restore"):
-        (fake / tool).chmod(0o755)
+""", restore=f"echo restore >> {events}\n")
     done = _watchdog(tmp_path, _watchdog_env(tmp_path, fake, REDUNDO_RESTORE=str(fake / "restore"),
                                              REDUNDO_SERVE_CHECK="false", REDUNDO_WAIT_LIMIT="3"))
     said = done.stderr.strip().splitlines()
@@ -248,24 +236,23 @@ fi
     assert done.returncode == 1
 
 
-def test_agent_watchdog_does_not_restore_when_systemd_cannot_say_whether_a_follow_run_is_under_way(tmp_path):
-    """`systemctl show` failing (systemd busy) is no proof that no follow restore runs: no take-over."""
-    fake = tmp_path / "fakebin"
-    fake.mkdir()
-    (fake / "systemctl").write_text('#!/bin/bash\n[ "$1" = show ] && exit 1\nexit 0\n')
-    (fake / "systemctl").chmod(0o755)
+@pytest.mark.parametrize(("systemctl", "said"), [
+    # `systemctl disable --now redundo-restore.timer` fails: the follow restore could run on.
+    ("exit 1\n", "could not stop redundo-restore.timer"),
+    # `systemctl show` fails (systemd busy): no proof that no follow restore runs.
+    ('[ "$1" = show ] && exit 1\nexit 0\n', "could not read the state of redundo-restore.service"),
+], ids=["timer-not-stopped", "state-unreadable"])
+def test_agent_watchdog_does_not_take_over_unless_it_knows_no_follow_restore_runs(tmp_path, systemctl, said):
+    """No restore, no take-over, the site's name stays; the next check retries."""
+    fake = _fakebin(tmp_path, systemctl=systemctl)
     done = _watchdog(tmp_path, _watchdog_env(tmp_path, fake, REDUNDO_RESTORE=f"touch {tmp_path / 'restored'}"))
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines()[-1] == (
-        "redundo-watchdog: could not read the state of redundo-restore.service: no take-over; the next check retries")
-    assert not (tmp_path / "restored").exists()
+    assert done.stderr.strip().splitlines()[-1] == f"redundo-watchdog: {said}: no take-over; the next check retries"
+    assert not (tmp_path / "restored").exists() and not (tmp_path / "state" / "watchdog.took-over").exists()
 
 
 def test_agent_watchdog_says_so_when_its_restore_fails_and_moves_nothing(tmp_path):
-    fake = tmp_path / "fakebin"
-    fake.mkdir()
-    (fake / "systemctl").write_text("#!/bin/bash\nexit 0\n")
-    (fake / "systemctl").chmod(0o755)
+    fake = _fakebin(tmp_path, systemctl="exit 0\n")
     done = _watchdog(tmp_path, _watchdog_env(tmp_path, fake, REDUNDO_RESTORE="false"))
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (
@@ -280,10 +267,7 @@ def test_agent_watchdog_finishes_a_take_over_whose_name_move_broke_off_even_if_t
     and never turns the follow restore back on: the record may already point here."""
     requests: list[tuple[str, str, str]] = []
     events = tmp_path / "events"
-    fake = tmp_path / "fakebin"
-    fake.mkdir()
-    (fake / "systemctl").write_text(f'#!/bin/bash\necho "systemctl $*" >> {events}\n')
-    (fake / "systemctl").chmod(0o755)
+    fake = _fakebin(tmp_path, systemctl=f'echo "systemctl $*" >> {events}\n')
     api, base = _ovh_api(requests, fail_first_put=True)
     env = _watchdog_env(tmp_path, fake, OVH_API=base, OVH_TOKEN_URL=f"{base}/token", REDUNDO_RESTORE="true")
     state = tmp_path / "state"
@@ -401,10 +385,8 @@ def test_agent_watchdog_arms_only_after_the_primary_served_the_site_once(tmp_pat
            "DNS_ZONE": "shop.fr", "DNS_RECORD_ID": "4242", "SELF_IP": "198.51.100.9", "OVH_CLIENT_ID": "id",
            "OVH_CLIENT_SECRET": "secret", "OVH_API": base, "OVH_TOKEN_URL": f"{base}/token",
            "WATCH_FAIL_LIMIT": "3", "REDUNDO_RESTORE": f"touch {restored}", "REDUNDO_SERVE_CHECK": "true"}
-    fake = tmp_path / "fakebin"  # a stand-in systemctl: the take-over stops the follow restore
-    fake.mkdir()
-    (fake / "systemctl").write_text("#!/bin/bash\nexit 0\n")
-    (fake / "systemctl").chmod(0o755)
+    # a stand-in systemctl: the take-over stops the follow restore
+    fake = _fakebin(tmp_path, systemctl="exit 0\n")
     env["PATH"] = f"{fake}:{os.environ['PATH']}"
 
     def check(url: str) -> str:
