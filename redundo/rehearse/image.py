@@ -13,15 +13,17 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from redundo.errors import OperationError
 
-__all__ = ["BASE_PACKAGES", "GUEST_APT_PROXY", "Image", "Recipe", "build", "cache_dir", "host_mirrors"]
+__all__ = ["BASE_PACKAGES", "GUEST_APT_PROXY", "Image", "BuildFailed", "Recipe", "build", "cache_dir", "host_mirrors"]
 
 RELEASE = "bookworm"
 # python3-cffi-backend is named because debootstrap does not resolve the virtual package that
@@ -152,14 +154,64 @@ def cache_dir() -> Path:
     return Path(base) / "redundo" / "rehearse"
 
 
-def _run(argv: list[str], what: str, log: Path, **kwargs) -> None:
-    with log.open("a") as out:
-        out.write("$ " + " ".join(argv) + "\n")
-        out.flush()
-        done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, **kwargs)
-    if done.returncode != 0:
-        tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
-        raise OperationError(f"building the rehearsal image failed while {what}: {tail[0]} (log: {log})")
+# The build's tools see this environment and nothing of the caller's: a TMPDIR that exists on the
+# host (a test's, a user's) does not exist inside the chroot, and every maintainer script that calls
+# mktemp there fails, so dpkg fails the whole upgrade.
+_BUILD_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
+              "LC_ALL": "C", "DEBIAN_FRONTEND": "noninteractive"}
+# What a mirror says when it failed us for a moment (a sync under way, a dropped connection): the
+# step is tried again; anything else fails at once.
+_TRANSIENT = re.compile(r"Failed to fetch|Couldn't download|Failed getting release file|Hash Sum mismatch"
+                        r"|Temporary failure|Connection (?:failed|timed out|reset)|Unable to connect"
+                        r"|Could not connect|Bad header line|Undetermined Error|File has unexpected size")
+TRIES = 3
+_PAUSE = 10.0
+
+
+def _failed_package(text: str) -> str | None:
+    """The package dpkg or debootstrap names as the one that failed, if the output names one."""
+    for pattern in (r"dpkg: error processing package (\S+)", r"Errors were encountered while processing:\s+(\S+)",
+                    r"Failure trying to run: .* (?:--unpack|--install) .*?/([a-z0-9][a-z0-9+.-]+)_[^/\s]*\.deb",
+                    r"Couldn't download package (\S+)", r"E: Unable to locate package (\S+)",
+                    r"Package (\S+) has no installation candidate"):
+        found = re.findall(pattern, text)
+        if found:
+            return found[-1]
+    return None
+
+
+def _run(argv: list[str], what: str, log: Path, *, tries: int = 1) -> None:
+    """Run one build step, its output appended to `log`; a step that may meet a passing mirror error
+    is tried `tries` times. A failure says the step, the package that failed and the log."""
+    for attempt in range(1, tries + 1):
+        start = log.stat().st_size if log.exists() else 0
+        with log.open("a") as out:
+            out.write(("$ " if attempt == 1 else f"$ (try {attempt} of {tries}) ") + " ".join(argv) + "\n")
+            out.flush()
+            done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=_BUILD_ENV)
+        if done.returncode == 0:
+            return
+        with log.open(errors="replace") as read:
+            read.seek(start)
+            output = read.read()
+        if attempt < tries and _TRANSIENT.search(output):
+            time.sleep(_PAUSE * attempt)
+            continue
+        package = _failed_package(output)
+        lines = [line for line in output.strip().splitlines()[1:] if line.strip()] or ["no output"]
+        cause = f"package {package} failed ({lines[-1].strip()})" if package else lines[-1].strip()
+        raise BuildFailed(f"building the rehearsal image failed while {what}: {cause}", log)
+
+
+class BuildFailed(OperationError):
+    """A build step failed; `log` is where its whole output is, kept once the build is cleaned up."""
+
+    def __init__(self, message: str, log: Path):
+        super().__init__(message)
+        self.message, self.log = message, log
+
+    def __str__(self) -> str:
+        return f"{self.message} (log: {self.log})"
 
 
 def build(recipe: Recipe, *, progress=lambda message: None) -> Image:
@@ -183,7 +235,14 @@ def build(recipe: Recipe, *, progress=lambda message: None) -> Image:
         progress(f"building the Debian {recipe.release} image {recipe.key()} (once; a few minutes)")
         work = Path(tempfile.mkdtemp(prefix=f"build-{recipe.key()}-", dir=root))
         try:
-            _build_into(recipe, work, progress)
+            try:
+                _build_into(recipe, work, progress)
+            except BuildFailed as failed:
+                # The work tree goes below; its log stays beside the cache for the user to read.
+                kept = root / f"build-{recipe.key()}.log"
+                shutil.copyfile(failed.log, kept)
+                failed.log = kept
+                raise
             work.joinpath("recipe.json").write_text(json.dumps(
                 {"release": recipe.release, "mirror": recipe.mirror, "packages": recipe.all_packages}, indent=1))
             _unmount_under(work)
@@ -217,7 +276,22 @@ def _base_key(recipe: Recipe) -> str:
 
 
 _CHROOT = "set -e; export DEBIAN_FRONTEND=noninteractive LC_ALL=C; mount -t proc proc /proc; trap 'umount /proc' EXIT; "
-_APT = "apt-get -o Acquire::http::Proxy=false"
+_APT = "apt-get -o Acquire::http::Proxy=false -o Acquire::Retries=3"
+
+
+def _debootstrap(argv: list[str], rootfs: Path, log: Path) -> None:
+    """debootstrap, tried again from an empty target when the mirror failed it for a moment."""
+    for attempt in range(1, TRIES + 1):
+        try:
+            _run(argv, "running debootstrap", log)
+            return
+        except BuildFailed:
+            output = log.read_text(errors="replace").rsplit("\n$ ", 1)[-1]
+            if attempt == TRIES or not _TRANSIENT.search(output):
+                raise
+            _unmount_under(rootfs)
+            shutil.rmtree(rootfs, ignore_errors=True)
+            time.sleep(_PAUSE * attempt)
 
 
 def _base_rootfs(recipe: Recipe, rootfs: Path, log: Path, progress) -> None:
@@ -231,8 +305,8 @@ def _base_rootfs(recipe: Recipe, rootfs: Path, log: Path, progress) -> None:
     debs = cache_dir() / "debootstrap"
     debs.mkdir(parents=True, exist_ok=True)
     progress("debootstrap of the base system")
-    _run(["debootstrap", "--variant=minbase", f"--cache-dir={debs}", f"--include={','.join(BASE_PACKAGES)}",
-          recipe.release, str(rootfs), recipe.mirror], "running debootstrap", log)
+    _debootstrap(["debootstrap", "--variant=minbase", f"--cache-dir={debs}", f"--include={','.join(BASE_PACKAGES)}",
+                  recipe.release, str(rootfs), recipe.mirror], rootfs, log)
     for rel, text in _FILES.items():
         path = rootfs / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -252,7 +326,7 @@ def _base_rootfs(recipe: Recipe, rootfs: Path, log: Path, progress) -> None:
               "rm -f /etc/ssh/ssh_host_*; ")  # each guest makes its own host keys at first boot
     progress("upgrading the base system from the updates and security suites")
     with _no_services(rootfs):
-        _run(["chroot", str(rootfs), "/bin/bash", "-c", script], "upgrading the base system", log)
+        _run(["chroot", str(rootfs), "/bin/bash", "-c", script], "upgrading the base system", log, tries=TRIES)
     _run(["tar", "-C", str(rootfs), "--numeric-owner", "-cpf", f"{tar}.tmp", "."], "saving the base file system", log)
     Path(f"{tar}.tmp").rename(tar)
 
@@ -281,7 +355,8 @@ def _build_into(recipe: Recipe, work: Path, progress) -> None:
         script = (_CHROOT + f"{_APT} update -qq; {_APT} install -y -qq --no-install-recommends {' '.join(extra)}; "
                   "apt-get clean; rm -f /etc/ssh/ssh_host_*; ")
         with _no_services(rootfs):
-            _run(["chroot", str(rootfs), "/bin/bash", "-c", script], "installing packages in the image", log)
+            _run(["chroot", str(rootfs), "/bin/bash", "-c", script], "installing packages in the image", log,
+                 tries=TRIES)
     boot = rootfs / "boot"
     kernels = sorted(boot.glob("vmlinuz-*"))
     initrds = sorted(boot.glob("initrd.img-*"))
