@@ -28,5 +28,7 @@ def alternate(first: list[str], second: list[str], runs: int, cwd: str | None = 
 def machine() -> str:
     """The machine, and its load: other work on the cores shows in every figure."""
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-            f"load average {load}")
+    return (
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"load average {load}"
+    )

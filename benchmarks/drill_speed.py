@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from redundo import agent, drill  # noqa: E402
-from redundo.localvault import LocalVault  # noqa: E402
-from redundo.tiers import TIERS  # noqa: E402
+from redundo import agent, drill
+from redundo.localvault import LocalVault
+from redundo.tiers import TIERS
 
 
 def timed(fn) -> float:
@@ -49,25 +49,41 @@ def main() -> None:
         drill.make_site(site, size_mb=args.size_mb, files=args.files)
         subprocess.run(["sync"], check=True)
         # cp is quick and noisy: the median of three fresh copies.
-        copy = statistics.median(timed(lambda n=n: subprocess.run(
-            ["cp", "-r", str(site / "www"), str(root / f"copy{n}")], check=True)) for n in range(3))
-        copy_sync = timed(lambda: subprocess.run(
-            f"cp -r '{site / 'www'}' '{root / 'copy-sync'}' && sync", shell=True, check=True))
+        copy = statistics.median(
+            timed(lambda n=n: subprocess.run(["cp", "-r", str(site / "www"), str(root / f"copy{n}")], check=True))
+            for n in range(3)
+        )
+        copy_sync = timed(
+            lambda: subprocess.run(f"cp -r '{site / 'www'}' '{root / 'copy-sync'}' && sync", shell=True, check=True)
+        )
         for n in range(3):
             shutil.rmtree(root / f"copy{n}")
         shutil.rmtree(root / "copy-sync")
         password = "benchmark-password"
         with LocalVault() as vault:
             drill.provision_repository(vault.repository, password, vault.init.env())
-            settings = dict(vault_endpoint=vault.endpoint, vault_bucket=vault.bucket, vault_region="us-east-1",
-                            backup_host="bench-primary", site_paths=(str(site / "www"),), db_kind="sqlite",
-                            db_path=str(site / "db" / "site.sqlite"), dump_dir=str(root / "dump"))
-            primary = drill.Host("primary", root / "primary", agent.AgentSettings.for_tier(
-                TIERS["premium"], state_dir=str(root / "primary-state"), **settings),
-                {**vault.writer.env(), "RESTIC_PASSWORD": password})
-            standby = drill.Host("standby", root / "standby", agent.AgentSettings.for_tier(
-                TIERS["premium"], state_dir=str(root / "standby-state"), **settings),
-                {**vault.reader.env(), "RESTIC_PASSWORD": password})
+            settings = dict(
+                vault_endpoint=vault.endpoint,
+                vault_bucket=vault.bucket,
+                vault_region="us-east-1",
+                backup_host="bench-primary",
+                site_paths=(str(site / "www"),),
+                db_kind="sqlite",
+                db_path=str(site / "db" / "site.sqlite"),
+                dump_dir=str(root / "dump"),
+            )
+            primary = drill.Host(
+                "primary",
+                root / "primary",
+                agent.AgentSettings.for_tier(TIERS["premium"], state_dir=str(root / "primary-state"), **settings),
+                {**vault.writer.env(), "RESTIC_PASSWORD": password},
+            )
+            standby = drill.Host(
+                "standby",
+                root / "standby",
+                agent.AgentSettings.for_tier(TIERS["premium"], state_dir=str(root / "standby-state"), **settings),
+                {**vault.reader.env(), "RESTIC_PASSWORD": password},
+            )
             full = timed(lambda: must(primary.run("redundo-backup", "backup")))
             incrementals = []
             for seed in range(3):
@@ -76,16 +92,23 @@ def main() -> None:
             incremental = statistics.median(incrementals)
             target = root / "restored"
             restore = statistics.median(
-                timed(lambda: must(standby.run("redundo-restore", "--target", str(target)))) for _ in range(3))
+                timed(lambda: must(standby.run("redundo-restore", "--target", str(target)))) for _ in range(3)
+            )
             same = drill.manifest(site / "www") == drill.manifest(Path(str(target) + str(site / "www")))
         size = sum(p.stat().st_size for p in (site / "www").rglob("*") if p.is_file())
-        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-              f"site {size / 1e6:.0f} MB in {args.files} files; vault: moto on 127.0.0.1")
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+            f"site {size / 1e6:.0f} MB in {args.files} files; vault: moto on 127.0.0.1"
+        )
         print(f"cp -r (median of 3)            {copy:6.2f} s  (cp -r && sync: {copy_sync:.2f} s)")
         print(f"full backup                    {full:6.2f} s  {full / copy:5.2f}x cp")
-        print(f"incremental ({changed} files, 1%), median of 3 {incremental:6.2f} s  {incremental / copy:5.2f}x cp (target <= 1 s)")
-        print(f"full restore + verify, median of 3 {restore:6.2f} s  {restore / copy:5.2f}x cp (target <= 2.0x); "
-              f"{restore / copy_sync:.2f}x cp && sync")
+        print(
+            f"incremental ({changed} files, 1%), median of 3 {incremental:6.2f} s  {incremental / copy:5.2f}x cp (target <= 1 s)"
+        )
+        print(
+            f"full restore + verify, median of 3 {restore:6.2f} s  {restore / copy:5.2f}x cp (target <= 2.0x); "
+            f"{restore / copy_sync:.2f}x cp && sync"
+        )
         print(f"restored tree identical: {same}")
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -33,9 +33,13 @@ def make_project(root: Path, count: int) -> Path:
     (root / "stacks").mkdir(parents=True)
     shutil.copy(REPO / "Pulumi.yaml", root / "Pulumi.yaml")
     for n in range(count):
-        config = {"redundo:ovhServiceName": f"{n:032x}", "redundo:sshPublicKey": SSH_KEY,
-                  "redundo:domain": f"client{n}.example.fr", "redundo:dataGb": 1 + n % 50,
-                  **{f"redundo:{k}": v for k, v in VARIANTS[n % len(VARIANTS)].items()}}
+        config = {
+            "redundo:ovhServiceName": f"{n:032x}",
+            "redundo:sshPublicKey": SSH_KEY,
+            "redundo:domain": f"client{n}.example.fr",
+            "redundo:dataGb": 1 + n % 50,
+            **{f"redundo:{k}": v for k, v in VARIANTS[n % len(VARIANTS)].items()},
+        }
         (root / "stacks" / f"Pulumi.client-{n:03d}.yaml").write_text(yaml.safe_dump({"config": config}))
     return root
 
@@ -43,8 +47,12 @@ def make_project(root: Path, count: int) -> Path:
 def plan_all(project: Path) -> float:
     redundo = shutil.which("redundo") or sys.exit("redundo is not on PATH; pip install -e . first")
     start = time.perf_counter()
-    subprocess.run([redundo, "--project", str(project), "plan", "--all", "--json"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [redundo, "--project", str(project), "plan", "--all", "--json"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 

@@ -23,8 +23,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=11)
     args = parser.parse_args()
     redundo = shutil.which("redundo") or sys.exit("redundo is not on PATH; pip install -e . first")
-    plan, imports = alternate([redundo, "plan", "--tier", "premium", "--json"],
-                              [sys.executable, "-c", "import pulumi_aws, pulumi_ovh"], args.runs, str(REPO))
+    plan, imports = alternate(
+        [redundo, "plan", "--tier", "premium", "--json"],
+        [sys.executable, "-c", "import pulumi_aws, pulumi_ovh"],
+        args.runs,
+        str(REPO),
+    )
     print(machine())
     print(f"redundo plan --tier premium --json        median {plan * 1000:7.1f} ms over {args.runs} runs")
     print(f"python -c 'import pulumi_aws, pulumi_ovh'  median {imports * 1000:7.1f} ms over {args.runs} runs")

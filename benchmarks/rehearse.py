@@ -27,19 +27,39 @@ def main(tiers: list[str]) -> int:
     failed = 0
     for tier in tiers:
         start = time.monotonic()
-        done = subprocess.run([str(Path(sys.executable).parent / "redundo"), "rehearse", "--stack", "small-shop",
-                               "--tier", tier, "--json"], capture_output=True, text=True, cwd=ROOT)
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "redundo"),
+                "rehearse",
+                "--stack",
+                "small-shop",
+                "--tier",
+                tier,
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         wall = time.monotonic() - start
         report = json.loads(done.stdout) if done.stdout.strip() else {"passed": False, "timings": {}}
         t = report.get("timings", {})
         from redundo.tiers import get_tier
 
         rto = report.get("rto_seconds")
-        verdict = "" if report.get("passed") else "  FAILED: " + next(
-            (f"{s['name']}: {s['detail']}" for s in report.get("steps", []) if not s["passed"]), done.stderr[-200:])
-        print(f"{tier:<9} {t.get('image', 0):>6.0f}s {t.get('boot', 0):>6.0f}s {t.get('provisioning', 0):>12.0f}s "
-              f"{t.get('scenario', 0):>8.0f}s {wall:>6.0f}s  {rto if rto is not None else '-'} s / "
-              f"{get_tier(tier).rto_minutes * 60} s{verdict}")
+        verdict = (
+            ""
+            if report.get("passed")
+            else "  FAILED: "
+            + next(
+                (f"{s['name']}: {s['detail']}" for s in report.get("steps", []) if not s["passed"]), done.stderr[-200:]
+            )
+        )
+        print(
+            f"{tier:<9} {t.get('image', 0):>6.0f}s {t.get('boot', 0):>6.0f}s {t.get('provisioning', 0):>12.0f}s "
+            f"{t.get('scenario', 0):>8.0f}s {wall:>6.0f}s  {rto if rto is not None else '-'} s / "
+            f"{get_tier(tier).rto_minutes * 60} s{verdict}"
+        )
         failed += not report.get("passed")
     return 1 if failed else 0
 

@@ -9,29 +9,29 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import typer
+from redundo.cli import _coercion
 from typer.core import TyperGroup
 
-from redundo.cli import _coercion
 from redundo.errors import CtrlC, RedundoError, SigTerm
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["app", "stdout", "stderr", "fail", "install_signal_handlers"]
+__all__ = ["app", "fail", "install_signal_handlers", "stderr", "stdout"]
 
 DEBUG_VAR = "REDUNDO_DEBUG"
 
 
 # rich is imported on first use, not at start-up: `redundo --help` stays fast.
 @lru_cache(maxsize=1)
-def stdout() -> "Console":
+def stdout() -> Console:
     from rich.console import Console
 
     return Console(highlight=False)
 
 
 @lru_cache(maxsize=1)
-def stderr() -> "Console":
+def stderr() -> Console:
     from rich.console import Console
 
     return Console(stderr=True, highlight=False, soft_wrap=True)
@@ -97,11 +97,18 @@ def _is_typer_usage_error(exc: BaseException) -> bool:
 class _Group(TyperGroup):
     """Runs every command without click's standalone handling, so that each failure is one line."""
 
-    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         try:
-            result = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
-                                  standalone_mode=False, **extra)
+            result = super().main(
+                args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra
+            )
         except RedundoError as exc:
             _show_traceback()
             fail(_one_line(str(exc)), exc.exit_code)
@@ -116,8 +123,11 @@ class _Group(TyperGroup):
         except UnicodeEncodeError as exc:
             encoding = getattr(sys.stdout, "encoding", None) or exc.encoding
             _show_traceback()
-            fail(f"the output's encoding ({encoding}) cannot show {exc.object[exc.start:exc.end]!r}; "
-                 "set LANG=C.UTF-8 or PYTHONIOENCODING=utf-8", 1)
+            fail(
+                f"the output's encoding ({encoding}) cannot show {exc.object[exc.start : exc.end]!r}; "
+                "set LANG=C.UTF-8 or PYTHONIOENCODING=utf-8",
+                1,
+            )
         except BrokenPipeError:
             # `redundo ls | head`: the reader left. Nothing more can be said on stdout; say nothing.
             _quiet_stdout()

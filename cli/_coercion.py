@@ -26,8 +26,11 @@ def install() -> None:
         return
     parameter = getattr(core, "_TyperParameter", None)
     needed = ("RuntimeParam", "TypeDescriptor", "build_runtime_param")
-    if parameter is None or not hasattr(parameter, "get_runtime_param") or not all(
-            hasattr(_coercion, name) for name in needed):
+    if (
+        parameter is None
+        or not hasattr(parameter, "get_runtime_param")
+        or not all(hasattr(_coercion, name) for name in needed)
+    ):
         return
     if getattr(parameter.get_runtime_param, "_redundo", False):
         return
@@ -41,8 +44,12 @@ def install() -> None:
 
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
             desc = self.descriptor
-            if (isinstance(value, str) and desc.annotation is str and desc.file_annotation is None
-                    and desc.parameter_info.parser is None):
+            if (
+                isinstance(value, str)
+                and desc.annotation is str
+                and desc.file_annotation is None
+                and desc.parameter_info.parser is None
+            ):
                 return value
             if not self.built:
                 self.built.append(_coercion.build_runtime_param(desc))
@@ -51,8 +58,9 @@ def install() -> None:
     def get_runtime_param(self: Any) -> Any:
         if self._runtime_param is None:
             desc = self.type_descriptor
-            self._runtime_param = Deferred(parameter_info=desc.parameter_info, annotation=desc.annotation,
-                                           descriptor=desc)
+            self._runtime_param = Deferred(
+                parameter_info=desc.parameter_info, annotation=desc.annotation, descriptor=desc
+            )
         return self._runtime_param
 
     get_runtime_param._redundo = True  # type: ignore[attr-defined]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from redundo.cli._app import app, stdout
@@ -23,16 +23,21 @@ from redundo.cli._common import (
 
 from redundo.errors import OperationError, UsageError
 
-
-DiffOpt = Annotated[bool, typer.Option(
-    "--diff", help="Compare the stack as deployed (its recorded state, else its stack file) with what it would "
-                   "become (with --tier): per resource what changes and whether it is replaced; exit 1 when a "
-                   "stateful resource would be replaced or deleted.")]
+DiffOpt = Annotated[
+    bool,
+    typer.Option(
+        "--diff",
+        help="Compare the stack as deployed (its recorded state, else its stack file) with what it would "
+        "become (with --tier): per resource what changes and whether it is replaced; exit 1 when a "
+        "stateful resource would be replaced or deleted.",
+    ),
+]
 
 
 @app.command()
-def plan(stack: StackOpt = None, all_: AllOpt = False, tier: TierOpt = None, json_: JsonOpt = False,
-         diff: DiffOpt = False) -> None:
+def plan(
+    stack: StackOpt = None, all_: AllOpt = False, tier: TierOpt = None, json_: JsonOpt = False, diff: DiffOpt = False
+) -> None:
     """Show what a stack builds, where each copy lives, its RPO/RTO and its itemized monthly cost.
 
     Runs the real stack program in-process against Pulumi mocks: no pulumi CLI, no credentials,
@@ -54,6 +59,7 @@ def plan(stack: StackOpt = None, all_: AllOpt = False, tier: TierOpt = None, jso
 
     from redundo.fleet import StackFailure, failure_summary, guarded, map_stacks
     from redundo.plan import make_plan
+
     # With --all a damaged stack file is one failed entry; the other clients are still planned.
     wrap = guarded if all_ else (lambda fn: fn)
     failures: list[StackFailure] = []
@@ -70,9 +76,8 @@ def plan(stack: StackOpt = None, all_: AllOpt = False, tier: TierOpt = None, jso
             texts.append(doc)
         _write_json(_json_array(texts) if all_ else texts[0])
     else:
-        from rich.markup import escape  # not for --json: rich costs start-up time
-
         from redundo.cli import render
+        from rich.markup import escape  # not for --json: rich costs start-up time
 
         for p in _with_progress(map_stacks(wrap(partial(make_plan, stacks_dir(), tier=tier)), names), names, all_):
             if isinstance(p, StackFailure):
@@ -85,9 +90,11 @@ def plan(stack: StackOpt = None, all_: AllOpt = False, tier: TierOpt = None, jso
     if failures:
         raise OperationError(failure_summary(failures, len(names)))
 
+
 def _validate(name: str, tier: str | None) -> None:
     raw = _settings_module().read_stack_config(stacks_dir(), name)
     _settings_module().parse_settings(name, {**raw, "tier": tier} if tier is not None else raw)
+
 
 def _plan_diff(stack: str | None, all_: bool, tier: str | None, json_: bool) -> None:
     from redundo.cli._common import _one_stack, project_dir
@@ -108,7 +115,9 @@ def _plan_diff(stack: str | None, all_: bool, tier: str | None, json_: bool) -> 
     if report.destructive:
         raise typer.Exit(1)
 
+
 _DIFF_SYMBOL = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "same": "="}
+
 
 def _diff_lines(report) -> list[str]:
     lines = [f"{report.stack}: as deployed ({report.before}) -> as it would become ({report.after})"]
@@ -124,17 +133,26 @@ def _diff_lines(report) -> list[str]:
         if c.held:
             line += f"  held at the deployed value (ignore_changes): {', '.join(c.held)}"
         if c.op == "delete" and c.type.endswith("BucketObjectLockConfiguration"):
-            line += ("  new backups are no longer locked; versions already locked stay locked until their "
-                     "retain-until date, and object lock stays enabled on the bucket for good")
+            line += (
+                "  new backups are no longer locked; versions already locked stay locked until their "
+                "retain-until date, and object lock stays enabled on the bucket for good"
+            )
         lines.append(line)
     if report.destructive:
         lines.append("REPLACES OR DELETES STATEFUL: " + ", ".join(f"{c.name} ({c.op})" for c in report.destructive))
     else:
         removed = [c.name for c in report.changes if c.op == "delete" and c.stateful]
-        lines.append("No stateful resource is replaced or deleted." + (
-            f" The standby's instance is removed ({', '.join(removed)}): the tier's standby is cold, created at "
-            "failover." if removed else ""))
+        lines.append(
+            "No stateful resource is replaced or deleted."
+            + (
+                f" The standby's instance is removed ({', '.join(removed)}): the tier's standby is cold, created at "
+                "failover."
+                if removed
+                else ""
+            )
+        )
     return lines
+
 
 def _json_text(document: Any, *, nested: bool = False) -> str:
     """json.dumps(document, indent=2); with `nested`, as it appears as an item of such an array."""
@@ -168,10 +186,11 @@ def _write_json(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
+
 @app.command()
 def tiers(
     budget: BudgetOpt = None,
-    data_gb: Annotated[Optional[float], typer.Option("--data-gb", help="Site data to protect, GB.")] = None,
+    data_gb: Annotated[float | None, typer.Option("--data-gb", help="Site data to protect, GB.")] = None,
     stack: StackOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -184,10 +203,15 @@ def tiers(
     estimates = estimate_tiers(client)
     chosen = best_tier(client, budget) if budget is not None else None
     if json_:
-        _emit_json({"budget_eur": budget, "budget_means": "redundancy_eur" if budget is not None else None,
-                    "data_gb": client.data_gb,
-                    "chosen": chosen.tier if chosen else None,
-                    "tiers": [e.to_dict() for e in estimates]})
+        _emit_json(
+            {
+                "budget_eur": budget,
+                "budget_means": "redundancy_eur" if budget is not None else None,
+                "data_gb": client.data_gb,
+                "chosen": chosen.tier if chosen else None,
+                "tiers": [e.to_dict() for e in estimates],
+            }
+        )
         return
     stdout().print(render.tiers_table(estimates, chosen.tier if chosen else None))
     for line in render.survives_lines(estimates):
@@ -195,17 +219,25 @@ def tiers(
     if chosen is not None:
         stdout().print(render.budget_line(budget, chosen))
 
+
 @app.command()
 def check(
     stack: StackOpt = None,
     all_: AllOpt = False,
     format_: Annotated[str, typer.Option("--format", "-f", help="text, json, junit or sarif.")] = "text",
-    preview: Annotated[bool, typer.Option(
-        "--preview", help="Only as the engine previews a new stack: every provider-computed value unknown.")] = False,
-    deployed: Annotated[bool, typer.Option(
-        "--deployed", help="Only with the computed values known (mocked), as once the stack exists.")] = False,
-    allow_unknown: Annotated[bool, typer.Option(
-        "--allow-unknown", help="Do not fail when a mandatory rule cannot decide from what is known.")] = False,
+    preview: Annotated[
+        bool,
+        typer.Option(
+            "--preview", help="Only as the engine previews a new stack: every provider-computed value unknown."
+        ),
+    ] = False,
+    deployed: Annotated[
+        bool, typer.Option("--deployed", help="Only with the computed values known (mocked), as once the stack exists.")
+    ] = False,
+    allow_unknown: Annotated[
+        bool,
+        typer.Option("--allow-unknown", help="Do not fail when a mandatory rule cannot decide from what is known."),
+    ] = False,
 ) -> None:
     """Evaluate redundo's policy pack on stacks offline; exit 1 on any mandatory violation.
 
@@ -215,6 +247,7 @@ def check(
     `pulumi preview --policy-pack policies` where a CLI is installed.
     """
     from redundo.cli import render
+
     formats = ("text", "json", "junit", "sarif")
     if format_ not in formats:
         raise UsageError(f"--format {format_!r} is not one of {', '.join(formats)}")
@@ -233,8 +266,10 @@ def check(
     modes = ("preview",) if preview else ("deployed",) if deployed else checks.MODES
     check_one = partial(checks.check_stack, stacks_dir(), modes=modes, allow_unknown=allow_unknown)
     # With --all a damaged stack file is one failed case; the other clients are still checked.
-    results = [checks.failed_check(r.stack, r.message) if isinstance(r, StackFailure) else r
-               for r in _with_progress(map_stacks(guarded(check_one) if all_ else check_one, names), names, all_)]
+    results = [
+        checks.failed_check(r.stack, r.message) if isinstance(r, StackFailure) else r
+        for r in _with_progress(map_stacks(guarded(check_one) if all_ else check_one, names), names, all_)
+    ]
     if format_ == "json":
         _emit_json(checks.to_json(results))
     elif format_ == "sarif":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from redundo.cli._app import app, stderr, stdout
@@ -12,8 +12,8 @@ from redundo.cli._common import (
     StackOpt,
     TierOpt,
     _emit_json,
-    project_dir,
     _target,
+    project_dir,
 )
 
 from redundo.errors import OperationError, Stopped, UsageError
@@ -21,14 +21,20 @@ from redundo.errors import OperationError, Stopped, UsageError
 
 @app.command()
 def drill(
-    local: Annotated[bool, typer.Option("--local", help="Drill against a real S3 server started on 127.0.0.1.")] = False,
+    local: Annotated[
+        bool, typer.Option("--local", help="Drill against a real S3 server started on 127.0.0.1.")
+    ] = False,
     stack: StackOpt = None,
     size: Annotated[float, typer.Option("--size", help="Sample site size in MB (--local).")] = 20,
     files: Annotated[int, typer.Option("--files", help="Number of files in the sample site (--local).")] = 200,
     tier: TierOpt = None,
-    database: Annotated[Optional[str], typer.Option(
-        "--database", help="The stack's database engine for --local: sqlite, mysql or postgresql (run on local servers)."
-    )] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="The stack's database engine for --local: sqlite, mysql or postgresql (run on local servers).",
+        ),
+    ] = None,
     json_: JsonOpt = False,
     backend: BackendOpt = None,
 ) -> None:
@@ -52,16 +58,18 @@ def drill(
     if local:
         chosen = get_tier(tier or "standard")
         progress = (lambda m: None) if json_ else (lambda m: stderr().print(f"[dim]{m}[/dim]"))
-        report = drill_mod.run_local_drill(chosen, size_mb=size, files=files, progress=progress,
-                                           database=database or "sqlite")
+        report = drill_mod.run_local_drill(
+            chosen, size_mb=size, files=files, progress=progress, database=database or "sqlite"
+        )
     else:
         from redundo import deploy
 
         if tier is not None:
             raise UsageError("--tier goes with --local; a stack drill uses the stack's own tier")
         target, _ = _target(stack, None, None, backend, False, needs_credentials=False, can_install=False)
-        report = drill_mod.run_stack_drill(target.settings.tier, deploy.outputs(target),
-                                           progress=lambda m: stderr().print(f"[dim]{m}[/dim]"))
+        report = drill_mod.run_stack_drill(
+            target.settings.tier, deploy.outputs(target), progress=lambda m: stderr().print(f"[dim]{m}[/dim]")
+        )
         from redundo.report import save_drill
 
         save_drill(project_dir(), target.settings.stack, report.to_dict())
@@ -75,13 +83,18 @@ def drill(
     if not report.passed:
         raise typer.Exit(1)
 
+
 @app.command()
 def rehearse(
     stack: StackOpt = None,
     tier: TierOpt = None,
     json_: JsonOpt = False,
-    image: Annotated[Optional[str], typer.Option(
-        "--image", help="A folder with base.qcow2, vmlinuz and initrd.img to boot instead of the cached image.")] = None,
+    image: Annotated[
+        str | None,
+        typer.Option(
+            "--image", help="A folder with base.qcow2, vmlinuz and initrd.img to boot instead of the cached image."
+        ),
+    ] = None,
     s3: Annotated[str, typer.Option("--s3", help="The vault's S3 server: moto or seaweedfs.")] = "moto",
 ) -> None:
     """Live through a client stack's whole life on real Debian hosts booted on this machine.
@@ -92,8 +105,9 @@ def rehearse(
     """
     from pathlib import Path
 
-    from redundo.rehearse import scenario
     from redundo.cli._common import _one_stack, _settings_module, stacks_dir
+
+    from redundo.rehearse import scenario
     from redundo.tiers import get_tier
 
     name = _one_stack(stack)
@@ -110,9 +124,15 @@ def rehearse(
         line = f"{mark} {step.name} ({step.seconds:.0f} s): {step.detail}"
         stderr().print(line if not json_ else line, highlight=False, soft_wrap=True)
 
-    options = scenario.Options(stack=name, raw=raw, tier=chosen, image=Path(image) if image else None, s3=s3,
-                               progress=lambda m: stderr().print(f"[dim]{m}[/dim]", highlight=False, soft_wrap=True),
-                               on_step=on_step)
+    options = scenario.Options(
+        stack=name,
+        raw=raw,
+        tier=chosen,
+        image=Path(image) if image else None,
+        s3=s3,
+        progress=lambda m: stderr().print(f"[dim]{m}[/dim]", highlight=False, soft_wrap=True),
+        on_step=on_step,
+    )
     try:
         report = scenario.rehearse(options)
     except (KeyboardInterrupt, Stopped) as stop:
@@ -131,23 +151,33 @@ def rehearse(
         rpo = f"{report.rpo_seconds:.0f} s" if report.rpo_seconds is not None else "not measured"
         rto = f"{report.rto_seconds:.0f} s" if report.rto_seconds is not None else "not measured"
         verdict = "[green]passed[/green]" if report.passed else "[red]failed[/red]"
-        stdout().print(f"rehearsal of {name} on {chosen.name}: {verdict}; RPO {rpo} "
-                       f"({report.orders_lost if report.orders_lost is not None else '?'} orders lost, promise "
-                       f"{chosen.rpo_minutes} min), RTO {rto} (promise {chosen.rto_minutes} min)", highlight=False)
+        stdout().print(
+            f"rehearsal of {name} on {chosen.name}: {verdict}; RPO {rpo} "
+            f"({report.orders_lost if report.orders_lost is not None else '?'} orders lost, promise "
+            f"{chosen.rpo_minutes} min), RTO {rto} (promise {chosen.rto_minutes} min)",
+            highlight=False,
+        )
     if not report.passed:
         raise typer.Exit(1)
+
 
 vault_app = typer.Typer(no_args_is_help=True, help="Work on a vault directly (recovery after an attack).")
 
 app.add_typer(vault_app, name="vault")
 
+
 @vault_app.command("undelete")
 def vault_undelete(
     stack: StackOpt = None,
-    bucket: Annotated[Optional[str], typer.Option("--bucket", help="Vault bucket, when redundo's state is out of reach.")] = None,
-    endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="S3 endpoint URL that goes with --bucket.")] = None,
-    since: Annotated[Optional[str], typer.Option(
-        "--since", help="ISO time of the attack: undo every delete and overwrite after it.")] = None,
+    bucket: Annotated[
+        str | None, typer.Option("--bucket", help="Vault bucket, when redundo's state is out of reach.")
+    ] = None,
+    endpoint: Annotated[
+        str | None, typer.Option("--endpoint", help="S3 endpoint URL that goes with --bucket.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="ISO time of the attack: undo every delete and overwrite after it.")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be restored; change nothing.")] = False,
     backend: BackendOpt = None,
 ) -> None:
@@ -184,5 +214,7 @@ def vault_undelete(
     except Exception as exc:  # botocore's errors: credentials, access, network
         raise OperationError(f"could not undelete in {bucket}: {exc}") from None
     verb = "would restore" if dry_run else "restored"
-    stdout().print(f"{verb} {len(result.markers_removed)} deleted and {len(result.versions_restored)} overwritten "
-                   f"objects in {bucket}; left {len(result.skipped)} restic locks deleted")
+    stdout().print(
+        f"{verb} {len(result.markers_removed)} deleted and {len(result.versions_restored)} overwritten "
+        f"objects in {bucket}; left {len(result.skipped)} restic locks deleted"
+    )

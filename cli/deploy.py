@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -39,12 +40,22 @@ def _show_intent(verb: str, target, raw: dict[str, Any]) -> None:
     for part in render.plan_view(plan_):
         stdout().print(part)
     stdout().print(f"State backend: {target.backend}")
-    stdout().print(f"This will {verb} stack [bold]{settings.stack}[/bold] on tier [bold]{settings.tier.name}[/bold] "
-                 f"at €{plan_.cost.monthly_eur:.2f}/month in total (redundancy adds €{plan_.cost.redundancy_eur:.2f}).")
+    stdout().print(
+        f"This will {verb} stack [bold]{settings.stack}[/bold] on tier [bold]{settings.tier.name}[/bold] "
+        f"at €{plan_.cost.monthly_eur:.2f}/month in total (redundancy adds €{plan_.cost.redundancy_eur:.2f})."
+    )
+
 
 @app.command()
-def up(stack: StackOpt = None, tier: TierOpt = None, budget: BudgetOpt = None, yes: YesOpt = False,
-       backend: BackendOpt = None, install_pulumi: InstallOpt = False, allow_replace: AllowReplaceOpt = None) -> None:
+def up(
+    stack: StackOpt = None,
+    tier: TierOpt = None,
+    budget: BudgetOpt = None,
+    yes: YesOpt = False,
+    backend: BackendOpt = None,
+    install_pulumi: InstallOpt = False,
+    allow_replace: AllowReplaceOpt = None,
+) -> None:
     """Deploy a client stack for real through the Automation API, gated by the policy pack.
 
     Shows the tier, its cost and the resource plan first, and asks before anything is sent. A
@@ -66,10 +77,16 @@ def up(stack: StackOpt = None, tier: TierOpt = None, budget: BudgetOpt = None, y
     if printer.failed:
         raise typer.Exit(1)
 
+
 @app.command()
-def preview(stack: StackOpt = None, tier: TierOpt = None, budget: BudgetOpt = None,
-            backend: BackendOpt = None, install_pulumi: InstallOpt = False,
-            allow_replace: AllowReplaceOpt = None) -> None:
+def preview(
+    stack: StackOpt = None,
+    tier: TierOpt = None,
+    budget: BudgetOpt = None,
+    backend: BackendOpt = None,
+    install_pulumi: InstallOpt = False,
+    allow_replace: AllowReplaceOpt = None,
+) -> None:
     """Show what `up` would change in the real clouds (needs the pulumi CLI and credentials)."""
     from redundo.cli import render
     from redundo.cli.progress import EventPrinter
@@ -83,9 +100,11 @@ def preview(stack: StackOpt = None, tier: TierOpt = None, budget: BudgetOpt = No
     if printer.failed or printer.policy_violations:
         raise typer.Exit(1)
 
+
 @app.command()
-def destroy(stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = None,
-            install_pulumi: InstallOpt = False) -> None:
+def destroy(
+    stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = None, install_pulumi: InstallOpt = False
+) -> None:
     """Tear down a client stack, except what is protected: the primary, the vault and its password.
 
     Protected resources stay in the stack and in the cloud; the command lists them and says how to
@@ -100,32 +119,43 @@ def destroy(stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = N
     target, _ = _target(stack, None, None, backend, install_pulumi)
     name = target.settings.stack
     if not yes:
-        stdout().print(f"This destroys the standby, the keys and the host DNS records of stack [bold]{name}[/bold]. "
-                       "The primary instance, the vault's bucket and the repository's password are protected: "
-                       "they are kept. The site's own record is left in the zone, pointing at the node that served.")
+        stdout().print(
+            f"This destroys the standby, the keys and the host DNS records of stack [bold]{name}[/bold]. "
+            "The primary instance, the vault's bucket and the repository's password are protected: "
+            "they are kept. The site's own record is left in the zone, pointing at the node that served."
+        )
         if typer.prompt("Type the stack name to confirm") != name:
             raise typer.Abort()
     printer = EventPrinter(stdout())
     result, kept = deploy.destroy(target, printer)
     stdout().print(render.summary_line("destroy", result.summary.resource_changes, printer))
     if kept:
-        stdout().print(f"kept (protected), still in stack {name}: "
-                       + ", ".join(urn.rsplit("::", 1)[-1] for urn, _ in kept))
-        stdout().print(f"To remove them on purpose: `pulumi state unprotect --stack {name} --all` (same "
-                       f"PULUMI_BACKEND_URL and passphrase), then `redundo destroy --stack {name}` again. The vault's "
-                       "bucket is retained in the cloud even then: delete it in the console once its lock has "
-                       "expired.")
-    stdout().print("the site's DNS record was left in the zone (retained), still pointing at the node that served "
-                   "the site; remove it in the OVH console when the site moves elsewhere")
+        stdout().print(
+            f"kept (protected), still in stack {name}: " + ", ".join(urn.rsplit("::", 1)[-1] for urn, _ in kept)
+        )
+        stdout().print(
+            f"To remove them on purpose: `pulumi state unprotect --stack {name} --all` (same "
+            f"PULUMI_BACKEND_URL and passphrase), then `redundo destroy --stack {name}` again. The vault's "
+            "bucket is retained in the cloud even then: delete it in the console once its lock has "
+            "expired."
+        )
+    stdout().print(
+        "the site's DNS record was left in the zone (retained), still pointing at the node that served "
+        "the site; remove it in the OVH console when the site moves elsewhere"
+    )
     if kept:
-        stdout().print("the kept primary's backup timers now run with deleted vault keys and fail every interval: "
-                       "stop them on it (`systemctl disable --now " + " ".join(BACKUP_TIMERS) + "`) or delete the instance")
+        stdout().print(
+            "the kept primary's backup timers now run with deleted vault keys and fail every interval: "
+            "stop them on it (`systemctl disable --now " + " ".join(BACKUP_TIMERS) + "`) or delete the instance"
+        )
     if printer.failed:
         raise typer.Exit(1)
 
+
 @app.command()
-def refresh(stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = None,
-            install_pulumi: InstallOpt = False) -> None:
+def refresh(
+    stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = None, install_pulumi: InstallOpt = False
+) -> None:
     """Read the stack's resources back from the clouds; clears what an interrupted `up` left unfinished.
 
     A create that was cut off may have made a resource the state does not know: each is named, to be
@@ -142,26 +172,33 @@ def refresh(stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = N
     result, unfinished = deploy.refresh(target, printer)
     stdout().print(render.summary_line("refresh", result.summary.resource_changes, printer))
     for urn in unfinished:
-        stdout().print(f"interrupted while creating {urn.rsplit('::', 1)[-1]}: it may exist in the cloud without "
-                       "being in the state; delete it there (or import it) before `redundo up`, or it is made twice")
+        stdout().print(
+            f"interrupted while creating {urn.rsplit('::', 1)[-1]}: it may exist in the cloud without "
+            "being in the state; delete it there (or import it) before `redundo up`, or it is made twice"
+        )
     if printer.failed:
         raise typer.Exit(1)
 
+
 @app.command()
-def cancel(stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = None,
-           install_pulumi: InstallOpt = False) -> None:
+def cancel(
+    stack: StackOpt = None, yes: YesOpt = False, backend: BackendOpt = None, install_pulumi: InstallOpt = False
+) -> None:
     """Release the lock an interrupted `up` left on the stack. Only when no other update is running."""
     from redundo import deploy
 
     target, _ = _target(stack, None, None, backend, install_pulumi, needs_credentials=False)
     _confirm(f"Is no other update of {target.settings.stack} running right now?", yes)
     deploy.cancel(target)
-    stdout().print(f"stack {target.settings.stack} is unlocked; run `redundo refresh --stack {target.settings.stack}` "
-                   "next")
+    stdout().print(
+        f"stack {target.settings.stack} is unlocked; run `redundo refresh --stack {target.settings.stack}` next"
+    )
+
 
 @app.command()
-def outputs(stack: StackOpt = None, json_: JsonOpt = False, backend: BackendOpt = None,
-            install_pulumi: InstallOpt = False) -> None:
+def outputs(
+    stack: StackOpt = None, json_: JsonOpt = False, backend: BackendOpt = None, install_pulumi: InstallOpt = False
+) -> None:
     """Print a deployed stack's outputs; secrets stay masked."""
     from redundo import deploy
 
@@ -172,16 +209,22 @@ def outputs(stack: StackOpt = None, json_: JsonOpt = False, backend: BackendOpt 
     else:
         _print_outputs(values)
 
-def _switch_steps(settings: "StackSettings", side: str) -> list[str]:
+
+def _switch_steps(settings: StackSettings, side: str) -> list[str]:
     tier = settings.tier
     site = settings.domain or "the site"
     if side == "standby":
-        bring_up = ("create the standby (it is cold)" if tier.standby_mode == "cold"
-                    else f"use the running {tier.standby_mode} standby")
+        bring_up = (
+            "create the standby (it is cold)"
+            if tier.standby_mode == "cold"
+            else f"use the running {tier.standby_mode} standby"
+        )
         node = f"standby in {settings.standby_location.region} ({settings.standby_location.city})"
     else:
-        bring_up = ("refresh the state from the clouds (if the primary instance is lost, run with --rebuild-primary: "
-                    "refresh cannot drop it and it is protected)")
+        bring_up = (
+            "refresh the state from the clouds (if the primary instance is lost, run with --rebuild-primary: "
+            "refresh cannot drop it and it is protected)"
+        )
         node = f"primary in {settings.primary_location.region} ({settings.primary_location.city})"
     return [
         bring_up,
@@ -189,10 +232,19 @@ def _switch_steps(settings: "StackSettings", side: str) -> list[str]:
         f"start the backups on it and point {site} at it (TTL {tier.dns_ttl_seconds} s); the record's update refreshes the OVH zone",
     ]
 
-def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str | None, install: bool,
-            allow_replace: list[str] | None = None, rebuild_primary: bool = False) -> None:
+
+def _switch(
+    side: str,
+    stack: str | None,
+    yes: bool,
+    dry_run: bool,
+    backend: str | None,
+    install: bool,
+    allow_replace: list[str] | None = None,
+    rebuild_primary: bool = False,
+) -> None:
     import time
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from redundo.cli import render
     from redundo.cli.progress import EventPrinter
@@ -204,13 +256,17 @@ def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str
     verb = "failover" if side == "standby" else "failback"
     if settings.active_side == side:
         other = "failback" if side == "standby" else "failover"
-        raise OperationError(f"stack {settings.stack!r} already serves from its {side} (if that {verb} "
-                             f"was interrupted, `redundo up --stack {settings.stack}` finishes it); "
-                             f"did you mean `redundo {other}`?")
+        raise OperationError(
+            f"stack {settings.stack!r} already serves from its {side} (if that {verb} "
+            f"was interrupted, `redundo up --stack {settings.stack}` finishes it); "
+            f"did you mean `redundo {other}`?"
+        )
     steps = _switch_steps(settings, side)
     if rebuild_primary:
-        steps[0] = ("remove the lost primary instance, and the commands that ran on it, from the state (it is "
-                    "protected and OVH cannot refresh a deleted instance), then build a new one")
+        steps[0] = (
+            "remove the lost primary instance, and the commands that ran on it, from the state (it is "
+            "protected and OVH cannot refresh a deleted instance), then build a new one"
+        )
     stdout().print(f"{verb} of [bold]{settings.stack}[/bold] to its {side}, as one update:")
     for number, step in enumerate(steps, start=1):
         stdout().print(f"  {number}. {step}")
@@ -232,21 +288,27 @@ def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str
         from redundo.agent import backup_timeout_seconds
 
         stdout().print("taking a last backup on the standby (after any backup, prune or check running there) ...")
-        done = remote.ssh_run(standby_ip, SSH_USERS[settings.standby_provider], remote.LAST_BACKUP,
-                              host_key=outputs.get("standbyHostKey", (None, False))[0],
-                              timeout=remote.LAST_BACKUP_WAIT + backup_timeout_seconds(settings.tier) + 300)
+        done = remote.ssh_run(
+            standby_ip,
+            SSH_USERS[settings.standby_provider],
+            remote.LAST_BACKUP,
+            host_key=outputs.get("standbyHostKey", (None, False))[0],
+            timeout=remote.LAST_BACKUP_WAIT + backup_timeout_seconds(settings.tier) + 300,
+        )
         if done.returncode != 0:
-            raise OperationError(f"the last backup on the standby failed, so the primary would restore old data: "
-                                 f"{(done.stderr.strip().splitlines() or ['no output'])[-1]}")
+            raise OperationError(
+                f"the last backup on the standby failed, so the primary would restore old data: "
+                f"{(done.stderr.strip().splitlines() or ['no output'])[-1]}"
+            )
         stdout().print(f"last backup taken: snapshot {done.stdout.strip()[:8] or '?'}")
     if rebuild_primary:
         removed = deploy.forget_lost_primary(target)
-        stdout().print("removed from the state (to be built again): "
-                       + ", ".join(urn.rsplit("::", 1)[-1] for urn in removed))
-    token = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stdout().print(
+            "removed from the state (to be built again): " + ", ".join(urn.rsplit("::", 1)[-1] for urn in removed)
+        )
+    token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     printer = EventPrinter(stdout())
-    result = deploy.switch(target, side, token, printer, refresh=side == "primary",
-                           allow_replace=allow_replace or ())
+    result = deploy.switch(target, side, token, printer, refresh=side == "primary", allow_replace=allow_replace or ())
     updated = time.monotonic() - started
     stdout().print(render.summary_line(verb, result.summary.resource_changes, printer))
     if printer.failed:
@@ -262,28 +324,47 @@ def _switch(side: str, stack: str | None, yes: bool, dry_run: bool, backend: str
     expect = remote.serve_check(address, user, host_key=host_key.value if host_key else None) if address else None
     served = remote.wait_until_serving(address, settings.domain, expect=expect) if address else None
     if served is None:
-        stdout().print(f"[red]{side} at {address or '?'} did not serve the restored site over HTTP[/red] after "
-                       f"the update ({updated:.0f} s); check the web server and firewall there")
+        stdout().print(
+            f"[red]{side} at {address or '?'} did not serve the restored site over HTTP[/red] after "
+            f"the update ({updated:.0f} s); check the web server and firewall there"
+        )
         raise typer.Exit(1)
-    stdout().print(f"{settings.domain or settings.stack} is served from the {side} ({address}): "
-                   f"{updated + served:.0f} s from the start, the update took {updated:.0f} s; "
-                   f"visitors follow within the TTL ({settings.tier.dns_ttl_seconds} s)")
+    stdout().print(
+        f"{settings.domain or settings.stack} is served from the {side} ({address}): "
+        f"{updated + served:.0f} s from the start, the update took {updated:.0f} s; "
+        f"visitors follow within the TTL ({settings.tier.dns_ttl_seconds} s)"
+    )
+
 
 @app.command()
-def failover(stack: StackOpt = None, yes: YesOpt = False, dry_run: DryRunOpt = False,
-             backend: BackendOpt = None, install_pulumi: InstallOpt = False,
-             allow_replace: AllowReplaceOpt = None) -> None:
+def failover(
+    stack: StackOpt = None,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
+    backend: BackendOpt = None,
+    install_pulumi: InstallOpt = False,
+    allow_replace: AllowReplaceOpt = None,
+) -> None:
     """Move the site to its standby: bring it up, restore and verify, repoint DNS; one Pulumi update."""
     _switch("standby", stack, yes, dry_run, backend, install_pulumi, allow_replace)
 
+
 @app.command()
-def failback(stack: StackOpt = None, yes: YesOpt = False, dry_run: DryRunOpt = False,
-             backend: BackendOpt = None, install_pulumi: InstallOpt = False,
-             allow_replace: AllowReplaceOpt = None,
-             rebuild_primary: Annotated[bool, typer.Option(
-                 "--rebuild-primary",
-                 help="The primary instance is lost: remove it (and the commands that ran on it) from the state, "
-                      "then build a new one. Its disk is gone; the site comes back from the vault.")] = False,
-             ) -> None:
+def failback(
+    stack: StackOpt = None,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
+    backend: BackendOpt = None,
+    install_pulumi: InstallOpt = False,
+    allow_replace: AllowReplaceOpt = None,
+    rebuild_primary: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild-primary",
+            help="The primary instance is lost: remove it (and the commands that ran on it) from the state, "
+            "then build a new one. Its disk is gone; the site comes back from the vault.",
+        ),
+    ] = False,
+) -> None:
     """Move the site back to the (rebuilt) primary after a last backup taken on the standby."""
     _switch("primary", stack, yes, dry_run, backend, install_pulumi, allow_replace, rebuild_primary)

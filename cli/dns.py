@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 from redundo.cli._app import app, stderr, stdout
-from redundo.cli._common import JsonOpt, StackOpt, YesOpt, _confirm, _emit_json, _one_stack, _settings_module, stacks_dir
+from redundo.cli._common import (
+    JsonOpt,
+    StackOpt,
+    YesOpt,
+    _confirm,
+    _emit_json,
+    _one_stack,
+    _settings_module,
+    stacks_dir,
+)
 
 from redundo.errors import OperationError, UsageError
 
@@ -27,7 +36,9 @@ def _ovh_endpoint(stack: str) -> str:
 @dns_app.command("check")
 def check(
     stack: StackOpt = None,
-    clean: Annotated[bool, typer.Option("--clean", help="Delete the records found (after asking), then refresh the zone.")] = False,
+    clean: Annotated[
+        bool, typer.Option("--clean", help="Delete the records found (after asking), then refresh the zone.")
+    ] = False,
     yes: YesOpt = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -57,15 +68,24 @@ def check(
         raise OperationError(f"the OVH API refused the DNS check on {zone}: {exc}") from None
     shown = ", ".join(f"{n or '@'}" for n in names)
     if json_:
-        _emit_json({"zone": zone, "names": list(names), "deleted": deleted,
-                    "foreign": [{"id": r.id, "subdomain": r.subdomain, "type": r.fieldtype, "target": r.target}
-                                for r in found]})
+        _emit_json(
+            {
+                "zone": zone,
+                "names": list(names),
+                "deleted": deleted,
+                "foreign": [
+                    {"id": r.id, "subdomain": r.subdomain, "type": r.fieldtype, "target": r.target} for r in found
+                ],
+            }
+        )
     elif not found:
         stdout().print(f"only redundo's records answer for {shown} in {zone}")
     else:
         for record in found:
             stdout().print(f"{'deleted' if deleted else 'not redundo'}: {record}")
     if found and not deleted:
-        stderr().print(f"{len(found)} record(s) answer for {shown} in {zone} beside redundo's; delete them in "
-                       f"the OVH control panel or run `redundo dns check --stack {name} --clean`")
+        stderr().print(
+            f"{len(found)} record(s) answer for {shown} in {zone} beside redundo's; delete them in "
+            f"the OVH control panel or run `redundo dns check --stack {name} --clean`"
+        )
         raise typer.Exit(1)

@@ -10,8 +10,16 @@ from rich.markup import escape
 
 __all__ = ["EventPrinter"]
 
-_SYMBOL = {"create": "+", "update": "~", "delete": "-", "replace": "+-", "create-replacement": "+-",
-           "delete-replaced": "-", "read": ">", "same": " "}
+_SYMBOL = {
+    "create": "+",
+    "update": "~",
+    "delete": "-",
+    "replace": "+-",
+    "create-replacement": "+-",
+    "delete-replaced": "-",
+    "read": ">",
+    "same": " ",
+}
 
 
 def _name(urn: str) -> str:

@@ -16,5 +16,7 @@ def new(directory: Annotated[Path, typer.Argument(help="The folder to create, su
 
     made = create_project(directory)
     stdout().print(f"created {directory}: " + ", ".join(str(p) for p in made.files))
-    stdout().print(f"next: cd {directory} && redundo init CLIENT --domain CLIENT-SITE.fr --ovh-service-name PROJECT_ID "
-                   "--ssh-key ~/.ssh/id_ed25519.pub")
+    stdout().print(
+        f"next: cd {directory} && redundo init CLIENT --domain CLIENT-SITE.fr --ovh-service-name PROJECT_ID "
+        "--ssh-key ~/.ssh/id_ed25519.pub"
+    )

@@ -15,7 +15,7 @@ from redundo.tiers import TIERS
 if TYPE_CHECKING:
     from redundo.plan import Plan
 
-__all__ = ["plan_view", "cost_table", "tiers_table", "minutes"]
+__all__ = ["cost_table", "minutes", "plan_view", "tiers_table"]
 
 
 def minutes(value: int) -> str:
@@ -31,7 +31,7 @@ def _short_type(type_: str) -> str:
     return f"{package}:{rest.rsplit(':', 1)[-1]}" if rest else type_
 
 
-def resource_tree(plan: "Plan") -> Tree:
+def resource_tree(plan: Plan) -> Tree:
     rows = [r for r in plan.resources() if not r["type"].startswith("pulumi:providers:")]
     children: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
@@ -52,19 +52,19 @@ def resource_tree(plan: "Plan") -> Tree:
     return tree
 
 
-def locations_table(plan: "Plan") -> Table:
+def locations_table(plan: Plan) -> Table:
     table = Table(title="Where each copy lives", title_justify="left")
     for column in ("role", "what", "provider", "region", "city"):
         table.add_column(column)
     for row in plan.locations():
-        table.add_row(row["role"], row["what"], row["provider"].upper(), row["region"],
-                      f"{row['city']}, {row['country']}")
+        table.add_row(
+            row["role"], row["what"], row["provider"].upper(), row["region"], f"{row['city']}, {row['country']}"
+        )
     return table
 
 
 def cost_table(cost: CostEstimate) -> Table:
-    table = Table(title=f"Monthly cost, tier {cost.tier}, {cost.data_gb:g} GB (EUR, excl. VAT)",
-                  title_justify="left")
+    table = Table(title=f"Monthly cost, tier {cost.tier}, {cost.data_gb:g} GB (EUR, excl. VAT)", title_justify="left")
     table.add_column("part")
     table.add_column("item")
     table.add_column("€/month", justify="right")
@@ -73,8 +73,9 @@ def cost_table(cost: CostEstimate) -> Table:
     sources = _sources(cost)
     for item in cost.items:
         flag = "" if item.status == "V" else f" \\[{item.status}]"
-        table.add_row(item.part, item.what, f"{item.monthly_eur:.2f}", item.date,
-                      f"\\[{sources.index(item.source) + 1}]{flag}")
+        table.add_row(
+            item.part, item.what, f"{item.monthly_eur:.2f}", item.date, f"\\[{sources.index(item.source) + 1}]{flag}"
+        )
     table.add_row("", "[bold]total[/bold]", f"[bold]{cost.monthly_eur:.2f}[/bold]", "", "")
     table.add_row("", "of which redundancy", f"{cost.redundancy_eur:.2f}", "", "")
     return table
@@ -93,14 +94,15 @@ def cost_notes(cost: CostEstimate) -> list[str]:
     return lines
 
 
-def plan_view(plan: "Plan") -> list[Any]:
+def plan_view(plan: Plan) -> list[Any]:
     """The renderables of `redundo plan`, in order."""
     tier = plan.settings.tier
-    header = (f"[bold]{plan.settings.stack}[/bold]: tier [bold]{tier.name}[/bold] ({tier.strategy}), "
-              f"RPO {minutes(tier.rpo_minutes)}, RTO {minutes(tier.rto_minutes)}, "
-              f"€{plan.cost.monthly_eur:.2f}/month in total, of which redundancy €{plan.cost.redundancy_eur:.2f}")
-    return [header, resource_tree(plan), locations_table(plan), cost_table(plan.cost),
-            *cost_notes(plan.cost)]
+    header = (
+        f"[bold]{plan.settings.stack}[/bold]: tier [bold]{tier.name}[/bold] ({tier.strategy}), "
+        f"RPO {minutes(tier.rpo_minutes)}, RTO {minutes(tier.rto_minutes)}, "
+        f"€{plan.cost.monthly_eur:.2f}/month in total, of which redundancy €{plan.cost.redundancy_eur:.2f}"
+    )
+    return [header, resource_tree(plan), locations_table(plan), cost_table(plan.cost), *cost_notes(plan.cost)]
 
 
 def tiers_table(estimates: list[CostEstimate], chosen: str | None) -> Table:
@@ -110,15 +112,25 @@ def tiers_table(estimates: list[CostEstimate], chosen: str | None) -> Table:
     for cost in estimates:
         tier = TIERS[cost.tier]
         mark = "→" if cost.tier == chosen else ""
-        table.add_row(mark, tier.name, tier.strategy, minutes(tier.rpo_minutes), minutes(tier.rto_minutes),
-                      tier.standby_mode, f"{cost.monthly_eur:.2f}", f"{cost.redundancy_eur:.2f}")
+        table.add_row(
+            mark,
+            tier.name,
+            tier.strategy,
+            minutes(tier.rpo_minutes),
+            minutes(tier.rto_minutes),
+            tier.standby_mode,
+            f"{cost.monthly_eur:.2f}",
+            f"{cost.redundancy_eur:.2f}",
+        )
     return table
 
 
 def budget_line(budget: float, chosen: CostEstimate) -> str:
     """What a redundancy budget buys, with the total the client pays including the primary."""
-    return (f"€{budget:.2f}/month for redundancy buys [bold]{chosen.tier}[/bold]: it adds "
-            f"€{chosen.redundancy_eur:.2f}/month to the site's own server, €{chosen.monthly_eur:.2f}/month in total.")
+    return (
+        f"€{budget:.2f}/month for redundancy buys [bold]{chosen.tier}[/bold]: it adds "
+        f"€{chosen.redundancy_eur:.2f}/month to the site's own server, €{chosen.monthly_eur:.2f}/month in total."
+    )
 
 
 def survives_lines(estimates: list[CostEstimate]) -> list[str]:
@@ -143,11 +155,15 @@ def check_lines(results: list[Any]) -> list[str]:
         advisory = len(violations) - blocking
         undecided = len(r.findings) - len(violations)
         verdict = "[red]FAIL[/red]" if r.failed else "[green]ok[/green]"
-        lines.append(f"{verdict} {r.stack} (tier {r.tier}, {' and '.join(r.modes)}): {blocking} mandatory, "
-                     f"{advisory} advisory, {undecided} undecided")
+        lines.append(
+            f"{verdict} {r.stack} (tier {r.tier}, {' and '.join(r.modes)}): {blocking} mandatory, "
+            f"{advisory} advisory, {undecided} undecided"
+        )
         for f in r.findings:
             kind = "undecided" if f.undecided else f.level
-            lines.append(f"  {kind:9} {f.policy}: {f.resource}: {escape(f.message)} " + escape(f"[{', '.join(f.modes)}]"))
+            lines.append(
+                f"  {kind:9} {f.policy}: {f.resource}: {escape(f.message)} " + escape(f"[{', '.join(f.modes)}]")
+            )
     return lines
 
 
@@ -168,7 +184,9 @@ def outputs_table(values: dict[str, tuple[Any, bool]]) -> Table:
     table.add_column("name")
     table.add_column("value")
     for name, (value, secret) in sorted(values.items()):
-        table.add_row(name, "\\[secret]" if secret else escape(json.dumps(value) if not isinstance(value, str) else value))
+        table.add_row(
+            name, "\\[secret]" if secret else escape(json.dumps(value) if not isinstance(value, str) else value)
+        )
     return table
 
 
@@ -177,23 +195,35 @@ def drill_lines(report: Any) -> list[str]:
     verdict = "[green]PASSED[/green]" if report.passed else "[red]FAILED[/red]"
     lines = [f"{verdict}: tier {report.tier}, snapshot {report.snapshot_id[:8] or '-'} ({report.snapshot_time or '-'})"]
     if report.size_bytes:
-        lines.append(f"  site: {report.files} files, {report.size_bytes / 1e6:.1f} MB; full backup "
-                     f"{report.backup_seconds:.2f} s, incremental {report.incremental_seconds:.2f} s")
-    lines.append(f"  verified by {report.verified_by}: {report.files_checked} files, "
-                 f"{len(report.files_mismatched)} different; database {report.db_integrity}")
+        lines.append(
+            f"  site: {report.files} files, {report.size_bytes / 1e6:.1f} MB; full backup "
+            f"{report.backup_seconds:.2f} s, incremental {report.incremental_seconds:.2f} s"
+        )
+    lines.append(
+        f"  verified by {report.verified_by}: {report.files_checked} files, "
+        f"{len(report.files_mismatched)} different; database {report.db_integrity}"
+    )
     if getattr(report, "vault_lock_days", 0):
-        lines.append(f"  vault: Object Lock COMPLIANCE {report.vault_lock_days} days; heartbeat "
-                     f"{report.heartbeat_lock or 'NOT LOCKED'}")
+        lines.append(
+            f"  vault: Object Lock COMPLIANCE {report.vault_lock_days} days; heartbeat "
+            f"{report.heartbeat_lock or 'NOT LOCKED'}"
+        )
     if report.orders_at_backup:
-        lines.append(f"  orders: {report.orders_restored} restored of {report.orders_at_backup} at the last backup; "
-                     f"{report.orders_lost_since_backup} sold after it were lost (that is the RPO)")
+        lines.append(
+            f"  orders: {report.orders_restored} restored of {report.orders_at_backup} at the last backup; "
+            f"{report.orders_lost_since_backup} sold after it were lost (that is the RPO)"
+        )
     rpo_ok = report.rpo_seconds <= report.rpo_promise_minutes * 60
     rto_ok = report.rto_seconds <= report.rto_promise_minutes * 60
-    lines.append(f"  RPO measured {report.rpo_seconds:.1f} s (promise {minutes(report.rpo_promise_minutes)}: "
-                 f"{'kept' if rpo_ok else 'BROKEN'})")
-    lines.append(f"  RTO measured {report.rto_seconds:.1f} s for the restore path (promise "
-                 f"{minutes(report.rto_promise_minutes)}: {'kept' if rto_ok else 'BROKEN'}); instance start and DNS "
-                 "are not in this figure")
+    lines.append(
+        f"  RPO measured {report.rpo_seconds:.1f} s (promise {minutes(report.rpo_promise_minutes)}: "
+        f"{'kept' if rpo_ok else 'BROKEN'})"
+    )
+    lines.append(
+        f"  RTO measured {report.rto_seconds:.1f} s for the restore path (promise "
+        f"{minutes(report.rto_promise_minutes)}: {'kept' if rto_ok else 'BROKEN'}); instance start and DNS "
+        "are not in this figure"
+    )
     for name in report.files_mismatched[:10]:
         lines.append(f"  [red]different:[/red] {escape(name)}")
     for problem in report.problems:
@@ -211,8 +241,18 @@ def _age(seconds: float | None) -> str:
 
 def status_table(results: list[Any]) -> Table:
     table = Table(title="Backups against the RPO", title_justify="left")
-    for column in ("client", "tier", "state", "last backup", "RPO", "snapshots", "vault", "standby", "active",
-                   "€/month"):
+    for column in (
+        "client",
+        "tier",
+        "state",
+        "last backup",
+        "RPO",
+        "snapshots",
+        "vault",
+        "standby",
+        "active",
+        "€/month",
+    ):
         table.add_column(column)
     colour = {"OK": "green", "LATE": "red", "MISSING": "red"}
     for r in results:
@@ -221,9 +261,18 @@ def status_table(results: list[Any]) -> Table:
             state += f" (last run failed {escape(r.last_failure)})"
         if r.error:
             state += f" ({escape(r.error)})"
-        table.add_row(r.stack, r.tier, state, _age(r.last_backup_age_seconds), minutes(r.rpo_minutes),
-                      str(r.snapshot_count), f"{r.vault_bytes / 1e6:.1f} MB", escape(r.standby), r.active_side,
-                      f"{r.monthly_cost_eur:.2f}" if r.monthly_cost_eur is not None else "-")
+        table.add_row(
+            r.stack,
+            r.tier,
+            state,
+            _age(r.last_backup_age_seconds),
+            minutes(r.rpo_minutes),
+            str(r.snapshot_count),
+            f"{r.vault_bytes / 1e6:.1f} MB",
+            escape(r.standby),
+            r.active_side,
+            f"{r.monthly_cost_eur:.2f}" if r.monthly_cost_eur is not None else "-",
+        )
     return table
 
 
@@ -232,8 +281,7 @@ def clients_table(rows: list[dict[str, Any]]) -> Table:
     # Names and domains are identifiers a freelancer copies into the next command: never cut them.
     table.add_column("client", no_wrap=True, min_width=max((len(r["stack"]) for r in rows), default=6))
     table.add_column("tier")
-    table.add_column("domain", no_wrap=True,
-                     min_width=max((len(r.get("domain") or "") for r in rows), default=6))
+    table.add_column("domain", no_wrap=True, min_width=max((len(r.get("domain") or "") for r in rows), default=6))
     table.add_column("€/month", justify="right")
     table.add_column("last status", overflow="fold")
     for row in rows:
@@ -241,8 +289,11 @@ def clients_table(rows: list[dict[str, Any]]) -> Table:
             table.add_row(row["stack"], "[red]invalid[/red]", "", "", escape(row["error"]))
             continue
         last = row["last_status"]
-        shown = ("[red]damaged status file[/red] (`redundo status` rewrites it)" if last == "damaged"
-                 else last or "not checked")
+        shown = (
+            "[red]damaged status file[/red] (`redundo status` rewrites it)"
+            if last == "damaged"
+            else last or "not checked"
+        )
         table.add_row(row["stack"], row["tier"], row["domain"] or "-", f"{row['monthly_cost_eur']:.2f}", shown)
     return table
 

@@ -16,11 +16,11 @@ IMAGE_NAME = OVH_IMAGE_NAME
 UNRESOLVED = "unresolved:"
 
 
-def flavor_id(service_name: pulumi.Input[str], region: pulumi.Input[str], flavor: str,
-              opts: pulumi.InvokeOutputOptions) -> pulumi.Output[str]:
+def flavor_id(
+    service_name: pulumi.Input[str], region: pulumi.Input[str], flavor: str, opts: pulumi.InvokeOutputOptions
+) -> pulumi.Output[str]:
     """The id of flavour `flavor` in `region` (OVH instances take ids, which differ by region)."""
-    found = ovh.cloudproject.get_flavors_output(service_name=service_name, region=region,
-                                                name_filter=flavor, opts=opts)
+    found = ovh.cloudproject.get_flavors_output(service_name=service_name, region=region, name_filter=flavor, opts=opts)
 
     def pick(result: ovh.cloudproject.GetFlavorsResult) -> str:
         for item in result.flavors:
@@ -31,14 +31,15 @@ def flavor_id(service_name: pulumi.Input[str], region: pulumi.Input[str], flavor
             # flavour (held by ignore_changes), so the program goes on; only a new one is refused.
             return f"{UNRESOLVED}flavour {flavor} is not offered in {result.region} (the region lists no flavour)"
         raise ValueError(f"flavour {flavor} is not offered in {result.region}; pick another primaryFlavor")
+
     return found.apply(pick)
 
 
-def image_id(service_name: pulumi.Input[str], region: pulumi.Input[str],
-             opts: pulumi.InvokeOutputOptions) -> pulumi.Output[str]:
+def image_id(
+    service_name: pulumi.Input[str], region: pulumi.Input[str], opts: pulumi.InvokeOutputOptions
+) -> pulumi.Output[str]:
     """The id of the Debian image in `region`."""
-    found = ovh.cloudproject.get_images_output(service_name=service_name, region=region, os_type="linux",
-                                               opts=opts)
+    found = ovh.cloudproject.get_images_output(service_name=service_name, region=region, os_type="linux", opts=opts)
 
     def pick(result: ovh.cloudproject.GetImagesResult) -> str:
         for item in result.images:
@@ -47,6 +48,7 @@ def image_id(service_name: pulumi.Input[str], region: pulumi.Input[str],
         if not result.images:
             return f"{UNRESOLVED}image {IMAGE_NAME!r} is not offered in {result.region} (the region lists no image)"
         raise ValueError(f"image {IMAGE_NAME!r} is not offered in {result.region}")
+
     return found.apply(pick)
 
 
@@ -56,9 +58,10 @@ def refuse_unresolved(args: pulumi.ResourceHookArgs) -> None:
     inputs = args.new_inputs or {}
     for value in ((inputs.get("flavor") or {}).get("flavorId"), (inputs.get("bootFrom") or {}).get("imageId")):
         if isinstance(value, str) and value.startswith(UNRESOLVED):
-            raise RuntimeError(f"cannot create {args.name}: {value[len(UNRESOLVED):]}; retry when the region "
-                               "answers, or pick another region")
-
+            raise RuntimeError(
+                f"cannot create {args.name}: {value[len(UNRESOLVED) :]}; retry when the region "
+                "answers, or pick another region"
+            )
 
 
 def _before_create(name: str) -> pulumi.ResourceHookBinding | None:
@@ -91,9 +94,17 @@ HELD_INSTANCE_INPUTS = ["userData", "bootFrom", "sshKeyCreate", "flavor", "billi
 HELD_STANDBY_INPUTS = ["userData", "bootFrom", "sshKeyCreate"]
 
 
-def instance(name: str, *, service_name: pulumi.Input[str], region: pulumi.Input[str], flavor: str,
-             ssh_public_key: pulumi.Input[str], user_data: pulumi.Input[str],
-             parent: pulumi.Resource, protect: bool = False) -> ovh.cloudproject.Instance:
+def instance(
+    name: str,
+    *,
+    service_name: pulumi.Input[str],
+    region: pulumi.Input[str],
+    flavor: str,
+    ssh_public_key: pulumi.Input[str],
+    user_data: pulumi.Input[str],
+    parent: pulumi.Resource,
+    protect: bool = False,
+) -> ovh.cloudproject.Instance:
     """A Debian instance on the public network, its SSH key registered with it, billed monthly where
     OVH sells the flavour monthly and hourly otherwise (third-generation flavours have no monthly plan).
 
@@ -102,8 +113,9 @@ def instance(name: str, *, service_name: pulumi.Input[str], region: pulumi.Input
     invoke_opts = pulumi.InvokeOutputOptions(parent=parent)
     # OpenStack key pair names are unique per region: a replacement built next to the old instance
     # (create before delete) must not ask for the old one's name.
-    key_suffix = random.RandomId(f"{name}-key-id", byte_length=4, keepers={"region": region},
-                                 opts=pulumi.ResourceOptions(parent=parent))
+    key_suffix = random.RandomId(
+        f"{name}-key-id", byte_length=4, keepers={"region": region}, opts=pulumi.ResourceOptions(parent=parent)
+    )
     return ovh.cloudproject.Instance(
         name,
         service_name=service_name,
@@ -115,14 +127,23 @@ def instance(name: str, *, service_name: pulumi.Input[str], region: pulumi.Input
         ssh_key_create={"name": pulumi.Output.concat(name, "-key-", key_suffix.hex), "public_key": ssh_public_key},
         network={"public": True},
         user_data=user_data,
-        opts=pulumi.ResourceOptions(parent=parent, protect=protect,
-                                    ignore_changes=HELD_INSTANCE_INPUTS if protect else HELD_STANDBY_INPUTS,
-                                    hooks=_before_create(name)),
+        opts=pulumi.ResourceOptions(
+            parent=parent,
+            protect=protect,
+            ignore_changes=HELD_INSTANCE_INPUTS if protect else HELD_STANDBY_INPUTS,
+            hooks=_before_create(name),
+        ),
     )
 
 
-def host_record(name: str, *, zone: pulumi.Input[str], subdomain: pulumi.Input[str],
-                target: pulumi.Input[str], parent: pulumi.Resource) -> ovh.domain.ZoneRecord:
+def host_record(
+    name: str,
+    *,
+    zone: pulumi.Input[str],
+    subdomain: pulumi.Input[str],
+    target: pulumi.Input[str],
+    parent: pulumi.Resource,
+) -> ovh.domain.ZoneRecord:
     """A host's own A record (primary.<site>, standby.<site>), for SSH and drills."""
     return ovh.domain.ZoneRecord(
         name,

@@ -66,7 +66,9 @@ class BackupVault(pulumi.ComponentResource):
             raise ValueError("BackupVault with the ovh backend needs service_name (the OVH project id)")
         # Without this password no backup can be read: never replaced, never deleted with the stack.
         self.repository_password = random.RandomPassword(
-            f"{name}-repository-password", length=48, special=False,
+            f"{name}-repository-password",
+            length=48,
+            special=False,
             opts=pulumi.ResourceOptions(parent=self, protect=True),
         ).result
         if args["backend"] == "aws":
@@ -74,18 +76,20 @@ class BackupVault(pulumi.ComponentResource):
         else:
             self._build_ovh(name, args)
         self.repository = pulumi.Output.concat("s3:", self.endpoint, "/", self.bucket)
-        self.register_outputs({
-            "bucket": self.bucket,
-            "endpoint": self.endpoint,
-            "repository": self.repository,
-            "repository_password": self.repository_password,
-            "writer_access_key_id": self.writer_access_key_id,
-            "writer_secret_access_key": self.writer_secret_access_key,
-            "reader_access_key_id": self.reader_access_key_id,
-            "reader_secret_access_key": self.reader_secret_access_key,
-            "init_access_key_id": self.init_access_key_id,
-            "init_secret_access_key": self.init_secret_access_key,
-        })
+        self.register_outputs(
+            {
+                "bucket": self.bucket,
+                "endpoint": self.endpoint,
+                "repository": self.repository,
+                "repository_password": self.repository_password,
+                "writer_access_key_id": self.writer_access_key_id,
+                "writer_secret_access_key": self.writer_secret_access_key,
+                "reader_access_key_id": self.reader_access_key_id,
+                "reader_secret_access_key": self.reader_secret_access_key,
+                "init_access_key_id": self.init_access_key_id,
+                "init_secret_access_key": self.init_secret_access_key,
+            }
+        )
 
     def _build_s3(self, name: str, args: BackupVaultArgs) -> None:
         region = args["region"]
@@ -108,43 +112,64 @@ class BackupVault(pulumi.ComponentResource):
             force_destroy=False,
             # Backups outlive the site: destroying the stack forgets the bucket but keeps its data,
             # and nothing replaces or deletes it by accident.
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True, protect=True,
-                                        ignore_changes=["objectLockEnabled", "bucket", "bucketPrefix"]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                retain_on_delete=True,
+                protect=True,
+                ignore_changes=["objectLockEnabled", "bucket", "bucketPrefix"],
+            ),
         )
         on_bucket = pulumi.ResourceOptions(parent=self, depends_on=[bucket])
         aws.s3.BucketOwnershipControls(
-            f"{name}-ownership", bucket=bucket.id, region=region,
-            rule={"object_ownership": "BucketOwnerEnforced"}, opts=on_bucket,
+            f"{name}-ownership",
+            bucket=bucket.id,
+            region=region,
+            rule={"object_ownership": "BucketOwnerEnforced"},
+            opts=on_bucket,
         )
         public_block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access-block", bucket=bucket.id, region=region,
-            block_public_acls=True, block_public_policy=True,
-            ignore_public_acls=True, restrict_public_buckets=True, opts=on_bucket,
+            f"{name}-public-access-block",
+            bucket=bucket.id,
+            region=region,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=on_bucket,
         )
         # Deleting this resource suspends versioning, which object lock and undelete rely on.
         versioning = aws.s3.BucketVersioning(
-            f"{name}-versioning", bucket=bucket.id, region=region,
+            f"{name}-versioning",
+            bucket=bucket.id,
+            region=region,
             versioning_configuration={"status": "Enabled"},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket], protect=True, retain_on_delete=True),
         )
         # SSE-S3 rather than a KMS key: restic encrypts client-side already, and a KMS key would
         # add about $1 a month and a per-request charge to a small client's bill.
         aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption", bucket=bucket.id, region=region,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"},
-                    "bucket_key_enabled": True}],
+            f"{name}-encryption",
+            bucket=bucket.id,
+            region=region,
+            rules=[
+                {"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}, "bucket_key_enabled": True}
+            ],
             opts=on_bucket,
         )
         aws.s3.BucketLifecycleConfiguration(
-            f"{name}-lifecycle", bucket=bucket.id, region=region,
-            rules=[{
-                "id": "expire-noncurrent-after-retention",
-                "status": "Enabled",
-                "filter": {"prefix": ""},
-                "noncurrent_version_expiration": {"noncurrent_days": args["retention_days"]},
-                "expiration": {"expired_object_delete_marker": True},
-                "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
-            }],
+            f"{name}-lifecycle",
+            bucket=bucket.id,
+            region=region,
+            rules=[
+                {
+                    "id": "expire-noncurrent-after-retention",
+                    "status": "Enabled",
+                    "filter": {"prefix": ""},
+                    "noncurrent_version_expiration": {"noncurrent_days": args["retention_days"]},
+                    "expiration": {"expired_object_delete_marker": True},
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+                }
+            ],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
         )
         if lock_days:
@@ -153,45 +178,66 @@ class BackupVault(pulumi.ComponentResource):
             # retention for new objects: S3 cannot disable object lock, and versions already locked
             # stay locked until their retain-until date.
             aws.s3.BucketObjectLockConfiguration(
-                f"{name}-object-lock", bucket=bucket.id, region=region, object_lock_enabled="Enabled",
+                f"{name}-object-lock",
+                bucket=bucket.id,
+                region=region,
+                object_lock_enabled="Enabled",
                 rule={"default_retention": {"mode": "COMPLIANCE", "days": lock_days}},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
             )
         aws.s3.BucketPolicy(
-            f"{name}-tls-only", bucket=bucket.id, region=region,
-            policy=bucket.arn.apply(lambda arn: json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{
-                    "Sid": "DenyPlainHttp", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                    "Resource": [arn, f"{arn}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }],
-            })),
+            f"{name}-tls-only",
+            bucket=bucket.id,
+            region=region,
+            policy=bucket.arn.apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "DenyPlainHttp",
+                                "Effect": "Deny",
+                                "Principal": "*",
+                                "Action": "s3:*",
+                                "Resource": [arn, f"{arn}/*"],
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            }
+                        ],
+                    }
+                )
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block]),
         )
         self.bucket = bucket.bucket
         self.endpoint = pulumi.Output.concat("https://s3.", region, ".amazonaws.com")
         self.writer_access_key_id, self.writer_secret_access_key = self._iam_key(
-            f"{name}-writer", bucket.bucket, access.writer_policy)
+            f"{name}-writer", bucket.bucket, access.writer_policy
+        )
         self.reader_access_key_id, self.reader_secret_access_key = self._iam_key(
-            f"{name}-reader", bucket.bucket, access.reader_policy)
+            f"{name}-reader", bucket.bucket, access.reader_policy
+        )
         self.init_access_key_id, self.init_secret_access_key = self._iam_key(
-            f"{name}-init", bucket.bucket, access.init_policy)
+            f"{name}-init", bucket.bucket, access.init_policy
+        )
         self.region = pulumi.Output.from_input(region)
 
     def _iam_key(self, name: str, bucket: pulumi.Output[str], policy) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
         child = pulumi.ResourceOptions(parent=self)
         user = aws.iam.User(name, path="/redundo/", force_destroy=True, opts=child)
-        aws.iam.UserPolicy(f"{name}-policy", user=user.name,
-                           policy=bucket.apply(lambda b: json.dumps(policy(b))), opts=child)
+        aws.iam.UserPolicy(
+            f"{name}-policy", user=user.name, policy=bucket.apply(lambda b: json.dumps(policy(b))), opts=child
+        )
         key = aws.iam.AccessKey(f"{name}-key", user=user.name, opts=child)
         return key.id, pulumi.Output.secret(key.secret)
 
     def _build_ovh(self, name: str, args: BackupVaultArgs) -> None:
         service = args["service_name"]
         lock_days = args["object_lock_days"]
-        lock = ({"status": "enabled", "rule": {"mode": "compliance", "period": f"P{lock_days}D"}}
-                if lock_days else {"status": "disabled"})
+        lock = (
+            {"status": "enabled", "rule": {"mode": "compliance", "period": f"P{lock_days}D"}}
+            if lock_days
+            else {"status": "disabled"}
+        )
         # OVH Object Storage has no lifecycle rules in the provider: non-current versions are kept
         # until removed by hand, which keeps every backup at least for the retention (and costs more).
         storage = ovh.cloudproject.Storage(
@@ -201,8 +247,11 @@ class BackupVault(pulumi.ComponentResource):
             # Container names are shared by every OVH customer in a region: the project id (hashed, to
             # fit 63 characters) makes this one the project's own, as the account id does on AWS.
             # Held: a container named before this keeps its name (a new name would replace it).
-            name=pulumi.Output.concat(args["name_prefix"], "vault-", pulumi.Output.from_input(service).apply(
-                lambda sn: hashlib.sha256(sn.encode()).hexdigest()[:12])),
+            name=pulumi.Output.concat(
+                args["name_prefix"],
+                "vault-",
+                pulumi.Output.from_input(service).apply(lambda sn: hashlib.sha256(sn.encode()).hexdigest()[:12]),
+            ),
             versioning={"status": "enabled"},
             encryption={"sse_algorithm": "AES256"},
             object_lock=lock,
@@ -213,22 +262,32 @@ class BackupVault(pulumi.ComponentResource):
         )
         self.bucket = storage.name
         self.endpoint = pulumi.Output.from_input(args["region"]).apply(
-            lambda r: f"https://s3.{r.lower()}.io.cloud.ovh.net")
+            lambda r: f"https://s3.{r.lower()}.io.cloud.ovh.net"
+        )
         self.writer_access_key_id, self.writer_secret_access_key = self._ovh_key(
-            f"{name}-writer", service, storage.name, access.writer_policy)
+            f"{name}-writer", service, storage.name, access.writer_policy
+        )
         self.reader_access_key_id, self.reader_secret_access_key = self._ovh_key(
-            f"{name}-reader", service, storage.name, access.reader_policy)
+            f"{name}-reader", service, storage.name, access.reader_policy
+        )
         self.init_access_key_id, self.init_secret_access_key = self._ovh_key(
-            f"{name}-init", service, storage.name, access.init_policy)
+            f"{name}-init", service, storage.name, access.init_policy
+        )
         self.region = pulumi.Output.from_input(args["region"]).apply(str.lower)
 
-    def _ovh_key(self, name: str, service: pulumi.Input[str], bucket: pulumi.Output[str],
-                 policy) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+    def _ovh_key(
+        self, name: str, service: pulumi.Input[str], bucket: pulumi.Output[str], policy
+    ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
         child = pulumi.ResourceOptions(parent=self)
-        user = ovh.cloudproject.User(name, service_name=service, description=f"redundo {name}",
-                                     role_names=["objectstore_operator"], opts=child)
-        ovh.cloudproject.S3Policy(f"{name}-policy", service_name=service, user_id=user.id,
-                                  policy=bucket.apply(lambda b: json.dumps(policy(b))), opts=child)
-        credential = ovh.cloudproject.S3Credential(f"{name}-key", service_name=service, user_id=user.id,
-                                                   opts=child)
+        user = ovh.cloudproject.User(
+            name, service_name=service, description=f"redundo {name}", role_names=["objectstore_operator"], opts=child
+        )
+        ovh.cloudproject.S3Policy(
+            f"{name}-policy",
+            service_name=service,
+            user_id=user.id,
+            policy=bucket.apply(lambda b: json.dumps(policy(b))),
+            opts=child,
+        )
+        credential = ovh.cloudproject.S3Credential(f"{name}-key", service_name=service, user_id=user.id, opts=child)
         return credential.access_key_id, pulumi.Output.secret(credential.secret_access_key)

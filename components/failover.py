@@ -59,18 +59,24 @@ class Failover(pulumi.ComponentResource):
             # Automatic failover has a price: a credential on the standby that can repoint the site.
             # An IAM policy limits it to this zone's records; it cannot touch the backups.
             client = ovh.me.APIOAuth2Client(
-                f"{name}-watchdog-client", name=pulumi.Output.concat("redundo-", args["dns_zone"], "-watchdog"),
-                flow="CLIENT_CREDENTIALS", description="redundo: the standby may repoint the site's record",
-                opts=pulumi.ResourceOptions(parent=self))
+                f"{name}-watchdog-client",
+                name=pulumi.Output.concat("redundo-", args["dns_zone"], "-watchdog"),
+                flow="CLIENT_CREDENTIALS",
+                description="redundo: the standby may repoint the site's record",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
             ovh.iam.Policy(
-                f"{name}-watchdog-policy", name=pulumi.Output.concat("redundo-", args["dns_zone"], "-watchdog"),
+                f"{name}-watchdog-policy",
+                name=pulumi.Output.concat("redundo-", args["dns_zone"], "-watchdog"),
                 description="redundo: the standby's watchdog may edit this zone's records only",
                 identities=[client.identity],
                 resources=[pulumi.Output.concat("urn:v1:eu:resource:dnsZone:", args["dns_zone"])],
                 allows=["dnsZone:apiovh:record/get", "dnsZone:apiovh:record/edit", "dnsZone:apiovh:refresh"],
-                opts=pulumi.ResourceOptions(parent=self))
+                opts=pulumi.ResourceOptions(parent=self),
+            )
             self.watchdog_client_id = client.client_id
             self.watchdog_client_secret = pulumi.Output.secret(client.client_secret)
         self.fqdn = pulumi.Output.all(args["subdomain"], args["dns_zone"]).apply(
-            lambda parts: ".".join(p for p in parts if p))
+            lambda parts: ".".join(p for p in parts if p)
+        )
         self.register_outputs({"fqdn": self.fqdn, "record_id": self.record_id})

@@ -33,13 +33,15 @@ _BUSY_LIMIT = 7200
 def _wait_until_idle(unit: str, what: str) -> str:
     """Shell (sh and bash): wait, bounded, until the oneshot `unit` no longer runs; a line a minute."""
     # In braces: the switch's steps are joined with &&, which the loop's own `;` would cut.
-    return (f"{{ i=0; while :; do st=$(sudo systemctl show -p ActiveState --value {unit}) || "
-            f"{{ echo \"could not read the state of {unit}: run the same redundo command again\" >&2; exit 1; }}; "
-            "case \"$st\" in activating|deactivating) ;; *) break ;; esac; "
-            f"if [ $i -ge {_BUSY_LIMIT} ]; then echo \"{what} ({unit}) still runs after {_BUSY_LIMIT} s: wait for it "
-            f"to end (systemctl status {unit}), then run the same redundo command again\" >&2; exit 1; fi; "
-            f"if [ $((i % 60)) -eq 0 ]; then echo \"{what} ({unit}) is under way: waiting for it to end\"; fi; "
-            "i=$((i + 1)); sleep 1; done; }")
+    return (
+        f"{{ i=0; while :; do st=$(sudo systemctl show -p ActiveState --value {unit}) || "
+        f'{{ echo "could not read the state of {unit}: run the same redundo command again" >&2; exit 1; }}; '
+        'case "$st" in activating|deactivating) ;; *) break ;; esac; '
+        f'if [ $i -ge {_BUSY_LIMIT} ]; then echo "{what} ({unit}) still runs after {_BUSY_LIMIT} s: wait for it '
+        f'to end (systemctl status {unit}), then run the same redundo command again" >&2; exit 1; fi; '
+        f'if [ $((i % 60)) -eq 0 ]; then echo "{what} ({unit}) is under way: waiting for it to end"; fi; '
+        "i=$((i + 1)); sleep 1; done; }"
+    )
 
 
 class HostRoleArgs(TypedDict):
@@ -90,7 +92,7 @@ class HostRole(pulumi.ComponentResource):
             f"{name}-env-file",
             connection=connection,
             create=f"{_WAIT}; sudo install -d -m 0700 {CONF_DIR} && sudo install -m 0600 -o root -g root "
-                   f"/dev/stdin {ENV_FILE}",
+            f"/dev/stdin {ENV_FILE}",
             stdin=args["env_file"],
             triggers=[args["env_file"]],
             logging=remote.Logging.NONE,
@@ -99,21 +101,25 @@ class HostRole(pulumi.ComponentResource):
         depends: list[pulumi.Resource] = [env]
         if args.get("init_env"):
             # Exactly once, at provisioning: the agent never creates a repository itself.
-            depends.append(remote.Command(
-                f"{name}-repository-init",
-                connection=connection,
-                create=f"{_WAIT}; set -a; . /dev/stdin; set +a; "
-                       "if restic --no-lock cat config >/dev/null 2>&1; then echo repository exists; else restic init; fi",
-                stdin=args["init_env"],
-                logging=remote.Logging.STDOUT,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[env]),
-            ))
+            depends.append(
+                remote.Command(
+                    f"{name}-repository-init",
+                    connection=connection,
+                    create=f"{_WAIT}; set -a; . /dev/stdin; set +a; "
+                    "if restic --no-lock cat config >/dev/null 2>&1; then echo repository exists; else restic init; fi",
+                    stdin=args["init_env"],
+                    logging=remote.Logging.STDOUT,
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[env]),
+                )
+            )
         token = args.get("take_over_token", "")
         off = "sudo systemctl disable --now " + " ".join(args["timers_off"]) if args["timers_off"] else ""
         switch_steps = [_WAIT]
         if token:
-            switch_steps.append(f'if [ "$(sudo cat {SWITCH_TOKEN_FILE} 2>/dev/null)" = {shlex.quote(token)} ]; '
-                                f'then echo "switch {token} was already done on this host"; exit 0; fi')
+            switch_steps.append(
+                f'if [ "$(sudo cat {SWITCH_TOKEN_FILE} 2>/dev/null)" = {shlex.quote(token)} ]; '
+                f'then echo "switch {token} was already done on this host"; exit 0; fi'
+            )
         switch_steps += ["sudo systemctl daemon-reload"] + ([off] if off else [])
         if args.get("take_over"):
             # The timers are off; a watchdog run already going may be mid-take-over (a failover run
@@ -125,8 +131,9 @@ class HostRole(pulumi.ComponentResource):
             # A host whose watchdog already took over serves the site, with orders newer than any
             # snapshot: `redundo failover` then only records it, and never restores over it. So
             # too when the watchdog restored, checked and began to move the name, but broke off.
-            switch_steps.append(f"took_over=$(sudo test -e {TOOK_OVER_MARKER} -o -e {MOVING_NAME_MARKER} "
-                                "&& echo yes || true)")
+            switch_steps.append(
+                f"took_over=$(sudo test -e {TOOK_OVER_MARKER} -o -e {MOVING_NAME_MARKER} && echo yes || true)"
+            )
         if args.get("clear_on_switch"):
             switch_steps.append("sudo rm -f " + " ".join(args["clear_on_switch"]))
         if args.get("take_over"):
@@ -134,28 +141,34 @@ class HostRole(pulumi.ComponentResource):
             # its timer began before the switch would pass for this restore, with the snapshot it
             # picked then. So a run under way is waited for. restore --live verifies every file and
             # the database before it returns.
-            switch_steps.append('if [ "$took_over" = yes ]; then echo "this host took over on its own and serves '
-                                'the site: no restore over it"; else '
-                                f'{_wait_until_idle(RESTORE_SERVICE, "a follow restore")}; '
-                                f'sudo systemctl start {RESTORE_SERVICE}; fi')
+            switch_steps.append(
+                'if [ "$took_over" = yes ]; then echo "this host took over on its own and serves '
+                'the site: no restore over it"; else '
+                f"{_wait_until_idle(RESTORE_SERVICE, 'a follow restore')}; "
+                f"sudo systemctl start {RESTORE_SERVICE}; fi"
+            )
             # Complete only when this node serves the restored site for its name: a known page byte
             # for byte and the database's rows, checked before the site's name moves here.
             switch_steps.append(f"sudo {BIN_DIR}/redundo-serve-check")
         if token:
-            switch_steps += [f"sudo install -d -m 0755 {STATE_DIR}",
-                             f"printf '%s\\n' {shlex.quote(token)} | sudo tee {SWITCH_TOKEN_FILE} >/dev/null"]
+            switch_steps += [
+                f"sudo install -d -m 0755 {STATE_DIR}",
+                f"printf '%s\\n' {shlex.quote(token)} | sudo tee {SWITCH_TOKEN_FILE} >/dev/null",
+            ]
         if args.get("take_over") or (args.get("clear_on_switch") and token):
             # Its own command, replaced only by a new token: any other change (connection, role,
             # env file) is an update, and "true" as the update never restores over the live site again.
-            depends.append(remote.Command(
-                f"{name}-switch",
-                connection=connection,
-                create=" && ".join(switch_steps),
-                update="true",
-                triggers=[token],
-                logging=remote.Logging.STDOUT_AND_STDERR,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends)),
-            ))
+            depends.append(
+                remote.Command(
+                    f"{name}-switch",
+                    connection=connection,
+                    create=" && ".join(switch_steps),
+                    update="true",
+                    triggers=[token],
+                    logging=remote.Logging.STDOUT_AND_STDERR,
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends)),
+                )
+            )
         steps = [_WAIT, "sudo systemctl daemon-reload"] + ([off] if off else [])
         if args["timers_on"]:
             steps.append("sudo systemctl enable --now " + " ".join(args["timers_on"]))
@@ -169,4 +182,3 @@ class HostRole(pulumi.ComponentResource):
         )
         self.done = role.stdout
         self.register_outputs({})
-

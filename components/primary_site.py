@@ -67,5 +67,10 @@ class PrimarySite(pulumi.ComponentResource):
         if args.get("dns_zone"):
             # A stable name for the primary itself; the site's public name is the Failover
             # record, which may point elsewhere.
-            _ovh.host_record(f"{name}-host-record", zone=args["dns_zone"],
-                             subdomain=args.get("dns_subdomain", "primary"), target=self.ipv4, parent=self)
+            _ovh.host_record(
+                f"{name}-host-record",
+                zone=args["dns_zone"],
+                subdomain=args.get("dns_subdomain", "primary"),
+                target=self.ipv4,
+                parent=self,
+            )

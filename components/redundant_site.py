@@ -20,8 +20,9 @@ from redundo.agent.bundle import BundleFile, agent_bundle
 from redundo.tiers import Tier
 
 # The watchdog's state on the standby (redundo-watchdog): cleared at each switch so that it arms afresh.
-WATCHDOG_STATE = tuple(f"{STATE_DIR}/watchdog.{f}"
-                       for f in ("armed", "took-over", "failures", "follow-stopped", "moving-name"))
+WATCHDOG_STATE = tuple(
+    f"{STATE_DIR}/watchdog.{f}" for f in ("armed", "took-over", "failures", "follow-stopped", "moving-name")
+)
 
 # The default sudo user of the Debian images each provider offers.
 SSH_USERS = {"ovh": "debian", "aws": "admin"}
@@ -118,8 +119,11 @@ class RedundantSite(pulumi.ComponentResource):
         tier = args["tier"]
         # What the site is and what it keeps its data in, registered so that the policy pack can
         # tell a database-backed site whose database nobody backs up.
-        described = {"tier": tier.name, "siteProfile": args.get("site_profile", ""),
-                     "database": args.get("database", "none")}
+        described = {
+            "tier": tier.name,
+            "siteProfile": args.get("site_profile", ""),
+            "database": args.get("database", "none"),
+        }
         super().__init__("redundo:index:RedundantSite", name, described, opts)
         if args["active_side"] not in ("primary", "standby"):
             raise ValueError(f"RedundantSite active_side {args['active_side']!r} is not primary or standby")
@@ -130,38 +134,61 @@ class RedundantSite(pulumi.ComponentResource):
         def host_sub(role: str) -> str:
             return f"{role}.{site_sub}" if site_sub else role
 
-        self.vault = BackupVault(f"{name}-vault", {
-            "backend": args["vault_backend"],
-            "region": args["vault_region"],
-            "retention_days": tier.retention_days,
-            "object_lock_days": tier.object_lock_days,
-            "name_prefix": f"redundo-{name}-"[:30],
-            "service_name": args["service_name"],
-        }, child)
+        self.vault = BackupVault(
+            f"{name}-vault",
+            {
+                "backend": args["vault_backend"],
+                "region": args["vault_region"],
+                "retention_days": tier.retention_days,
+                "object_lock_days": tier.object_lock_days,
+                "name_prefix": f"redundo-{name}-"[:30],
+                "service_name": args["service_name"],
+            },
+            child,
+        )
         database = args.get("database", "none")
-        profile = args.get("profile") or profiles.PROFILES[args.get("site_profile") or
-                                                            profiles.default_profile(database)]
+        profile = (
+            args.get("profile") or profiles.PROFILES[args.get("site_profile") or profiles.default_profile(database)]
+        )
         site_paths = tuple(args.get("site_paths") or ["/var/www"])
         root = profiles.web_root(site_paths, domain)
         agent = pulumi.Output.all(self.vault.endpoint, self.vault.bucket, self.vault.region).apply(
             lambda v: AgentSettings.for_tier(
-                tier, vault_endpoint=v[0], vault_bucket=v[1], vault_region=v[2], backup_host=f"{name}-site",
-                site_paths=site_paths, db_kind=database, db_name=args.get("database_name", ""),
-                web_services=profile.web_services, site_domain=domain, web_root=root))
+                tier,
+                vault_endpoint=v[0],
+                vault_bucket=v[1],
+                vault_region=v[2],
+                backup_host=f"{name}-site",
+                site_paths=site_paths,
+                db_kind=database,
+                db_name=args.get("database_name", ""),
+                web_services=profile.web_services,
+                site_domain=domain,
+                web_root=root,
+            )
+        )
         admin = list(args["admin_cidrs"])
         # Both nodes run the same profile, so whichever is active serves the site.
         packages = tuple(dict.fromkeys((*agent_packages(database), *profile.packages)))
         web, firewall = _web_delivery(profile, domain, root), cloud_config.firewall_delivery(admin)
         # The firewall first: a ruleset nft refuses stops the delivery before the web server is touched.
-        bundle = agent.apply(lambda a: agent_bundle(
-            tier, a, packages=(*packages, *firewall["packages"]), extra=(*firewall["extra"], *web["extra"]),
-            after=(*firewall["after"], *web["after"]), remove=web["remove"]))
+        bundle = agent.apply(
+            lambda a: agent_bundle(
+                tier,
+                a,
+                packages=(*packages, *firewall["packages"]),
+                extra=(*firewall["extra"], *web["extra"]),
+                after=(*firewall["after"], *web["after"]),
+                remove=web["remove"],
+            )
+        )
         snippet = yaml.safe_load(args["custom_cloud_config"]) if args.get("custom_cloud_config") else None
 
         def user_data(role: str) -> str:
             # Only the first boot: no tier, vault or agent version in it (see AgentInstall).
-            return cloud_config.render(cloud_config.node_config(
-                hostname=f"{name}-{role}", packages=packages, snippet=snippet))
+            return cloud_config.render(
+                cloud_config.node_config(hostname=f"{name}-{role}", packages=packages, snippet=snippet)
+            )
 
         primary_args = {
             "service_name": args["service_name"],
@@ -187,8 +214,11 @@ class RedundantSite(pulumi.ComponentResource):
             "size": args["standby_size"],
             "ssh_public_key": args["ssh_public_key"],
             "admin_cidrs": admin,
-            "user_data": (cloud_config.launch_script(hostname=f"{name}-standby")
-                          if args["standby_provider"] == "aws" else user_data("standby")),
+            "user_data": (
+                cloud_config.launch_script(hostname=f"{name}-standby")
+                if args["standby_provider"] == "aws"
+                else user_data("standby")
+            ),
             "service_name": args["service_name"],
         }
         if zone:
@@ -202,20 +232,39 @@ class RedundantSite(pulumi.ComponentResource):
             # The client's own server already serves the site its way: it gets the agent only, never
             # redundo's web server file or packages.
             agent_only = agent.apply(lambda a: agent_bundle(tier, a, packages=agent_packages(database)))
-            primary_delivery = {"bundle": agent_only.apply(lambda b: b.script()),
-                                "bundle_digest": agent_only.apply(lambda b: b.digest)}
+            primary_delivery = {
+                "bundle": agent_only.apply(lambda b: b.script()),
+                "bundle_digest": agent_only.apply(lambda b: b.digest),
+            }
         # An adopted server is known by its address and port; a created one by its instance id.
         primary_identity = self.primary.instance_id or f"{args['primary_host']}:{args.get('primary_port', 22)}"
-        primary_agent = AgentInstall(f"{name}-primary-agent", {
-            "host": self.primary.ipv4, "identity": primary_identity, **primary_login, **primary_delivery,
-            "hold": args["active_side"] == "standby", **ssh}, child)
+        primary_agent = AgentInstall(
+            f"{name}-primary-agent",
+            {
+                "host": self.primary.ipv4,
+                "identity": primary_identity,
+                **primary_login,
+                **primary_delivery,
+                "hold": args["active_side"] == "standby",
+                **ssh,
+            },
+            child,
+        )
         self.primary_host_key = primary_agent.host_key
         self.standby_host_key = None
         standby_agent = None
         if self.standby.ipv4 is not None:
-            standby_agent = AgentInstall(f"{name}-standby-agent", {
-                "host": self.standby.ipv4, "identity": self.standby.instance_id,
-                "user": SSH_USERS[args["standby_provider"]], **delivery, **ssh}, child)
+            standby_agent = AgentInstall(
+                f"{name}-standby-agent",
+                {
+                    "host": self.standby.ipv4,
+                    "identity": self.standby.instance_id,
+                    "user": SSH_USERS[args["standby_provider"]],
+                    **delivery,
+                    **ssh,
+                },
+                child,
+            )
             self.standby_host_key = standby_agent.host_key
         vault = self.vault
         writer_env = self._env(vault.writer_access_key_id, vault.writer_secret_access_key)
@@ -225,62 +274,140 @@ class RedundantSite(pulumi.ComponentResource):
         on_standby = args["active_side"] == "standby" and self.standby.ipv4 is not None
         if on_standby:
             # The primary is not touched: it may have burned, and nothing may wait on it.
-            active_role = HostRole(f"{name}-standby-role", {
-                "host": self.standby.ipv4, "user": SSH_USERS[args["standby_provider"]], "env_file": writer_env,
-                # Serving now: its watchdog must not watch (and fail on) the node it replaced, and it
-                # re-arms afresh after failback.
-                "timers_on": list(BACKUP_TIMERS), "timers_off": [FOLLOW_TIMER, WATCHDOG_TIMER], "take_over": True,
-                "take_over_token": token, "clear_on_switch": list(WATCHDOG_STATE), "host_key": self.standby_host_key, "after": [standby_agent], **ssh}, child)
+            active_role = HostRole(
+                f"{name}-standby-role",
+                {
+                    "host": self.standby.ipv4,
+                    "user": SSH_USERS[args["standby_provider"]],
+                    "env_file": writer_env,
+                    # Serving now: its watchdog must not watch (and fail on) the node it replaced, and it
+                    # re-arms afresh after failback.
+                    "timers_on": list(BACKUP_TIMERS),
+                    "timers_off": [FOLLOW_TIMER, WATCHDOG_TIMER],
+                    "take_over": True,
+                    "take_over_token": token,
+                    "clear_on_switch": list(WATCHDOG_STATE),
+                    "host_key": self.standby_host_key,
+                    "after": [standby_agent],
+                    **ssh,
+                },
+                child,
+            )
             self.active_ipv4 = self.standby.ipv4
         else:
-            active_role = HostRole(f"{name}-primary-role", {
-                "host": self.primary.ipv4, **primary_login, "env_file": writer_env,
-                "timers_on": list(BACKUP_TIMERS), "timers_off": [FOLLOW_TIMER], "take_over": bool(token),
-                "take_over_token": token,
-                "init_env": pulumi.Output.secret(pulumi.Output.all(
-                    vault.init_access_key_id, vault.init_secret_access_key, vault.repository_password,
-                    vault.repository,
-                ).apply(lambda v: _env_file({"AWS_ACCESS_KEY_ID": v[0], "AWS_SECRET_ACCESS_KEY": v[1],
-                                             "RESTIC_PASSWORD": v[2], "RESTIC_REPOSITORY": v[3]}))),
-                "host_key": self.primary_host_key, "after": [primary_agent], **ssh}, child)
+            active_role = HostRole(
+                f"{name}-primary-role",
+                {
+                    "host": self.primary.ipv4,
+                    **primary_login,
+                    "env_file": writer_env,
+                    "timers_on": list(BACKUP_TIMERS),
+                    "timers_off": [FOLLOW_TIMER],
+                    "take_over": bool(token),
+                    "take_over_token": token,
+                    "init_env": pulumi.Output.secret(
+                        pulumi.Output.all(
+                            vault.init_access_key_id,
+                            vault.init_secret_access_key,
+                            vault.repository_password,
+                            vault.repository,
+                        ).apply(
+                            lambda v: _env_file(
+                                {
+                                    "AWS_ACCESS_KEY_ID": v[0],
+                                    "AWS_SECRET_ACCESS_KEY": v[1],
+                                    "RESTIC_PASSWORD": v[2],
+                                    "RESTIC_REPOSITORY": v[3],
+                                }
+                            )
+                        )
+                    ),
+                    "host_key": self.primary_host_key,
+                    "after": [primary_agent],
+                    **ssh,
+                },
+                child,
+            )
             self.active_ipv4 = self.primary.ipv4
         failover = None
         if zone:
-            failover = Failover(f"{name}-failover", {
-                "dns_zone": zone,
-                "subdomain": site_sub,
-                # Visitors move only once the new active node has restored and verified the site.
-                "target_ipv4": pulumi.Output.all(self.active_ipv4, active_role.done).apply(lambda v: v[0]),
-                "ttl": tier.dns_ttl_seconds,
-                "watchdog": tier.automatic_failover and not on_standby and self.standby.ipv4 is not None,
-            }, child)
+            failover = Failover(
+                f"{name}-failover",
+                {
+                    "dns_zone": zone,
+                    "subdomain": site_sub,
+                    # Visitors move only once the new active node has restored and verified the site.
+                    "target_ipv4": pulumi.Output.all(self.active_ipv4, active_role.done).apply(lambda v: v[0]),
+                    "ttl": tier.dns_ttl_seconds,
+                    "watchdog": tier.automatic_failover and not on_standby and self.standby.ipv4 is not None,
+                },
+                child,
+            )
         if not on_standby and self.standby.ipv4 is not None:
             timers_on, env = list(follow), reader_env
             if tier.automatic_failover and failover is not None:
                 timers_on.append(WATCHDOG_TIMER)
                 env = self._watchdog_env(zone, domain, failover, reader_env)
-            HostRole(f"{name}-standby-role", {
-                "host": self.standby.ipv4, "user": SSH_USERS[args["standby_provider"]], "env_file": env,
-                "timers_on": timers_on,
-                "timers_off": [t for t in (*BACKUP_TIMERS, FOLLOW_TIMER, WATCHDOG_TIMER) if t not in timers_on],
-                "take_over_token": token, "clear_on_switch": list(WATCHDOG_STATE),
-                "host_key": self.standby_host_key,
-                # After a failback the standby keeps serving, backing up, until the site's name has
-                # moved to the rebuilt primary: a rebuild that fails half-way leaves it as it was.
-                "after": [standby_agent, *([failover] if failover is not None else [])], **ssh}, child)
-        self.register_outputs({**described, "active_ipv4": self.active_ipv4,
-                               "primary_host_key": self.primary_host_key, "standby_host_key": self.standby_host_key})
+            HostRole(
+                f"{name}-standby-role",
+                {
+                    "host": self.standby.ipv4,
+                    "user": SSH_USERS[args["standby_provider"]],
+                    "env_file": env,
+                    "timers_on": timers_on,
+                    "timers_off": [t for t in (*BACKUP_TIMERS, FOLLOW_TIMER, WATCHDOG_TIMER) if t not in timers_on],
+                    "take_over_token": token,
+                    "clear_on_switch": list(WATCHDOG_STATE),
+                    "host_key": self.standby_host_key,
+                    # After a failback the standby keeps serving, backing up, until the site's name has
+                    # moved to the rebuilt primary: a rebuild that fails half-way leaves it as it was.
+                    "after": [standby_agent, *([failover] if failover is not None else [])],
+                    **ssh,
+                },
+                child,
+            )
+        self.register_outputs(
+            {
+                **described,
+                "active_ipv4": self.active_ipv4,
+                "primary_host_key": self.primary_host_key,
+                "standby_host_key": self.standby_host_key,
+            }
+        )
 
-    def _watchdog_env(self, zone: str, domain: str, failover: Failover,
-                      reader_env: pulumi.Output[str]) -> pulumi.Output[str]:
+    def _watchdog_env(
+        self, zone: str, domain: str, failover: Failover, reader_env: pulumi.Output[str]
+    ) -> pulumi.Output[str]:
         """The warm standby's env with what its watchdog needs to take over on its own."""
-        return pulumi.Output.secret(pulumi.Output.all(
-            reader_env, failover.watchdog_client_id, failover.watchdog_client_secret, failover.record_id,
-            self.primary.ipv4, self.standby.ipv4,
-        ).apply(lambda v: v[0] + _env_file({
-            "OVH_CLIENT_ID": v[1], "OVH_CLIENT_SECRET": v[2], "DNS_ZONE": zone, "DNS_RECORD_ID": str(v[3]),
-            "WATCH_URL": f"http://{v[4]}/", "WATCH_HOST": domain, "SELF_IP": v[5]})))
+        return pulumi.Output.secret(
+            pulumi.Output.all(
+                reader_env,
+                failover.watchdog_client_id,
+                failover.watchdog_client_secret,
+                failover.record_id,
+                self.primary.ipv4,
+                self.standby.ipv4,
+            ).apply(
+                lambda v: (
+                    v[0]
+                    + _env_file(
+                        {
+                            "OVH_CLIENT_ID": v[1],
+                            "OVH_CLIENT_SECRET": v[2],
+                            "DNS_ZONE": zone,
+                            "DNS_RECORD_ID": str(v[3]),
+                            "WATCH_URL": f"http://{v[4]}/",
+                            "WATCH_HOST": domain,
+                            "SELF_IP": v[5],
+                        }
+                    )
+                )
+            )
+        )
 
     def _env(self, key_id: pulumi.Output[str], secret: pulumi.Output[str]) -> pulumi.Output[str]:
-        return pulumi.Output.secret(pulumi.Output.all(key_id, secret, self.vault.repository_password).apply(
-            lambda v: _env_file({"AWS_ACCESS_KEY_ID": v[0], "AWS_SECRET_ACCESS_KEY": v[1], "RESTIC_PASSWORD": v[2]})))
+        return pulumi.Output.secret(
+            pulumi.Output.all(key_id, secret, self.vault.repository_password).apply(
+                lambda v: _env_file({"AWS_ACCESS_KEY_ID": v[0], "AWS_SECRET_ACCESS_KEY": v[1], "RESTIC_PASSWORD": v[2]})
+            )
+        )

@@ -64,8 +64,13 @@ class Standby(pulumi.ComponentResource):
             build = self._build_ovh if args["provider"] == "ovh" else self._build_lightsail
             self.ipv4, self.instance_id = build(name, args)
             if args.get("dns_zone"):
-                _ovh.host_record(f"{name}-host-record", zone=args["dns_zone"],
-                                 subdomain=args.get("dns_subdomain", "standby"), target=self.ipv4, parent=self)
+                _ovh.host_record(
+                    f"{name}-host-record",
+                    zone=args["dns_zone"],
+                    subdomain=args.get("dns_subdomain", "standby"),
+                    target=self.ipv4,
+                    parent=self,
+                )
         self.register_outputs({**planned, "exists": self.exists, "ipv4": self.ipv4})
 
     def _build_ovh(self, name: str, args: StandbyArgs) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
@@ -82,8 +87,7 @@ class Standby(pulumi.ComponentResource):
 
     def _build_lightsail(self, name: str, args: StandbyArgs) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
         child = pulumi.ResourceOptions(parent=self)
-        key = aws.lightsail.KeyPair(f"{name}-key", public_key=args["ssh_public_key"], region=args["region"],
-                                    opts=child)
+        key = aws.lightsail.KeyPair(f"{name}-key", public_key=args["ssh_public_key"], region=args["region"], opts=child)
         instance = aws.lightsail.Instance(
             f"{name}-instance",
             region=args["region"],
@@ -95,11 +99,14 @@ class Standby(pulumi.ComponentResource):
             opts=child,
         )
         # Lightsail opens 22 to the world by default; this replaces its rules with the site's needs.
-        ports = [{"protocol": "tcp", "from_port": p, "to_port": p, "cidrs": ["0.0.0.0/0"],
-                  "ipv6_cidrs": ["::/0"]} for p in WEB_PORTS]
+        ports = [
+            {"protocol": "tcp", "from_port": p, "to_port": p, "cidrs": ["0.0.0.0/0"], "ipv6_cidrs": ["::/0"]}
+            for p in WEB_PORTS
+        ]
         v4 = [c for c in args["admin_cidrs"] if ":" not in c]
         v6 = [c for c in args["admin_cidrs"] if ":" in c]
         ports.append({"protocol": "tcp", "from_port": 22, "to_port": 22, "cidrs": v4, "ipv6_cidrs": v6})
-        aws.lightsail.InstancePublicPorts(f"{name}-ports", instance_name=instance.name, region=args["region"],
-                                          port_infos=ports, opts=child)
+        aws.lightsail.InstancePublicPorts(
+            f"{name}-ports", instance_name=instance.name, region=args["region"], port_infos=ports, opts=child
+        )
         return instance.public_ip_address, instance.id

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -26,7 +27,7 @@ from pulumi_policy.proxy import UnknownValueError  # public name, module not in 
 from redundo import access, geo
 from redundo.tiers import Tier
 
-__all__ = ["POLICIES", "PACK_NAME", "tier_config"]
+__all__ = ["PACK_NAME", "POLICIES", "tier_config"]
 
 PACK_NAME = "redundo"
 OVH_MIN_TTL = 60
@@ -51,6 +52,7 @@ def tier_config(tier: Tier) -> dict[str, dict[str, Any]]:
 
 
 # ---------------------------------------------------------------- where things are
+
 
 def _instances(resources: Iterable[PolicyResource], role: str) -> list[PolicyResource]:
     return [r for r in resources if r.resource_type in (OVH_INSTANCE, LIGHTSAIL_INSTANCE) and role in r.urn]
@@ -108,6 +110,7 @@ def _attached(resources: list[PolicyResource], type_: str, bucket: PolicyResourc
 
 # ---------------------------------------------------------------- blast radius
 
+
 def _vault_outside_blast_radius(args: StackValidationArgs, report: ReportViolation) -> None:
     primaries = _instances(args.resources, PRIMARY)
     for vault in _vaults(args.resources):
@@ -117,8 +120,11 @@ def _vault_outside_blast_radius(args: StackValidationArgs, report: ReportViolati
             if where is None or home is None:
                 report(f"cannot tell where {vault.name} or {primary.name} is; use a region redundo knows", vault.urn)
             elif where.provider == home.provider and where.same_city(home):
-                report(f"vault {vault.name} is in {where}, the same provider and city as the primary "
-                       f"({home}); move it to another provider or city", vault.urn)
+                report(
+                    f"vault {vault.name} is in {where}, the same provider and city as the primary "
+                    f"({home}); move it to another provider or city",
+                    vault.urn,
+                )
 
 
 def _planned_location(component: PolicyResource) -> geo.Location | None:
@@ -154,16 +160,20 @@ def _standby_outside_primary_city(args: StackValidationArgs, report: ReportViola
         for primary in primaries:
             home = _location(primary)
             if where is None or home is None:
-                report(f"cannot tell where {standby.name} or {primary.name} is; use a region redundo knows",
-                       standby.urn)
+                report(
+                    f"cannot tell where {standby.name} or {primary.name} is; use a region redundo knows", standby.urn
+                )
             elif where.same_city(home):
-                what = f"standby {standby.name} is in" if exists else \
-                    f"standby {standby.name} (cold, created at failover) is planned in"
-                report(f"{what} {where.city}, the primary's city; choose a standbyRegion in another city",
-                       standby.urn)
+                what = (
+                    f"standby {standby.name} is in"
+                    if exists
+                    else f"standby {standby.name} (cold, created at failover) is planned in"
+                )
+                report(f"{what} {where.city}, the primary's city; choose a standbyRegion in another city", standby.urn)
 
 
 # ---------------------------------------------------------------- vault hygiene
+
 
 def _vault_versioned(args: StackValidationArgs, report: ReportViolation) -> None:
     resources = list(args.resources)
@@ -172,11 +182,14 @@ def _vault_versioned(args: StackValidationArgs, report: ReportViolation) -> None
             status = (vault.props.get("versioning") or {}).get("status")
             ok = status == "enabled"
         else:
-            ok = any((r.props.get("versioningConfiguration") or {}).get("status") == "Enabled"
-                     for r in _attached(resources, "aws:s3/bucketVersioning:BucketVersioning", vault))
+            ok = any(
+                (r.props.get("versioningConfiguration") or {}).get("status") == "Enabled"
+                for r in _attached(resources, "aws:s3/bucketVersioning:BucketVersioning", vault)
+            )
         if not ok:
-            report(f"vault {vault.name} is not versioned; enable versioning so deleted backups stay recoverable",
-                   vault.urn)
+            report(
+                f"vault {vault.name} is not versioned; enable versioning so deleted backups stay recoverable", vault.urn
+            )
 
 
 def _vault_encrypted(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -185,11 +198,16 @@ def _vault_encrypted(args: StackValidationArgs, report: ReportViolation) -> None
         if vault.resource_type == OVH_STORAGE:
             ok = bool((vault.props.get("encryption") or {}).get("sseAlgorithm"))
         else:
-            ok = any(rule.get("applyServerSideEncryptionByDefault", {}).get("sseAlgorithm") in ("AES256", "aws:kms",
-                                                                                                 "aws:kms:dsse")
-                     for r in _attached(resources, "aws:s3/bucketServerSideEncryptionConfiguration:"
-                                                   "BucketServerSideEncryptionConfiguration", vault)
-                     for rule in r.props.get("rules") or [])
+            ok = any(
+                rule.get("applyServerSideEncryptionByDefault", {}).get("sseAlgorithm")
+                in ("AES256", "aws:kms", "aws:kms:dsse")
+                for r in _attached(
+                    resources,
+                    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+                    vault,
+                )
+                for rule in r.props.get("rules") or []
+            )
         if not ok:
             report(f"vault {vault.name} has no server-side encryption; add AES256 or aws:kms", vault.urn)
 
@@ -204,8 +222,10 @@ def _vault_private(args: StackValidationArgs, report: ReportViolation) -> None:
             continue  # OVH containers are private unless a public policy is added, which redundo never does
         blocks = _attached(resources, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", vault)
         if not any(all(b.props.get(flag) is True for flag in _PUBLIC_BLOCK_FLAGS) for b in blocks):
-            report(f"vault {vault.name} does not block all public access; set all four public-access-block flags",
-                   vault.urn)
+            report(
+                f"vault {vault.name} does not block all public access; set all four public-access-block flags",
+                vault.urn,
+            )
 
 
 def _vault_retention(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -214,19 +234,26 @@ def _vault_retention(args: StackValidationArgs, report: ReportViolation) -> None
     for vault in _vaults(resources):
         if vault.resource_type == OVH_STORAGE:
             continue  # no lifecycle: non-current versions are never expired, which keeps them long enough
-        for lifecycle in _attached(resources, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
-                                   vault):
+        for lifecycle in _attached(
+            resources, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", vault
+        ):
             for rule in lifecycle.props.get("rules") or []:
                 if rule.get("status") != "Enabled":
                     continue
                 days = (rule.get("noncurrentVersionExpiration") or {}).get("noncurrentDays")
                 if days is not None and days < retention:
-                    report(f"vault {vault.name} expires old versions after {days:g} days; the tier keeps them "
-                           f"{retention:g} days", vault.urn)
+                    report(
+                        f"vault {vault.name} expires old versions after {days:g} days; the tier keeps them "
+                        f"{retention:g} days",
+                        vault.urn,
+                    )
                 current = (rule.get("expiration") or {}).get("days")
                 if current:
-                    report(f"vault {vault.name} expires current backups after {current:g} days; let restic's "
-                           "forget policy decide what current data to drop", vault.urn)
+                    report(
+                        f"vault {vault.name} expires current backups after {current:g} days; let restic's "
+                        "forget policy decide what current data to drop",
+                        vault.urn,
+                    )
 
 
 def _vault_object_lock(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -239,24 +266,41 @@ def _vault_object_lock(args: StackValidationArgs, report: ReportViolation) -> No
             lock = vault.props.get("objectLock") or {}
             rule = lock.get("rule") or {}
             period = re.fullmatch(r"P(\d+)D", rule.get("period", "") or "")
-            ok = (lock.get("status") == "enabled" and rule.get("mode") == "compliance"
-                  and period is not None and int(period.group(1)) >= wanted)
+            ok = (
+                lock.get("status") == "enabled"
+                and rule.get("mode") == "compliance"
+                and period is not None
+                and int(period.group(1)) >= wanted
+            )
         else:
-            ok = any((r.props.get("rule") or {}).get("defaultRetention", {}).get("mode") == "COMPLIANCE"
-                     and (r.props["rule"]["defaultRetention"].get("days") or 0) >= wanted
-                     for r in _attached(resources, "aws:s3/bucketObjectLockConfiguration:"
-                                                   "BucketObjectLockConfiguration", vault))
+            ok = any(
+                (r.props.get("rule") or {}).get("defaultRetention", {}).get("mode") == "COMPLIANCE"
+                and (r.props["rule"]["defaultRetention"].get("days") or 0) >= wanted
+                for r in _attached(
+                    resources, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", vault
+                )
+            )
         if not ok:
-            report(f"vault {vault.name} has no compliance-mode object lock of at least {wanted:g} days; "
-                   "the tier promises immutable backups", vault.urn)
+            report(
+                f"vault {vault.name} has no compliance-mode object lock of at least {wanted:g} days; "
+                "the tier promises immutable backups",
+                vault.urn,
+            )
 
 
 # ---------------------------------------------------------------- IAM
 
-_POLICY_TYPES = ("aws:iam/userPolicy:UserPolicy", "aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy",
-                 "ovh:CloudProject/s3Policy:S3Policy")
-_ADMIN_ARNS = ("arn:aws:iam::aws:policy/AdministratorAccess", "arn:aws:iam::aws:policy/AmazonS3FullAccess",
-               "arn:aws:iam::aws:policy/IAMFullAccess")
+_POLICY_TYPES = (
+    "aws:iam/userPolicy:UserPolicy",
+    "aws:iam/policy:Policy",
+    "aws:iam/rolePolicy:RolePolicy",
+    "ovh:CloudProject/s3Policy:S3Policy",
+)
+_ADMIN_ARNS = (
+    "arn:aws:iam::aws:policy/AdministratorAccess",
+    "arn:aws:iam::aws:policy/AmazonS3FullAccess",
+    "arn:aws:iam::aws:policy/IAMFullAccess",
+)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -264,9 +308,11 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _iam_least_privilege(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type in ("aws:iam/userPolicyAttachment:UserPolicyAttachment",
-                              "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
-                              "aws:iam/policyAttachment:PolicyAttachment"):
+    if args.resource_type in (
+        "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "aws:iam/policyAttachment:PolicyAttachment",
+    ):
         if args.props.get("policyArn") in _ADMIN_ARNS:
             report(f"{args.name} attaches {args.props['policyArn']}; grant only the vault's actions")
         return
@@ -291,8 +337,10 @@ def _iam_least_privilege(args: ResourceValidationArgs, report: ReportViolation) 
             report(f"{args.name} allows resources {', '.join(broad)}; name the vault's bucket")
         destructive = sorted(set(actions) & set(access.DESTRUCTIVE_ACTIONS))
         if destructive:
-            report(f"{args.name} allows {', '.join(destructive)}; a host key must never destroy a backup "
-                   "or change the bucket")
+            report(
+                f"{args.name} allows {', '.join(destructive)}; a host key must never destroy a backup "
+                "or change the bucket"
+            )
         if "NotAction" in statement:
             report(f"{args.name} uses NotAction in an Allow; list the actions the vault needs")
 
@@ -313,8 +361,10 @@ def _no_secret_in_user_data(args: ResourceValidationArgs, report: ReportViolatio
     user_data = args.props.get("userData") or ""
     for pattern, what in _SECRET_PATTERNS:
         if isinstance(user_data, str) and pattern.search(user_data):
-            report(f"{args.name}'s user data holds {what}; instance metadata is readable by any local process, "
-                   "deliver credentials over SSH into a root-only file")
+            report(
+                f"{args.name}'s user data holds {what}; instance metadata is readable by any local process, "
+                "deliver credentials over SSH into a root-only file"
+            )
 
 
 def _dns_ttl(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -371,8 +421,11 @@ def _backup_interval(args: StackValidationArgs, report: ReportViolation) -> None
         if every is None:
             report(f"{install.name}'s backup timer has no OnUnitActiveSec; set the tier's interval", install.urn)
         elif every + spread > rpo:
-            report(f"{install.name} backs up every {every} min (+{spread} min spread); the tier's RPO of {rpo:g} min "
-                   "needs a shorter interval", install.urn)
+            report(
+                f"{install.name} backs up every {every} min (+{spread} min spread); the tier's RPO of {rpo:g} min "
+                "needs a shorter interval",
+                install.urn,
+            )
 
 
 # Profiles whose data lives in a database, and the databases their dump must come from.
@@ -387,11 +440,17 @@ def _database_backed_up(args: StackValidationArgs, report: ReportViolation) -> N
         if wanted is None or database in wanted:
             continue
         if database == "none":
-            report(f"site {site.name} is a {profile} site but its database is none: its orders and accounts "
-                   f"would never be backed up; set redundo:database to {wanted[0]}", site.urn)
+            report(
+                f"site {site.name} is a {profile} site but its database is none: its orders and accounts "
+                f"would never be backed up; set redundo:database to {wanted[0]}",
+                site.urn,
+            )
         else:
-            report(f"site {site.name} is a {profile} site but backs up a {database} database; "
-                   f"set redundo:database to {wanted[0]}", site.urn)
+            report(
+                f"site {site.name} is a {profile} site but backs up a {database} database; "
+                f"set redundo:database to {wanted[0]}",
+                site.urn,
+            )
 
 
 POLICIES = [

@@ -138,8 +138,10 @@ def _lazy_package(fullname: str, search_path: list[str] | None) -> tuple[types.M
 
 
 _LAZY_SUBPACKAGE = re.compile(r"^    (\w+) = _utilities\.lazy_import\('([\w.]+)'\)$", re.MULTILINE)
-_REGISTER = re.compile(r'^_utilities\.register\(\s*resource_modules="""(.*?)""",\s*resource_packages="""(.*?)"""\s*\)$',
-                       re.MULTILINE | re.DOTALL)
+_REGISTER = re.compile(
+    r'^_utilities\.register\(\s*resource_modules="""(.*?)""",\s*resource_packages="""(.*?)"""\s*\)$',
+    re.MULTILINE | re.DOTALL,
+)
 
 
 def _slim_top_level(fullname: str) -> None:

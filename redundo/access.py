@@ -15,14 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "WRITER_ACTIONS",
-    "READER_ACTIONS",
     "DESTRUCTIVE_ACTIONS",
     "PROTECTED_KEYS",
-    "writer_policy",
-    "reader_policy",
-    "init_policy",
+    "READER_ACTIONS",
+    "WRITER_ACTIONS",
     "bucket_arn",
+    "init_policy",
+    "reader_policy",
+    "writer_policy",
 ]
 
 BUCKET_READ_ACTIONS = ("s3:ListBucket", "s3:GetBucketLocation")
@@ -70,20 +70,37 @@ def writer_policy(bucket: str) -> dict[str, Any]:
     arn = bucket_arn(bucket)
     return _policy(
         bucket,
-        {"Sid": "ReadWriteBackups", "Effect": "Allow",
-         "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": f"{arn}/*"},
-        {"Sid": "KeepRepositoryIdentity", "Effect": "Deny", "Action": ["s3:PutObject", "s3:DeleteObject"],
-         "Resource": [f"{arn}/{key}" for key in PROTECTED_KEYS]},
+        {
+            "Sid": "ReadWriteBackups",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": f"{arn}/*",
+        },
+        {
+            "Sid": "KeepRepositoryIdentity",
+            "Effect": "Deny",
+            "Action": ["s3:PutObject", "s3:DeleteObject"],
+            "Resource": [f"{arn}/{key}" for key in PROTECTED_KEYS],
+        },
     )
 
 
 def reader_policy(bucket: str) -> dict[str, Any]:
     """What the standby may do: list and read (restores run with `--no-lock`)."""
-    return _policy(bucket, {"Sid": "ReadBackups", "Effect": "Allow", "Action": ["s3:GetObject"],
-                            "Resource": f"{bucket_arn(bucket)}/*"})
+    return _policy(
+        bucket,
+        {"Sid": "ReadBackups", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"{bucket_arn(bucket)}/*"},
+    )
 
 
 def init_policy(bucket: str) -> dict[str, Any]:
     """What the one-time `restic init` at provisioning may do: write the repository's identity."""
-    return _policy(bucket, {"Sid": "CreateRepository", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
-                            "Resource": [f"{bucket_arn(bucket)}/{key}" for key in PROTECTED_KEYS]})
+    return _policy(
+        bucket,
+        {
+            "Sid": "CreateRepository",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": [f"{bucket_arn(bucket)}/{key}" for key in PROTECTED_KEYS],
+        },
+    )

@@ -16,7 +16,7 @@ from typing import Any
 from redundo import remote
 from redundo.errors import OperationError
 
-__all__ = ["HostFacts", "scan_host_key", "inspect_host"]
+__all__ = ["HostFacts", "inspect_host", "scan_host_key"]
 
 # Read-only. Every probe tolerates absence: a missing tool prints nothing.
 INSPECT = r"""
@@ -104,8 +104,11 @@ class HostFacts:
 
     def stack_keys(self) -> dict[str, Any]:
         """The `redundo:` keys this server implies (database, paths, data size, profile)."""
-        keys: dict[str, Any] = {"sitePaths": self.site_paths or ["/var/www"], "database": self.database,
-                                "dataGb": max(1, math.ceil(self.site_bytes / 1e9))}
+        keys: dict[str, Any] = {
+            "sitePaths": self.site_paths or ["/var/www"],
+            "database": self.database,
+            "dataGb": max(1, math.ceil(self.site_bytes / 1e9)),
+        }
         if self.database != "none":
             keys["databaseName"] = self.databases[self.database][0]
         return keys
@@ -153,8 +156,9 @@ def parse(host: str, text: str) -> HostFacts:
             if value not in names:
                 names.append(value)
     # /var/www holds the roots below it: back up the parent once.
-    facts.site_paths = [p for p in facts.site_paths
-                        if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in facts.site_paths)]
+    facts.site_paths = [
+        p for p in facts.site_paths if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in facts.site_paths)
+    ]
     facts.site_bytes = sum(sizes.get(p, 0) for p in facts.site_paths)
     return facts
 
@@ -162,8 +166,12 @@ def parse(host: str, text: str) -> HostFacts:
 def scan_host_key(host: str, port: int = 22) -> str:
     """The host's ed25519 key, read once (trust on first use: the caller shows its fingerprint)."""
     try:
-        done = subprocess.run(["ssh-keyscan", "-T", "10", "-t", "ed25519", "-p", str(port), host],
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            ["ssh-keyscan", "-T", "10", "-t", "ed25519", "-p", str(port), host],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except FileNotFoundError:
         raise OperationError("ssh-keyscan is not installed; install openssh-client") from None
     except subprocess.TimeoutExpired:
@@ -177,8 +185,9 @@ def scan_host_key(host: str, port: int = 22) -> str:
 
 def inspect_host(host: str, user: str, *, port: int = 22, host_key: str, identity: str | None = None) -> HostFacts:
     """Run the read-only inspection on `host` as `user` (through sudo) and parse it."""
-    done = remote.ssh_run(host, user, ["bash", "-c", INSPECT], host_key=host_key, port=port, identity=identity,
-                          timeout=300)
+    done = remote.ssh_run(
+        host, user, ["bash", "-c", INSPECT], host_key=host_key, port=port, identity=identity, timeout=300
+    )
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise OperationError(f"could not inspect {host} as {user}: {last}")

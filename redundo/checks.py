@@ -9,10 +9,11 @@ policy's enforcement level.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from inspect import isawaitable
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -34,7 +35,17 @@ from pulumi_policy.proxy import (
 
 from redundo.synthesis import Registered, Synthesis, map_wire
 
-__all__ = ["MODES", "Finding", "StackCheck", "evaluate", "merge_modes", "check_stack", "to_json", "to_junit", "to_sarif"]
+__all__ = [
+    "MODES",
+    "Finding",
+    "StackCheck",
+    "check_stack",
+    "evaluate",
+    "merge_modes",
+    "to_json",
+    "to_junit",
+    "to_sarif",
+]
 
 
 MODES = ("preview", "deployed")
@@ -78,10 +89,15 @@ def _props(value: Any) -> Any:
 
 def _options(r: Registered) -> PolicyResourceOptions:
     o = r.options
-    return PolicyResourceOptions(o.get("protect", False), o.get("ignore_changes", []),
-                                 o.get("delete_before_replace") or None, o.get("aliases", []),
-                                 PolicyCustomTimeouts(0, 0, 0), o.get("additional_secret_outputs", []),
-                                 r.parent or None)
+    return PolicyResourceOptions(
+        o.get("protect", False),
+        o.get("ignore_changes", []),
+        o.get("delete_before_replace") or None,
+        o.get("aliases", []),
+        PolicyCustomTimeouts(0, 0, 0),
+        o.get("additional_secret_outputs", []),
+        r.parent or None,
+    )
 
 
 def _provider(r: Registered, by_urn: Mapping[str, Registered]) -> PolicyProviderResource | None:
@@ -106,8 +122,13 @@ def _level(policy: Policy, config: Mapping[str, Mapping[str, Any]]) -> Enforceme
     return EnforcementLevel.MANDATORY if level == EnforcementLevel.REMEDIATE else level
 
 
-def evaluate(syn: Synthesis, policies: Iterable[Policy],
-             config: Mapping[str, Mapping[str, Any]] | None = None, *, mode: str = "deployed") -> list[Finding]:
+def evaluate(
+    syn: Synthesis,
+    policies: Iterable[Policy],
+    config: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    mode: str = "deployed",
+) -> list[Finding]:
     """Every violation of `policies` in `syn`, with per-policy `config` as `--policy-pack-config` gives it.
 
     A rule that reads a value the engine cannot know yet gives an "unknown" finding at the rule's
@@ -131,35 +152,67 @@ def evaluate(syn: Synthesis, policies: Iterable[Policy],
 
         def reporter(default_urn: str, policy: Policy = policy, level: EnforcementLevel = level):
             def report(message: str, urn: str | None = None) -> None:
-                findings.append(Finding(policy.name, level.value, message, urn or default_urn, policy.description,
-                                        modes=modes))
+                findings.append(
+                    Finding(policy.name, level.value, message, urn or default_urn, policy.description, modes=modes)
+                )
+
             return report
 
         def run(validation: Any, urn: str, policy: Policy = policy, level: EnforcementLevel = level) -> None:
             try:
                 _run(validation())
             except UnknownValueError as exc:
-                findings.append(Finding(policy.name, level.value, f"cannot decide at preview: {exc.message}", urn,
-                                        policy.description, UNKNOWN, modes))
+                findings.append(
+                    Finding(
+                        policy.name,
+                        level.value,
+                        f"cannot decide at preview: {exc.message}",
+                        urn,
+                        policy.description,
+                        UNKNOWN,
+                        modes,
+                    )
+                )
             except Exception as exc:
                 if type(exc).__name__ != "_NotApplicableError":  # pulumi_policy's private "not applicable" signal
                     raise
 
         if isinstance(policy, ResourceValidationPolicy):
-            for r in resources:                      # the engine's Analyze: one call a resource, its inputs
-                args = ResourceValidationArgs(r.type, unknown_checking_proxy(_props(r.inputs)), r.urn, r.name,
-                                              _options(r), _provider(r, by_urn), policy_config, None)
+            for r in resources:  # the engine's Analyze: one call a resource, its inputs
+                args = ResourceValidationArgs(
+                    r.type,
+                    unknown_checking_proxy(_props(r.inputs)),
+                    r.urn,
+                    r.name,
+                    _options(r),
+                    _provider(r, by_urn),
+                    policy_config,
+                    None,
+                )
                 run(lambda args=args, r=r: policy.validate(args, reporter(r.urn)), r.urn)
-        elif isinstance(policy, StackValidationPolicy):   # AnalyzeStack: every resource, its outputs
-            wrapped = {r.urn: PolicyResource(r.type, unknown_checking_proxy(_props(r.outputs)), r.urn, r.name,
-                                             _options(r), _provider(r, by_urn), None, [], {})
-                       for r in resources}
+        elif isinstance(policy, StackValidationPolicy):  # AnalyzeStack: every resource, its outputs
+            wrapped = {
+                r.urn: PolicyResource(
+                    r.type,
+                    unknown_checking_proxy(_props(r.outputs)),
+                    r.urn,
+                    r.name,
+                    _options(r),
+                    _provider(r, by_urn),
+                    None,
+                    [],
+                    {},
+                )
+                for r in resources
+            }
             for r in resources:
                 pr = wrapped[r.urn]
                 pr.parent = wrapped.get(r.parent)
                 pr.dependencies = [wrapped[d] for d in r.options.get("dependencies", []) if d in wrapped]
-                pr.property_dependencies = {k: [wrapped[d] for d in v if d in wrapped]
-                                            for k, v in r.options.get("property_dependencies", {}).items()}
+                pr.property_dependencies = {
+                    k: [wrapped[d] for d in v if d in wrapped]
+                    for k, v in r.options.get("property_dependencies", {}).items()
+                }
             stack_args = StackValidationArgs(list(wrapped.values()), policy_config, None)
             run(lambda: policy.validate(stack_args, reporter("")), "")
     return findings
@@ -208,8 +261,9 @@ def failed_check(stack: str, error: str) -> StackCheck:
     return StackCheck(stack, "", [], error=error)
 
 
-def check_stack(stacks_dir: Path, stack: str, *, modes: Iterable[str] = MODES,
-                allow_unknown: bool = False) -> StackCheck:
+def check_stack(
+    stacks_dir: Path, stack: str, *, modes: Iterable[str] = MODES, allow_unknown: bool = False
+) -> StackCheck:
     """Synthesize `stack` offline in each mode and evaluate the shipped pack with its tier's configuration."""
     from redundo.plan import synthesize_stack
     from redundo.policies.rules import POLICIES, tier_config
@@ -219,9 +273,11 @@ def check_stack(stacks_dir: Path, stack: str, *, modes: Iterable[str] = MODES,
     settings = parse_settings(stack, raw)
     modes = tuple(modes)
     findings = merge_modes(
-        evaluate(synthesize_stack(stack, raw, preview=mode == "preview"), POLICIES, tier_config(settings.tier),
-                 mode=mode)
-        for mode in modes)
+        evaluate(
+            synthesize_stack(stack, raw, preview=mode == "preview"), POLICIES, tier_config(settings.tier), mode=mode
+        )
+        for mode in modes
+    )
     return StackCheck(stack, settings.tier.name, findings, allow_unknown, modes)
 
 
@@ -234,14 +290,31 @@ def _tag(f: Finding) -> str:
 def to_json(results: list[StackCheck]) -> dict[str, Any]:
     return {
         "failed": any(r.failed for r in results),
-        "stacks": [{
-            "stack": r.stack, "tier": r.tier, "failed": r.failed, **({"error": r.error} if r.error else {}),
-            "modes": list(r.modes),
-            "allow_unknown": r.allow_unknown,
-            "findings": [{"policy": f.policy, "level": f.level, "outcome": f.outcome, "modes": list(f.modes),
-                          "blocking": f in r.blocking, "resource": f.resource, "urn": f.urn,
-                          "message": f.message, "description": f.description} for f in r.findings],
-        } for r in results],
+        "stacks": [
+            {
+                "stack": r.stack,
+                "tier": r.tier,
+                "failed": r.failed,
+                **({"error": r.error} if r.error else {}),
+                "modes": list(r.modes),
+                "allow_unknown": r.allow_unknown,
+                "findings": [
+                    {
+                        "policy": f.policy,
+                        "level": f.level,
+                        "outcome": f.outcome,
+                        "modes": list(f.modes),
+                        "blocking": f in r.blocking,
+                        "resource": f.resource,
+                        "urn": f.urn,
+                        "message": f.message,
+                        "description": f.description,
+                    }
+                    for f in r.findings
+                ],
+            }
+            for r in results
+        ],
     }
 
 
@@ -260,8 +333,9 @@ def to_junit(results: list[StackCheck]) -> str:
             ET.SubElement(case, "error", message=r.error, type="invalid-stack-file").text = r.error
             continue
         blocking = r.blocking
-        suite = ET.SubElement(root, "testsuite", name=r.stack, tests=str(len(POLICIES)),
-                              failures=str(len({f.policy for f in blocking})))
+        suite = ET.SubElement(
+            root, "testsuite", name=r.stack, tests=str(len(POLICIES)), failures=str(len({f.policy for f in blocking}))
+        )
         for policy in POLICIES:
             case = ET.SubElement(suite, "testcase", classname=f"{r.stack}", name=policy.name)
             mine = [f for f in r.findings if f.policy == policy.name]
@@ -282,32 +356,45 @@ def to_sarif(results: list[StackCheck]) -> dict[str, Any]:
 
     rules = [{"id": p.name, "shortDescription": {"text": p.description}} for p in POLICIES]
     if any(r.error for r in results):
-        rules.append({"id": STACK_FILE_RULE,
-                      "shortDescription": {"text": "The stack file is UTF-8 YAML with valid redundo: keys."}})
+        rules.append(
+            {
+                "id": STACK_FILE_RULE,
+                "shortDescription": {"text": "The stack file is UTF-8 YAML with valid redundo: keys."},
+            }
+        )
     index = {p.name: i for i, p in enumerate(POLICIES)}
     sarif_results = []
     for r in results:
         if r.error:
-            sarif_results.append({
-                "ruleId": STACK_FILE_RULE, "ruleIndex": len(rules) - 1, "level": "error",
-                "message": {"text": r.error},
-                "locations": [{"physicalLocation": {"artifactLocation": {"uri": f"stacks/Pulumi.{r.stack}.yaml"}}}],
-            })
+            sarif_results.append(
+                {
+                    "ruleId": STACK_FILE_RULE,
+                    "ruleIndex": len(rules) - 1,
+                    "level": "error",
+                    "message": {"text": r.error},
+                    "locations": [{"physicalLocation": {"artifactLocation": {"uri": f"stacks/Pulumi.{r.stack}.yaml"}}}],
+                }
+            )
         blocking = r.blocking
         for f in r.findings:
             text = f"{f.resource}: {f.message}" if not f.undecided else f"{f.resource}: could not decide: {f.message}"
-            sarif_results.append({
-                "ruleId": f.policy,
-                "ruleIndex": index.get(f.policy, 0),
-                "level": "error" if f in blocking else "warning",
-                "message": {"text": text},
-                "locations": [{"physicalLocation": {"artifactLocation": {"uri": f"stacks/Pulumi.{r.stack}.yaml"}},
-                               "logicalLocations": [{"fullyQualifiedName": f.urn or r.stack}]}],
-                "properties": {"modes": list(f.modes), "outcome": f.outcome},
-            })
+            sarif_results.append(
+                {
+                    "ruleId": f.policy,
+                    "ruleIndex": index.get(f.policy, 0),
+                    "level": "error" if f in blocking else "warning",
+                    "message": {"text": text},
+                    "locations": [
+                        {
+                            "physicalLocation": {"artifactLocation": {"uri": f"stacks/Pulumi.{r.stack}.yaml"}},
+                            "logicalLocations": [{"fullyQualifiedName": f.urn or r.stack}],
+                        }
+                    ],
+                    "properties": {"modes": list(f.modes), "outcome": f.outcome},
+                }
+            )
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [{"tool": {"driver": {"name": "redundo", "rules": rules}},
-                  "results": sarif_results}],
+        "runs": [{"tool": {"driver": {"name": "redundo", "rules": rules}}, "results": sarif_results}],
     }

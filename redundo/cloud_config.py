@@ -7,14 +7,23 @@ here is secret: credentials reach the hosts another way (see docs/credentials.md
 from __future__ import annotations
 
 import shlex
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import yaml
 
 from redundo.agent.bundle import BundleFile
 
-__all__ = ["firewall_rules", "firewall_delivery", "host_config", "render", "node_config", "merge_snippet",
-           "FIREWALL_FILE", "launch_script"]
+__all__ = [
+    "FIREWALL_FILE",
+    "firewall_delivery",
+    "firewall_rules",
+    "host_config",
+    "launch_script",
+    "merge_snippet",
+    "node_config",
+    "render",
+]
 
 HEADER = "#cloud-config\n"
 WEB_PORTS = (80, 443)
@@ -39,24 +48,26 @@ def firewall_rules(admin_cidrs: Iterable[str]) -> str:
     if v6:
         ssh.append(f"    ip6 saddr {{ {', '.join(v6)} }} tcp dport 22 accept")
     ports = ", ".join(str(p) for p in WEB_PORTS)
-    return "\n".join([
-        "#!/usr/sbin/nft -f",
-        "flush ruleset",
-        "table inet filter {",
-        "  chain input {",
-        "    type filter hook input priority 0; policy drop;",
-        "    ct state established,related accept",
-        "    iif lo accept",
-        "    meta l4proto { icmp, ipv6-icmp } accept",
-        *ssh,
-        f"    tcp dport {{ {ports} }} accept",
-        "  }",
-        "  chain forward {",
-        "    type filter hook forward priority 0; policy drop;",
-        "  }",
-        "}",
-        "",
-    ])
+    return "\n".join(
+        [
+            "#!/usr/sbin/nft -f",
+            "flush ruleset",
+            "table inet filter {",
+            "  chain input {",
+            "    type filter hook input priority 0; policy drop;",
+            "    ct state established,related accept",
+            "    iif lo accept",
+            "    meta l4proto { icmp, ipv6-icmp } accept",
+            *ssh,
+            f"    tcp dport {{ {ports} }} accept",
+            "  }",
+            "  chain forward {",
+            "    type filter hook forward priority 0; policy drop;",
+            "  }",
+            "}",
+            "",
+        ]
+    )
 
 
 def firewall_delivery(admin_cidrs: Iterable[str]) -> dict[str, tuple]:
@@ -71,8 +82,14 @@ def firewall_delivery(admin_cidrs: Iterable[str]) -> dict[str, tuple]:
     }
 
 
-def host_config(*, hostname: str, admin_cidrs: Iterable[str] = FIRST_BOOT_SSH, packages: Iterable[str] = (),
-                write_files: Iterable[dict[str, Any]] = (), runcmd: Iterable[Any] = ()) -> dict[str, Any]:
+def host_config(
+    *,
+    hostname: str,
+    admin_cidrs: Iterable[str] = FIRST_BOOT_SSH,
+    packages: Iterable[str] = (),
+    write_files: Iterable[dict[str, Any]] = (),
+    runcmd: Iterable[Any] = (),
+) -> dict[str, Any]:
     """The cloud-config every redundo host starts from: updates, a firewall, key-only SSH."""
     return {
         "hostname": hostname,
@@ -82,8 +99,12 @@ def host_config(*, hostname: str, admin_cidrs: Iterable[str] = FIRST_BOOT_SSH, p
         "ssh_pwauth": False,
         "disable_root": True,
         "write_files": [
-            {"path": FIREWALL_FILE, "permissions": "0644", "owner": "root:root",
-             "content": firewall_rules(admin_cidrs)},
+            {
+                "path": FIREWALL_FILE,
+                "permissions": "0644",
+                "owner": "root:root",
+                "content": firewall_rules(admin_cidrs),
+            },
             *write_files,
         ],
         "runcmd": [["systemctl", "enable", "--now", "nftables"], *runcmd],
@@ -127,5 +148,7 @@ def launch_script(*, hostname: str) -> str:
     firewall come with the agent bundle (apt-get update, install of what is missing, nft -c then
     nft -f), the same on every provider. A custom profile's cloud-config snippet does not apply here.
     """
-    return (f"hostnamectl set-hostname {shlex.quote(hostname)}; export DEBIAN_FRONTEND=noninteractive; "
-            "apt-get -q update && apt-get -y -q -o Dpkg::Options::=--force-confold upgrade")
+    return (
+        f"hostnamectl set-hostname {shlex.quote(hostname)}; export DEBIAN_FRONTEND=noninteractive; "
+        "apt-get -q update && apt-get -y -q -o Dpkg::Options::=--force-confold upgrade"
+    )

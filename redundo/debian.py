@@ -9,7 +9,7 @@ changing this number and the PHP version below together (tests/test_debian.py ch
 
 from __future__ import annotations
 
-__all__ = ["DEBIAN_RELEASE", "CODENAME", "PHP", "OVH_IMAGE_NAME", "LIGHTSAIL_BLUEPRINT"]
+__all__ = ["CODENAME", "DEBIAN_RELEASE", "LIGHTSAIL_BLUEPRINT", "OVH_IMAGE_NAME", "PHP"]
 
 DEBIAN_RELEASE = 12
 CODENAME = "bookworm"

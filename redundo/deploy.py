@@ -10,30 +10,31 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from redundo.errors import OperationError, Stopped
 from redundo.settings import NAMESPACE, StackSettings
 
 __all__ = [
-    "STATE_DIR",
     "PROJECT",
+    "STATE_DIR",
+    "Interrupted",
+    "ReplacementRefused",
     "Target",
-    "resolve_backend",
+    "cancel",
+    "destroy",
     "missing_prerequisites",
     "open_stack",
-    "up",
-    "preview",
-    "destroy",
     "outputs",
-    "switch",
-    "ReplacementRefused",
-    "Interrupted",
-    "refresh",
-    "cancel",
     "pending_operations",
+    "preview",
+    "refresh",
+    "resolve_backend",
+    "switch",
+    "up",
 ]
 
 PROJECT = "redundo"
@@ -72,9 +73,15 @@ def resolve_backend(project: Path, explicit: str | None, env: Mapping[str, str])
     return (project / STATE_DIR).resolve().as_uri()
 
 
-def missing_prerequisites(settings: StackSettings, env: Mapping[str, str], *, cli_needed: bool = True,
-                          credentials_needed: bool = True, can_install: bool = False,
-                          which: Callable[[str], str | None] = shutil.which) -> list[str]:
+def missing_prerequisites(
+    settings: StackSettings,
+    env: Mapping[str, str],
+    *,
+    cli_needed: bool = True,
+    credentials_needed: bool = True,
+    can_install: bool = False,
+    which: Callable[[str], str | None] = shutil.which,
+) -> list[str]:
     """What must be in place before a deploy, each as a clause: the CLI and each provider's credentials.
 
     can_install: the command offers --install-pulumi, so the hint may name it."""
@@ -114,7 +121,7 @@ def open_stack(target: Target):
     from redundo.stacks.program import main
 
     if target.backend.startswith("file://"):
-        Path(target.backend[len("file://"):]).mkdir(parents=True, exist_ok=True)
+        Path(target.backend[len("file://") :]).mkdir(parents=True, exist_ok=True)
     options = auto.LocalWorkspaceOptions(
         work_dir=str(target.project),
         pulumi_command=target.pulumi_command,
@@ -126,8 +133,9 @@ def open_stack(target: Target):
         },
     )
     try:
-        stack = auto.create_or_select_stack(stack_name=target.settings.stack, project_name=PROJECT,
-                                            program=main, opts=options)
+        stack = auto.create_or_select_stack(
+            stack_name=target.settings.stack, project_name=PROJECT, program=main, opts=options
+        )
         if target.tier_override:
             # The stack file is the source of truth: the chosen tier is written there, not passed aside.
             stack.set_config(f"{NAMESPACE}:tier", auto.ConfigValue(target.tier_override))
@@ -170,7 +178,7 @@ def runnable_policy_pack(project: Path) -> Path:
     pack.mkdir(parents=True, exist_ok=True)
     shipped = yaml.safe_load((source / "PulumiPolicy.yaml").read_text())
     options = {"toolchain": "pip"}
-    if sys.prefix != sys.base_prefix:   # a virtualenv; otherwise the python on PATH is the one
+    if sys.prefix != sys.base_prefix:  # a virtualenv; otherwise the python on PATH is the one
         options["virtualenv"] = sys.prefix
     shipped["runtime"] = {"name": "python", "options": options}
     (pack / "PulumiPolicy.yaml").write_text(yaml.safe_dump(shipped, sort_keys=False))
@@ -202,15 +210,17 @@ def _run(verb: str, action: Callable[[], Any], stack_name: str = "") -> Any:
         if "marked for protection" in str(exc):
             from redundo.replacement import PROTECTED_STEP
 
-            raise OperationError(f"pulumi {verb} failed: it would replace a resource marked for protection; "
-                                 f"{PROTECTED_STEP}") from None
+            raise OperationError(
+                f"pulumi {verb} failed: it would replace a resource marked for protection; {PROTECTED_STEP}"
+            ) from None
         if _lost_instance(str(exc)):
             name = stack_name or "STACK"
             raise OperationError(
                 f"pulumi {verb} failed: OVH no longer has an instance the state holds (the provider cannot read a "
                 "deleted instance, so refresh fails on it); if it is the primary, run `redundo failback "
                 f"--rebuild-primary --stack {name}`: it removes the lost primary from the state and builds a new "
-                "one") from None
+                "one"
+            ) from None
         raise OperationError(f"pulumi {verb} failed: {_first_line(exc)}") from None
 
 
@@ -238,8 +248,10 @@ def forget_lost_primary(target: Target) -> list[str]:
     resources = deployment.get("resources") or []
     gone = {r["urn"] for r in resources if PRIMARY_INSTANCE_MARK in r["urn"]}
     if not gone:
-        raise OperationError(f"stack {name!r} holds no primary instance in its state; run `redundo failback "
-                             f"--stack {name}` without --rebuild-primary")
+        raise OperationError(
+            f"stack {name!r} holds no primary instance in its state; run `redundo failback "
+            f"--stack {name}` without --rebuild-primary"
+        )
 
     def refs(r: dict[str, Any]) -> set[str]:
         deps = set(r.get("dependencies") or [])
@@ -266,8 +278,9 @@ def forget_lost_primary(target: Target) -> list[str]:
         if r.get("dependencies"):
             r["dependencies"] = [d for d in r["dependencies"] if d not in gone]
         if r.get("propertyDependencies"):
-            r["propertyDependencies"] = {k: [d for d in v or [] if d not in gone]
-                                         for k, v in r["propertyDependencies"].items()}
+            r["propertyDependencies"] = {
+                k: [d for d in v or [] if d not in gone] for k, v in r["propertyDependencies"].items()
+            }
         if r.get("deletedWith") in gone:
             del r["deletedWith"]
         kept.append(r)
@@ -289,11 +302,19 @@ def _refuse_if_interrupted(stack, name: str) -> None:
         what = ", ".join(f"{op} of {urn.rsplit('::', 1)[-1]}" for op, urn in pending)
         raise OperationError(
             f"the last update of stack {name!r} was interrupted during {what}; run `redundo refresh --stack {name}` "
-            "(it reads what exists in the clouds and clears the unfinished operations), then `redundo up` again")
+            "(it reads what exists in the clouds and clears the unfinished operations), then `redundo up` again"
+        )
 
 
-def _guarded_preview(stack, target: Target, verb: str, allow_replace: Iterable[str],
-                     on_event: Callable[[Any], None] | None = None, *, refresh: bool = False):
+def _guarded_preview(
+    stack,
+    target: Target,
+    verb: str,
+    allow_replace: Iterable[str],
+    on_event: Callable[[Any], None] | None = None,
+    *,
+    refresh: bool = False,
+):
     """Preview first and refuse, before anything changes, a run that would replace or delete a
     stateful resource (the primary, the vault, its lock, the repository password) not allowed by URN."""
     from redundo.replacement import PROTECTED_STEP, ReplacementGuard, refusal
@@ -304,21 +325,28 @@ def _guarded_preview(stack, target: Target, verb: str, allow_replace: Iterable[s
         guard(event)
         if on_event is not None:
             on_event(event)
+
     try:
-        result = _run("preview", lambda: stack.preview(on_event=both, color="never", refresh=refresh or None,
-                                                       **_policy_args(target)), target.settings.stack)
+        result = _run(
+            "preview",
+            lambda: stack.preview(on_event=both, color="never", refresh=refresh or None, **_policy_args(target)),
+            target.settings.stack,
+        )
     except OperationError as exc:
         if "marked for protection" in str(exc):
-            raise ReplacementRefused(f"refusing to {verb}: the preview would replace a protected resource; "
-                                     f"{PROTECTED_STEP}; nothing was changed") from None
+            raise ReplacementRefused(
+                f"refusing to {verb}: the preview would replace a protected resource; "
+                f"{PROTECTED_STEP}; nothing was changed"
+            ) from None
         raise
     protected = {urn for urn, _ in protected_resources(stack)} if (guard.hazards or guard.accepted) else set()
     if guard.hazards:
         raise ReplacementRefused(refusal(verb, guard.hazards.values(), protected))
     if guard.accepted & protected:
         names = ", ".join(sorted(guard.accepted & protected))
-        raise ReplacementRefused(f"refusing to {verb}: --allow-replace names {names}; {PROTECTED_STEP}; "
-                                 "nothing was changed")
+        raise ReplacementRefused(
+            f"refusing to {verb}: --allow-replace names {names}; {PROTECTED_STEP}; nothing was changed"
+        )
     return result
 
 
@@ -332,9 +360,12 @@ def up(target: Target, on_event: Callable[[Any], None], allow_replace: Iterable[
     try:
         return _run("up", lambda: stack.up(on_event=on_event, color="never", **_policy_args(target)), name)
     except (KeyboardInterrupt, Stopped) as stop:
-        raise _stopped(stop, f"during `up` of stack {name!r}: run `redundo up --stack {name}` again; it says "
-                             "whether the update left a lock (`redundo cancel`) or unfinished operations "
-                             "(`redundo refresh`)") from None
+        raise _stopped(
+            stop,
+            f"during `up` of stack {name!r}: run `redundo up --stack {name}` again; it says "
+            "whether the update left a lock (`redundo cancel`) or unfinished operations "
+            "(`redundo refresh`)",
+        ) from None
 
 
 def refresh(target: Target, on_event: Callable[[Any], None]):
@@ -344,8 +375,7 @@ def refresh(target: Target, on_event: Callable[[Any], None]):
     stack = open_stack(target)
     name = target.settings.stack
     unfinished = [urn for op, urn in pending_operations(stack) if op == "creating"]
-    result = _run("refresh", lambda: stack.refresh(on_event=on_event, color="never", clear_pending_creates=True),
-                  name)
+    result = _run("refresh", lambda: stack.refresh(on_event=on_event, color="never", clear_pending_creates=True), name)
     return result, unfinished
 
 
@@ -381,8 +411,15 @@ def protected_resources(stack) -> list[tuple[str, str]]:
     return [(r["urn"], r["type"]) for r in resources if r.get("protect")]
 
 
-def switch(target: Target, side: str, token: str, on_event: Callable[[Any], None], *, refresh: bool = False,
-           allow_replace: Iterable[str] = ()):
+def switch(
+    target: Target,
+    side: str,
+    token: str,
+    on_event: Callable[[Any], None],
+    *,
+    refresh: bool = False,
+    allow_replace: Iterable[str] = (),
+):
     """Make `side` the active node: record it in the stack's config, then one update under the pack.
 
     The program does the rest in order: bring the node up, restore and verify on it, move the
@@ -395,8 +432,10 @@ def switch(target: Target, side: str, token: str, on_event: Callable[[Any], None
         stack.set_config(f"{NAMESPACE}:activeSide", auto.ConfigValue(side))
         stack.set_config(f"{NAMESPACE}:switchedAt", auto.ConfigValue(token))
     except auto.errors.CommandError as exc:
-        raise OperationError(f"could not record the switch in stack {target.settings.stack!r}: "
-                             f"{_first_line(exc)}") from None
+        raise OperationError(
+            f"could not record the switch in stack {target.settings.stack!r}: {_first_line(exc)}"
+        ) from None
+
     def undo() -> None:
         # Nothing was sent: the stack's recorded side goes back to what it was, or the next
         # routine `redundo up` would carry out the switch.
@@ -408,8 +447,9 @@ def switch(target: Target, side: str, token: str, on_event: Callable[[Any], None
 
     verb = "failover" if side == "standby" else "failback"
     try:
-        _guarded_preview(stack, target, "fail over" if side == "standby" else "fail back", allow_replace,
-                         refresh=refresh)
+        _guarded_preview(
+            stack, target, "fail over" if side == "standby" else "fail back", allow_replace, refresh=refresh
+        )
     except ReplacementRefused:
         undo()
         raise
@@ -419,19 +459,26 @@ def switch(target: Target, side: str, token: str, on_event: Callable[[Any], None
             undo()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
-        raise _stopped(stop, f"during the {verb}'s preview of stack {target.settings.stack!r}; nothing was "
-                             f"sent and the stack still serves from its {target.settings.active_side}") from None
+        raise _stopped(
+            stop,
+            f"during the {verb}'s preview of stack {target.settings.stack!r}; nothing was "
+            f"sent and the stack still serves from its {target.settings.active_side}",
+        ) from None
     try:
-        return _run("up", lambda: stack.up(on_event=on_event, color="never", refresh=refresh or None,
-                                           **_policy_args(target)))
+        return _run(
+            "up", lambda: stack.up(on_event=on_event, color="never", refresh=refresh or None, **_policy_args(target))
+        )
     except (KeyboardInterrupt, Stopped) as stop:
         name = target.settings.stack
-        raise _stopped(stop, f"during the {verb} of stack {name!r}, which now records its {side} as active: "
-                             f"run `redundo up --stack {name}` to finish it (it says whether the update left a "
-                             "lock, `redundo cancel`, or unfinished operations, `redundo refresh`)") from None
+        raise _stopped(
+            stop,
+            f"during the {verb} of stack {name!r}, which now records its {side} as active: "
+            f"run `redundo up --stack {name}` to finish it (it says whether the update left a "
+            "lock, `redundo cancel`, or unfinished operations, `redundo refresh`)",
+        ) from None
 
 
-def _stopped(stop: BaseException, what: str) -> "Interrupted":
+def _stopped(stop: BaseException, what: str) -> Interrupted:
     """The one-line Interrupted for a Ctrl-C or SIGTERM `stop`, with its exit code."""
     stopped = Interrupted(f"{getattr(stop, 'how', 'interrupted')} {what}")
     stopped.exit_code = getattr(stop, "exit_code", Interrupted.exit_code)

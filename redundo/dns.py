@@ -10,12 +10,13 @@ through the OVH API: `redundo dns check --stack S` lists them, `--clean` deletes
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from redundo.errors import OperationError
 
-__all__ = ["Record", "site_names", "foreign_records", "delete_records", "ovh_client", "ADDRESS_TYPES"]
+__all__ = ["ADDRESS_TYPES", "Record", "delete_records", "foreign_records", "ovh_client", "site_names"]
 
 ADDRESS_TYPES = ("A", "AAAA", "CNAME")
 
@@ -53,8 +54,12 @@ def foreign_records(client: Any, zone: str, names: Iterable[str], owned_targets:
             record = Record(int(raw["id"]), raw.get("subDomain") or "", raw["fieldType"], raw["target"])
             if record.subdomain not in names or record.target in owned:
                 continue
-            if record.fieldtype == "CNAME" and record.subdomain == "www" and "" in names \
-                    and _points_at_apex(record.target, zone):
+            if (
+                record.fieldtype == "CNAME"
+                and record.subdomain == "www"
+                and "" in names
+                and _points_at_apex(record.target, zone)
+            ):
                 continue
             found.append(record)
     return sorted(found, key=lambda r: (r.subdomain, r.fieldtype, r.id))
@@ -81,10 +86,13 @@ def ovh_client(endpoint: str, env: dict[str, str]) -> Any:
         return ovh.Client(endpoint=endpoint, client_id=env["OVH_CLIENT_ID"], client_secret=env["OVH_CLIENT_SECRET"])
     keys = ("OVH_APPLICATION_KEY", "OVH_APPLICATION_SECRET", "OVH_CONSUMER_KEY")
     if not all(env.get(k) for k in keys):
-        raise OperationError("OVH credentials: set OVH_APPLICATION_KEY, OVH_APPLICATION_SECRET and "
-                             "OVH_CONSUMER_KEY (or OVH_CLIENT_ID and OVH_CLIENT_SECRET)")
-    return ovh.Client(endpoint=endpoint, application_key=env[keys[0]], application_secret=env[keys[1]],
-                      consumer_key=env[keys[2]])
+        raise OperationError(
+            "OVH credentials: set OVH_APPLICATION_KEY, OVH_APPLICATION_SECRET and "
+            "OVH_CONSUMER_KEY (or OVH_CLIENT_ID and OVH_CLIENT_SECRET)"
+        )
+    return ovh.Client(
+        endpoint=endpoint, application_key=env[keys[0]], application_secret=env[keys[1]], consumer_key=env[keys[2]]
+    )
 
 
 def node_addresses(client: Any, zone: str, site_subdomain: str) -> set[str]:

@@ -17,16 +17,28 @@ import sqlite3
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from redundo import agent
 from redundo.errors import OperationError
 from redundo.tiers import Tier
 
-__all__ = ["DrillReport", "Host", "SqlShop", "make_site", "manifest", "run_local_drill", "run_stack_drill",
-           "provision_repository", "mutate_site", "add_orders", "DATABASES"]
+__all__ = [
+    "DATABASES",
+    "DrillReport",
+    "Host",
+    "SqlShop",
+    "add_orders",
+    "make_site",
+    "manifest",
+    "mutate_site",
+    "provision_repository",
+    "run_local_drill",
+    "run_stack_drill",
+]
 
 HOST = "drill-primary"
 PASSWORD_BYTES = 24
@@ -34,6 +46,7 @@ STEP_TIMEOUT = 900  # seconds any one script may run; restic can hang on a dead 
 
 
 # ---------------------------------------------------------------- the sample shop
+
 
 def make_site(root: Path, *, size_mb: float, files: int, seed: int = 42) -> None:
     """A deterministic shop: `files` files of about `size_mb` MB in all (text and binary, some
@@ -65,8 +78,10 @@ def make_site(root: Path, *, size_mb: float, files: int, seed: int = 42) -> None
         con.execute("pragma journal_mode=wal")
         con.execute("create table products(id integer primary key, name text, price_cents integer)")
         con.execute("create table orders(id integer primary key, product integer, at real)")
-        con.executemany("insert into products(name, price_cents) values (?, ?)",
-                        ((f"ring {i}", rng.randrange(1000, 200000)) for i in range(2000)))
+        con.executemany(
+            "insert into products(name, price_cents) values (?, ?)",
+            ((f"ring {i}", rng.randrange(1000, 200000)) for i in range(2000)),
+        )
     add_orders(root, 500, seed=seed)
 
 
@@ -74,8 +89,10 @@ def add_orders(root: Path, count: int, *, seed: int = 0) -> None:
     """The shop keeps selling: `count` more orders."""
     rng = random.Random(seed)
     with sqlite3.connect(root / "db" / "site.sqlite") as con:
-        con.executemany("insert into orders(product, at) values (?, ?)",
-                        ((rng.randrange(1, 2000), time.time()) for _ in range(count)))
+        con.executemany(
+            "insert into orders(product, at) values (?, ?)",
+            ((rng.randrange(1, 2000), time.time()) for _ in range(count)),
+        )
 
 
 def mutate_site(root: Path, *, share: float, seed: int = 1) -> int:
@@ -117,7 +134,9 @@ class SqlShop:
             "create table products(id integer primary key, name varchar(64) not null, price_cents integer not null);"
             "create table orders(id integer primary key, product integer not null, at double precision not null);"
             "insert into products(id, name, price_cents) values "
-            + ", ".join(f"({i + 1}, 'ring {i}', {rng.randrange(1000, 200000)})" for i in range(2000)), self.name)
+            + ", ".join(f"({i + 1}, 'ring {i}', {rng.randrange(1000, 200000)})" for i in range(2000)),
+            self.name,
+        )
         self.add_orders(500, seed=seed)
         if account:  # the site's own database account, which must come back with the data
             self.create_account()
@@ -125,8 +144,11 @@ class SqlShop:
     def add_orders(self, count: int, *, seed: int = 0) -> None:
         rng = random.Random(seed)
         first = int(self.server.sql("select coalesce(max(id), 0) from orders", self.name).strip()) + 1
-        self.server.sql("insert into orders(id, product, at) values " + ", ".join(
-            f"({first + i}, {rng.randrange(1, 2000)}, {time.time():.3f})" for i in range(count)), self.name)
+        self.server.sql(
+            "insert into orders(id, product, at) values "
+            + ", ".join(f"({first + i}, {rng.randrange(1, 2000)}, {time.time():.3f})" for i in range(count)),
+            self.name,
+        )
 
     @property
     def account(self) -> str:
@@ -137,8 +159,9 @@ class SqlShop:
         if self.server.kind == "postgresql":
             self.server.sql(f"create role {self.account} login password 'drill-{self.name}'")
             self.server.sql(f"alter database {self.name} owner to {self.account}")
-            self.server.sql(f"alter table products owner to {self.account}; "
-                            f"alter table orders owner to {self.account}", self.name)
+            self.server.sql(
+                f"alter table products owner to {self.account}; alter table orders owner to {self.account}", self.name
+            )
         else:
             self.server.sql(f"create user '{self.account}'@'localhost' identified by 'drill-{self.name}'")
             self.server.sql(f"grant select, insert, update, delete on `{self.name}`.* to '{self.account}'@'localhost'")
@@ -149,23 +172,33 @@ class SqlShop:
             return self.server.sql(
                 f"select r.rolname, r.rolcanlogin, r.rolpassword, (select string_agg(tablename || ':' || tableowner, ',' "
                 f"order by tablename) from pg_tables where schemaname = 'public') from pg_authid r "
-                f"where r.rolname = '{self.account}'", self.name).split()
+                f"where r.rolname = '{self.account}'",
+                self.name,
+            ).split()
         return self.server.sql(
             f"select u.User, u.Host, u.authentication_string, d.Select_priv, d.Insert_priv from mysql.user u "
-            f"join mysql.db d on d.User = u.User and d.Host = u.Host where u.User = '{self.account}'").split()
+            f"join mysql.db d on d.User = u.User and d.Host = u.Host where u.User = '{self.account}'"
+        ).split()
 
     def count_orders(self) -> int:
         return int(self.server.sql("select count(*) from orders", self.name).strip())
 
     def tables(self) -> list[str]:
         schema = "public" if self.server.kind == "postgresql" else self.name
-        return sorted(self.server.sql("select table_name from information_schema.tables "
-                                      f"where table_schema = '{schema}'", self.name).split())
+        return sorted(
+            self.server.sql(
+                f"select table_name from information_schema.tables where table_schema = '{schema}'", self.name
+            ).split()
+        )
 
     def fingerprint(self) -> dict[str, Any]:
         """What must come back exactly: the tables, the products and the orders."""
-        return {"tables": self.tables(), "orders": self.count_orders(), "accounts": self.accounts(),
-                "products": self.server.sql("select count(*), sum(price_cents) from products", self.name).split()}
+        return {
+            "tables": self.tables(),
+            "orders": self.count_orders(),
+            "accounts": self.accounts(),
+            "products": self.server.sql("select count(*), sum(price_cents) from products", self.name).split(),
+        }
 
 
 def count_orders(db: Path) -> int:
@@ -179,6 +212,7 @@ def integrity(db: Path) -> str:
 
 
 # ---------------------------------------------------------------- running the hosts' scripts
+
 
 @dataclass
 class Host:
@@ -203,17 +237,27 @@ class Host:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RESTIC_"))}
         return {**base, "REDUNDO_CONF": str(self.conf), **self.secrets, **(extra or {})}
 
-    def run(self, script: str, *args: str, extra_env: Mapping[str, str] | None = None,
-            timeout: float = STEP_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, script: str, *args: str, extra_env: Mapping[str, str] | None = None, timeout: float = STEP_TIMEOUT
+    ) -> subprocess.CompletedProcess[str]:
         try:
-            return subprocess.run([str(self.bin / script), *args], env=self.env(extra_env), capture_output=True,
-                                  text=True, timeout=timeout)
+            return subprocess.run(
+                [str(self.bin / script), *args],
+                env=self.env(extra_env),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
         except subprocess.TimeoutExpired:
             raise OperationError(f"{script} on {self.name} did not finish in {timeout:.0f} s") from None
 
     def restic(self, *args: str, timeout: float = STEP_TIMEOUT) -> subprocess.CompletedProcess[str]:
-        env = self.env({"RESTIC_REPOSITORY": f"s3:{self.settings.vault_endpoint}/{self.settings.vault_bucket}",
-                        "RESTIC_CACHE_DIR": str(self.workdir / "cache")})
+        env = self.env(
+            {
+                "RESTIC_REPOSITORY": f"s3:{self.settings.vault_endpoint}/{self.settings.vault_bucket}",
+                "RESTIC_CACHE_DIR": str(self.workdir / "cache"),
+            }
+        )
         return subprocess.run(["restic", *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -221,8 +265,13 @@ def provision_repository(repository: str, password: str, init_key: Mapping[str, 
     """The one-time `restic init` that provisioning runs with the init key."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RESTIC_"))}
     env |= {**init_key, "RESTIC_REPOSITORY": repository, "RESTIC_PASSWORD": password}
-    done = subprocess.run(["bash", "-c", "restic --no-lock cat config >/dev/null 2>&1 || restic init"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        ["bash", "-c", "restic --no-lock cat config >/dev/null 2>&1 || restic init"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if done.returncode != 0:
         raise OperationError(f"could not create the repository: {_last_line(done.stderr)}")
 
@@ -237,17 +286,19 @@ def parse_restored(stdout: str) -> dict[str, str]:
     line = _last_line(stdout)
     if not line.startswith("restored "):
         raise OperationError(f"the restore printed no result: {line}")
-    return dict(part.split("=", 1) for part in line[len("restored "):].split())
+    return dict(part.split("=", 1) for part in line[len("restored ") :].split())
 
 
 def check_tools() -> None:
     missing = [tool for tool in ("restic", "sqlite3", "curl", "python3") if shutil.which(tool) is None]
     if missing:
-        raise OperationError(f"the drill needs {', '.join(missing)} on PATH; on Debian: apt-get install "
-                             + " ".join(missing))
+        raise OperationError(
+            f"the drill needs {', '.join(missing)} on PATH; on Debian: apt-get install " + " ".join(missing)
+        )
 
 
 # ---------------------------------------------------------------- the drill
+
 
 @dataclass
 class DrillReport:
@@ -281,8 +332,12 @@ class DrillReport:
 
     @property
     def exact(self) -> bool:
-        return (not self.files_mismatched and self.files_checked > 0 and self.db_integrity in ("ok", "none", "dump")
-                and self.orders_restored == self.orders_at_backup)
+        return (
+            not self.files_mismatched
+            and self.files_checked > 0
+            and self.db_integrity in ("ok", "none", "dump")
+            and self.orders_restored == self.orders_at_backup
+        )
 
     @property
     def passed(self) -> bool:
@@ -301,8 +356,16 @@ def _timed(fn) -> tuple[Any, float]:
 DATABASES = ("sqlite", "mysql", "postgresql")
 
 
-def run_local_drill(tier: Tier, *, size_mb: float = 20, files: int = 200, workdir: Path | None = None,
-                    progress=lambda message: None, database: str = "sqlite", vault=None) -> DrillReport:
+def run_local_drill(
+    tier: Tier,
+    *,
+    size_mb: float = 20,
+    files: int = 200,
+    workdir: Path | None = None,
+    progress=lambda message: None,
+    database: str = "sqlite",
+    vault=None,
+) -> DrillReport:
     """Back up a sample shop to a local vault built as the tier's, burn it, restore it on a 'standby'
     and verify it. `database` is the stack's engine: sqlite, or mysql/postgresql on local servers.
     `vault`: an already started vault with the LocalVault interface (default: moto, for the tier)."""
@@ -333,17 +396,33 @@ def run_local_drill(tier: Tier, *, size_mb: float = 20, files: int = 200, workdi
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _drill(tier: Tier, vault, root: Path, size_mb: float, files: int, progress, database: str = "sqlite",
-           servers=None) -> DrillReport:
+def _drill(
+    tier: Tier, vault, root: Path, size_mb: float, files: int, progress, database: str = "sqlite", servers=None
+) -> DrillReport:
     primary_root, standby_root = root / "primary", root / "standby"
     password = os.urandom(PASSWORD_BYTES).hex()
-    settings = dict(vault_endpoint=vault.endpoint, vault_bucket=vault.bucket, vault_region="us-east-1",
-                    backup_host=HOST, db_kind=database, db_name=SHOP_DB if servers else "")
+    settings = dict(
+        vault_endpoint=vault.endpoint,
+        vault_bucket=vault.bucket,
+        vault_region="us-east-1",
+        backup_host=HOST,
+        db_kind=database,
+        db_name=SHOP_DB if servers else "",
+    )
     primary_db_env = servers[0].env if servers else {}
-    primary = Host("primary", primary_root / "host", agent.AgentSettings.for_tier(
-        tier, site_paths=(str(primary_root / "site" / "www"),), db_path=str(primary_root / "site" / "db" / "site.sqlite"),
-        dump_dir=str(primary_root / "dump"), state_dir=str(primary_root / "state"), **settings),
-        {**vault.writer.env(), "RESTIC_PASSWORD": password, **primary_db_env})
+    primary = Host(
+        "primary",
+        primary_root / "host",
+        agent.AgentSettings.for_tier(
+            tier,
+            site_paths=(str(primary_root / "site" / "www"),),
+            db_path=str(primary_root / "site" / "db" / "site.sqlite"),
+            dump_dir=str(primary_root / "dump"),
+            state_dir=str(primary_root / "state"),
+            **settings,
+        ),
+        {**vault.writer.env(), "RESTIC_PASSWORD": password, **primary_db_env},
+    )
     progress(f"making a {size_mb:g} MB shop of {files} files and a {database} database")
     make_site(primary_root / "site", size_mb=size_mb, files=files)
     shop = None
@@ -356,12 +435,20 @@ def _drill(tier: Tier, vault, root: Path, size_mb: float, files: int, progress, 
         stale = SqlShop(servers[1])
         stale.create(seed=7, account=False)  # the standby's server has never heard of the site's account
         servers[1].sql("create table standby_only(id integer primary key)", stale.name)
-    report = DrillReport(tier.name, sum(p.stat().st_size for p in (primary_root / "site").rglob("*") if p.is_file()),
-                         files, rpo_promise_minutes=tier.rpo_minutes, rto_promise_minutes=tier.rto_minutes,
-                         database=database, vault_lock_days=getattr(vault, "lock_days", 0))
+    report = DrillReport(
+        tier.name,
+        sum(p.stat().st_size for p in (primary_root / "site").rglob("*") if p.is_file()),
+        files,
+        rpo_promise_minutes=tier.rpo_minutes,
+        rto_promise_minutes=tier.rto_minutes,
+        database=database,
+        vault_lock_days=getattr(vault, "lock_days", 0),
+    )
     if servers:
-        report.verified_by = (f"sha256 manifest of the primary, and the {database} tables, rows and site account "
-                              "loaded on the standby compared with the primary's")
+        report.verified_by = (
+            f"sha256 manifest of the primary, and the {database} tables, rows and site account "
+            "loaded on the standby compared with the primary's"
+        )
     provision_repository(vault.repository, password, vault.init.env())
 
     progress("backing up the primary (full)")
@@ -377,8 +464,9 @@ def _drill(tier: Tier, vault, root: Path, size_mb: float, files: int, progress, 
     _require(done, "the incremental backup")
     expected = manifest(primary_root / "site" / "www")
     expected_db = shop.fingerprint() if shop else None
-    report.orders_at_backup = expected_db["orders"] if expected_db else count_orders(
-        primary_root / "site" / "db" / "site.sqlite")
+    report.orders_at_backup = (
+        expected_db["orders"] if expected_db else count_orders(primary_root / "site" / "db" / "site.sqlite")
+    )
     _read_heartbeat(report, vault)
 
     # sold after the last backup: what the RPO costs
@@ -395,15 +483,17 @@ def _drill(tier: Tier, vault, root: Path, size_mb: float, files: int, progress, 
     shutil.rmtree(primary_root)
 
     progress("restoring on the standby with its read-only key")
-    standby = Host("standby", standby_root / "host", agent.AgentSettings(**{
-        **asdict(primary.settings), "state_dir": str(standby_root / "state")}),
-        {**vault.reader.env(), "RESTIC_PASSWORD": password, **(servers[1].env if servers else {})})
+    standby = Host(
+        "standby",
+        standby_root / "host",
+        agent.AgentSettings(**{**asdict(primary.settings), "state_dir": str(standby_root / "state")}),
+        {**vault.reader.env(), "RESTIC_PASSWORD": password, **(servers[1].env if servers else {})},
+    )
     target = standby_root / "restored"
     # A server database is loaded into the standby's own server (--live), as a take-over does; the
     # site's files then land at the site's paths too, which the burn left empty.
     live = ("--live",) if servers else ()
-    restored = _take_restore(report, standby.run("redundo-restore", "--target", str(target), *live),
-                             "on the standby")
+    restored = _take_restore(report, standby.run("redundo-restore", "--target", str(target), *live), "on the standby")
     if restored is None:
         report.rto_seconds = time.monotonic() - burn_clock
         return report
@@ -419,16 +509,22 @@ def _drill(tier: Tier, vault, root: Path, size_mb: float, files: int, progress, 
             report.problems.append("the live site's files differ from the primary's")
         loaded = SqlShop(servers[1]).fingerprint()
         report.orders_restored = loaded["orders"]
-        report.db_integrity = "ok" if loaded == expected_db else (
-            f"the standby's database differs from the primary's: {loaded} != {expected_db}")
+        report.db_integrity = (
+            "ok"
+            if loaded == expected_db
+            else (f"the standby's database differs from the primary's: {loaded} != {expected_db}")
+        )
     else:
         dump = Path(str(target) + primary.settings.dump_dir) / "site.sqlite"
         report.db_integrity = integrity(dump) if dump.is_file() else "missing"
         report.orders_restored = count_orders(dump) if dump.is_file() else 0
     report.rto_seconds = time.monotonic() - burn_clock
     report.rpo_seconds = burned_at - _epoch(report.snapshot_time)
-    if report.heartbeat_snapshot and not report.heartbeat_snapshot.startswith(report.snapshot_id[:8]) \
-            and not report.fallback:
+    if (
+        report.heartbeat_snapshot
+        and not report.heartbeat_snapshot.startswith(report.snapshot_id[:8])
+        and not report.fallback
+    ):
         report.problems.append("the heartbeat names another snapshot than the newest restorable one")
     return report
 
@@ -471,18 +567,17 @@ def _epoch(restic_time: str) -> float:
     if "." in text:
         head, tail = text.split(".", 1)
         digits = "".join(c for c in tail if c.isdigit())
-        zone = tail[len(digits):]
+        zone = tail[len(digits) :]
         text = f"{head}.{digits[:6]}{zone}"
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
 
 
 SCRATCH = "/var/lib/redundo/drill"
 
 
-def run_stack_drill(tier: Tier, outputs: Mapping[str, tuple[Any, bool]], *, progress=lambda message: None
-                    ) -> DrillReport:
+def run_stack_drill(
+    tier: Tier, outputs: Mapping[str, tuple[Any, bool]], *, progress=lambda message: None
+) -> DrillReport:
     """Restore the newest snapshot into a scratch directory on the deployed standby (or, with a cold
     standby, on the primary) and verify it, without touching the live site."""
     from redundo.components.redundant_site import SSH_USERS
@@ -496,10 +591,18 @@ def run_stack_drill(tier: Tier, outputs: Mapping[str, tuple[Any, bool]], *, prog
     started = time.monotonic()
     conf = agent.SETTINGS_FILE
     host_key = (outputs.get(f"{role}HostKey") or (None, False))[0]
-    done = ssh_run(host, SSH_USERS.get(provider, "debian"),
-                   ["env", f"REDUNDO_CONF={conf}", "bash", "-c",
-                    f"set -a; . {agent.ENV_FILE}; set +a; exec {agent.BIN_DIR}/redundo-restore --target {SCRATCH}"],
-                   host_key=host_key)
+    done = ssh_run(
+        host,
+        SSH_USERS.get(provider, "debian"),
+        [
+            "env",
+            f"REDUNDO_CONF={conf}",
+            "bash",
+            "-c",
+            f"set -a; . {agent.ENV_FILE}; set +a; exec {agent.BIN_DIR}/redundo-restore --target {SCRATCH}",
+        ],
+        host_key=host_key,
+    )
     report.rto_seconds = time.monotonic() - started
     restored = _take_restore(report, done, f"on the {role}")
     if restored is None:

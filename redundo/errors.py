@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["RedundoError", "UsageError", "ConfigError", "OperationError", "Stopped", "CtrlC", "SigTerm"]
+__all__ = ["ConfigError", "CtrlC", "OperationError", "RedundoError", "SigTerm", "Stopped", "UsageError"]
 
 
 class RedundoError(Exception):

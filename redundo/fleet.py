@@ -9,12 +9,13 @@ from __future__ import annotations
 import gc
 import os
 import signal
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import TypeVar
 
 from redundo.errors import RedundoError
 
-__all__ = ["map_stacks", "guarded", "StackFailure", "failure_summary"]
+__all__ = ["StackFailure", "failure_summary", "guarded", "map_stacks"]
 
 T = TypeVar("T")
 # Below this many stacks a pool costs more than it saves.
@@ -61,7 +62,7 @@ class _Guarded:
     def __init__(self, fn: Callable[[str], T]):
         self.fn = fn
 
-    def __call__(self, name: str) -> "T | StackFailure":
+    def __call__(self, name: str) -> T | StackFailure:
         try:
             return self.fn(name)
         except RedundoError as exc:
@@ -70,7 +71,7 @@ class _Guarded:
             return StackFailure(name, f"internal error: {type(exc).__name__}: {exc}")
 
 
-def guarded(fn: Callable[[str], T]) -> Callable[[str], "T | StackFailure"]:
+def guarded(fn: Callable[[str], T]) -> Callable[[str], T | StackFailure]:
     return _Guarded(fn)
 
 
@@ -78,8 +79,10 @@ def failure_summary(failures: Sequence[StackFailure], total: int) -> str:
     """One line for the end of a fleet run that had failures."""
     if len(failures) == 1:
         return f"1 of {total} stacks failed: {failures[0].message}"
-    return (f"{len(failures)} of {total} stacks failed ({', '.join(f.stack for f in failures)}); "
-            "each is shown above with its fix")
+    return (
+        f"{len(failures)} of {total} stacks failed ({', '.join(f.stack for f in failures)}); "
+        "each is shown above with its fix"
+    )
 
 
 def map_stacks(fn: Callable[[str], T], names: Sequence[str], *, workers: int | None = None) -> Iterator[T]:
@@ -100,8 +103,9 @@ def map_stacks(fn: Callable[[str], T], names: Sequence[str], *, workers: int | N
     # (see _lazy_sdk) and the frozen heap are then shared by every worker, not redone in each.
     yield fn(names[0])
     names = names[1:]
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
-                               initializer=_worker_signals)
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_signals
+    )
     # The workers are forked during map(): a signal handled then would raise inside the fork hooks
     # (logging's lock release), where Python ignores the exception and the signal is lost. Held
     # back until the forks are done, it is delivered just after, here.

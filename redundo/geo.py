@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Location", "Provider", "OVH_INSTANCE_REGIONS", "OVH_STORAGE_REGIONS", "AWS_REGIONS", "locate"]
+__all__ = ["AWS_REGIONS", "OVH_INSTANCE_REGIONS", "OVH_STORAGE_REGIONS", "Location", "Provider", "locate"]
 
 Provider = Literal["ovh", "aws"]
 
@@ -27,7 +27,7 @@ class Location:
     def __str__(self) -> str:
         return f"{self.provider.upper()} {self.region} ({self.city}, {self.country})"
 
-    def same_city(self, other: "Location") -> bool:
+    def same_city(self, other: Location) -> bool:
         return (self.city, self.country) == (other.city, other.country)
 
 
@@ -36,37 +36,46 @@ def _table(provider: Provider, rows: dict[str, tuple[str, str]]) -> dict[str, Lo
 
 
 # OVHcloud Public Cloud compute regions (ovh/docs, Public Cloud regions availability).
-OVH_INSTANCE_REGIONS = _table("ovh", {
-    "GRA7": ("Gravelines", "FR"),
-    "GRA9": ("Gravelines", "FR"),
-    "GRA11": ("Gravelines", "FR"),
-    "SBG5": ("Strasbourg", "FR"),
-    "SBG7": ("Strasbourg", "FR"),
-    "RBX-A": ("Roubaix", "FR"),
-    "EU-WEST-PAR": ("Paris", "FR"),
-    "DE1": ("Frankfurt", "DE"),
-    "UK1": ("London", "GB"),
-    "WAW1": ("Warsaw", "PL"),
-    "BHS5": ("Beauharnois", "CA"),
-})
+OVH_INSTANCE_REGIONS = _table(
+    "ovh",
+    {
+        "GRA7": ("Gravelines", "FR"),
+        "GRA9": ("Gravelines", "FR"),
+        "GRA11": ("Gravelines", "FR"),
+        "SBG5": ("Strasbourg", "FR"),
+        "SBG7": ("Strasbourg", "FR"),
+        "RBX-A": ("Roubaix", "FR"),
+        "EU-WEST-PAR": ("Paris", "FR"),
+        "DE1": ("Frankfurt", "DE"),
+        "UK1": ("London", "GB"),
+        "WAW1": ("Warsaw", "PL"),
+        "BHS5": ("Beauharnois", "CA"),
+    },
+)
 
 # OVHcloud Object Storage (S3) regions (ovh/docs, object_storage/s3_location, 2024-08-09).
-OVH_STORAGE_REGIONS = _table("ovh", {
-    "GRA": ("Gravelines", "FR"),
-    "SBG": ("Strasbourg", "FR"),
-    "RBX": ("Roubaix", "FR"),
-    "EU-WEST-PAR": ("Paris", "FR"),
-    "DE": ("Frankfurt", "DE"),
-    "UK": ("London", "GB"),
-    "WAW": ("Warsaw", "PL"),
-    "BHS": ("Beauharnois", "CA"),
-})
+OVH_STORAGE_REGIONS = _table(
+    "ovh",
+    {
+        "GRA": ("Gravelines", "FR"),
+        "SBG": ("Strasbourg", "FR"),
+        "RBX": ("Roubaix", "FR"),
+        "EU-WEST-PAR": ("Paris", "FR"),
+        "DE": ("Frankfurt", "DE"),
+        "UK": ("London", "GB"),
+        "WAW": ("Warsaw", "PL"),
+        "BHS": ("Beauharnois", "CA"),
+    },
+)
 
 # AWS regions whose S3, Lightsail and transfer prices the catalogue carries.
-AWS_REGIONS = _table("aws", {
-    "eu-west-3": ("Paris", "FR"),
-    "eu-central-1": ("Frankfurt", "DE"),
-})
+AWS_REGIONS = _table(
+    "aws",
+    {
+        "eu-west-3": ("Paris", "FR"),
+        "eu-central-1": ("Frankfurt", "DE"),
+    },
+)
 
 
 def locate(provider: Provider, region: str, *, storage: bool = False) -> Location:

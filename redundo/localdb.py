@@ -21,7 +21,7 @@ from pathlib import Path
 
 from redundo.errors import OperationError
 
-__all__ = ["LocalMariaDB", "LocalPostgreSQL", "local_server", "free_port", "SERVER_PACKAGES"]
+__all__ = ["SERVER_PACKAGES", "LocalMariaDB", "LocalPostgreSQL", "free_port", "local_server"]
 
 START_TIMEOUT = 60.0
 SERVER_PACKAGES = {"mysql": "mariadb-server mariadb-client", "postgresql": "postgresql postgresql-client"}
@@ -47,8 +47,9 @@ def _programs(kind: str, *names: str) -> dict[str, str]:
     found = {name: find_program(name) for name in names}
     missing = [name for name, path in found.items() if path is None]
     if missing:
-        raise OperationError(f"a local {kind} server needs {', '.join(missing)}; on Debian: "
-                             f"apt-get install {SERVER_PACKAGES[kind]}")
+        raise OperationError(
+            f"a local {kind} server needs {', '.join(missing)}; on Debian: apt-get install {SERVER_PACKAGES[kind]}"
+        )
     return {name: str(path) for name, path in found.items()}
 
 
@@ -88,8 +89,9 @@ class _Server:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:
-                raise OperationError(f"the local {self.kind} server exited with {self._proc.returncode}: "
-                                     f"{self._log_tail()}")
+                raise OperationError(
+                    f"the local {self.kind} server exited with {self._proc.returncode}: {self._log_tail()}"
+                )
             if ready():
                 return
             time.sleep(0.2)
@@ -153,16 +155,25 @@ class LocalMariaDB(_Server):
         """
         return {"MYSQL_HOME": str(self.base)}
 
-    def start(self) -> "LocalMariaDB":
+    def start(self) -> LocalMariaDB:
         tools = _programs("mysql", "mariadbd", "mariadb-install-db", "mariadb", "mariadb-admin")
         self._tools = tools
         self.base = Path(tempfile.mkdtemp(prefix="redundo-mariadb-"))
         self.socket = str(self.base / "mysqld.sock")
         user = ["--user=root"] if os.geteuid() == 0 else []
         install = subprocess.run(
-            [tools["mariadb-install-db"], "--no-defaults", f"--datadir={self.datadir}", *user,
-             "--auth-root-authentication-method=normal", "--skip-test-db"],
-            capture_output=True, text=True, timeout=180)
+            [
+                tools["mariadb-install-db"],
+                "--no-defaults",
+                f"--datadir={self.datadir}",
+                *user,
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         if install.returncode != 0:
             self.close()
             raise OperationError(f"mariadb-install-db failed: {install.stderr.strip().splitlines()[-1:]}")
@@ -170,14 +181,33 @@ class LocalMariaDB(_Server):
         (self.base / "my.cnf").write_text(f"[client]\nsocket={self.socket}\nport={self.port}\nuser=root\n")
         with open(self.log, "w") as out:
             self._proc = subprocess.Popen(
-                [tools["mariadbd"], "--no-defaults", f"--datadir={self.datadir}", f"--socket={self.socket}",
-                 f"--port={self.port}", "--bind-address=127.0.0.1", f"--pid-file={self.base / 'mysqld.pid'}",
-                 "--skip-name-resolve", "--innodb-buffer-pool-size=16M", "--skip-log-bin", *user],
-                stdout=out, stderr=subprocess.STDOUT)
+                [
+                    tools["mariadbd"],
+                    "--no-defaults",
+                    f"--datadir={self.datadir}",
+                    f"--socket={self.socket}",
+                    f"--port={self.port}",
+                    "--bind-address=127.0.0.1",
+                    f"--pid-file={self.base / 'mysqld.pid'}",
+                    "--skip-name-resolve",
+                    "--innodb-buffer-pool-size=16M",
+                    "--skip-log-bin",
+                    *user,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
         def ready() -> bool:
-            return subprocess.run([tools["mariadb-admin"], "--no-defaults", f"--socket={self.socket}",
-                                   "--user=root", "ping"], capture_output=True, timeout=10).returncode == 0
+            return (
+                subprocess.run(
+                    [tools["mariadb-admin"], "--no-defaults", f"--socket={self.socket}", "--user=root", "ping"],
+                    capture_output=True,
+                    timeout=10,
+                ).returncode
+                == 0
+            )
+
         try:
             self._wait(ready)
         except BaseException:
@@ -190,8 +220,17 @@ class LocalMariaDB(_Server):
 
     def sql(self, query: str, database: str | None = None) -> str:
         """Run QUERY as root; tab-separated rows without headers."""
-        args = [self._tools["mariadb"], "--no-defaults", f"--socket={self.socket}", "--user=root", "--batch",
-                "--skip-column-names", "-e", query, *([database] if database else [])]
+        args = [
+            self._tools["mariadb"],
+            "--no-defaults",
+            f"--socket={self.socket}",
+            "--user=root",
+            "--batch",
+            "--skip-column-names",
+            "-e",
+            query,
+            *([database] if database else []),
+        ]
         done = subprocess.run(args, capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             raise OperationError(f"mariadb: {done.stderr.strip()}")
@@ -225,7 +264,7 @@ class LocalPostgreSQL(_Server):
         """What `psql`, `pg_dump` and `pg_restore` read to reach this server instead of the system one."""
         return {"PGHOST": self.socket_dir, "PGPORT": str(self.port), "PGUSER": self.user}
 
-    def start(self) -> "LocalPostgreSQL":
+    def start(self) -> LocalPostgreSQL:
         tools = _programs("postgresql", "initdb", "postgres", "psql", "pg_isready")
         self._tools = tools
         self.base = Path(tempfile.mkdtemp(prefix="redundo-pg-"))
@@ -235,30 +274,72 @@ class LocalPostgreSQL(_Server):
                 owner = pwd.getpwnam("postgres")
             except KeyError:
                 self.close()
-                raise OperationError("a local postgresql server needs the postgres user; on Debian: "
-                                     f"apt-get install {SERVER_PACKAGES['postgresql']}") from None
+                raise OperationError(
+                    "a local postgresql server needs the postgres user; on Debian: "
+                    f"apt-get install {SERVER_PACKAGES['postgresql']}"
+                ) from None
             os.chown(self.base, owner.pw_uid, owner.pw_gid)
             run_as = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
             self.user = "postgres"
         else:
             self.user = pwd.getpwuid(os.geteuid()).pw_name
-        init = subprocess.run([tools["initdb"], "-D", str(self.datadir), "-U", self.user, "-A", "trust",
-                               "--no-sync", "-E", "UTF8", "--locale=C"],
-                              capture_output=True, text=True, timeout=180, cwd=self.base, **run_as)
+        init = subprocess.run(
+            [
+                tools["initdb"],
+                "-D",
+                str(self.datadir),
+                "-U",
+                self.user,
+                "-A",
+                "trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            cwd=self.base,
+            **run_as,
+        )
         if init.returncode != 0:
             self.close()
             raise OperationError(f"initdb failed: {init.stderr.strip().splitlines()[-1:]}")
         self.port = free_port()
         with open(self.log, "w") as out:
             self._proc = subprocess.Popen(
-                [tools["postgres"], "-D", str(self.datadir), "-p", str(self.port),
-                 "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.base}",
-                 "-c", "fsync=off", "-c", "shared_buffers=16MB"],
-                stdout=out, stderr=subprocess.STDOUT, cwd=self.base, **run_as)
+                [
+                    tools["postgres"],
+                    "-D",
+                    str(self.datadir),
+                    "-p",
+                    str(self.port),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    f"unix_socket_directories={self.base}",
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "shared_buffers=16MB",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.base,
+                **run_as,
+            )
 
         def ready() -> bool:
-            return subprocess.run([tools["pg_isready"], "-q", "-h", self.socket_dir, "-p", str(self.port)],
-                                  capture_output=True, timeout=10).returncode == 0
+            return (
+                subprocess.run(
+                    [tools["pg_isready"], "-q", "-h", self.socket_dir, "-p", str(self.port)],
+                    capture_output=True,
+                    timeout=10,
+                ).returncode
+                == 0
+            )
+
         try:
             self._wait(ready)
         except BaseException:
@@ -272,8 +353,24 @@ class LocalPostgreSQL(_Server):
     def sql(self, query: str, database: str | None = None) -> str:
         """Run QUERY as the superuser; unaligned rows separated by '|', without headers."""
         done = subprocess.run(
-            [self._tools["psql"], "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database or "postgres",
-             "-c", query], capture_output=True, text=True, timeout=120, env={**os.environ, **self.env})
+            [
+                self._tools["psql"],
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                database or "postgres",
+                "-c",
+                query,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **self.env},
+        )
         if done.returncode != 0:
             raise OperationError(f"psql: {done.stderr.strip()}")
         return done.stdout

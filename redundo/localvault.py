@@ -19,7 +19,7 @@ from redundo.errors import OperationError
 if TYPE_CHECKING:
     from redundo.tiers import Tier
 
-__all__ = ["Key", "LocalVault", "require_server", "INSTALL_LOCAL"]
+__all__ = ["INSTALL_LOCAL", "Key", "LocalVault", "require_server"]
 
 INSTALL_LOCAL = "pip install 'redundo[local]'"
 
@@ -29,8 +29,11 @@ def require_server() -> None:
     try:
         import moto.server  # noqa: F401  flask and the S3 backend come with moto[server]
     except ImportError as exc:
-        raise OperationError(f"the local drill needs an S3 server on 127.0.0.1 (moto[server]), which this "
-                             f"install lacks ({exc.name or 'moto'} is missing); install it with `{INSTALL_LOCAL}`") from None
+        raise OperationError(
+            f"the local drill needs an S3 server on 127.0.0.1 (moto[server]), which this "
+            f"install lacks ({exc.name or 'moto'} is missing); install it with `{INSTALL_LOCAL}`"
+        ) from None
+
 
 ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 REGION = "us-east-1"
@@ -57,8 +60,15 @@ def _with_head_bucket(policy: dict[str, Any]) -> dict[str, Any]:
 class LocalVault:
     """moto's S3 and IAM on a loopback port, with a bucket and the three host keys."""
 
-    def __init__(self, bucket: str = "redundo-drill-vault", *, lock_days: int = 0, retention_days: int = 0,
-                 enforce_iam: bool = True, port: int = 0):
+    def __init__(
+        self,
+        bucket: str = "redundo-drill-vault",
+        *,
+        lock_days: int = 0,
+        retention_days: int = 0,
+        enforce_iam: bool = True,
+        port: int = 0,
+    ):
         self.bucket = bucket
         self.lock_days = lock_days
         self.retention_days = retention_days
@@ -71,7 +81,7 @@ class LocalVault:
         self.init: Key | None = None
 
     @classmethod
-    def for_tier(cls, tier: "Tier", **kwargs: Any) -> "LocalVault":
+    def for_tier(cls, tier: Tier, **kwargs: Any) -> LocalVault:
         """A vault built as `BackupVault` builds the tier's: versioned, encrypted, the tier's retention,
         and on a locking tier Object Lock in COMPLIANCE mode for the tier's days."""
         return cls(lock_days=tier.object_lock_days, retention_days=tier.retention_days, **kwargs)
@@ -89,11 +99,16 @@ class LocalVault:
         from botocore.config import Config
 
         key = key or self.admin or Key("testing", "testing")
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
-                            aws_access_key_id=key.access_key_id, aws_secret_access_key=key.secret_access_key,
-                            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}))
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=key.access_key_id,
+            aws_secret_access_key=key.secret_access_key,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+        )
 
-    def start(self) -> "LocalVault":
+    def start(self) -> LocalVault:
         import logging
 
         from moto.server import ThreadedMotoServer
@@ -112,7 +127,7 @@ class LocalVault:
             self._server.stop()
             self._server = None
 
-    def __enter__(self) -> "LocalVault":
+    def __enter__(self) -> LocalVault:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -130,19 +145,37 @@ class LocalVault:
         s3 = self.client()
         if self.lock_days:
             s3.create_bucket(Bucket=self.bucket, ObjectLockEnabledForBucket=True)
-            s3.put_object_lock_configuration(Bucket=self.bucket, ObjectLockConfiguration={
-                "ObjectLockEnabled": "Enabled",
-                "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": self.lock_days}}})
+            s3.put_object_lock_configuration(
+                Bucket=self.bucket,
+                ObjectLockConfiguration={
+                    "ObjectLockEnabled": "Enabled",
+                    "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": self.lock_days}},
+                },
+            )
         else:
             s3.create_bucket(Bucket=self.bucket)
         s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
-        s3.put_bucket_encryption(Bucket=self.bucket, ServerSideEncryptionConfiguration={"Rules": [
-            {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]})
+        s3.put_bucket_encryption(
+            Bucket=self.bucket,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]
+            },
+        )
         if self.retention_days:
-            s3.put_bucket_lifecycle_configuration(Bucket=self.bucket, LifecycleConfiguration={"Rules": [{
-                "ID": "expire-noncurrent-after-retention", "Status": "Enabled", "Filter": {"Prefix": ""},
-                "NoncurrentVersionExpiration": {"NoncurrentDays": self.retention_days},
-                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}]})
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=self.bucket,
+                LifecycleConfiguration={
+                    "Rules": [
+                        {
+                            "ID": "expire-noncurrent-after-retention",
+                            "Status": "Enabled",
+                            "Filter": {"Prefix": ""},
+                            "NoncurrentVersionExpiration": {"NoncurrentDays": self.retention_days},
+                            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+                        }
+                    ]
+                },
+            )
         iam = self.client("iam")
         self.admin = self._user(iam, "admin", ADMIN_POLICY)
         self.writer = self._user(iam, "writer", _with_head_bucket(access.writer_policy(self.bucket)))
@@ -159,7 +192,8 @@ class LocalVault:
         return Key(created["AccessKeyId"], created["SecretAccessKey"])
 
     def _post(self, path: str, body: bytes) -> None:
-        request = urllib.request.Request(self.endpoint + path, data=body, method="POST",
-                                         headers={"Content-Type": "text/plain"})
+        request = urllib.request.Request(
+            self.endpoint + path, data=body, method="POST", headers={"Content-Type": "text/plain"}
+        )
         with urllib.request.urlopen(request, timeout=10):
             pass

@@ -13,14 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from redundo.errors import OperationError, UsageError
 
-__all__ = ["Destination", "destinations", "message", "pending", "deliver", "NOTIFY_DIR"]
+__all__ = ["NOTIFY_DIR", "Destination", "deliver", "destinations", "message", "pending"]
 
 NOTIFY_DIR = Path(".redundo") / "notify"
 _ASSUMED = "OK"  # what a destination is taken to know about a client it has never heard of
@@ -57,10 +58,17 @@ def destinations(urls: Iterable[str]) -> list[Destination]:
         if not plugin:
             scheme = url.split("://", 1)[0] if "://" in url else ""
             what = f"scheme {scheme + '://'!r}" if scheme and len(scheme) < 20 and scheme.isalnum() else "no scheme"
-            raise UsageError(f"--notify #{index} is not a notification URL Apprise can use ({what}); pass one such "
-                             "as mailto://, slack://, json:// or jsons:// (see Apprise's list of services)")
-        found.append(Destination(url=url.strip(), key=hashlib.sha256(url.strip().encode()).hexdigest()[:24],
-                                 shown=plugin.url(privacy=True).split("?", 1)[0]))
+            raise UsageError(
+                f"--notify #{index} is not a notification URL Apprise can use ({what}); pass one such "
+                "as mailto://, slack://, json:// or jsons:// (see Apprise's list of services)"
+            )
+        found.append(
+            Destination(
+                url=url.strip(),
+                key=hashlib.sha256(url.strip().encode()).hexdigest()[:24],
+                shown=plugin.url(privacy=True).split("?", 1)[0],
+            )
+        )
     return found
 
 
@@ -80,7 +88,7 @@ def _rpo(minutes: int) -> str:
 
 def message(status: Any, previous: str | None) -> tuple[str, str]:
     """The title and body announcing that `status.stack` went from `previous` (None: never told) to its state."""
-    checked = datetime.fromtimestamp(status.checked_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    checked = datetime.fromtimestamp(status.checked_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
     if status.state == "OK":
         title = f"redundo: {status.stack} is OK again"
     else:
@@ -109,8 +117,9 @@ def _load(project: Path, stack: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def pending(project: Path, results: Iterable[Any],
-            targets: list[Destination]) -> list[tuple[Destination, Any, str | None]]:
+def pending(
+    project: Path, results: Iterable[Any], targets: list[Destination]
+) -> list[tuple[Destination, Any, str | None]]:
     """(destination, status, state it was last told or None) for each destination whose news is out of date."""
     out = []
     for status in results:
@@ -134,22 +143,29 @@ def _send(target: Destination, title: str, body: str, state: str) -> bool:
         return False
 
 
-def deliver(project: Path, results: Iterable[Any], targets: list[Destination], *,
-            send: Callable[[Destination, str, str, str], bool] = _send) -> tuple[list[str], list[str]]:
+def deliver(
+    project: Path,
+    results: Iterable[Any],
+    targets: list[Destination],
+    *,
+    send: Callable[[Destination, str, str, str], bool] = _send,
+) -> tuple[list[str], list[str]]:
     """Send what changed; record each delivery. Returns (delivered, failed) as masked one-line notes."""
     delivered, failed = [], []
     for target, status, previous in pending(project, results, targets):
         title, body = message(status, previous)
         if send(target, title, body, status.state):
             told = _load(project, status.stack)
-            told[target.key] = {"state": status.state, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            told[target.key] = {"state": status.state, "at": datetime.now(UTC).isoformat(timespec="seconds")}
             path = _path(project, status.stack)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(json.dumps(told, indent=2), encoding="utf-8")
             except OSError as exc:
-                raise OperationError(f"sent {status.stack} {status.state} to {target.shown} but cannot record it in "
-                                     f"{path}: {exc.strerror}; the next run sends it again until that is fixed") from None
+                raise OperationError(
+                    f"sent {status.stack} {status.state} to {target.shown} but cannot record it in "
+                    f"{path}: {exc.strerror}; the next run sends it again until that is fixed"
+                ) from None
             delivered.append(f"{status.stack} {status.state} to {target.shown}")
         else:
             failed.append(f"{status.stack} {status.state} to {target.shown}")

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from redundo.pricing import CostEstimate, estimate
 from redundo.settings import NAMESPACE, StackSettings, parse_settings, read_stack_config
 from redundo.synthesis import Synthesis, map_wire, synthesize
 
-__all__ = ["Plan", "make_plan", "synthesize_stack", "pulumi_config", "mask_secrets", "SECRET_MASK"]
+__all__ = ["SECRET_MASK", "Plan", "make_plan", "mask_secrets", "pulumi_config", "synthesize_stack"]
 
 PROJECT = "redundo"
 SECRET_MASK = "[secret]"
@@ -19,8 +20,11 @@ SECRET_MASK = "[secret]"
 
 def pulumi_config(raw: Mapping[str, Any]) -> dict[str, str]:
     """The `redundo:` keys as the engine hands them to a program: namespaced strings, lists as JSON."""
-    return {f"{NAMESPACE}:{k}": json.dumps(v) if isinstance(v, (list, dict)) else str(v)
-            for k, v in raw.items() if v is not None}
+    return {
+        f"{NAMESPACE}:{k}": json.dumps(v) if isinstance(v, (list, dict)) else str(v)
+        for k, v in raw.items()
+        if v is not None
+    }
 
 
 def synthesize_stack(stack: str, raw: Mapping[str, Any], *, preview: bool = False) -> Synthesis:
@@ -54,21 +58,24 @@ class Plan:
         rows = []
         for r in self.synthesis.resources:
             provider = by_urn.get(r.provider_urn)
-            rows.append({
-                "urn": r.urn,
-                "type": r.type,
-                "name": r.name,
-                "custom": r.custom,
-                "parent": r.parent,
-                "provider": provider.name if provider else "",
-                "provider_urn": r.provider_urn,
-                "inputs": mask_secrets(r.inputs),
-                "mocked_outputs": mask_secrets(r.outputs),
-                "dependencies": list(r.options.get("dependencies", [])),
-                "property_dependencies": {k: list(v) for k, v in r.options.get("property_dependencies", {}).items()
-                                          if v},
-                "options": resource_options(r),
-            })
+            rows.append(
+                {
+                    "urn": r.urn,
+                    "type": r.type,
+                    "name": r.name,
+                    "custom": r.custom,
+                    "parent": r.parent,
+                    "provider": provider.name if provider else "",
+                    "provider_urn": r.provider_urn,
+                    "inputs": mask_secrets(r.inputs),
+                    "mocked_outputs": mask_secrets(r.outputs),
+                    "dependencies": list(r.options.get("dependencies", [])),
+                    "property_dependencies": {
+                        k: list(v) for k, v in r.options.get("property_dependencies", {}).items() if v
+                    },
+                    "options": resource_options(r),
+                }
+            )
         return rows
 
     def locations(self) -> list[dict[str, str]]:
@@ -77,9 +84,12 @@ class Plan:
         standby = s.standby_location
         rows = [
             {"role": "primary", "what": f"site on OVH {s.primary_flavor}", **_where(s.primary_location)},
-            {"role": "vault", "what": "backups (restic, versioned"
-             + (f", locked {s.tier.object_lock_days} days)" if s.tier.object_lock_days else ")"),
-             **_where(s.vault_location)},
+            {
+                "role": "vault",
+                "what": "backups (restic, versioned"
+                + (f", locked {s.tier.object_lock_days} days)" if s.tier.object_lock_days else ")"),
+                **_where(s.vault_location),
+            },
             {"role": "standby", "what": f"{s.tier.standby_mode} standby on {s.standby_size.size}", **_where(standby)},
         ]
         return rows

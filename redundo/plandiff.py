@@ -12,15 +12,24 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from redundo.replacement import FORCE_NEW, STATEFUL_TYPES, replace_keys
 from redundo.synthesis import Synthesis, map_wire
 
-__all__ = ["Change", "DiffReport", "Deployed", "deployed_from_state", "deployed_from_synthesis", "diff",
-           "make_diff", "state_file"]
+__all__ = [
+    "Change",
+    "Deployed",
+    "DiffReport",
+    "deployed_from_state",
+    "deployed_from_synthesis",
+    "diff",
+    "make_diff",
+    "state_file",
+]
 
 # The engine's marker of an encrypted secret in a state file, and what both sides compare as.
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -59,8 +68,9 @@ class Change:
 
 
 def _standby_delete(change: Change) -> bool:
-    return change.op == "delete" and "redundo:index:Standby$" in change.urn and change.type.endswith(
-        "/instance:Instance")
+    return (
+        change.op == "delete" and "redundo:index:Standby$" in change.urn and change.type.endswith("/instance:Instance")
+    )
 
 
 @dataclass
@@ -76,9 +86,13 @@ class DiffReport:
         return [c for c in self.changes if c.destroys_state]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"stack": self.stack, "before": self.before, "after": self.after,
-                "changes": [asdict(c) for c in self.changes if c.op != "same" or c.held],
-                "destroys": [c.urn for c in self.destructive]}
+        return {
+            "stack": self.stack,
+            "before": self.before,
+            "after": self.after,
+            "changes": [asdict(c) for c in self.changes if c.op != "same" or c.held],
+            "destroys": [c.urn for c in self.destructive],
+        }
 
 
 def _plain(value: Any) -> Any:
@@ -112,13 +126,19 @@ def deployed_from_state(path: Path) -> list[Deployed]:
     document = json.loads(gzip.decompress(raw) if path.suffix == ".gz" else raw)
     checkpoint = document.get("checkpoint", document)
     resources = (checkpoint.get("latest") or {}).get("resources") or []
-    return [Deployed(r["urn"], r["type"], _plain(r.get("inputs") or {})) for r in resources
-            if r.get("custom") and not r["type"].startswith("pulumi:providers:") and not r.get("delete")]
+    return [
+        Deployed(r["urn"], r["type"], _plain(r.get("inputs") or {}))
+        for r in resources
+        if r.get("custom") and not r["type"].startswith("pulumi:providers:") and not r.get("delete")
+    ]
 
 
 def deployed_from_synthesis(synthesis: Synthesis) -> list[Deployed]:
-    return [Deployed(r.urn, r.type, _synth_plain(r.inputs)) for r in synthesis.resources
-            if r.custom and not r.type.startswith("pulumi:providers:")]
+    return [
+        Deployed(r.urn, r.type, _synth_plain(r.inputs))
+        for r in synthesis.resources
+        if r.custom and not r.type.startswith("pulumi:providers:")
+    ]
 
 
 def _held(ignore: list[str]) -> set[str]:
@@ -142,8 +162,7 @@ def _compare(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     return changed
 
 
-def diff(stack: str, before: list[Deployed], after: Synthesis, *, before_source: str,
-         after_source: str) -> DiffReport:
+def diff(stack: str, before: list[Deployed], after: Synthesis, *, before_source: str, after_source: str) -> DiffReport:
     """Compare `before` (as deployed) with `after` (as the program would now register it)."""
     old = {d.urn: d for d in before}
     changes: list[Change] = []
@@ -163,11 +182,13 @@ def diff(stack: str, before: list[Deployed], after: Synthesis, *, before_source:
         forcing = replace_keys(r.type, sent)
         op = "replace" if forcing else "update" if sent else "same"
         entry = FORCE_NEW.get(r.type)
-        changes.append(Change(r.urn, r.type, name, op, sent, forcing, held,
-                              entry.source if (forcing and entry) else "", stateful))
+        changes.append(
+            Change(r.urn, r.type, name, op, sent, forcing, held, entry.source if (forcing and entry) else "", stateful)
+        )
     for gone in old.values():
-        changes.append(Change(gone.urn, gone.type, gone.urn.rsplit("::", 1)[-1], "delete",
-                              stateful=gone.type in STATEFUL_TYPES))
+        changes.append(
+            Change(gone.urn, gone.type, gone.urn.rsplit("::", 1)[-1], "delete", stateful=gone.type in STATEFUL_TYPES)
+        )
     return DiffReport(stack, before_source, after_source, changes)
 
 
@@ -187,5 +208,6 @@ def make_diff(project: Path, stack: str, *, tier: str | None = None) -> DiffRepo
     else:
         before = deployed_from_synthesis(synthesize_stack(stack, raw))
         source = f"the stack file (tier {current.tier.name}; no recorded state)"
-    return diff(stack, before, synthesize_stack(stack, wanted), before_source=source,
-                after_source=f"tier {target.tier.name}")
+    return diff(
+        stack, before, synthesize_stack(stack, wanted), before_source=source, after_source=f"tier {target.tier.name}"
+    )

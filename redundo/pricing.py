@@ -17,8 +17,17 @@ from redundo.errors import OperationError, UsageError
 from redundo.settings import StackSettings
 from redundo.tiers import TIERS
 
-__all__ = ["LineItem", "CostEstimate", "Catalogue", "catalogue", "estimate", "estimate_tiers", "best_tier", "WORKLOAD",
-           "billing_period"]
+__all__ = [
+    "WORKLOAD",
+    "Catalogue",
+    "CostEstimate",
+    "LineItem",
+    "best_tier",
+    "billing_period",
+    "catalogue",
+    "estimate",
+    "estimate_tiers",
+]
 
 HOURS_PER_MONTH = 730
 DAYS_PER_MONTH = 30.4
@@ -90,9 +99,15 @@ class CostEstimate:
             "redundancy_eur": self.redundancy_eur,
             "items": [
                 {
-                    "part": i.part, "what": i.what, "quantity": round(i.quantity, 4), "unit": i.unit,
-                    "unit_eur": round(i.unit_eur, 6), "monthly_eur": round(i.monthly_eur, 4),
-                    "source": i.source, "date": i.date, "status": i.status,
+                    "part": i.part,
+                    "what": i.what,
+                    "quantity": round(i.quantity, 4),
+                    "unit": i.unit,
+                    "unit_eur": round(i.unit_eur, 6),
+                    "monthly_eur": round(i.monthly_eur, 4),
+                    "source": i.source,
+                    "date": i.date,
+                    "status": i.status,
                 }
                 for i in self.items
             ],
@@ -130,7 +145,7 @@ class Catalogue:
         return self.data["ovh"]["object_storage"]
 
 
-def billing_period(flavor: str, cat: "Catalogue | None" = None) -> str:
+def billing_period(flavor: str, cat: Catalogue | None = None) -> str:
     """How an OVH instance of `flavor` is billed: "monthly" only where OVH sells a monthly plan for it
     (third-generation b3/c3/r3 flavours have none, OVH KB0050553), else "hourly", which every
     flavour has. The estimate prices it the same way, so the bill and the estimate agree."""
@@ -138,8 +153,10 @@ def billing_period(flavor: str, cat: "Catalogue | None" = None) -> str:
     try:
         row = cat.ovh_instance(flavor)
     except KeyError:
-        raise ValueError(f"flavour {flavor} is not in redundo's price catalogue; use one of: "
-                         f"{', '.join(cat.data['ovh']['instance'])}") from None
+        raise ValueError(
+            f"flavour {flavor} is not in redundo's price catalogue; use one of: "
+            f"{', '.join(cat.data['ovh']['instance'])}"
+        ) from None
     return "monthly" if row["monthly_plan"] else "hourly"
 
 
@@ -149,17 +166,37 @@ def catalogue() -> Catalogue:
     return Catalogue(tomllib.loads(text))
 
 
-def _instance_item(cat: Catalogue, part: str, provider: str, size: str, region: str, *,
-                   quantity: float = 1.0, note: str = "") -> LineItem:
+def _instance_item(
+    cat: Catalogue, part: str, provider: str, size: str, region: str, *, quantity: float = 1.0, note: str = ""
+) -> LineItem:
     if provider == "ovh":
         row = cat.ovh_instance(size)
-        billing = ("monthly plan" if row["monthly_plan"]
-                   else f"billed hourly (no monthly plan), {HOURS_PER_MONTH} h at €{row['hourly_eur']}/h")
-        return LineItem(part, f"OVH {size} instance in {region}, {billing}{note}", quantity, "month",
-                        row["monthly_eur"], row["source"], row["date"], row["status"])
+        billing = (
+            "monthly plan"
+            if row["monthly_plan"]
+            else f"billed hourly (no monthly plan), {HOURS_PER_MONTH} h at €{row['hourly_eur']}/h"
+        )
+        return LineItem(
+            part,
+            f"OVH {size} instance in {region}, {billing}{note}",
+            quantity,
+            "month",
+            row["monthly_eur"],
+            row["source"],
+            row["date"],
+            row["status"],
+        )
     row = cat.lightsail(size)
-    return LineItem(part, f"AWS Lightsail {size} in {region}{note}", quantity, "month",
-                    cat.eur(row["usd_per_month"]), row["source"], row["date"], row["status"])
+    return LineItem(
+        part,
+        f"AWS Lightsail {size} in {region}{note}",
+        quantity,
+        "month",
+        cat.eur(row["usd_per_month"]),
+        row["source"],
+        row["date"],
+        row["status"],
+    )
 
 
 def estimate(settings: StackSettings, cat: Catalogue | None = None) -> CostEstimate:
@@ -185,38 +222,100 @@ def estimate(settings: StackSettings, cat: Catalogue | None = None) -> CostEstim
         row = cat.aws_region(vault.region)
         src, date = row["source"], row["date"]
         items += [
-            LineItem("vault", f"S3 Standard in {vault.region}: {stored_gb:.1f} GB stored", stored_gb, "GB-month",
-                     cat.eur(row["s3_usd_per_gb_month"]), src, date),
-            LineItem("vault", f"S3 PUT/LIST requests: {runs:.0f} backups, {packs:.0f} packs, daily prune",
-                     write_calls / 1000, "1k requests", cat.eur(row["s3_put_usd_per_1k"]), src, date),
-            LineItem("vault", "S3 GET requests: weekly verification" + (", warm-standby sync" if warm else ""),
-                     read_calls / 1000, "1k requests", cat.eur(row["s3_get_usd_per_1k"]), src, date),
-            LineItem("vault", "transfer out of AWS: weekly verification read" + (", standby sync" if warm else ""),
-                     egress_gb, "GB", cat.eur(row["egress_usd_per_gb"]), src, date),
+            LineItem(
+                "vault",
+                f"S3 Standard in {vault.region}: {stored_gb:.1f} GB stored",
+                stored_gb,
+                "GB-month",
+                cat.eur(row["s3_usd_per_gb_month"]),
+                src,
+                date,
+            ),
+            LineItem(
+                "vault",
+                f"S3 PUT/LIST requests: {runs:.0f} backups, {packs:.0f} packs, daily prune",
+                write_calls / 1000,
+                "1k requests",
+                cat.eur(row["s3_put_usd_per_1k"]),
+                src,
+                date,
+            ),
+            LineItem(
+                "vault",
+                "S3 GET requests: weekly verification" + (", warm-standby sync" if warm else ""),
+                read_calls / 1000,
+                "1k requests",
+                cat.eur(row["s3_get_usd_per_1k"]),
+                src,
+                date,
+            ),
+            LineItem(
+                "vault",
+                "transfer out of AWS: weekly verification read" + (", standby sync" if warm else ""),
+                egress_gb,
+                "GB",
+                cat.eur(row["egress_usd_per_gb"]),
+                src,
+                date,
+            ),
         ]
         restore_eur = data_gb * cat.eur(row["egress_usd_per_gb"])
     else:
         row = cat.ovh_storage
         items += [
-            LineItem("vault", f"OVH Object Storage Standard in {vault.region}: {stored_gb:.1f} GB stored", stored_gb,
-                     "GB-month", row["storage_eur_per_gb_month"], row["storage_source"], row["storage_date"],
-                     row["storage_status"]),
-            LineItem("vault", "Object Storage requests", (write_calls + read_calls) / 1000, "1k requests",
-                     row["request_eur_per_1k"], row["request_source"], row["request_date"], row["request_status"]),
-            LineItem("vault", "Object Storage transfer out: weekly verification read" + (", standby sync" if warm else ""),
-                     egress_gb, "GB", row["egress_eur_per_gb"], row["egress_source"], row["egress_date"],
-                     row["egress_status"]),
+            LineItem(
+                "vault",
+                f"OVH Object Storage Standard in {vault.region}: {stored_gb:.1f} GB stored",
+                stored_gb,
+                "GB-month",
+                row["storage_eur_per_gb_month"],
+                row["storage_source"],
+                row["storage_date"],
+                row["storage_status"],
+            ),
+            LineItem(
+                "vault",
+                "Object Storage requests",
+                (write_calls + read_calls) / 1000,
+                "1k requests",
+                row["request_eur_per_1k"],
+                row["request_source"],
+                row["request_date"],
+                row["request_status"],
+            ),
+            LineItem(
+                "vault",
+                "Object Storage transfer out: weekly verification read" + (", standby sync" if warm else ""),
+                egress_gb,
+                "GB",
+                row["egress_eur_per_gb"],
+                row["egress_source"],
+                row["egress_date"],
+                row["egress_status"],
+            ),
         ]
         restore_eur = data_gb * row["egress_eur_per_gb"]
 
     standby = settings.standby_size
     at_failover = _instance_item(cat, "standby", standby.provider, standby.size, settings.standby_region)
     if tier.standby_mode == "cold":
-        items.append(_instance_item(cat, "standby", standby.provider, standby.size, settings.standby_region,
-                                    quantity=0.0, note=" (cold: created only at failover)"))
+        items.append(
+            _instance_item(
+                cat,
+                "standby",
+                standby.provider,
+                standby.size,
+                settings.standby_region,
+                quantity=0.0,
+                note=" (cold: created only at failover)",
+            )
+        )
     else:
-        items.append(_instance_item(cat, "standby", standby.provider, standby.size, settings.standby_region,
-                                    note=f" ({tier.standby_mode})"))
+        items.append(
+            _instance_item(
+                cat, "standby", standby.provider, standby.size, settings.standby_region, note=f" ({tier.standby_mode})"
+            )
+        )
 
     assumptions = (
         f"{data_gb:g} GB of site data changing {settings.change_rate_percent:g}% a day, kept {tier.retention_days} days "
@@ -229,8 +328,11 @@ def estimate(settings: StackSettings, cat: Catalogue | None = None) -> CostEstim
     exclusions = (
         "VAT (20% in France, 19% in Germany)",
         f"a full restore downloads about {data_gb:g} GB from the vault: about €{restore_eur:.2f} each time",
-        (f"a cold standby costs about €{at_failover.monthly_eur:.2f}/month while it runs after a failover"
-         if tier.standby_mode == "cold" else "the standby's extra traffic while it serves after a failover"),
+        (
+            f"a cold standby costs about €{at_failover.monthly_eur:.2f}/month while it runs after a failover"
+            if tier.standby_mode == "cold"
+            else "the standby's extra traffic while it serves after a failover"
+        ),
         "the domain name and its DNS zone (included with a domain registered at OVHcloud)",
     )
     return CostEstimate(tier.name, data_gb, tuple(items), assumptions, exclusions)

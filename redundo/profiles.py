@@ -12,16 +12,30 @@ from dataclasses import dataclass
 
 from redundo.debian import PHP
 
-__all__ = ["PROFILES", "PROFILE_NAMES", "SiteProfile", "default_profile", "nginx_site", "web_root", "SITE_FILE",
-           "ACME_ROOT", "PHP_SOCKET"]
+__all__ = [
+    "ACME_ROOT",
+    "PHP_SOCKET",
+    "PROFILES",
+    "PROFILE_NAMES",
+    "SITE_FILE",
+    "SiteProfile",
+    "default_profile",
+    "nginx_site",
+    "web_root",
+]
 
 PHP_SOCKET = f"/run/php/{PHP}-fpm.sock"
 SITE_FILE = "/etc/nginx/sites-enabled/redundo-site.conf"
 # certbot's webroot: the same on both nodes, so a certificate can be issued on whichever serves.
 ACME_ROOT = "/var/lib/redundo/acme"
 # Package -> the systemd unit it brings that serves the site.
-SERVICE_OF = {"nginx": "nginx", f"{PHP}-fpm": f"{PHP}-fpm", "mariadb-server": "mariadb",
-              "postgresql": "postgresql", "apache2": "apache2"}
+SERVICE_OF = {
+    "nginx": "nginx",
+    f"{PHP}-fpm": f"{PHP}-fpm",
+    "mariadb-server": "mariadb",
+    "postgresql": "postgresql",
+    "apache2": "apache2",
+}
 
 
 @dataclass(frozen=True)
@@ -48,15 +62,43 @@ class SiteProfile:
 _WEB = ("nginx", "certbot")
 PROFILES: dict[str, SiteProfile] = {
     "static": SiteProfile("static", "nginx serving files", _WEB, ("none",)),
-    "php": SiteProfile("php", "nginx and PHP-FPM; SQLite or no database",
-                       (*_WEB, f"{PHP}-fpm", f"{PHP}-sqlite3"), ("none", "sqlite"), php=True),
-    "wordpress": SiteProfile("wordpress", "nginx, PHP-FPM and MariaDB (WordPress, WooCommerce, PrestaShop)",
-                             (*_WEB, f"{PHP}-fpm", f"{PHP}-mysql", f"{PHP}-gd", f"{PHP}-curl", f"{PHP}-xml",
-                              f"{PHP}-mbstring", f"{PHP}-zip", "mariadb-server"), ("mysql",), php=True),
-    "postgres-app": SiteProfile("postgres-app", "nginx, PostgreSQL and PHP-FPM for a PHP or proxied app",
-                                (*_WEB, f"{PHP}-fpm", f"{PHP}-pgsql", "postgresql"), ("postgresql",), php=True),
-    "custom": SiteProfile("custom", "nginx and your own packages (redundo:customPackages)", _WEB,
-                          ("none", "sqlite", "mysql", "postgresql")),
+    "php": SiteProfile(
+        "php",
+        "nginx and PHP-FPM; SQLite or no database",
+        (*_WEB, f"{PHP}-fpm", f"{PHP}-sqlite3"),
+        ("none", "sqlite"),
+        php=True,
+    ),
+    "wordpress": SiteProfile(
+        "wordpress",
+        "nginx, PHP-FPM and MariaDB (WordPress, WooCommerce, PrestaShop)",
+        (
+            *_WEB,
+            f"{PHP}-fpm",
+            f"{PHP}-mysql",
+            f"{PHP}-gd",
+            f"{PHP}-curl",
+            f"{PHP}-xml",
+            f"{PHP}-mbstring",
+            f"{PHP}-zip",
+            "mariadb-server",
+        ),
+        ("mysql",),
+        php=True,
+    ),
+    "postgres-app": SiteProfile(
+        "postgres-app",
+        "nginx, PostgreSQL and PHP-FPM for a PHP or proxied app",
+        (*_WEB, f"{PHP}-fpm", f"{PHP}-pgsql", "postgresql"),
+        ("postgresql",),
+        php=True,
+    ),
+    "custom": SiteProfile(
+        "custom",
+        "nginx and your own packages (redundo:customPackages)",
+        _WEB,
+        ("none", "sqlite", "mysql", "postgresql"),
+    ),
 }
 PROFILE_NAMES = tuple(PROFILES)
 _DEFAULT_FOR_DATABASE = {"none": "static", "sqlite": "php", "mysql": "wordpress", "postgresql": "postgres-app"}

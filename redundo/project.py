@@ -14,7 +14,7 @@ from pathlib import Path
 
 from redundo.errors import OperationError, UsageError
 
-__all__ = ["Scaffold", "create_project", "WORKFLOW_PATH"]
+__all__ = ["WORKFLOW_PATH", "Scaffold", "create_project"]
 
 WORKFLOW_PATH = Path(".github") / "workflows" / "redundo.yml"
 PROGRAM_DIR = "program"
@@ -59,18 +59,20 @@ def _pulumi_yaml() -> str:
     # keys stacks by project. No virtualenv path: the folder goes into git and CI, where an
     # absolute path from this machine would not exist; the pulumi CLI runs the program with the
     # `python3` on PATH, the one of the virtualenv redundo is installed in once it is activated.
-    return "\n".join([
-        "name: redundo",
-        "description: Client sites made redundant with redundo (off-site backups, standby, failover).",
-        "# `pulumi` runs program/ with the python3 on PATH: activate the virtualenv redundo is installed in.",
-        "runtime:",
-        "  name: python",
-        "  options:",
-        "    toolchain: pip",
-        f"main: {PROGRAM_DIR}/",
-        "stackConfigDir: stacks",
-        "",
-    ])
+    return "\n".join(
+        [
+            "name: redundo",
+            "description: Client sites made redundant with redundo (off-site backups, standby, failover).",
+            "# `pulumi` runs program/ with the python3 on PATH: activate the virtualenv redundo is installed in.",
+            "runtime:",
+            "  name: python",
+            "  options:",
+            "    toolchain: pip",
+            f"main: {PROGRAM_DIR}/",
+            "stackConfigDir: stacks",
+            "",
+        ]
+    )
 
 
 def _workflow() -> str | None:

@@ -27,7 +27,10 @@ from redundo.errors import OperationError
 # the ask (a unit whose start condition fails exits 0 having run nothing). It prints the snapshot.
 # A run the timer starts in between also began after the ask, and is as good.
 LAST_BACKUP_WAIT = 1800
-LAST_BACKUP = ["sh", "-c", f"""ask=$(date +%s)
+LAST_BACKUP = [
+    "sh",
+    "-c",
+    f"""ask=$(date +%s)
 limit=${{REDUNDO_WAIT_LIMIT:-{LAST_BACKUP_WAIT}}}
 i=0
 while :; do
@@ -54,9 +57,19 @@ if [ -z "$started" ] || [ "$started" -lt "$ask" ]; then
   exit 1
 fi
 printf '%s\\n' "$beat" | sed -n 's/.*"snapshot_id":"\\([^"]*\\)".*/\\1/p'
-"""]
+""",
+]
 
-__all__ = ["LAST_BACKUP", "LAST_BACKUP_WAIT", "ssh_run", "wait_until_serving", "serve_check", "Served", "known_hosts_line", "fingerprint"]
+__all__ = [
+    "LAST_BACKUP",
+    "LAST_BACKUP_WAIT",
+    "Served",
+    "fingerprint",
+    "known_hosts_line",
+    "serve_check",
+    "ssh_run",
+    "wait_until_serving",
+]
 
 
 def fingerprint(host_key: str) -> str:
@@ -77,8 +90,16 @@ def known_hosts_line(host: str, host_key: str, port: int = 22) -> str:
     return f"{name} {parts[0]} {parts[1]}\n"
 
 
-def ssh_run(host: str, user: str, command: list[str], *, host_key: str | None, port: int = 22,
-            identity: str | None = None, timeout: float = 3600) -> subprocess.CompletedProcess[str]:
+def ssh_run(
+    host: str,
+    user: str,
+    command: list[str],
+    *,
+    host_key: str | None,
+    port: int = 22,
+    identity: str | None = None,
+    timeout: float = 3600,
+) -> subprocess.CompletedProcess[str]:
     """Run `command` as root through sudo on `host`, with the deployer's SSH key or agent.
 
     The host must present `host_key` (pinned at provisioning); any other key is refused.
@@ -91,11 +112,29 @@ def ssh_run(host: str, user: str, command: list[str], *, host_key: str | None, p
             out.write(known_hosts_line(host, host_key, port))
         # ServerAlive: a command may run silently for a long time (a backup), and a NAT on the
         # way would drop an idle connection.
-        argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-o", "ServerAliveInterval=30",
-                "-o", "StrictHostKeyChecking=yes",
-                "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
-                "-o", f"HostKeyAlgorithms={host_key.split()[0]}", "-o", "UpdateHostKeys=no",
-                "-o", "LogLevel=ERROR", "-p", str(port)]
+        argv = [
+            "ssh",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=20",
+            "-o",
+            "ServerAliveInterval=30",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={known}",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            f"HostKeyAlgorithms={host_key.split()[0]}",
+            "-o",
+            "UpdateHostKeys=no",
+            "-o",
+            "LogLevel=ERROR",
+            "-p",
+            str(port),
+        ]
         if identity:
             argv += ["-i", identity, "-o", "IdentitiesOnly=yes"]
         argv += [f"{user}@{host}", "sudo " + " ".join(shlex.quote(part) for part in command)]
@@ -108,7 +147,8 @@ def ssh_run(host: str, user: str, command: list[str], *, host_key: str | None, p
     if done.returncode == 255 and "Host key verification failed" in done.stderr:
         raise OperationError(
             f"{host} did not present the SSH host key pinned when it was provisioned ({fingerprint(host_key)}); "
-            "refusing to connect: if the host was rebuilt on purpose, `redundo up` pins its new key")
+            "refusing to connect: if the host was rebuilt on purpose, `redundo up` pins its new key"
+        )
     return done
 
 
@@ -135,12 +175,15 @@ def serve_check(host: str, user: str, *, host_key: str | None, timeout: float = 
         found = json.loads(done.stdout)
         return Served(found["path"], found["sha256"], int(found["db_rows"]))
     except (ValueError, KeyError, TypeError):
-        raise OperationError(f"{host} answered the take-over check with something else than its report; "
-                             "run `redundo up` so it has the current agent") from None
+        raise OperationError(
+            f"{host} answered the take-over check with something else than its report; "
+            "run `redundo up` so it has the current agent"
+        ) from None
 
 
-def wait_until_serving(address: str, host_name: str, *, expect: Served | None = None, timeout: float = 600,
-                       every: float = 5) -> float | None:
+def wait_until_serving(
+    address: str, host_name: str, *, expect: Served | None = None, timeout: float = 600, every: float = 5
+) -> float | None:
     """Seconds until http://address/ answers for `host_name`, or None.
 
     With `expect`, the answer must be the known page of the restored site, byte for byte (checked

@@ -8,10 +8,11 @@ comes from (file and attribute), so that a provider upgrade can be checked again
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
-__all__ = ["STATEFUL_TYPES", "FORCE_NEW", "Hazard", "ReplacementGuard", "refusal", "replace_keys"]
+__all__ = ["FORCE_NEW", "STATEFUL_TYPES", "Hazard", "ReplacementGuard", "refusal", "replace_keys"]
 
 # Resource types whose loss loses data, or the only way to read it.
 STATEFUL_TYPES: dict[str, str] = {
@@ -48,52 +49,87 @@ _AWS_S3 = "hashicorp/terraform-provider-aws internal/service/s3"
 FORCE_NEW: dict[str, ForceNew] = {
     # The resource has no Update function: every argument is ForceNew.
     "ovh:CloudProject/instance:Instance": ForceNew(
-        ("serviceName", "region", "billingPeriod", "bootFrom", "flavor", "name", "availabilityZone", "sshKey",
-         "sshKeyCreate", "userData", "network", "autoBackup", "bulk", "group"),
+        (
+            "serviceName",
+            "region",
+            "billingPeriod",
+            "bootFrom",
+            "flavor",
+            "name",
+            "availabilityZone",
+            "sshKey",
+            "sshKeyCreate",
+            "userData",
+            "network",
+            "autoBackup",
+            "bulk",
+            "group",
+        ),
         f"{_OVH_INSTANCE}: schema of every argument (service_name ... user_data) has ForceNew: true, "
-        "and the resource has no UpdateContext"),
+        "and the resource has no UpdateContext",
+    ),
     "ovh:CloudProject/storage:Storage": ForceNew(
         ("name", "regionName", "objectLock"),
         "ovh/terraform-provider-ovh ovh/resource_cloud_project_storage_gen.go: name and region_name have "
         "stringplanmodifier.RequiresReplace(); ovh/resource_cloud_project_storage.go ModifyPlan (v2.11.0+) "
         "adds RequiresReplace on object_lock when its status goes disabled<->enabled or the block is removed "
-        "(object lock is chosen at creation); versioning, encryption and the lock's rule update in place"),
+        "(object lock is chosen at creation); versioning, encryption and the lock's rule update in place",
+    ),
     "aws:s3/bucket:Bucket": ForceNew(
         ("bucket", "bucketPrefix", "objectLockEnabled", "region"),
         f"{_AWS_S3}/bucket.go: bucket, bucket_prefix and object_lock_enabled have ForceNew: true; region "
-        "(provider v6 per-resource region) forces a new resource"),
+        "(provider v6 per-resource region) forces a new resource",
+    ),
     "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": ForceNew(
         ("bucket", "expectedBucketOwner", "objectLockEnabled", "region"),
         f"{_AWS_S3}/bucket_object_lock_configuration.go: bucket, expected_bucket_owner, object_lock_enabled "
-        "have ForceNew: true; rule is updated in place (PutObjectLockConfiguration)"),
+        "have ForceNew: true; rule is updated in place (PutObjectLockConfiguration)",
+    ),
     "aws:s3/bucketVersioning:BucketVersioning": ForceNew(
         ("bucket", "expectedBucketOwner", "region"),
-        f"{_AWS_S3}/bucket_versioning.go: bucket and expected_bucket_owner have ForceNew: true"),
+        f"{_AWS_S3}/bucket_versioning.go: bucket and expected_bucket_owner have ForceNew: true",
+    ),
     "aws:lightsail/instance:Instance": ForceNew(
         ("name", "availabilityZone", "blueprintId", "bundleId", "keyPairName", "userData", "region"),
         "hashicorp/terraform-provider-aws internal/service/lightsail/instance.go: availability_zone, "
-        "blueprint_id, bundle_id, key_pair_name, name, user_data have ForceNew: true"),
+        "blueprint_id, bundle_id, key_pair_name, name, user_data have ForceNew: true",
+    ),
     "random:index/randomPassword:RandomPassword": ForceNew(
-        ("length", "special", "upper", "lower", "numeric", "minUpper", "minLower", "minNumeric", "minSpecial",
-         "overrideSpecial", "keepers"),
+        (
+            "length",
+            "special",
+            "upper",
+            "lower",
+            "numeric",
+            "minUpper",
+            "minLower",
+            "minNumeric",
+            "minSpecial",
+            "overrideSpecial",
+            "keepers",
+        ),
         "hashicorp/terraform-provider-random internal/provider/resource_password.go: every attribute "
-        "has a RequiresReplace plan modifier"),
+        "has a RequiresReplace plan modifier",
+    ),
     "random:index/randomId:RandomId": ForceNew(
         ("byteLength", "prefix", "keepers"),
         "hashicorp/terraform-provider-random internal/provider/resource_id.go: byte_length, prefix, keepers "
-        "have RequiresReplace"),
+        "have RequiresReplace",
+    ),
     "command:remote:Command": ForceNew(
         ("triggers",),
         "pulumi/pulumi-command provider/pkg/provider/common/inputs.go: Triggers is tagged "
-        "provider:\"replaceOnChanges\"; other changes run the update (else create) command in place"),
+        'provider:"replaceOnChanges"; other changes run the update (else create) command in place',
+    ),
     "command:local:Command": ForceNew(
         ("triggers",),
-        "pulumi/pulumi-command provider/pkg/provider/common/inputs.go: Triggers is tagged "
-        "provider:\"replaceOnChanges\""),
+        'pulumi/pulumi-command provider/pkg/provider/common/inputs.go: Triggers is tagged provider:"replaceOnChanges"',
+    ),
     "ovh:Domain/zoneRecord:ZoneRecord": ForceNew(
         ("zone", "fieldtype"),
         "ovh/terraform-provider-ovh ovh/resource_domain_zone_record.go: zone and fieldtype have ForceNew: true; "
-        "subdomain, target, ttl are updated in place (PUT /domain/zone/{zone}/record/{id})"),
+        "subdomain, target, ttl are updated in place (PUT /domain/zone/{zone}/record/{id})",
+    ),
 }
 
 
@@ -120,15 +156,19 @@ class Hazard:
 
     def describe(self) -> str:
         if self.forced_lock:
-            return (f"{self.urn} would be replaced: OVH sets a container's object lock only when it is created, "
-                    "so moving between premium (locked) and basic/standard (unlocked) with backupProvider ovh "
-                    "would need a new container of the same name while the old one (the backups) is retained; "
-                    "stay on the current tier, or deploy the new tier as a new stack with its own vault "
-                    "(or backupProvider aws)")
+            return (
+                f"{self.urn} would be replaced: OVH sets a container's object lock only when it is created, "
+                "so moving between premium (locked) and basic/standard (unlocked) with backupProvider ovh "
+                "would need a new container of the same name while the old one (the backups) is retained; "
+                "stay on the current tier, or deploy the new tier as a new stack with its own vault "
+                "(or backupProvider aws)"
+            )
         if self.op == "delete" and self.type.endswith("bucketObjectLockConfiguration:BucketObjectLockConfiguration"):
-            return (f"{self.urn} would be deleted (the tier moves down: new backups would no longer be locked; "
-                    "versions already locked stay locked until their retain-until date, and S3 keeps object lock "
-                    "enabled on the bucket for good)")
+            return (
+                f"{self.urn} would be deleted (the tier moves down: new backups would no longer be locked; "
+                "versions already locked stay locked until their retain-until date, and S3 keeps object lock "
+                "enabled on the bucket for good)"
+            )
         if self.op == "delete":
             return f"{self.urn} would be deleted ({STATEFUL_TYPES[self.type]})"
         because = f" because {', '.join(self.properties)} changed" if self.properties else ""
@@ -164,8 +204,12 @@ class ReplacementGuard:
         properties = tuple(_forcing(meta))
         if known is not None and known.properties and not properties:
             return
-        self.hazards[meta.urn] = Hazard(meta.urn, meta.type, "delete" if op == "delete" else "replace",
-                                        properties or (known.properties if known else ()))
+        self.hazards[meta.urn] = Hazard(
+            meta.urn,
+            meta.type,
+            "delete" if op == "delete" else "replace",
+            properties or (known.properties if known else ()),
+        )
 
 
 def _forcing(meta: Any) -> list[str]:
@@ -176,8 +220,10 @@ def _forcing(meta: Any) -> list[str]:
     return detailed or list(meta.diffs or [])
 
 
-PROTECTED_STEP = ("it is protected, so the engine refuses to replace it whatever --allow-replace says; "
-                  "for a lost primary run `redundo failback --rebuild-primary`, otherwise undo the change")
+PROTECTED_STEP = (
+    "it is protected, so the engine refuses to replace it whatever --allow-replace says; "
+    "for a lost primary run `redundo failback --rebuild-primary`, otherwise undo the change"
+)
 
 
 def refusal(verb: str, hazards: Iterable[Hazard], protected: Iterable[str] = ()) -> str:
@@ -186,9 +232,13 @@ def refusal(verb: str, hazards: Iterable[Hazard], protected: Iterable[str] = ())
     replacement anyway), whose real step is named instead."""
     found = list(hazards)
     locked = set(protected)
-    line = f"refusing to {verb}: " + "; ".join(
-        h.describe() + (f" ({PROTECTED_STEP})" if h.urn in locked and not h.forced_lock else "")
-        for h in found) + "; nothing was changed"
+    line = (
+        f"refusing to {verb}: "
+        + "; ".join(
+            h.describe() + (f" ({PROTECTED_STEP})" if h.urn in locked and not h.forced_lock else "") for h in found
+        )
+        + "; nothing was changed"
+    )
     acceptable = [h for h in found if not h.forced_lock and h.urn not in locked]
     if not acceptable:
         return line

@@ -15,17 +15,27 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from html import escape
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from redundo.errors import OperationError
 from redundo.pricing import CostEstimate, estimate
 from redundo.settings import StackSettings
 
-__all__ = ["LANGS", "PARTS", "DRILL_DIR", "markdown_report", "html_report", "pdf_report", "diagram_svg",
-           "save_drill", "load_drill", "BOX_COLOURS"]
+__all__ = [
+    "BOX_COLOURS",
+    "DRILL_DIR",
+    "LANGS",
+    "PARTS",
+    "diagram_svg",
+    "html_report",
+    "load_drill",
+    "markdown_report",
+    "pdf_report",
+    "save_drill",
+]
 
 DRILL_DIR = Path(".redundo") / "drills"
 LANGS = ("fr", "en")
@@ -41,8 +51,9 @@ _STROKES = {"visitors": "#5b6472", "primary": "#1f5fbf", "vault": "#a66a00", "st
 def save_drill(project: Path, stack: str, report: dict[str, Any]) -> None:
     directory = project / DRILL_DIR
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / f"{stack}.json").write_text(json.dumps({**report, "at": datetime.now(timezone.utc).isoformat()},
-                                                        indent=2))
+    (directory / f"{stack}.json").write_text(
+        json.dumps({**report, "at": datetime.now(UTC).isoformat()}, indent=2)
+    )
 
 
 def load_drill(project: Path, stack: str) -> dict[str, Any] | None:
@@ -56,8 +67,10 @@ def load_drill(project: Path, stack: str) -> dict[str, Any] | None:
     if not isinstance(drill, dict):
         from redundo.errors import ConfigError
 
-        raise ConfigError(f"{DRILL_DIR / path.name} is damaged; run `redundo drill --stack {stack}` again "
-                          "to record a fresh drill, or delete the file")
+        raise ConfigError(
+            f"{DRILL_DIR / path.name} is damaged; run `redundo drill --stack {stack}` again "
+            "to record a fresh drill, or delete the file"
+        )
     return drill
 
 
@@ -68,49 +81,70 @@ _COUNTRIES = {
     "fr": {"FR": "France", "DE": "Allemagne", "GB": "Royaume-Uni", "PL": "Pologne", "CA": "Canada"},
 }
 _CITIES_FR = {"Frankfurt": "Francfort", "London": "Londres", "Warsaw": "Varsovie"}
-_MONTHS_FR = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-              "novembre", "décembre")
-_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-              "November", "December")
+_MONTHS_FR = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
+_MONTHS_EN = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
-_STRATEGY = {"en": {"backup & restore": "backup and restore", "pilot light": "pilot light",
-                    "warm standby": "warm standby"},
-             "fr": {"backup & restore": "sauvegarde et restauration", "pilot light": "veilleuse",
-                    "warm standby": "secours à chaud"}}
-_MODE = {"en": {"cold": "cold", "pilot": "pilot light", "warm": "warm"},
-         "fr": {"cold": "à froid", "pilot": "veilleuse", "warm": "à chaud"}}
-_MODE_NOTE = {"en": {"cold": "created at failover", "pilot": "running, idle", "warm": "running, up to date"},
-              "fr": {"cold": "créé à la bascule", "pilot": "allumé, au repos", "warm": "allumé, à jour"}}
+_STRATEGY = {
+    "en": {"backup & restore": "backup and restore", "pilot light": "pilot light", "warm standby": "warm standby"},
+    "fr": {
+        "backup & restore": "sauvegarde et restauration",
+        "pilot light": "veilleuse",
+        "warm standby": "secours à chaud",
+    },
+}
+_MODE = {
+    "en": {"cold": "cold", "pilot": "pilot light", "warm": "warm"},
+    "fr": {"cold": "à froid", "pilot": "veilleuse", "warm": "à chaud"},
+}
+_MODE_NOTE = {
+    "en": {"cold": "created at failover", "pilot": "running, idle", "warm": "running, up to date"},
+    "fr": {"cold": "créé à la bascule", "pilot": "allumé, au repos", "warm": "allumé, à jour"},
+}
 
 # What each tier survives, in the client's language. Keyed by the tier's own English sentence, so a
 # sentence added to a tier without its French shows up in the tests, not as English in a French report.
 _TIER_TEXT_FR = {
-    "the primary's data centre burning or flooding":
-        "l’incendie ou l’inondation du centre de données du serveur principal",
+    "the primary's data centre burning or flooding": "l’incendie ou l’inondation du centre de données du serveur principal",
     "the primary instance deleted or its disk lost": "le serveur principal supprimé ou son disque perdu",
-    "a file deleted or overwritten by mistake (restore an older snapshot)":
-        "un fichier supprimé ou écrasé par erreur (on restaure une sauvegarde plus ancienne)",
-    "both OVHcloud and AWS losing their sites in the same hour":
-        "OVHcloud et AWS perdant leurs sites dans la même heure",
-    "changes made after the last backup (see RPO)":
-        "les modifications faites après la dernière sauvegarde (voir la perte de données maximale)",
-    "ransomware holding the primary's key longer than 30 days":
-        "un rançongiciel détenant la clé du serveur principal plus de 30 jours",
-    "ransomware on the primary, found within 90 days":
-        "un rançongiciel sur le serveur principal, découvert dans les 90 jours",
-    "an attacker holding the vault's administrator account":
-        "un attaquant détenant le compte administrateur du coffre",
-    "ransomware on the primary, found within 180 days":
-        "un rançongiciel sur le serveur principal, découvert dans les 180 jours",
-    "an attacker deleting backups with any key, for the 30-day lock":
-        "un attaquant effaçant des sauvegardes avec n’importe quelle clé, pendant les 30 jours du verrouillage",
-    "the primary going dark at night with nobody awake: the standby takes over after 5 missed checks":
-        "le serveur principal qui s’éteint la nuit, sans personne d’éveillé : le serveur de secours prend le "
-        "relais après 5 contrôles manqués",
+    "a file deleted or overwritten by mistake (restore an older snapshot)": "un fichier supprimé ou écrasé par erreur (on restaure une sauvegarde plus ancienne)",
+    "both OVHcloud and AWS losing their sites in the same hour": "OVHcloud et AWS perdant leurs sites dans la même heure",
+    "changes made after the last backup (see RPO)": "les modifications faites après la dernière sauvegarde (voir la perte de données maximale)",
+    "ransomware holding the primary's key longer than 30 days": "un rançongiciel détenant la clé du serveur principal plus de 30 jours",
+    "ransomware on the primary, found within 90 days": "un rançongiciel sur le serveur principal, découvert dans les 90 jours",
+    "an attacker holding the vault's administrator account": "un attaquant détenant le compte administrateur du coffre",
+    "ransomware on the primary, found within 180 days": "un rançongiciel sur le serveur principal, découvert dans les 180 jours",
+    "an attacker deleting backups with any key, for the 30-day lock": "un attaquant effaçant des sauvegardes avec n’importe quelle clé, pendant les 30 jours du verrouillage",
+    "the primary going dark at night with nobody awake: the standby takes over after 5 missed checks": "le serveur principal qui s’éteint la nuit, sans personne d’éveillé : le serveur de secours prend le "
+    "relais après 5 contrôles manqués",
 }
 _TIER_TEXT_EN = {
-    "a file deleted or overwritten by mistake (restore an older snapshot)":
-        "a file deleted or overwritten by mistake (an older backup is restored)",
+    "a file deleted or overwritten by mistake (restore an older snapshot)": "a file deleted or overwritten by mistake (an older backup is restored)",
 }
 
 
@@ -139,9 +173,13 @@ def _duration(minutes: float) -> str:
 
 
 def _every(minutes: int, lang: str) -> str:
-    named = {"en": {60: "every hour", 24 * 60: "once a day"}, "fr": {60: "toutes les heures", 24 * 60: "une fois par jour"}}
-    return named[lang].get(minutes) or (f"every {_duration(minutes)}" if lang == "en"
-                                        else f"toutes les {_duration(minutes)}")
+    named = {
+        "en": {60: "every hour", 24 * 60: "once a day"},
+        "fr": {60: "toutes les heures", 24 * 60: "une fois par jour"},
+    }
+    return named[lang].get(minutes) or (
+        f"every {_duration(minutes)}" if lang == "en" else f"toutes les {_duration(minutes)}"
+    )
 
 
 def _date(iso: str, lang: str) -> str:
@@ -178,6 +216,7 @@ def _french_typography(markdown: str) -> str:
 
 # --- facts shared by every rendering -------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Facts:
     s: StackSettings
@@ -212,14 +251,16 @@ class _Facts:
         return "OVHcloud"
 
 
-def _facts(s: StackSettings, lang: str, drill: dict[str, Any] | None, cost: CostEstimate | None,
-           today: str | None) -> _Facts:
+def _facts(
+    s: StackSettings, lang: str, drill: dict[str, Any] | None, cost: CostEstimate | None, today: str | None
+) -> _Facts:
     if lang not in LANGS:
         raise ValueError(f"lang must be one of {LANGS}")
-    return _Facts(s, cost or estimate(s), drill, today or datetime.now(timezone.utc).date().isoformat(), lang)
+    return _Facts(s, cost or estimate(s), drill, today or datetime.now(UTC).date().isoformat(), lang)
 
 
 # --- the client's summary ------------------------------------------------------------------------
+
 
 def _summary(f: _Facts) -> list[str]:
     s, tier, lang = f.s, f.s.tier, f.lang
@@ -230,12 +271,18 @@ def _summary(f: _Facts) -> list[str]:
     strategy = _STRATEGY[lang][tier.strategy]
     redundancy = f.cost.monthly_eur - round(f.part_eur("primary"), 2)
     if lang == "fr":
-        db = {"none": "aucune base de données", "sqlite": "sa base SQLite",
-              "mysql": f"sa base MySQL/MariaDB `{s.database_name}`",
-              "postgresql": f"sa base PostgreSQL `{s.database_name}`"}[s.database]
-        keep = (f" ; pendant {tier.object_lock_days} jours, personne, pas même un administrateur, ne peut effacer "
-                "une copie." if tier.object_lock_days
-                else " ; la clé du serveur peut ajouter des copies, jamais en détruire une ancienne.")
+        db = {
+            "none": "aucune base de données",
+            "sqlite": "sa base SQLite",
+            "mysql": f"sa base MySQL/MariaDB `{s.database_name}`",
+            "postgresql": f"sa base PostgreSQL `{s.database_name}`",
+        }[s.database]
+        keep = (
+            f" ; pendant {tier.object_lock_days} jours, personne, pas même un administrateur, ne peut effacer "
+            "une copie."
+            if tier.object_lock_days
+            else " ; la clé du serveur peut ajouter des copies, jamais en détruire une ancienne."
+        )
         lines = [
             f"# Rapport de reprise d’activité : {f.site}",
             "",
@@ -280,13 +327,18 @@ def _summary(f: _Facts) -> list[str]:
                 f"- **Dernier exercice de restauration** ({_date(d.get('at', f.today), lang)}) : {verdict} ; "
                 f"sauvegarde {d.get('snapshot_id', '')[:8]} restaurée et vérifiée ({d.get('files_checked', 0)} "
                 f"fichiers) ; RPO mesuré {_number(d.get('rpo_seconds', 0) / 60, lang, 1)} min, durée de "
-                f"restauration {_number(d.get('rto_seconds', 0) / 60, lang, 1)} min.")
+                f"restauration {_number(d.get('rto_seconds', 0) / 60, lang, 1)} min."
+            )
         else:
-            lines.append("- **Dernier exercice de restauration :** aucun pour l’instant ; tant qu’il n’a pas eu "
-                         "lieu, les engagements ci-dessus ne sont pas vérifiés pour ce site.")
-        standby_what = (f"le serveur de secours ({s.standby_size.size}, {sb.region}, {mode} : créé seulement lors "
-                        "d’une bascule)" if tier.standby_mode == "cold"
-                        else f"le serveur de secours ({s.standby_size.size}, {sb.region}, {mode})")
+            lines.append(
+                "- **Dernier exercice de restauration :** aucun pour l’instant ; tant qu’il n’a pas eu "
+                "lieu, les engagements ci-dessus ne sont pas vérifiés pour ce site."
+            )
+        standby_what = (
+            f"le serveur de secours ({s.standby_size.size}, {sb.region}, {mode} : créé seulement lors d’une bascule)"
+            if tier.standby_mode == "cold"
+            else f"le serveur de secours ({s.standby_size.size}, {sb.region}, {mode})"
+        )
         lines += [
             "",
             "## Coût mensuel",
@@ -305,18 +357,27 @@ def _summary(f: _Facts) -> list[str]:
             "- la TVA (20 % en France, 19 % en Allemagne) ;",
             f"- une restauration complète télécharge environ {_gb(s.data_gb, lang)} depuis le coffre : environ "
             f"{_eur(s.data_gb * f.egress_eur_per_gb, lang)} à chaque fois ;",
-            (f"- le serveur de secours coûte environ {_eur(f.standby_running_eur, lang)} par mois tant qu’il tourne "
-             "après une bascule ;" if tier.standby_mode == "cold"
-             else "- le trafic supplémentaire du serveur de secours pendant qu’il sert le site après une bascule ;"),
+            (
+                f"- le serveur de secours coûte environ {_eur(f.standby_running_eur, lang)} par mois tant qu’il tourne "
+                "après une bascule ;"
+                if tier.standby_mode == "cold"
+                else "- le trafic supplémentaire du serveur de secours pendant qu’il sert le site après une bascule ;"
+            ),
             "- le nom de domaine et sa zone DNS (inclus avec un domaine enregistré chez OVHcloud).",
             "",
         ]
         return lines
-    db = {"none": "no database", "sqlite": "its SQLite database",
-          "mysql": f"its MySQL/MariaDB database `{s.database_name}`",
-          "postgresql": f"its PostgreSQL database `{s.database_name}`"}[s.database]
-    keep = (f"; for {tier.object_lock_days} days no one, not even an administrator, can delete a copy."
-            if tier.object_lock_days else "; the server's own key can add copies but never destroy an old one.")
+    db = {
+        "none": "no database",
+        "sqlite": "its SQLite database",
+        "mysql": f"its MySQL/MariaDB database `{s.database_name}`",
+        "postgresql": f"its PostgreSQL database `{s.database_name}`",
+    }[s.database]
+    keep = (
+        f"; for {tier.object_lock_days} days no one, not even an administrator, can delete a copy."
+        if tier.object_lock_days
+        else "; the server's own key can add copies but never destroy an old one."
+    )
     lines = [
         f"# Recovery report: {f.site}",
         "",
@@ -355,15 +416,21 @@ def _summary(f: _Facts) -> list[str]:
     if f.drill:
         d = f.drill
         verdict = "passed" if d.get("passed") else "FAILED"
-        lines.append(f"- **Last recovery drill** ({_date(d.get('at', f.today), lang)}): {verdict}; snapshot "
-                     f"{d.get('snapshot_id', '')[:8]} restored and verified ({d.get('files_checked', 0)} files); "
-                     f"measured RPO {d.get('rpo_seconds', 0) / 60:.1f} min, restore time "
-                     f"{d.get('rto_seconds', 0) / 60:.1f} min.")
+        lines.append(
+            f"- **Last recovery drill** ({_date(d.get('at', f.today), lang)}): {verdict}; snapshot "
+            f"{d.get('snapshot_id', '')[:8]} restored and verified ({d.get('files_checked', 0)} files); "
+            f"measured RPO {d.get('rpo_seconds', 0) / 60:.1f} min, restore time "
+            f"{d.get('rto_seconds', 0) / 60:.1f} min."
+        )
     else:
-        lines.append("- **Last recovery drill:** none yet; until one is run, the promises above are unproven "
-                     "for this site.")
-    standby_what = (f"the standby ({s.standby_size.size}, {sb.region}, {mode}: created only at failover)"
-                    if tier.standby_mode == "cold" else f"the standby ({s.standby_size.size}, {sb.region}, {mode})")
+        lines.append(
+            "- **Last recovery drill:** none yet; until one is run, the promises above are unproven for this site."
+        )
+    standby_what = (
+        f"the standby ({s.standby_size.size}, {sb.region}, {mode}: created only at failover)"
+        if tier.standby_mode == "cold"
+        else f"the standby ({s.standby_size.size}, {sb.region}, {mode})"
+    )
     lines += [
         "",
         "## Monthly cost",
@@ -382,8 +449,11 @@ def _summary(f: _Facts) -> list[str]:
         "- VAT (20% in France, 19% in Germany);",
         f"- a full restore downloads about {_gb(s.data_gb, lang)} from the vault: about "
         f"{_eur(s.data_gb * f.egress_eur_per_gb, lang)} each time;",
-        (f"- the standby costs about {_eur(f.standby_running_eur, lang)} a month while it runs after a failover;"
-         if tier.standby_mode == "cold" else "- the standby's extra traffic while it serves after a failover;"),
+        (
+            f"- the standby costs about {_eur(f.standby_running_eur, lang)} a month while it runs after a failover;"
+            if tier.standby_mode == "cold"
+            else "- the standby's extra traffic while it serves after a failover;"
+        ),
         "- the domain name and its DNS zone (included with a domain registered at OVHcloud).",
         "",
     ]
@@ -392,12 +462,16 @@ def _summary(f: _Facts) -> list[str]:
 
 # --- the freelancer's runbook --------------------------------------------------------------------
 
+
 def _runbook(f: _Facts) -> list[str]:
     s, tier, lang = f.s, f.s.tier, f.lang
     p, v, sb = s.primary_location, s.vault_location, s.standby_location
     bucket = f"redundo-{s.stack}-"[:30]
-    endpoint = (f"https://s3.{v.region}.amazonaws.com" if v.provider == "aws"
-                else f"https://s3.{v.region.lower()}.io.cloud.ovh.net")
+    endpoint = (
+        f"https://s3.{v.region}.amazonaws.com"
+        if v.provider == "aws"
+        else f"https://s3.{v.region.lower()}.io.cloud.ovh.net"
+    )
     user = "admin" if sb.provider == "aws" else "debian"
     ttl = tier.dns_ttl_seconds
     restore = f"sudo -E restic --no-lock restore latest --host {s.stack}-site --target /srv/restore --verify"
@@ -405,10 +479,10 @@ def _runbook(f: _Facts) -> list[str]:
     db_command = {
         "mysql": "sudo mysql < /srv/restore/var/backups/redundo/site.sql",
         "postgresql": "sudo -u postgres pg_restore --clean --if-exists --create --dbname postgres "
-                      "/srv/restore/var/backups/redundo/site.pgdump",
+        "/srv/restore/var/backups/redundo/site.pgdump",
         "sqlite": "sudo cp /srv/restore/var/backups/redundo/site.sqlite /var/lib/site/site.sqlite",
     }.get(s.database)
-    label = s.domain[:-len(s.dns_zone)].rstrip(".") or "@" if s.domain else ""
+    label = s.domain[: -len(s.dns_zone)].rstrip(".") or "@" if s.domain else ""
     secrets = "`readerAccessKeyId`, `readerSecretAccessKey`, `repositoryPassword`"
     if lang == "fr":
         record = f"l’enregistrement `{label}` de la zone `{s.dns_zone}`" if s.domain else "l’enregistrement A du site"
@@ -422,10 +496,13 @@ def _runbook(f: _Facts) -> list[str]:
             "",
             "1. Vérifiez que le serveur principal est vraiment hors service : la page d’état d’OVHcloud et l’espace "
             f"client pour {p.region} ({_city(p.city, lang)}).",
-            (f"2. Connectez-vous au serveur de secours : `ssh {user}@standby.{f.site}`." if tier.standby_mode != "cold"
-             else f"2. Créez une instance Debian de gabarit {s.standby_size.size} dans {sb.region} "
-                  f"({_city(sb.city, lang)}) et connectez-vous ; installez les outils : "
-                  "`sudo apt-get install -y restic sqlite3 rsync`."),
+            (
+                f"2. Connectez-vous au serveur de secours : `ssh {user}@standby.{f.site}`."
+                if tier.standby_mode != "cold"
+                else f"2. Créez une instance Debian de gabarit {s.standby_size.size} dans {sb.region} "
+                f"({_city(sb.city, lang)}) et connectez-vous ; installez les outils : "
+                "`sudo apt-get install -y restic sqlite3 rsync`."
+            ),
             "3. Chargez les clés dans le shell (tapez-les, ne les enregistrez pas dans un fichier) :",
             "   `export AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... RESTIC_PASSWORD=...`",
             f"4. Indiquez le coffre à restic : `export RESTIC_REPOSITORY=s3:{endpoint}/<bucket>` ; le nom du "
@@ -433,9 +510,13 @@ def _runbook(f: _Facts) -> list[str]:
             f"5. Listez les sauvegardes : `restic --no-lock snapshots --host {s.stack}-site`. Prenez la plus récente.",
             f"6. Restaurez et vérifiez : `{restore}`.",
             f"7. Remettez les fichiers en place : {rsync}.",
-            (f"8. Chargez la base de données : `{db_command}`." if s.database in ("mysql", "postgresql")
-             else f"8. Remettez la base en place : `{db_command}`." if db_command
-             else "8. Il n’y a pas de base de données à charger."),
+            (
+                f"8. Chargez la base de données : `{db_command}`."
+                if s.database in ("mysql", "postgresql")
+                else f"8. Remettez la base en place : `{db_command}`."
+                if db_command
+                else "8. Il n’y a pas de base de données à charger."
+            ),
             f"9. Dans l’espace client OVHcloud, zone DNS `{s.dns_zone or 'de votre domaine'}` : faites pointer "
             f"{record} vers l’adresse du serveur de secours (TTL {ttl} s), puis cliquez sur « Rafraîchir la zone », "
             "sans quoi la modification risque de ne pas être servie.",
@@ -458,9 +539,12 @@ def _runbook(f: _Facts) -> list[str]:
         "",
         f"1. Confirm the primary is really down: the OVHcloud status page and the control panel for {p.region} "
         f"({p.city}).",
-        (f"2. Log in to the standby: `ssh {user}@standby.{f.site}`." if tier.standby_mode != "cold" else
-         f"2. Create a Debian instance of flavour {s.standby_size.size} in {sb.region} ({sb.city}) and log in; "
-         "install the tools: `sudo apt-get install -y restic sqlite3 rsync`."),
+        (
+            f"2. Log in to the standby: `ssh {user}@standby.{f.site}`."
+            if tier.standby_mode != "cold"
+            else f"2. Create a Debian instance of flavour {s.standby_size.size} in {sb.region} ({sb.city}) and log in; "
+            "install the tools: `sudo apt-get install -y restic sqlite3 rsync`."
+        ),
         "3. Load the keys into the shell (type them, do not save them in a file):",
         "   `export AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... RESTIC_PASSWORD=...`",
         f"4. Point restic at the vault: `export RESTIC_REPOSITORY=s3:{endpoint}/<bucket>`; the bucket's name "
@@ -468,8 +552,13 @@ def _runbook(f: _Facts) -> list[str]:
         f"5. List the backups: `restic --no-lock snapshots --host {s.stack}-site`. Take the newest one.",
         f"6. Restore and verify: `{restore}`.",
         f"7. Put the files in place: {rsync}.",
-        (f"8. Load the database: `{db_command}`." if s.database in ("mysql", "postgresql")
-         else f"8. Put the database in place: `{db_command}`." if db_command else "8. There is no database to load."),
+        (
+            f"8. Load the database: `{db_command}`."
+            if s.database in ("mysql", "postgresql")
+            else f"8. Put the database in place: `{db_command}`."
+            if db_command
+            else "8. There is no database to load."
+        ),
         f"9. In the OVHcloud control panel, DNS zone of `{s.dns_zone or 'your domain'}`: set {record} to the "
         f"standby's address (TTL {ttl} s), then use *Refresh zone*, or the change may not be served.",
         f"10. Open https://{f.site}/ and check a recent order or page. Visitors follow within the TTL ({ttl} s).",
@@ -483,18 +572,30 @@ def _runbook(f: _Facts) -> list[str]:
 
 # --- the diagram ---------------------------------------------------------------------------------
 
+
 def _labels(f: _Facts) -> dict[str, Any]:
     s, tier, lang = f.s, f.s.tier, f.lang
     p, v, sb = s.primary_location, s.vault_location, s.standby_location
-    lock = (f", {'verrouillé' if lang == 'fr' else 'locked'} {tier.object_lock_days}{NBSP}"
-            f"{'j' if lang == 'fr' else 'd'}" if tier.object_lock_days else "")
+    lock = (
+        f", {'verrouillé' if lang == 'fr' else 'locked'} {tier.object_lock_days}{NBSP}{'j' if lang == 'fr' else 'd'}"
+        if tier.object_lock_days
+        else ""
+    )
     if lang == "fr":
         return {
             "visitors": ["visiteurs de", f.site],
             "primary": ["serveur principal", f"OVH {s.primary_flavor}", f"{p.region}, {_city(p.city, lang)}"],
-            "vault": ["coffre de sauvegardes", f"{v.provider.upper()} {v.region}", f"{_city(v.city, lang)}, versionné{lock}"],
-            "standby": ["serveur de secours", f"{sb.provider.upper()} {s.standby_size.size}",
-                        f"{sb.region}, {_city(sb.city, lang)}", _MODE_NOTE[lang][tier.standby_mode]],
+            "vault": [
+                "coffre de sauvegardes",
+                f"{v.provider.upper()} {v.region}",
+                f"{_city(v.city, lang)}, versionné{lock}",
+            ],
+            "standby": [
+                "serveur de secours",
+                f"{sb.provider.upper()} {s.standby_size.size}",
+                f"{sb.region}, {_city(sb.city, lang)}",
+                _MODE_NOTE[lang][tier.standby_mode],
+            ],
             "dns": ["enregistrement DNS", f"A, TTL {tier.dns_ttl_seconds}{NBSP}s"],
             "backup": ["sauvegarde restic", _every(tier.backup_interval_minutes, lang)],
             "restore": ["restauration", "en lecture seule"],
@@ -505,8 +606,12 @@ def _labels(f: _Facts) -> dict[str, Any]:
         "visitors": ["visitors of", f.site],
         "primary": ["primary", f"OVH {s.primary_flavor}", f"{p.region}, {p.city}"],
         "vault": ["backup vault", f"{v.provider.upper()} {v.region}", f"{v.city}, versioned{lock}"],
-        "standby": ["standby", f"{sb.provider.upper()} {s.standby_size.size}", f"{sb.region}, {sb.city}",
-                    _MODE_NOTE[lang][tier.standby_mode]],
+        "standby": [
+            "standby",
+            f"{sb.provider.upper()} {s.standby_size.size}",
+            f"{sb.region}, {sb.city}",
+            _MODE_NOTE[lang][tier.standby_mode],
+        ],
         "dns": ["DNS A record", f"TTL {tier.dns_ttl_seconds}{NBSP}s"],
         "backup": ["restic backup", _every(tier.backup_interval_minutes, lang)],
         "restore": ["read-only", "restore"],
@@ -522,20 +627,31 @@ def _mermaid(f: _Facts) -> str:
     def box(key: str) -> str:
         return "<br/>".join(t[key])
 
-    return "\n".join([
-        "```mermaid",
-        "flowchart LR",
-        f'  visitors(["{box("visitors")}"]) -->|"{", ".join(t["dns"])}"| primary',
-        f'  primary["{box("primary")}"] -->|"{" ".join(t["backup"])}"| vault',
-        f'  vault[("{box("vault")}")]',
-        f'  vault -->|"{" ".join(t["restore"])}"| standby["{box("standby")}"]',
-        f'  visitors -.->|"{t["failover"]}"| standby',
-        "```",
-    ])
+    return "\n".join(
+        [
+            "```mermaid",
+            "flowchart LR",
+            f'  visitors(["{box("visitors")}"]) -->|"{", ".join(t["dns"])}"| primary',
+            f'  primary["{box("primary")}"] -->|"{" ".join(t["backup"])}"| vault',
+            f'  vault[("{box("vault")}")]',
+            f'  vault -->|"{" ".join(t["restore"])}"| standby["{box("standby")}"]',
+            f'  visitors -.->|"{t["failover"]}"| standby',
+            "```",
+        ]
+    )
 
 
-def _text(x: float, y: float, lines: list[str], *, size: int = 13, width: float = 200, anchor: str = "middle",
-          weight_first: bool = False, colour: str = "#1b1f24") -> str:
+def _text(
+    x: float,
+    y: float,
+    lines: list[str],
+    *,
+    size: int = 13,
+    width: float = 200,
+    anchor: str = "middle",
+    weight_first: bool = False,
+    colour: str = "#1b1f24",
+) -> str:
     """Centred lines of SVG text; a line too long for `width` is squeezed to fit rather than overflowing."""
     out = []
     for i, line in enumerate(lines):
@@ -543,8 +659,10 @@ def _text(x: float, y: float, lines: list[str], *, size: int = 13, width: float 
         if len(line) * size * 0.58 > width:  # a conservative estimate of a sans-serif line's width
             attrs = f' textLength="{width:.0f}" lengthAdjust="spacingAndGlyphs"'
         weight = ' font-weight="bold"' if weight_first and i == 0 else ""
-        out.append(f'<text x="{x:.0f}" y="{y + i * (size + 4):.0f}" font-size="{size}" text-anchor="{anchor}" '
-                   f'fill="{colour}"{weight}{attrs}>{escape(line)}</text>')
+        out.append(
+            f'<text x="{x:.0f}" y="{y + i * (size + 4):.0f}" font-size="{size}" text-anchor="{anchor}" '
+            f'fill="{colour}"{weight}{attrs}>{escape(line)}</text>'
+        )
     return "".join(out)
 
 
@@ -584,7 +702,7 @@ def diagram_svg(s: StackSettings, *, lang: str = "en") -> str:
         '<path d="M520,85 H636" marker-end="url(#arrow)"/>'
         '<path d="M750,155 V186" marker-end="url(#arrow)"/>'
         '<path d="M90,125 V265 H636" stroke-dasharray="7 5" marker-end="url(#arrow)"/>'
-        '</g>',
+        "</g>",
         _text(238, 52, t["dns"], size=11, width=130, colour="#3b4048"),
         _text(580, 52, t["backup"], size=11, width=115, colour="#3b4048"),
         _text(740, 166, t["restore"], size=11, width=130, anchor="end", colour="#3b4048"),
@@ -595,6 +713,7 @@ def diagram_svg(s: StackSettings, *, lang: str = "en") -> str:
 
 
 # --- renderings ----------------------------------------------------------------------------------
+
 
 def _parts(f: _Facts, part: str) -> list[tuple[str, str]]:
     if part not in PARTS:
@@ -609,8 +728,15 @@ def _parts(f: _Facts, part: str) -> list[tuple[str, str]]:
     return chosen
 
 
-def markdown_report(s: StackSettings, *, lang: str = "en", part: str = "all", drill: dict[str, Any] | None = None,
-                    cost: CostEstimate | None = None, today: str | None = None) -> str:
+def markdown_report(
+    s: StackSettings,
+    *,
+    lang: str = "en",
+    part: str = "all",
+    drill: dict[str, Any] | None = None,
+    cost: CostEstimate | None = None,
+    today: str | None = None,
+) -> str:
     """The report in Markdown (GitHub renders its Mermaid diagram); the runbook follows a rule."""
     f = _facts(s, lang, drill, cost, today)
     return "\n---\n\n".join(text for _, text in _parts(f, part))
@@ -634,8 +760,15 @@ _CSS = (
 )
 
 
-def html_report(s: StackSettings, *, lang: str = "en", part: str = "all", drill: dict[str, Any] | None = None,
-                cost: CostEstimate | None = None, today: str | None = None) -> str:
+def html_report(
+    s: StackSettings,
+    *,
+    lang: str = "en",
+    part: str = "all",
+    drill: dict[str, Any] | None = None,
+    cost: CostEstimate | None = None,
+    today: str | None = None,
+) -> str:
     """The report as one self-contained HTML page: inline SVG diagram, inline style, no script, no link."""
     from markdown_it import MarkdownIt
 
@@ -647,14 +780,15 @@ def html_report(s: StackSettings, *, lang: str = "en", part: str = "all", drill:
         body = md.render(text)
         body = re.sub(r'<pre><code class="language-mermaid">.*?</code></pre>', lambda _: figure, body, flags=re.S)
         sections.append(f'<section class="{name}">\n{body}</section>')
-    title = (f"Rapport de reprise d’activité : {f.site}" if lang == "fr" else f"Recovery report: {f.site}")
+    title = f"Rapport de reprise d’activité : {f.site}" if lang == "fr" else f"Recovery report: {f.site}"
     if lang == "fr":
         title = title.replace(" :", NBSP + ":")
     return (
         f'<!doctype html>\n<html lang="{lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>\n"
-        + "\n".join(sections) + "\n</body></html>\n"
+        + "\n".join(sections)
+        + "\n</body></html>\n"
     )
 
 
@@ -669,6 +803,8 @@ def pdf_report(html: str) -> bytes:
     except ImportError:
         raise OperationError("PDF output needs WeasyPrint; install it with `pip install 'redundo[pdf]'`") from None
     except OSError as exc:  # cffi could not load pango: the Debian libraries are missing
-        raise OperationError(f"PDF output needs the pango libraries ({exc}); install them with "
-                             "`sudo apt-get install libpango-1.0-0 libpangoft2-1.0-0`") from None
+        raise OperationError(
+            f"PDF output needs the pango libraries ({exc}); install them with "
+            "`sudo apt-get install libpango-1.0-0 libpangoft2-1.0-0`"
+        ) from None
     return weasyprint.HTML(string=html, url_fetcher=_refuse_fetch).write_pdf()

@@ -10,28 +10,29 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from redundo import geo, profiles
 from redundo.errors import ConfigError
 from redundo.tiers import TIER_NAMES, Tier, get_tier
 
 __all__ = [
-    "NAMESPACE",
     "CONFIG_KEYS",
+    "LIGHTSAIL_BUNDLES",
+    "NAMESPACE",
+    "OVH_FLAVORS",
     "StackSettings",
     "StandbySize",
     "parse_settings",
-    "read_stack_file",
     "read_stack_config",
+    "read_stack_file",
     "stack_file",
     "stack_names",
     "valid_stack_name",
-    "OVH_FLAVORS",
-    "LIGHTSAIL_BUNDLES",
 ]
 
 NAMESPACE = "redundo"
@@ -41,8 +42,12 @@ OVH_FLAVORS = ("d2-2", "d2-4", "d2-8", "c3-4", "b3-8", "b3-16")
 LIGHTSAIL_BUNDLES = ("nano_3_0", "micro_3_0", "small_3_0", "medium_3_0", "large_3_0")
 # A Lightsail bundle with at least the RAM of each OVH flavour, for a standby that must serve.
 _BUNDLE_FOR_FLAVOR = {
-    "d2-2": "small_3_0", "d2-4": "medium_3_0", "c3-4": "medium_3_0",
-    "d2-8": "large_3_0", "b3-8": "large_3_0", "b3-16": "large_3_0",
+    "d2-2": "small_3_0",
+    "d2-4": "medium_3_0",
+    "c3-4": "medium_3_0",
+    "d2-8": "large_3_0",
+    "b3-8": "large_3_0",
+    "b3-16": "large_3_0",
 }
 _DATABASES = ("none", "sqlite", "mysql", "postgresql")
 _SIDES = ("primary", "standby")
@@ -104,8 +109,14 @@ class StackSettings:
         if self.site_profile != "custom":
             return base
         packages = tuple(dict.fromkeys((*base.packages, *self.custom_packages)))
-        return profiles.SiteProfile(base.name, base.description, packages, base.databases,
-                                    php=any(p.endswith("-fpm") and p.startswith("php") for p in packages))
+        return profiles.SiteProfile(
+            base.name,
+            base.description,
+            packages,
+            base.databases,
+            php=any(p.endswith("-fpm") and p.startswith("php") for p in packages),
+        )
+
     primary_host: str = ""
     """An existing server adopted as the primary (reached over SSH); "" when redundo creates one."""
     primary_user: str = ""
@@ -133,10 +144,12 @@ class StackSettings:
         if self.standby_provider == "ovh":
             size = OVH_FLAVORS[0] if self.tier.standby_mode == "pilot" else self.primary_flavor
         else:
-            size = LIGHTSAIL_BUNDLES[0] if self.tier.standby_mode == "pilot" else _BUNDLE_FOR_FLAVOR[self.primary_flavor]
+            size = (
+                LIGHTSAIL_BUNDLES[0] if self.tier.standby_mode == "pilot" else _BUNDLE_FOR_FLAVOR[self.primary_flavor]
+            )
         return StandbySize(self.standby_provider, size)
 
-    def with_tier(self, tier: Tier) -> "StackSettings":
+    def with_tier(self, tier: Tier) -> StackSettings:
         """The same client on another tier (the standby size follows the tier unless pinned)."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values["tier"] = tier
@@ -156,6 +169,7 @@ def _choice(choices: tuple[str, ...]):
         if text not in choices:
             raise ConfigError(f"{NAMESPACE}:{key} is {text!r}; accepted values: {', '.join(choices)}")
         return text
+
     return parse
 
 
@@ -197,9 +211,7 @@ def _domain(value: Any, key: str) -> str:
 def _ssh_key(value: Any, key: str) -> str:
     text = _str(value, key)
     if not _SSH_KEY_RE.match(text):
-        raise ConfigError(
-            f"{NAMESPACE}:{key} is not an OpenSSH public key; paste one line of ~/.ssh/id_ed25519.pub"
-        )
+        raise ConfigError(f"{NAMESPACE}:{key} is not an OpenSSH public key; paste one line of ~/.ssh/id_ed25519.pub")
     return text
 
 
@@ -222,16 +234,26 @@ def _site_paths(value: Any, key: str) -> tuple[str, ...]:
 
 _PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 # Keys of the user data redundo itself decides (access, updates, identity): a snippet may not change them.
-_OWNED_CLOUD_CONFIG = ("hostname", "ssh_pwauth", "disable_root", "users", "ssh_authorized_keys", "ssh_keys",
-                       "package_update", "package_upgrade", "bootcmd")
+_OWNED_CLOUD_CONFIG = (
+    "hostname",
+    "ssh_pwauth",
+    "disable_root",
+    "users",
+    "ssh_authorized_keys",
+    "ssh_keys",
+    "package_update",
+    "package_upgrade",
+    "bootcmd",
+)
 
 
 def _packages(value: Any, key: str) -> tuple[str, ...]:
     names = _list(value, key)
     for name in names:
         if not _PACKAGE_RE.match(name):
-            raise ConfigError(f"{NAMESPACE}:{key} has {name!r}, not a Debian package name; write names such as "
-                              "php8.2-intl")
+            raise ConfigError(
+                f"{NAMESPACE}:{key} has {name!r}, not a Debian package name; write names such as php8.2-intl"
+            )
     return names
 
 
@@ -242,8 +264,9 @@ def _cloud_config(value: Any, key: str) -> str:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError:
-        raise ConfigError(f"{NAMESPACE}:{key} is not valid YAML; write a cloud-config mapping such as "
-                          "'runcmd: [[a2enmod, rewrite]]'") from None
+        raise ConfigError(
+            f"{NAMESPACE}:{key} is not valid YAML; write a cloud-config mapping such as 'runcmd: [[a2enmod, rewrite]]'"
+        ) from None
     if not isinstance(document, dict):
         raise ConfigError(f"{NAMESPACE}:{key} must be a cloud-config mapping (keys such as write_files or runcmd)")
     owned = sorted(set(document) & set(_OWNED_CLOUD_CONFIG))
@@ -274,8 +297,9 @@ def _host(value: Any, key: str) -> str:
     except ValueError:
         pass
     if not _HOST_RE.match(text):
-        raise ConfigError(f"{NAMESPACE}:{key} is {value!r}, not a host name or address; write it as "
-                          "203.0.113.10 or shop.example.fr")
+        raise ConfigError(
+            f"{NAMESPACE}:{key} is {value!r}, not a host name or address; write it as 203.0.113.10 or shop.example.fr"
+        )
     return text
 
 
@@ -345,8 +369,7 @@ def parse_settings(stack: str, raw: Mapping[str, Any], *, for_deploy: bool = Tru
     missing = [k for k in _REQUIRED if raw.get(k) in (None, "")]
     if missing and for_deploy:
         raise ConfigError(f"{NAMESPACE}:{missing[0]} is missing; set it in stacks/Pulumi.{stack}.yaml")
-    values: dict[str, Any] = {"stack": stack, "tier": get_tier("basic"), "ovh_service_name": "",
-                              "ssh_public_key": ""}
+    values: dict[str, Any] = {"stack": stack, "tier": get_tier("basic"), "ovh_service_name": "", "ssh_public_key": ""}
     for key, value in raw.items():
         if value is None or value == "":
             continue
@@ -385,18 +408,26 @@ def _check_profile(values: dict[str, Any]) -> None:
     profile = profiles.PROFILES[name]
     if database not in profile.databases:
         if profile.databases == ("none",):
-            raise ConfigError(f"{NAMESPACE}:siteProfile {name} runs no database but {NAMESPACE}:database is "
-                              f"{database}; set {NAMESPACE}:siteProfile to {profiles.default_profile(database)}, "
-                              f"or {NAMESPACE}:database to none")
-        raise ConfigError(f"{NAMESPACE}:siteProfile {name} keeps its data in {profile.databases[0]} but "
-                          f"{NAMESPACE}:database is {database}; set {NAMESPACE}:database to {profile.databases[0]}")
+            raise ConfigError(
+                f"{NAMESPACE}:siteProfile {name} runs no database but {NAMESPACE}:database is "
+                f"{database}; set {NAMESPACE}:siteProfile to {profiles.default_profile(database)}, "
+                f"or {NAMESPACE}:database to none"
+            )
+        raise ConfigError(
+            f"{NAMESPACE}:siteProfile {name} keeps its data in {profile.databases[0]} but "
+            f"{NAMESPACE}:database is {database}; set {NAMESPACE}:database to {profile.databases[0]}"
+        )
     for key, attr in (("customPackages", "custom_packages"), ("customCloudConfig", "custom_cloud_config")):
         if values.get(attr) and name != "custom":
-            raise ConfigError(f"{NAMESPACE}:{key} is only used by {NAMESPACE}:siteProfile custom (this stack is "
-                              f"{name}); set siteProfile to custom or remove {key}")
+            raise ConfigError(
+                f"{NAMESPACE}:{key} is only used by {NAMESPACE}:siteProfile custom (this stack is "
+                f"{name}); set siteProfile to custom or remove {key}"
+            )
     if name == "custom" and not values.get("custom_packages"):
-        raise ConfigError(f"{NAMESPACE}:siteProfile custom needs {NAMESPACE}:customPackages, the Debian packages "
-                          "your site runs besides nginx")
+        raise ConfigError(
+            f"{NAMESPACE}:siteProfile custom needs {NAMESPACE}:customPackages, the Debian packages "
+            "your site runs besides nginx"
+        )
 
 
 _ICANN_BEGIN, _ICANN_END = "// ===BEGIN ICANN DOMAINS===", "// ===END ICANN DOMAINS==="
@@ -435,13 +466,16 @@ def registered_domain(domain: str) -> str:
     """The zone a client owns for `domain`: shop.example.co.uk -> example.co.uk (Public Suffix List)."""
     zone = _public_suffixes(domain.rstrip(".").rpartition(".")[2].lower()).privatesuffix(domain)
     if zone is None:
-        raise ConfigError(f"{NAMESPACE}:domain {domain!r} is a public suffix, not a name one can register; "
-                          "write the site's own name, such as shop-example.co.uk")
+        raise ConfigError(
+            f"{NAMESPACE}:domain {domain!r} is a public suffix, not a name one can register; "
+            "write the site's own name, such as shop-example.co.uk"
+        )
     return zone
 
 
-def _first_elsewhere(candidates: tuple[str, ...], primary: geo.Location, *,
-                     provider: geo.Provider = "ovh", storage: bool = False) -> str:
+def _first_elsewhere(
+    candidates: tuple[str, ...], primary: geo.Location, *, provider: geo.Provider = "ovh", storage: bool = False
+) -> str:
     for region in candidates:
         if not geo.locate(provider, region, storage=storage).same_city(primary):
             return region
@@ -471,8 +505,10 @@ def _check_regions(values: dict[str, Any]) -> None:
         )
     if bool(values.get("primary_host")) != bool(values.get("primary_user")):
         given, other = ("primaryHost", "primaryUser") if values.get("primary_host") else ("primaryUser", "primaryHost")
-        raise ConfigError(f"{NAMESPACE}:{given} is set without {NAMESPACE}:{other}; an adopted primary needs both "
-                          "(the server's address and the sudo user redundo logs in as)")
+        raise ConfigError(
+            f"{NAMESPACE}:{given} is set without {NAMESPACE}:{other}; an adopted primary needs both "
+            "(the server's address and the sudo user redundo logs in as)"
+        )
     domain, zone = values.get("domain", ""), values.get("dns_zone", "")
     if zone and not domain:
         raise ConfigError(f"{NAMESPACE}:dnsZone is set without {NAMESPACE}:domain; set the site's domain too")
@@ -490,7 +526,7 @@ def stack_file(stacks_dir: Path, stack: str) -> Path:
 
 def stack_names(stacks_dir: Path) -> list[str]:
     """The stacks that have a settings file, sorted."""
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))
 
 
 def read_stack_file(stacks_dir: Path, stack: str) -> StackSettings:
@@ -530,14 +566,14 @@ def read_text(path: Path) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
+        line = data[: exc.start].count(b"\n") + 1
         raise ConfigError(
             f"{where} is not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}, probably Latin-1); "
             f"convert it with `iconv -f latin1 -t utf-8 {where} -o {where}.utf8 && mv {where}.utf8 {where}`"
         ) from None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _loader():
     """PyYAML's safe loader (libyaml's when PyYAML has it: a fleet reads hundreds of stack files),
     rejecting a key given twice in one mapping as Pulumi's YAML reader does."""
@@ -578,8 +614,10 @@ def parse_stack_document(path: Path, text: str) -> dict[str, Any]:
     try:
         document = yaml.load(text, Loader=_loader()) or {}
     except _DuplicateKey as dup:
-        raise ConfigError(f"{where} sets {dup.key} twice (lines {dup.first} and {dup.again}); "
-                          "keep one (Pulumi rejects duplicate keys)") from None
+        raise ConfigError(
+            f"{where} sets {dup.key} twice (lines {dup.first} and {dup.again}); "
+            "keep one (Pulumi rejects duplicate keys)"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where_in = f" at line {mark.line + 1}" if mark else ""
@@ -588,13 +626,17 @@ def parse_stack_document(path: Path, text: str) -> dict[str, Any]:
         raise ConfigError(f"{where} is not valid YAML{where_in}{detail}; fix the file and run again") from None
     config = document.get("config") if isinstance(document, dict) else None
     if not isinstance(config, dict):
-        raise ConfigError(f"{where} has no `config:` mapping; write the settings under `config:` as "
-                          f"`{NAMESPACE}:tier: basic` (see `redundo init --help`)")
+        raise ConfigError(
+            f"{where} has no `config:` mapping; write the settings under `config:` as "
+            f"`{NAMESPACE}:tier: basic` (see `redundo init --help`)"
+        )
     prefix = f"{NAMESPACE}:"
     for key in config:
         if not isinstance(key, str) or not key:
             raise ConfigError(f"{where} has a config key {key!r} that is not a name; write keys as {NAMESPACE}:tier")
         if ":" not in key:
-            raise ConfigError(f"{where} has the key {key!r} without a namespace, so it would be ignored; "
-                              f"write it as {NAMESPACE}:{key}")
-    return {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
+            raise ConfigError(
+                f"{where} has the key {key!r} without a namespace, so it would be ignored; "
+                f"write it as {NAMESPACE}:{key}"
+            )
+    return {k[len(prefix) :]: v for k, v in config.items() if k.startswith(prefix)}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from redundo.tiers import Tier
 
-__all__ = ["ClientStatus", "read_status", "unknown", "save_status", "load_status", "STATUS_DIR"]
+__all__ = ["STATUS_DIR", "ClientStatus", "load_status", "read_status", "save_status", "unknown"]
 
 STATUS_DIR = Path(".redundo") / "status"
 OK, LATE, MISSING, UNKNOWN = "OK", "LATE", "MISSING", "UNKNOWN"
@@ -57,8 +58,9 @@ def _heartbeat(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
         raise
 
 
-def read_status(stack: str, tier: Tier, outputs: Mapping[str, tuple[Any, bool]], s3: Any, *,
-                now: float | None = None) -> ClientStatus:
+def read_status(
+    stack: str, tier: Tier, outputs: Mapping[str, tuple[Any, bool]], s3: Any, *, now: float | None = None
+) -> ClientStatus:
     """One client's status from its deployed outputs and its vault (heartbeats, snapshots, size)."""
     now = time.time() if now is None else now
     bucket = _value(outputs, "vaultBucket")
@@ -78,12 +80,20 @@ def read_status(stack: str, tier: Tier, outputs: Mapping[str, tuple[Any, bool]],
     standby_ip = _value(outputs, "standbyIpv4")
     mode = _value(outputs, "standbyMode", tier.standby_mode)
     return ClientStatus(
-        stack=stack, tier=tier.name, state=state, rpo_minutes=tier.rpo_minutes, last_backup_age_seconds=age,
-        last_snapshot=beat.get("snapshot_id", "") if beat else "", last_failure=last_failure,
-        snapshot_count=count, vault_bytes=size,
+        stack=stack,
+        tier=tier.name,
+        state=state,
+        rpo_minutes=tier.rpo_minutes,
+        last_backup_age_seconds=age,
+        last_snapshot=beat.get("snapshot_id", "") if beat else "",
+        last_failure=last_failure,
+        snapshot_count=count,
+        vault_bytes=size,
         standby=f"{mode} ({standby_ip})" if standby_ip else f"{mode} (not running)",
-        active_side=_value(outputs, "activeSide", "primary"), monthly_cost_eur=_value(outputs, "monthlyCostEur"),
-        checked_at=now)
+        active_side=_value(outputs, "activeSide", "primary"),
+        monthly_cost_eur=_value(outputs, "monthlyCostEur"),
+        checked_at=now,
+    )
 
 
 def unknown(stack: str, tier: Tier | None, error: str, *, now: float | None = None) -> ClientStatus:
@@ -91,10 +101,21 @@ def unknown(stack: str, tier: Tier | None, error: str, *, now: float | None = No
 
     tier is None when the stack file itself could not be read."""
     return ClientStatus(
-        stack=stack, tier=tier.name if tier else "?", state=UNKNOWN, rpo_minutes=tier.rpo_minutes if tier else 0,
+        stack=stack,
+        tier=tier.name if tier else "?",
+        state=UNKNOWN,
+        rpo_minutes=tier.rpo_minutes if tier else 0,
         last_backup_age_seconds=None,
-        last_snapshot="", last_failure="", snapshot_count=0, vault_bytes=0, standby="-", active_side="-",
-        monthly_cost_eur=None, checked_at=time.time() if now is None else now, error=error)
+        last_snapshot="",
+        last_failure="",
+        snapshot_count=0,
+        vault_bytes=0,
+        standby="-",
+        active_side="-",
+        monthly_cost_eur=None,
+        checked_at=time.time() if now is None else now,
+        error=error,
+    )
 
 
 def save_status(project: Path, status: ClientStatus) -> None:

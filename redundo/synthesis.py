@@ -13,23 +13,24 @@ import base64
 import contextvars
 import hashlib
 import threading
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pulumi
 import pulumi.runtime
 from pulumi import _types
 from pulumi.runtime import resource as _resource
 from pulumi.runtime import rpc
+from pulumi.runtime import settings as _settings
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, _resolve_callbacks
 from pulumi.runtime.proto import provider_pb2, resource_pb2
-from pulumi.runtime import settings as _settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop
 
-__all__ = ["Registered", "Synthesis", "RecordingMocks", "synthesize", "map_wire"]
+__all__ = ["RecordingMocks", "Registered", "Synthesis", "map_wire", "synthesize"]
 
 ACCOUNT_ID = "123456789012"
 
@@ -90,25 +91,59 @@ def _ovh_flavors(args: Mapping[str, Any]) -> dict[str, Any]:
     region = args.get("region", "")
     name = args.get("nameFilter", "")
     flavor = {
-        "available": True, "capabilities": [], "disk": 25.0, "id": f"flavor-{name}-{region}".lower(),
-        "inboundBandwidth": 100.0, "name": name, "osType": "linux",
+        "available": True,
+        "capabilities": [],
+        "disk": 25.0,
+        "id": f"flavor-{name}-{region}".lower(),
+        "inboundBandwidth": 100.0,
+        "name": name,
+        "osType": "linux",
         "planCodes": {"hourly": f"{name}.consumption", "monthly": f"{name}.monthly.postpaid"},
-        "quota": 10.0, "ram": 2048.0, "region": region, "type": "ovh.d2", "vcpus": 1.0,
+        "quota": 10.0,
+        "ram": 2048.0,
+        "region": region,
+        "type": "ovh.d2",
+        "vcpus": 1.0,
     }
-    return {"flavors": [flavor], "id": region, "nameFilter": name, "region": region,
-            "serviceName": args.get("serviceName", "")}
+    return {
+        "flavors": [flavor],
+        "id": region,
+        "nameFilter": name,
+        "region": region,
+        "serviceName": args.get("serviceName", ""),
+    }
 
 
 def _ovh_images(args: Mapping[str, Any]) -> dict[str, Any]:
     """Two Debian releases, as OVH lists several: the program must pick its own by name."""
     region = args.get("region", "")
-    images = [{
-        "creationDate": "2026-08-01T00:00:00Z", "flavorType": "", "id": f"image-debian{release}-{region}".lower(),
-        "minDisk": 0.0, "minRam": 0.0, "name": f"Debian {release}", "planCode": "", "region": region, "size": 3.0,
-        "status": "active", "tags": [], "type": "linux", "user": "debian", "visibility": "public",
-    } for release in (12, 13)]
-    return {"flavorType": "", "id": region, "images": images, "osType": "linux", "region": region,
-            "serviceName": args.get("serviceName", "")}
+    images = [
+        {
+            "creationDate": "2026-08-01T00:00:00Z",
+            "flavorType": "",
+            "id": f"image-debian{release}-{region}".lower(),
+            "minDisk": 0.0,
+            "minRam": 0.0,
+            "name": f"Debian {release}",
+            "planCode": "",
+            "region": region,
+            "size": 3.0,
+            "status": "active",
+            "tags": [],
+            "type": "linux",
+            "user": "debian",
+            "visibility": "public",
+        }
+        for release in (12, 13)
+    ]
+    return {
+        "flavorType": "",
+        "id": region,
+        "images": images,
+        "osType": "linux",
+        "region": region,
+        "serviceName": args.get("serviceName", ""),
+    }
 
 
 def _mock_host_key(seed: str) -> str:
@@ -163,7 +198,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif t == "random:index/randomPassword:RandomPassword":
             state["result"] = f"mock-password-of-{args.name}"
         elif t == "random:index/randomId:RandomId":
-            digest = hashlib.sha256(args.name.encode()).hexdigest()[:2 * int(state.get("byteLength", 4))]
+            digest = hashlib.sha256(args.name.encode()).hexdigest()[: 2 * int(state.get("byteLength", 4))]
             state |= {"hex": digest, "dec": str(int(digest, 16))}
             rid = digest
         elif t == "ovh:CloudProject/instance:Instance":
@@ -179,7 +214,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif t == "command:remote:Command":
             # What the host prints: its public key for the command that reads it, nothing otherwise.
             create = str(state.get("create", ""))
-            state["stdout"] = (_mock_host_key(args.name) + "\n" if create.endswith("ssh_host_ed25519_key.pub") else "")
+            state["stdout"] = _mock_host_key(args.name) + "\n" if create.endswith("ssh_host_ed25519_key.pub") else ""
             state["stderr"] = ""
         elif t == "ovh:CloudProject/user:User":
             rid = f"user-{args.name}"
@@ -193,8 +228,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             for key in request.additionalSecretOutputs:
                 if key in state and not rpc.is_rpc_secret(state[key]):
                     state[key] = rpc.wrap_rpc_secret(state[key])
-        record = Registered(t, args.name, dict(args.inputs), bool(args.custom), args.provider or "", rid,
-                            outputs=state)
+        record = Registered(t, args.name, dict(args.inputs), bool(args.custom), args.provider or "", rid, outputs=state)
         with self.lock:
             self.resources.append(record)
         self.tls.last = record
@@ -208,8 +242,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.token == "ovh:CloudProject/getImages:getImages":
             return _ovh_images(args.args)
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci",
-                    "userId": "AIDAEXAMPLE", "id": ACCOUNT_ID}
+            return {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci",
+                "userId": "AIDAEXAMPLE",
+                "id": ACCOUNT_ID,
+            }
         return {}
 
 
@@ -268,12 +306,20 @@ class _Monitor(pulumi.runtime.mocks.MockMonitor):
                 if registered is None:
                     raise Exception(f"unknown resource {args['urn']}")
                 return resource_pb2.ResourceInvokeResponse(
-                    failures=None, **{"return": _finish(rpc.serialize_properties(registered._asdict(), {}))})
+                    failures=None, **{"return": _finish(rpc.serialize_properties(registered._asdict(), {}))}
+                )
             answer = self.mocks.call(MockCallArgs(token=request.tok, args=args, provider=request.provider))
-            ret, failures = (answer, None) if isinstance(answer, dict) else (answer[0], [
-                provider_pb2.CheckFailure(property=prop, reason=reason) for prop, reason in answer[1]])
+            ret, failures = (
+                (answer, None)
+                if isinstance(answer, dict)
+                else (
+                    answer[0],
+                    [provider_pb2.CheckFailure(property=prop, reason=reason) for prop, reason in answer[1]],
+                )
+            )
             return resource_pb2.ResourceInvokeResponse(
-                failures=failures, **{"return": _finish(rpc.serialize_properties(ret, {}))})
+                failures=failures, **{"return": _finish(rpc.serialize_properties(ret, {}))}
+            )
         finally:
             self._note_loop()
 
@@ -281,9 +327,11 @@ class _Monitor(pulumi.runtime.mocks.MockMonitor):
         try:
             _ensure_event_loop()
             state = rpc.deserialize_properties(request.properties)
-            id_, state = self.mocks.new_resource(MockResourceArgs(
-                typ=request.type, name=request.name, inputs=state, provider=request.provider,
-                resource_id=request.id))
+            id_, state = self.mocks.new_resource(
+                MockResourceArgs(
+                    typ=request.type, name=request.name, inputs=state, provider=request.provider, resource_id=request.id
+                )
+            )
             props = _finish(rpc.serialize_properties(state, {}))
             urn = self.make_urn(request.parent, request.type, request.name)
             self.resources[urn] = self.ResourceRegistration(urn, id_, state)
@@ -322,7 +370,6 @@ class _Monitor(pulumi.runtime.mocks.MockMonitor):
             }
         return response
 
-
     def _register(self, request):
         # As MockMonitor.RegisterResource, the reply serialized without pumping an event loop.
         urn = self.make_urn(request.parent, request.type, request.name)
@@ -330,10 +377,17 @@ class _Monitor(pulumi.runtime.mocks.MockMonitor):
             return resource_pb2.RegisterResourceResponse(urn=urn)
         _ensure_event_loop()
         inputs = rpc.deserialize_properties(request.object)
-        id_, state = self.mocks.new_resource(MockResourceArgs(
-            typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
-            resource_id=request.importId, custom=request.custom or False,
-            transforms=_resolve_callbacks(request.transforms)))
+        id_, state = self.mocks.new_resource(
+            MockResourceArgs(
+                typ=request.type,
+                name=request.name,
+                inputs=inputs,
+                provider=request.provider,
+                resource_id=request.importId,
+                custom=request.custom or False,
+                transforms=_resolve_callbacks(request.transforms),
+            )
+        )
         obj = _finish(rpc.serialize_properties(state, {}))
         self.resources[urn] = self.ResourceRegistration(urn, id_, state)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj)
@@ -377,13 +431,21 @@ def _once_per_class(compute: Callable[[type], Any]) -> Callable[[type], Any]:
 # annotations, a fresh class each time) at every registration and every set of outputs; they
 # depend on the class alone, and over many stacks that was a tenth of the work. Its callers only
 # read the dicts.
-_PER_CLASS = {name: _once_per_class(getattr(_types, name))
-              for name in ("resource_types", "resource_pulumi_to_py_names", "resource_py_to_pulumi_names")}
+_PER_CLASS = {
+    name: _once_per_class(getattr(_types, name))
+    for name in ("resource_types", "resource_pulumi_to_py_names", "resource_py_to_pulumi_names")
+}
 
 
-def synthesize(program: Callable[[], Any], *, project: str, stack: str,
-               config: Mapping[str, str] | None = None, preview: bool = False,
-               mocks: RecordingMocks | None = None) -> Synthesis:
+def synthesize(
+    program: Callable[[], Any],
+    *,
+    project: str,
+    stack: str,
+    config: Mapping[str, str] | None = None,
+    preview: bool = False,
+    mocks: RecordingMocks | None = None,
+) -> Synthesis:
     """Run `program` as stack `stack` of `project` with `config` ("ns:key" -> string) under mocks
     (`mocks`, or fresh RecordingMocks)."""
     mocks = mocks if mocks is not None else RecordingMocks(preview=preview)
@@ -421,8 +483,7 @@ def synthesize(program: Callable[[], Any], *, project: str, stack: str,
             loop.run_until_complete(run_pulumi_func(body))
             for key, value in root.outputs.items():
                 if isinstance(value, pulumi.Output):
-                    exports[key] = (loop.run_until_complete(value.future()),
-                                    loop.run_until_complete(value.is_secret()))
+                    exports[key] = (loop.run_until_complete(value.future()), loop.run_until_complete(value.is_secret()))
                 else:
                     exports[key] = (value, False)
         finally:

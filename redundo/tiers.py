@@ -11,7 +11,7 @@ from typing import Literal
 
 from redundo.errors import ConfigError
 
-__all__ = ["Tier", "TIERS", "TIER_NAMES", "StandbyMode", "get_tier"]
+__all__ = ["TIERS", "TIER_NAMES", "StandbyMode", "Tier", "get_tier"]
 
 StandbyMode = Literal["cold", "pilot", "warm"]
 
@@ -79,8 +79,7 @@ TIERS: dict[str, Tier] = {
         automatic_failover=False,
         verify_subset_percent=2,
         survives=_COMMON_SURVIVES,
-        does_not_survive=_COMMON_GAPS
-        + ("ransomware holding the primary's key longer than 30 days",),
+        does_not_survive=_COMMON_GAPS + ("ransomware holding the primary's key longer than 30 days",),
     ),
     "standard": Tier(
         name="standard",
@@ -95,8 +94,7 @@ TIERS: dict[str, Tier] = {
         dns_ttl_seconds=300,
         automatic_failover=False,
         verify_subset_percent=5,
-        survives=_COMMON_SURVIVES
-        + ("ransomware on the primary, found within 90 days",),
+        survives=_COMMON_SURVIVES + ("ransomware on the primary, found within 90 days",),
         does_not_survive=_COMMON_GAPS + ("an attacker holding the vault's administrator account",),
     ),
     "premium": Tier(
@@ -130,6 +128,4 @@ def get_tier(name: str) -> Tier:
     try:
         return TIERS[name]
     except KeyError:
-        raise ConfigError(
-            f"unknown tier {name!r}; choose one of: {', '.join(TIER_NAMES)}"
-        ) from None
+        raise ConfigError(f"unknown tier {name!r}; choose one of: {', '.join(TIER_NAMES)}") from None

@@ -63,7 +63,8 @@ def undelete(s3: Any, bucket: str, *, since: datetime | None = None, dry_run: bo
             result.markers_removed.append(key)
         else:
             if not dry_run:
-                s3.copy_object(Bucket=bucket, Key=key,
-                               CopySource={"Bucket": bucket, "Key": key, "VersionId": good["VersionId"]})
+                s3.copy_object(
+                    Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": key, "VersionId": good["VersionId"]}
+                )
             result.versions_restored.append(key)
     return result

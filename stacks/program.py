@@ -18,6 +18,7 @@ _lazy_sdk.install()
 import pulumi_aws as aws  # noqa: E402
 import pulumi_ovh as ovh  # noqa: E402
 from redundo.components.redundant_site import RedundantSite  # noqa: E402
+
 from redundo.pricing import estimate  # noqa: E402
 from redundo.settings import CONFIG_KEYS, NAMESPACE, StackSettings, parse_settings  # noqa: E402
 
@@ -51,33 +52,37 @@ def main() -> None:
         # One AWS provider serves every region: pulumi-aws 7 takes a region on each resource, so
         # the provider's own region only matters for IAM, which is global.
         providers["aws"] = aws.Provider("aws", region=aws_regions[0], default_tags={"tags": tags})
-    site = RedundantSite(settings.stack, {
-        "tier": tier,
-        "service_name": settings.ovh_service_name,
-        "ssh_public_key": settings.ssh_public_key,
-        "primary_region": settings.primary_region,
-        "primary_flavor": settings.primary_flavor,
-        "vault_backend": settings.backup_provider,
-        "vault_region": settings.backup_region,
-        "standby_provider": settings.standby_provider,
-        "standby_region": settings.standby_region,
-        "standby_size": settings.standby_size.size,
-        "admin_cidrs": list(settings.admin_cidrs),
-        "active_side": settings.active_side,
-        "domain": settings.domain,
-        "dns_zone": settings.dns_zone,
-        "site_paths": list(settings.site_paths),
-        "database": settings.database,
-        "database_name": settings.database_name,
-        "switch_token": settings.switched_at,
-        "site_profile": settings.site_profile,
-        "profile": settings.profile,
-        "custom_cloud_config": settings.custom_cloud_config,
-        "primary_host": settings.primary_host,
-        "primary_user": settings.primary_user,
-        "primary_port": settings.primary_port,
-        **ssh_access(),
-    }, pulumi.ResourceOptions(providers=providers))
+    site = RedundantSite(
+        settings.stack,
+        {
+            "tier": tier,
+            "service_name": settings.ovh_service_name,
+            "ssh_public_key": settings.ssh_public_key,
+            "primary_region": settings.primary_region,
+            "primary_flavor": settings.primary_flavor,
+            "vault_backend": settings.backup_provider,
+            "vault_region": settings.backup_region,
+            "standby_provider": settings.standby_provider,
+            "standby_region": settings.standby_region,
+            "standby_size": settings.standby_size.size,
+            "admin_cidrs": list(settings.admin_cidrs),
+            "active_side": settings.active_side,
+            "domain": settings.domain,
+            "dns_zone": settings.dns_zone,
+            "site_paths": list(settings.site_paths),
+            "database": settings.database,
+            "database_name": settings.database_name,
+            "switch_token": settings.switched_at,
+            "site_profile": settings.site_profile,
+            "profile": settings.profile,
+            "custom_cloud_config": settings.custom_cloud_config,
+            "primary_host": settings.primary_host,
+            "primary_user": settings.primary_user,
+            "primary_port": settings.primary_port,
+            **ssh_access(),
+        },
+        pulumi.ResourceOptions(providers=providers),
+    )
 
     cost = estimate(settings)
     pulumi.export("tier", tier.name)

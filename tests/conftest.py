@@ -20,8 +20,11 @@ SERVICE = "0123456789abcdef0123456789abcdef"
 # A shell that starts the suite in the background (`cmd &`) ignores SIGINT in every process below
 # it, and Python then leaves Ctrl-C ignored. A command whose Ctrl-C a test checks runs behind this
 # prefix: SIGINT back to its default, as under a terminal, then exec of the command (same pid).
-CTRL_C_AS_FROM_A_TERMINAL = [sys.executable, "-c", "import os, signal, sys; "
-                             "signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"]
+CTRL_C_AS_FROM_A_TERMINAL = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])",
+]
 
 
 def example_config(**overrides: Any) -> dict[str, Any]:

@@ -16,10 +16,19 @@ from semver import VersionInfo
 
 from redundo.errors import CtrlC
 
-HISTORY = [{
-    "kind": "update", "startTime": "2026-11-26T10:00:00.000Z", "message": "", "environment": {}, "config": {},
-    "result": "succeeded", "endTime": "2026-11-26T10:03:00.000Z", "resourceChanges": {"create": 24}, "version": 1,
-}]
+HISTORY = [
+    {
+        "kind": "update",
+        "startTime": "2026-11-26T10:00:00.000Z",
+        "message": "",
+        "environment": {},
+        "config": {},
+        "result": "succeeded",
+        "endTime": "2026-11-26T10:03:00.000Z",
+        "resourceChanges": {"create": 24},
+        "version": 1,
+    }
+]
 
 
 def resource_events(urn: str, type_: str, op: str = "create") -> list[dict[str, Any]]:
@@ -33,23 +42,28 @@ def replace_events(urn: str, type_: str, keys: list[str]) -> list[dict[str, Any]
     diff = {k: {"diffKind": "update-replace", "inputDiff": True} for k in keys}
     steps = []
     for op in ("create-replacement", "replace", "delete-replaced"):
-        meta = {"op": op, "urn": urn, "type": type_, "provider": "", "keys": keys, "diffs": keys,
-                "detailedDiff": diff}
+        meta = {"op": op, "urn": urn, "type": type_, "provider": "", "keys": keys, "diffs": keys, "detailedDiff": diff}
         steps.append({"resourcePreEvent": {"metadata": meta}})
     return steps
 
 
 def summary_event(**changes: int) -> dict[str, Any]:
-    return {"summaryEvent": {"maybeCorrupt": False, "durationSeconds": 1, "resourceChanges": changes,
-                             "PolicyPacks": {}}}
+    return {
+        "summaryEvent": {"maybeCorrupt": False, "durationSeconds": 1, "resourceChanges": changes, "PolicyPacks": {}}
+    }
 
 
 class FakePulumiCommand(auto.PulumiCommand):
     """Records calls; answers `stack output`, `stack history`; streams scripted events for runs."""
 
-    def __init__(self, events: list[dict[str, Any]] | None = None, outputs: dict[str, Any] | None = None,
-                 secret_outputs: tuple[str, ...] = (), fail: dict[str, str] | None = None,
-                 verb_events: dict[str, list[dict[str, Any]]] | None = None):
+    def __init__(
+        self,
+        events: list[dict[str, Any]] | None = None,
+        outputs: dict[str, Any] | None = None,
+        secret_outputs: tuple[str, ...] = (),
+        fail: dict[str, str] | None = None,
+        verb_events: dict[str, list[dict[str, Any]]] | None = None,
+    ):
         # super().__init__ would run `pulumi version`; the SDK only needs these two attributes.
         self.command = "pulumi"
         self.version = VersionInfo.parse("3.200.0")  # below 3.206: events go to a log file
@@ -90,8 +104,10 @@ class FakePulumiCommand(auto.PulumiCommand):
             raise create_command_error(CommandResult(stdout="", stderr=f"error: {self.fail[verb]}", code=255))
         stdout = ""
         if args[:2] == ["stack", "output"]:
-            shown = {k: (v if "--show-secrets" in args or k not in self.secret_outputs else "[secret]")
-                     for k, v in self.outputs.items()}
+            shown = {
+                k: (v if "--show-secrets" in args or k not in self.secret_outputs else "[secret]")
+                for k, v in self.outputs.items()
+            }
             stdout = json.dumps(shown)
         elif args[:2] == ["stack", "history"]:
             stdout = json.dumps(HISTORY)
@@ -100,8 +116,12 @@ class FakePulumiCommand(auto.PulumiCommand):
                 self.imported = json.load(handle)
             self.state = list((self.imported.get("deployment") or {}).get("resources") or [])
         elif args[:2] == ["stack", "export"]:
-            stdout = json.dumps({"version": 3, "deployment": {"manifest": {}, "resources": self.state,
-                                                              "pending_operations": self.pending}})
+            stdout = json.dumps(
+                {
+                    "version": 3,
+                    "deployment": {"manifest": {}, "resources": self.state, "pending_operations": self.pending},
+                }
+            )
         return CommandResult(stdout=stdout, stderr="", code=0)
 
     @staticmethod

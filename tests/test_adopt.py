@@ -16,8 +16,13 @@ from tests.sshd import sshd  # noqa: F401  (fixture)
 
 
 def _redundo(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(Path(sys.executable).parent / "redundo"), "--project", str(project), *args],
-                          capture_output=True, text=True, timeout=300, env={"COLUMNS": "300", "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "redundo"), "--project", str(project), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"COLUMNS": "300", "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"},
+    )
 
 
 @pytest.fixture
@@ -29,10 +34,28 @@ def project(tmp_path) -> Path:
 
 
 def _init(project: Path, sshd, *extra: str) -> subprocess.CompletedProcess:
-    return _redundo(project, "init", "shop", "--domain", "shop-example.fr", "--tier", "standard",
-                    "--ovh-service-name", SERVICE, "--ssh-key", str(project / "key.pub"),
-                    "--adopt", sshd.host, "--user", sshd.user, "--port", str(sshd.port),
-                    "--identity", str(sshd.identity), *extra)
+    return _redundo(
+        project,
+        "init",
+        "shop",
+        "--domain",
+        "shop-example.fr",
+        "--tier",
+        "standard",
+        "--ovh-service-name",
+        SERVICE,
+        "--ssh-key",
+        str(project / "key.pub"),
+        "--adopt",
+        sshd.host,
+        "--user",
+        sshd.user,
+        "--port",
+        str(sshd.port),
+        "--identity",
+        str(sshd.identity),
+        *extra,
+    )
 
 
 def test_init_adopt_inspects_the_host_over_ssh_and_writes_a_validated_stack(project, sshd, mariadb, postgresql):
@@ -48,7 +71,10 @@ def test_init_adopt_inspects_the_host_over_ssh_and_writes_a_validated_stack(proj
     assert "(trusted on first use" in out and "SHA256:" in out
     config = yaml.safe_load((project / "stacks" / "Pulumi.shop.yaml").read_text())["config"]
     assert (config["redundo:primaryHost"], config["redundo:primaryUser"], config["redundo:primaryPort"]) == (
-        "127.0.0.1", sshd.user, sshd.port)
+        "127.0.0.1",
+        sshd.user,
+        sshd.port,
+    )
     assert config["redundo:database"] == "mysql"  # MariaDB holds databases, so its dump is taken
     assert config["redundo:siteProfile"] == "wordpress"  # the profile that runs MySQL: the standby gets it too
     assert config["redundo:databaseName"] in databases
@@ -70,8 +96,19 @@ def test_init_adopt_refuses_a_host_that_does_not_present_the_given_key(project, 
 
 
 def test_init_adopt_needs_a_user(project):
-    done = _redundo(project, "init", "shop", "--domain", "shop-example.fr", "--ovh-service-name", SERVICE,
-                    "--ssh-key", str(project / "key.pub"), "--adopt", "127.0.0.1")
+    done = _redundo(
+        project,
+        "init",
+        "shop",
+        "--domain",
+        "shop-example.fr",
+        "--ovh-service-name",
+        SERVICE,
+        "--ssh-key",
+        str(project / "key.pub"),
+        "--adopt",
+        "127.0.0.1",
+    )
     assert done.returncode == 2
     assert done.stderr.strip() == "error: --adopt needs --user, the sudo user redundo logs in as on that server"
     assert not (project / "stacks" / "Pulumi.shop.yaml").exists()
@@ -80,9 +117,12 @@ def test_init_adopt_needs_a_user(project):
 def test_adopt_parse_backs_up_a_root_once_and_counts_its_size_once():
     from redundo.adopt import parse
 
-    facts = parse("h", "os=Debian GNU/Linux 13\nweb=nginx\nsite_path=/var/www/shop\nsite_bytes=3000 /var/www/shop\n"
-                       "site_path=/var/www\nsite_bytes=5000 /var/www\nwordpress=/var/www/shop\n"
-                       "mysql_db=shop\npostgresql_db=app\ndisk=10 20\n")
+    facts = parse(
+        "h",
+        "os=Debian GNU/Linux 13\nweb=nginx\nsite_path=/var/www/shop\nsite_bytes=3000 /var/www/shop\n"
+        "site_path=/var/www\nsite_bytes=5000 /var/www\nwordpress=/var/www/shop\n"
+        "mysql_db=shop\npostgresql_db=app\ndisk=10 20\n",
+    )
     assert facts.site_paths == ["/var/www"] and facts.site_bytes == 5000
     assert (facts.database, facts.profile) == ("mysql", "wordpress")
     assert facts.stack_keys() == {"sitePaths": ["/var/www"], "database": "mysql", "dataGb": 1, "databaseName": "shop"}

@@ -51,7 +51,9 @@ def test_agent_cloud_config_passes_cloud_init_schema(tier, role, tmp_path):
 @pytest.mark.parametrize("role", ["primary", "standby"])
 def test_agent_cloud_config_top_level_keys_are_cloud_inits_own(role):
     """`cloud-init schema` 22.4 accepts a misspelt top-level key; check them against its schema file."""
-    schema_files = list(Path("/usr/lib/python3/dist-packages/cloudinit/config/schemas").glob("schema-cloud-config-*.json"))
+    schema_files = list(
+        Path("/usr/lib/python3/dist-packages/cloudinit/config/schemas").glob("schema-cloud-config-*.json")
+    )
     if not schema_files:
         _tool("cloud-init")  # fails in CI when cloud-init is missing
         pytest.skip("cloud-init's schema file is not installed")
@@ -88,21 +90,36 @@ def test_agent_units_pass_systemd_analyze(tier, tmp_path):
     analyze = _tool("systemd-analyze")
     for name, text in agent.all_units(TIERS[tier]).items():
         (tmp_path / name).write_text(text.replace("/usr/local/sbin/", "/bin/true #"))
-    done = subprocess.run([analyze, "verify", *sorted(str(p) for p in tmp_path.iterdir())],
-                          capture_output=True, text=True)
-    problems = [l for l in done.stderr.splitlines() if "Unknown key" in l or "Unknown section" in l
-                or "Invalid" in l or "Failed to parse" in l]
+    done = subprocess.run(
+        [analyze, "verify", *sorted(str(p) for p in tmp_path.iterdir())], capture_output=True, text=True
+    )
+    problems = [
+        l
+        for l in done.stderr.splitlines()
+        if "Unknown key" in l or "Unknown section" in l or "Invalid" in l or "Failed to parse" in l
+    ]
     assert problems == [], problems
 
 
 def test_agent_settings_file_is_shell_quoted(tmp_path):
-    text = agent.settings_file(agent.AgentSettings.for_tier(
-        TIERS["basic"], vault_endpoint="https://s3.eu-west-3.amazonaws.com", vault_bucket="b", vault_region="eu-west-3",
-        backup_host="h", site_paths=("/var/www", "/srv/it's here")))
+    text = agent.settings_file(
+        agent.AgentSettings.for_tier(
+            TIERS["basic"],
+            vault_endpoint="https://s3.eu-west-3.amazonaws.com",
+            vault_bucket="b",
+            vault_region="eu-west-3",
+            backup_host="h",
+            site_paths=("/var/www", "/srv/it's here"),
+        )
+    )
     path = tmp_path / "conf"
     path.write_text(text)
-    done = subprocess.run(["bash", "-c", f'. "{path}"; printf "%s|" "${{SITE_PATHS[@]}}" "$KEEP_DAILY"'],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["bash", "-c", f'. "{path}"; printf "%s|" "${{SITE_PATHS[@]}}" "$KEEP_DAILY"'],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert done.stdout == "/var/www|/srv/it's here|30|"
 
 
@@ -121,19 +138,36 @@ def test_agent_watchdog_takes_over_after_the_limit_and_repoints_dns(tmp_path, se
     script = tmp_path / "redundo-watchdog"
     script.write_text(agent.script("redundo-watchdog"))
     script.chmod(0o755)
-    env = {**os.environ, "REDUNDO_CONF": str(conf), "WATCH_URL": "http://127.0.0.1:9/", "WATCH_HOST": "shop.fr",
-           "DNS_ZONE": "shop.fr", "DNS_RECORD_ID": "4242", "SELF_IP": "198.51.100.9", "OVH_CLIENT_ID": "id",
-           "OVH_CLIENT_SECRET": "secret", "OVH_API": base, "OVH_TOKEN_URL": f"{base}/token",
-           "WATCH_FAIL_LIMIT": "3", "REDUNDO_SERVE_CHECK": "true"}
+    env = {
+        **os.environ,
+        "REDUNDO_CONF": str(conf),
+        "WATCH_URL": "http://127.0.0.1:9/",
+        "WATCH_HOST": "shop.fr",
+        "DNS_ZONE": "shop.fr",
+        "DNS_RECORD_ID": "4242",
+        "SELF_IP": "198.51.100.9",
+        "OVH_CLIENT_ID": "id",
+        "OVH_CLIENT_SECRET": "secret",
+        "OVH_API": base,
+        "OVH_TOKEN_URL": f"{base}/token",
+        "WATCH_FAIL_LIMIT": "3",
+        "REDUNDO_SERVE_CHECK": "true",
+    }
     if not serves:
         env["REDUNDO_SERVE_CHECK"] = "false"
     # stand-ins for systemctl and the restore that record their calls
-    fake = _fakebin(tmp_path, systemctl=f'echo "systemctl $*" >> {events}\n',
-                    restore=f"echo restore >> {events}\ntouch {restored}\n")
+    fake = _fakebin(
+        tmp_path,
+        systemctl=f'echo "systemctl $*" >> {events}\n',
+        restore=f"echo restore >> {events}\ntouch {restored}\n",
+    )
     env["PATH"] = f"{fake}:{os.environ['PATH']}"
     env["REDUNDO_RESTORE"] = str(fake / "restore")
-    stop_following = ["systemctl disable --now redundo-restore.timer",
-                      "systemctl show -p ActiveState --value redundo-restore.service", "restore"]
+    stop_following = [
+        "systemctl disable --now redundo-restore.timer",
+        "systemctl show -p ActiveState --value redundo-restore.service",
+        "restore",
+    ]
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "watchdog.armed").write_text("2026-11-26T10:00:00Z\n")  # the primary served once
     try:
@@ -146,7 +180,8 @@ def test_agent_watchdog_takes_over_after_the_limit_and_repoints_dns(tmp_path, se
                 # Restored, but the take-over check fails: the site's name must not move here.
                 assert done.returncode == 1 and done.stderr.strip().splitlines()[-1] == (
                     "redundo-watchdog: restored, but this host does not serve shop.fr yet: the site's name stays; "
-                    "the next check retries")
+                    "the next check retries"
+                )
             else:
                 assert done.returncode == 0, done.stderr
         if not serves:
@@ -156,11 +191,14 @@ def test_agent_watchdog_takes_over_after_the_limit_and_repoints_dns(tmp_path, se
             assert (tmp_path / "state" / "watchdog.follow-stopped").exists()
             # Then the primary answers again (the API stand-in answers 200): following starts again.
             events.unlink()
-            done = subprocess.run([str(script)], env={**env, "WATCH_URL": f"{base}/"}, capture_output=True,
-                                  text=True, timeout=60)
+            done = subprocess.run(
+                [str(script)], env={**env, "WATCH_URL": f"{base}/"}, capture_output=True, text=True, timeout=60
+            )
             assert done.returncode == 0, done.stderr
-            assert done.stderr.strip() == ("redundo-watchdog: the primary answers again (HTTP 200): the take-over "
-                                           "is off and redundo-restore.timer follows it again")
+            assert done.stderr.strip() == (
+                "redundo-watchdog: the primary answers again (HTTP 200): the take-over "
+                "is off and redundo-restore.timer follows it again"
+            )
             assert events.read_text().splitlines() == ["api GET /", "systemctl enable --now redundo-restore.timer"]
             assert not (tmp_path / "state" / "watchdog.follow-stopped").exists()
             return
@@ -168,12 +206,18 @@ def test_agent_watchdog_takes_over_after_the_limit_and_repoints_dns(tmp_path, se
         api.shutdown()
     assert restored.exists()
     assert events.read_text().splitlines() == stop_following + [
-        "api POST /token", "api PUT /domain/zone/shop.fr/record/4242", "api POST /domain/zone/shop.fr/refresh"]
+        "api POST /token",
+        "api PUT /domain/zone/shop.fr/record/4242",
+        "api POST /domain/zone/shop.fr/refresh",
+    ]
     assert not (tmp_path / "state" / "watchdog.follow-stopped").exists()
     notice = (tmp_path / "state" / "BACKUPS-NOT-RUNNING").read_text()
     assert "NO BACKUPS RUN until 'redundo failover' gives it the writer key" in notice
-    assert [(m, p) for m, p, _ in requests] == [("POST", "/token"), ("PUT", "/domain/zone/shop.fr/record/4242"),
-                                                ("POST", "/domain/zone/shop.fr/refresh")]
+    assert [(m, p) for m, p, _ in requests] == [
+        ("POST", "/token"),
+        ("PUT", "/domain/zone/shop.fr/record/4242"),
+        ("POST", "/domain/zone/shop.fr/refresh"),
+    ]
     assert json.loads(requests[1][2]) == {"target": "198.51.100.9"}
     assert (tmp_path / "state" / "watchdog.took-over").exists()  # attempts 4 and 5 did nothing more
 
@@ -193,11 +237,23 @@ def _watchdog_env(tmp_path, fake, **extra) -> dict:
     conf.write_text(f"STATE_DIR={tmp_path / 'state'}\n")
     (tmp_path / "state").mkdir(exist_ok=True)
     (tmp_path / "state" / "watchdog.armed").write_text("2026-11-26T10:00:00Z\n")
-    return {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "REDUNDO_CONF": str(conf),
-            "WATCH_URL": "http://127.0.0.1:9/", "WATCH_HOST": "shop.fr", "DNS_ZONE": "shop.fr",
-            "DNS_RECORD_ID": "4242", "SELF_IP": "198.51.100.9", "OVH_CLIENT_ID": "id", "OVH_CLIENT_SECRET": "s",
-            "OVH_API": "http://127.0.0.1:9", "OVH_TOKEN_URL": "http://127.0.0.1:9/token", "WATCH_FAIL_LIMIT": "1",
-            "REDUNDO_SERVE_CHECK": "true", **extra}
+    return {
+        **os.environ,
+        "PATH": f"{fake}:{os.environ['PATH']}",
+        "REDUNDO_CONF": str(conf),
+        "WATCH_URL": "http://127.0.0.1:9/",
+        "WATCH_HOST": "shop.fr",
+        "DNS_ZONE": "shop.fr",
+        "DNS_RECORD_ID": "4242",
+        "SELF_IP": "198.51.100.9",
+        "OVH_CLIENT_ID": "id",
+        "OVH_CLIENT_SECRET": "s",
+        "OVH_API": "http://127.0.0.1:9",
+        "OVH_TOKEN_URL": "http://127.0.0.1:9/token",
+        "WATCH_FAIL_LIMIT": "1",
+        "REDUNDO_SERVE_CHECK": "true",
+        **extra,
+    }
 
 
 def _watchdog(tmp_path, env) -> subprocess.CompletedProcess:
@@ -213,35 +269,50 @@ def test_agent_watchdog_waits_for_a_follow_restore_under_way_before_its_own(tmp_
     join it); the take-over's restore starts after it ended, or not at all past the wait limit."""
     events = tmp_path / "events"
     # The follow run is "activating" for its first `runs_for` looks, then over.
-    fake = _fakebin(tmp_path, systemctl=f"""echo "systemctl $*" >> {events}
+    fake = _fakebin(
+        tmp_path,
+        systemctl=f"""echo "systemctl $*" >> {events}
 if [ "$1" = show ]; then
   n=$(( $(cat {tmp_path}/looks 2>/dev/null || echo 0) + 1 )); echo $n > {tmp_path}/looks
   if [ $n -le {runs_for} ]; then echo activating; else echo inactive; fi
 fi
-""", restore=f"echo restore >> {events}\n")
-    done = _watchdog(tmp_path, _watchdog_env(tmp_path, fake, REDUNDO_RESTORE=str(fake / "restore"),
-                                             REDUNDO_SERVE_CHECK="false", REDUNDO_WAIT_LIMIT="3"))
+""",
+        restore=f"echo restore >> {events}\n",
+    )
+    done = _watchdog(
+        tmp_path,
+        _watchdog_env(
+            tmp_path, fake, REDUNDO_RESTORE=str(fake / "restore"), REDUNDO_SERVE_CHECK="false", REDUNDO_WAIT_LIMIT="3"
+        ),
+    )
     said = done.stderr.strip().splitlines()
     assert "redundo-watchdog: a follow restore (redundo-restore.service) is under way: waiting for it to end" in said
     looks = ["systemctl show -p ActiveState --value redundo-restore.service"]
     if runs_for < 3:
         # It waited, then restored (the stand-in serve check fails, so the name stays).
-        assert events.read_text().splitlines() == (["systemctl disable --now redundo-restore.timer"]
-                                                   + looks * (runs_for + 1) + ["restore"])
+        assert events.read_text().splitlines() == (
+            ["systemctl disable --now redundo-restore.timer"] + looks * (runs_for + 1) + ["restore"]
+        )
         assert said[-1].startswith("redundo-watchdog: restored, but this host does not serve shop.fr yet")
     else:
         assert events.read_text().splitlines() == ["systemctl disable --now redundo-restore.timer"] + looks * 4
-        assert said[-1] == ("redundo-watchdog: a follow restore (redundo-restore.service) still runs after 3 s: "
-                            "no take-over; the next check retries")
+        assert said[-1] == (
+            "redundo-watchdog: a follow restore (redundo-restore.service) still runs after 3 s: "
+            "no take-over; the next check retries"
+        )
     assert done.returncode == 1
 
 
-@pytest.mark.parametrize(("systemctl", "said"), [
-    # `systemctl disable --now redundo-restore.timer` fails: the follow restore could run on.
-    ("exit 1\n", "could not stop redundo-restore.timer"),
-    # `systemctl show` fails (systemd busy): no proof that no follow restore runs.
-    ('[ "$1" = show ] && exit 1\nexit 0\n', "could not read the state of redundo-restore.service"),
-], ids=["timer-not-stopped", "state-unreadable"])
+@pytest.mark.parametrize(
+    ("systemctl", "said"),
+    [
+        # `systemctl disable --now redundo-restore.timer` fails: the follow restore could run on.
+        ("exit 1\n", "could not stop redundo-restore.timer"),
+        # `systemctl show` fails (systemd busy): no proof that no follow restore runs.
+        ('[ "$1" = show ] && exit 1\nexit 0\n', "could not read the state of redundo-restore.service"),
+    ],
+    ids=["timer-not-stopped", "state-unreadable"],
+)
 def test_agent_watchdog_does_not_take_over_unless_it_knows_no_follow_restore_runs(tmp_path, systemctl, said):
     """No restore, no take-over, the site's name stays; the next check retries."""
     fake = _fakebin(tmp_path, systemctl=systemctl)
@@ -257,7 +328,8 @@ def test_agent_watchdog_says_so_when_its_restore_fails_and_moves_nothing(tmp_pat
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (
         "redundo-watchdog: the restore failed (see its log: journalctl -u redundo-restore.service): the site's "
-        "name stays; the next check retries")
+        "name stays; the next check retries"
+    )
     assert not (tmp_path / "state" / "watchdog.moving-name").exists()
 
 
@@ -282,8 +354,11 @@ def test_agent_watchdog_finishes_a_take_over_whose_name_move_broke_off_even_if_t
         api.shutdown()
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines()[0].startswith("redundo-watchdog: finishing the take-over begun at ")
-    assert [(m, p) for m, p, _ in requests] == [("POST", "/token"), ("PUT", "/domain/zone/shop.fr/record/4242"),
-                                                ("POST", "/domain/zone/shop.fr/refresh")]  # no check of the primary
+    assert [(m, p) for m, p, _ in requests] == [
+        ("POST", "/token"),
+        ("PUT", "/domain/zone/shop.fr/record/4242"),
+        ("POST", "/domain/zone/shop.fr/refresh"),
+    ]  # no check of the primary
     assert not events.exists()  # the follow restore stays off
     assert (state / "watchdog.took-over").exists()
     assert not (state / "watchdog.moving-name").exists() and not (state / "watchdog.follow-stopped").exists()
@@ -297,12 +372,15 @@ def test_agent_watchdog_without_watch_settings_exits_cleanly(tmp_path):
     script.write_text(agent.script("redundo-watchdog"))
     script.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WATCH_", "OVH_", "DNS_", "SELF_IP"))}
-    done = subprocess.run([str(script)], env={**env, "REDUNDO_CONF": str(conf)},
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [str(script)], env={**env, "REDUNDO_CONF": str(conf)}, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
-    assert done.stderr.strip() == ("redundo-watchdog: not configured to watch (no WATCH_URL WATCH_HOST DNS_ZONE "
-                                   "DNS_RECORD_ID SELF_IP OVH_CLIENT_ID OVH_CLIENT_SECRET in the settings): "
-                                   "nothing to do")
+    assert done.stderr.strip() == (
+        "redundo-watchdog: not configured to watch (no WATCH_URL WATCH_HOST DNS_ZONE "
+        "DNS_RECORD_ID SELF_IP OVH_CLIENT_ID OVH_CLIENT_SECRET in the settings): "
+        "nothing to do"
+    )
 
 
 def _ovh_api(requests: list, *, events=None, fail_first_put: bool = False):
@@ -371,6 +449,7 @@ def test_agent_watchdog_arms_only_after_the_primary_served_the_site_once(tmp_pat
     primary_url = f"http://127.0.0.1:{primary.server_address[1]}/"
     # A port nothing listens on: bound, then closed.
     import socket
+
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         dead_url = f"http://127.0.0.1:{probe.getsockname()[1]}/"
@@ -381,17 +460,27 @@ def test_agent_watchdog_arms_only_after_the_primary_served_the_site_once(tmp_pat
     script = tmp_path / "redundo-watchdog"
     script.write_text(agent.script("redundo-watchdog"))
     script.chmod(0o755)
-    env = {**os.environ, "REDUNDO_CONF": str(conf), "WATCH_HOST": "shop.fr",
-           "DNS_ZONE": "shop.fr", "DNS_RECORD_ID": "4242", "SELF_IP": "198.51.100.9", "OVH_CLIENT_ID": "id",
-           "OVH_CLIENT_SECRET": "secret", "OVH_API": base, "OVH_TOKEN_URL": f"{base}/token",
-           "WATCH_FAIL_LIMIT": "3", "REDUNDO_RESTORE": f"touch {restored}", "REDUNDO_SERVE_CHECK": "true"}
+    env = {
+        **os.environ,
+        "REDUNDO_CONF": str(conf),
+        "WATCH_HOST": "shop.fr",
+        "DNS_ZONE": "shop.fr",
+        "DNS_RECORD_ID": "4242",
+        "SELF_IP": "198.51.100.9",
+        "OVH_CLIENT_ID": "id",
+        "OVH_CLIENT_SECRET": "secret",
+        "OVH_API": base,
+        "OVH_TOKEN_URL": f"{base}/token",
+        "WATCH_FAIL_LIMIT": "3",
+        "REDUNDO_RESTORE": f"touch {restored}",
+        "REDUNDO_SERVE_CHECK": "true",
+    }
     # a stand-in systemctl: the take-over stops the follow restore
     fake = _fakebin(tmp_path, systemctl="exit 0\n")
     env["PATH"] = f"{fake}:{os.environ['PATH']}"
 
     def check(url: str) -> str:
-        done = subprocess.run([str(script)], env={**env, "WATCH_URL": url}, capture_output=True, text=True,
-                              timeout=60)
+        done = subprocess.run([str(script)], env={**env, "WATCH_URL": url}, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         return done.stderr
 
@@ -422,6 +511,9 @@ def test_agent_watchdog_arms_only_after_the_primary_served_the_site_once(tmp_pat
         api.shutdown()
         primary.shutdown()
     assert restored.exists()
-    assert [(m, p) for m, p, _ in requests] == [("POST", "/token"), ("PUT", "/domain/zone/shop.fr/record/4242"),
-                                                ("POST", "/domain/zone/shop.fr/refresh")]
+    assert [(m, p) for m, p, _ in requests] == [
+        ("POST", "/token"),
+        ("PUT", "/domain/zone/shop.fr/record/4242"),
+        ("POST", "/domain/zone/shop.fr/refresh"),
+    ]
     assert json.loads(requests[1][2]) == {"target": "198.51.100.9"}

@@ -18,8 +18,15 @@ from redundo.tiers import TIERS
 from tests.conftest import synth, unwrap
 
 SETTINGS = agent.AgentSettings.for_tier(
-    TIERS["premium"], vault_endpoint="https://s3.eu-west-3.amazonaws.com", vault_bucket="redundo-shop-0123",
-    vault_region="eu-west-3", backup_host="shop-site", site_paths=("/var/www",), db_kind="mysql", db_name="shop")
+    TIERS["premium"],
+    vault_endpoint="https://s3.eu-west-3.amazonaws.com",
+    vault_bucket="redundo-shop-0123",
+    vault_region="eu-west-3",
+    backup_host="shop-site",
+    site_paths=("/var/www",),
+    db_kind="mysql",
+    db_name="shop",
+)
 
 
 def _bundle():
@@ -27,13 +34,22 @@ def _bundle():
 
 
 def _unpack(script: str, root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", "-s"], input=script, capture_output=True, text=True,
-                          env={**os.environ, "REDUNDO_ROOT": str(root)}, timeout=60)
+    return subprocess.run(
+        ["bash", "-s"],
+        input=script,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "REDUNDO_ROOT": str(root)},
+        timeout=60,
+    )
 
 
 def _tree(root: Path) -> dict[str, tuple[str, str]]:
-    return {str(p.relative_to(root)): (oct(p.stat().st_mode & 0o777), p.read_text())
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): (oct(p.stat().st_mode & 0o777), p.read_text())
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_agent_bundle_script_passes_shellcheck(tmp_path):
@@ -126,7 +142,7 @@ def test_agent_bundle_tier_change_rolls_the_units_not_the_instance():
     timer = "/etc/systemd/system/redundo-backup.timer"
     units = [files_in_script(_primary(s, "agent-install").inputs["stdin"])[timer] for s in (standard, premium)]
     assert [agent.timer_interval_minutes(u) for u in units] == [60, 15]
-    assert (_primary(standard, "instance").inputs["userData"] == _primary(premium, "instance").inputs["userData"])
+    assert _primary(standard, "instance").inputs["userData"] == _primary(premium, "instance").inputs["userData"]
 
 
 def _run_package_step(tmp_path, installed: set[str]) -> list[str]:
@@ -143,9 +159,9 @@ def _run_package_step(tmp_path, installed: set[str]) -> list[str]:
     bin_dir.mkdir()
     log = tmp_path / "apt.log"
     stubs = {
-        "dpkg-query": "#!/bin/sh\nfor p; do :; done\ncase \" $INSTALLED \" in *\" $p \"*) "
-                      "printf 'install ok installed';; *) exit 1;; esac\n",
-        "apt-get": f"#!/bin/sh\necho \"$*\" >> {log}\n",
+        "dpkg-query": '#!/bin/sh\nfor p; do :; done\ncase " $INSTALLED " in *" $p "*) '
+        "printf 'install ok installed';; *) exit 1;; esac\n",
+        "apt-get": f'#!/bin/sh\necho "$*" >> {log}\n',
     }
     for name, text in stubs.items():
         path = bin_dir / name

@@ -23,8 +23,9 @@ def schema_of(path: Path) -> str:
 
 def validate(path: Path, schema: str) -> subprocess.CompletedProcess:
     assert CHECK_JSONSCHEMA.exists(), "check-jsonschema is missing: pip install -e '.[test]'"
-    return subprocess.run([str(CHECK_JSONSCHEMA), "--builtin-schema", schema, str(path)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(CHECK_JSONSCHEMA), "--builtin-schema", schema, str(path)], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_ci_docs_every_file_is_a_known_ci():
@@ -84,12 +85,18 @@ def client_repo(tmp_path):
     """A client-stacks repository with two commits, and a fake `redundo` that records its calls."""
     repo = tmp_path / "clients"
     (repo / "stacks").mkdir(parents=True)
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.org"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+    }
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True,
-                              text=True).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
+        ).stdout.strip()
 
     git("init", "-q")
     for name in ("alpha", "bravo", "gone"):
@@ -115,10 +122,14 @@ def client_repo(tmp_path):
 
 def _preview(repo: Path, bin_dir: Path, before: str, after: str, fails: str = "") -> subprocess.CompletedProcess:
     script = _step(_github()["jobs"]["preview"], "Preview each changed stack under the policy pack")["run"]
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "BEFORE": before, "AFTER": after,
-           "REDUNDO_FAILS": fails}
-    return subprocess.run(["bash", "-e", "-c", script], cwd=repo, env=env, capture_output=True, text=True,
-                          timeout=60)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "BEFORE": before,
+        "AFTER": after,
+        "REDUNDO_FAILS": fails,
+    }
+    return subprocess.run(["bash", "-e", "-c", script], cwd=repo, env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_ci_docs_github_preview_previews_exactly_the_changed_stacks(client_repo):

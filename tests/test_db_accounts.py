@@ -24,15 +24,28 @@ def _tools():
 
 
 def _host(vault, root: Path, name: str, key, server, db_kind: str, db_name: str) -> drill.Host:
-    return drill.Host(name, root / name, agent.AgentSettings.for_tier(
-        TIERS["standard"], vault_endpoint=vault.endpoint, vault_bucket=vault.bucket, vault_region="us-east-1",
-        backup_host="accounts-primary", site_paths=(str(root / "site" / "www"),), db_kind=db_kind,
-        db_name=db_name, dump_dir=str(root / "dump"), state_dir=str(root / f"{name}-state")),
-        {**key.env(), "RESTIC_PASSWORD": PASSWORD, **server.env})
+    return drill.Host(
+        name,
+        root / name,
+        agent.AgentSettings.for_tier(
+            TIERS["standard"],
+            vault_endpoint=vault.endpoint,
+            vault_bucket=vault.bucket,
+            vault_region="us-east-1",
+            backup_host="accounts-primary",
+            site_paths=(str(root / "site" / "www"),),
+            db_kind=db_kind,
+            db_name=db_name,
+            dump_dir=str(root / "dump"),
+            state_dir=str(root / f"{name}-state"),
+        ),
+        {**key.env(), "RESTIC_PASSWORD": PASSWORD, **server.env},
+    )
 
 
-def _back_up_and_restore(tmp_path: Path, primary_server, standby_server, db_kind: str, db_name: str,
-                         backup_text: str | None = None) -> str:
+def _back_up_and_restore(
+    tmp_path: Path, primary_server, standby_server, db_kind: str, db_name: str, backup_text: str | None = None
+) -> str:
     with LocalVault.for_tier(TIERS["standard"]) as vault:
         drill.provision_repository(vault.repository, PASSWORD, vault.init.env())
         drill.make_site(tmp_path / "site", size_mb=0.1, files=3)
@@ -63,8 +76,22 @@ def test_mariadb_site_user_logs_in_with_its_password_on_the_restored_standby(mar
 
         def as_app(password: str, query: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run(
-                ["mariadb", "--no-defaults", f"--socket={standby.socket}", f"--user={user}", f"--password={password}",
-                 "-N", "-B", database, "-e", query], capture_output=True, text=True, timeout=60)
+                [
+                    "mariadb",
+                    "--no-defaults",
+                    f"--socket={standby.socket}",
+                    f"--user={user}",
+                    f"--password={password}",
+                    "-N",
+                    "-B",
+                    database,
+                    "-e",
+                    query,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
 
         done = as_app("s3cret-pw", "SELECT item FROM orders ORDER BY id")
         assert done.returncode == 0, done.stderr
@@ -82,8 +109,11 @@ def test_postgresql_owner_role_comes_back_and_owns_the_restored_tables(postgresq
     role = f"{database}_owner"
     postgresql.sql(f"CREATE ROLE {role} LOGIN PASSWORD 's3cret-pw'")
     postgresql.sql(f"ALTER DATABASE {database} OWNER TO {role}")
-    postgresql.sql(f"CREATE TABLE orders (id integer PRIMARY KEY, item text); ALTER TABLE orders OWNER TO {role};"
-                   "INSERT INTO orders VALUES (1, 'ring'), (2, 'necklace')", database)
+    postgresql.sql(
+        f"CREATE TABLE orders (id integer PRIMARY KEY, item text); ALTER TABLE orders OWNER TO {role};"
+        "INSERT INTO orders VALUES (1, 'ring'), (2, 'necklace')",
+        database,
+    )
     with LocalPostgreSQL() as standby:
         _back_up_and_restore(tmp_path, postgresql, standby, "postgresql", database)
         assert standby.sql(f"SELECT rolcanlogin FROM pg_roles WHERE rolname = '{role}'").strip() == "t"
@@ -91,13 +121,17 @@ def test_postgresql_owner_role_comes_back_and_owns_the_restored_tables(postgresq
         verifier = f"SELECT rolpassword FROM pg_authid WHERE rolname = '{role}'"
         assert standby.sql(verifier).strip() == postgresql.sql(verifier).strip() != ""
         assert standby.sql("SELECT tableowner FROM pg_tables WHERE tablename = 'orders'", database).strip() == role
-        assert standby.sql(f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{database}'"
-                           ).strip() == role
+        assert (
+            standby.sql(f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{database}'").strip() == role
+        )
         # The role itself reads its tables.
-        done = subprocess.run(["psql", "-X", "-A", "-t", "-U", role, "-d", database, "-c",
-                               "SELECT item FROM orders ORDER BY id"],
-                              capture_output=True, text=True, timeout=60,
-                              env={**os.environ, **standby.env, "PGUSER": role, "PGPASSWORD": "s3cret-pw"})
+        done = subprocess.run(
+            ["psql", "-X", "-A", "-t", "-U", role, "-d", database, "-c", "SELECT item FROM orders ORDER BY id"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, **standby.env, "PGUSER": role, "PGPASSWORD": "s3cret-pw"},
+        )
         assert done.returncode == 0, done.stderr
         assert done.stdout.split() == ["ring", "necklace"]
         # The standby's superuser is its own still.
@@ -110,11 +144,15 @@ def test_postgresql_snapshot_without_roles_still_loads_owned_by_the_superuser(po
     database = postgresql.fresh_database("acct")
     role = f"{database}_owner"
     postgresql.sql(f"CREATE ROLE {role} LOGIN PASSWORD 's3cret-pw'")
-    postgresql.sql(f"CREATE TABLE orders (id integer PRIMARY KEY); ALTER TABLE orders OWNER TO {role};"
-                   "INSERT INTO orders VALUES (1), (2)", database)
+    postgresql.sql(
+        f"CREATE TABLE orders (id integer PRIMARY KEY); ALTER TABLE orders OWNER TO {role};"
+        "INSERT INTO orders VALUES (1), (2)",
+        database,
+    )
     text = agent.script("redundo-backup")
     old = text.replace('dump_postgresql_roles > "${DUMP_DIR}/site-roles.sql.tmp"', ":").replace(
-        'mv "${DUMP_DIR}/site-roles.sql.tmp" "${DUMP_DIR}/site-roles.sql" ;;', ";;")
+        'mv "${DUMP_DIR}/site-roles.sql.tmp" "${DUMP_DIR}/site-roles.sql" ;;', ";;"
+    )
     assert old != text
     with LocalPostgreSQL() as standby:
         stderr = _back_up_and_restore(tmp_path, postgresql, standby, "postgresql", database, backup_text=old)
@@ -129,11 +167,23 @@ def test_a_backup_clears_the_watchdogs_no_backups_notice(tmp_path):
     with LocalVault.for_tier(TIERS["standard"]) as vault:
         drill.provision_repository(vault.repository, PASSWORD, vault.init.env())
         drill.make_site(tmp_path / "site", size_mb=0.1, files=3)
-        host = drill.Host("standby", tmp_path / "standby", agent.AgentSettings.for_tier(
-            TIERS["standard"], vault_endpoint=vault.endpoint, vault_bucket=vault.bucket, vault_region="us-east-1",
-            backup_host="accounts-primary", site_paths=(str(tmp_path / "site" / "www"),), db_kind="sqlite",
-            db_path=str(tmp_path / "site" / "db" / "site.sqlite"), dump_dir=str(tmp_path / "dump"),
-            state_dir=str(tmp_path / "state")), {**vault.writer.env(), "RESTIC_PASSWORD": PASSWORD})
+        host = drill.Host(
+            "standby",
+            tmp_path / "standby",
+            agent.AgentSettings.for_tier(
+                TIERS["standard"],
+                vault_endpoint=vault.endpoint,
+                vault_bucket=vault.bucket,
+                vault_region="us-east-1",
+                backup_host="accounts-primary",
+                site_paths=(str(tmp_path / "site" / "www"),),
+                db_kind="sqlite",
+                db_path=str(tmp_path / "site" / "db" / "site.sqlite"),
+                dump_dir=str(tmp_path / "dump"),
+                state_dir=str(tmp_path / "state"),
+            ),
+            {**vault.writer.env(), "RESTIC_PASSWORD": PASSWORD},
+        )
         (tmp_path / "state").mkdir()
         notice = tmp_path / "state" / "BACKUPS-NOT-RUNNING"
         notice.write_text("this host took over ...\n")

@@ -42,7 +42,8 @@ def test_the_release_names_agree():
     assert debian.OVH_IMAGE_NAME == f"Debian {debian.DEBIAN_RELEASE}"
     assert debian.LIGHTSAIL_BLUEPRINT == f"debian_{debian.DEBIAN_RELEASE}"
     assert profiles.PHP == debian.PHP and all(
-        p.startswith(debian.PHP) for prof in profiles.PROFILES.values() for p in prof.packages if p.startswith("php"))
+        p.startswith(debian.PHP) for prof in profiles.PROFILES.values() for p in prof.packages if p.startswith("php")
+    )
 
 
 def test_every_profile_package_exists_in_the_release():
@@ -55,6 +56,7 @@ def test_every_profile_package_exists_in_the_release():
     wanted = {p for prof in profiles.PROFILES.values() for p in prof.packages}
     wanted |= {p for db in ("none", "sqlite", "mysql", "postgresql") for p in agent_packages(db)}
     wanted.add("nftables")
-    missing = [p for p in sorted(wanted)
-               if subprocess.run(["apt-cache", "show", p], capture_output=True).returncode != 0]
+    missing = [
+        p for p in sorted(wanted) if subprocess.run(["apt-cache", "show", p], capture_output=True).returncode != 0
+    ]
     assert not missing, f"not in Debian {debian.DEBIAN_RELEASE}'s lists: {missing}"

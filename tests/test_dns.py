@@ -16,8 +16,10 @@ class FakeZoneApi:
 
     def __init__(self, zone: str, records: list[tuple[str, str, str]]):
         self.zone = zone
-        self.records = {100 + i: {"id": 100 + i, "zone": zone, "subDomain": s, "fieldType": t, "target": v, "ttl": 0}
-                         for i, (s, t, v) in enumerate(records)}
+        self.records = {
+            100 + i: {"id": 100 + i, "zone": zone, "subDomain": s, "fieldType": t, "target": v, "ttl": 0}
+            for i, (s, t, v) in enumerate(records)
+        }
         self.refreshed = 0
         self.calls: list[tuple[str, str]] = []
 
@@ -30,8 +32,11 @@ class FakeZoneApi:
         self.calls.append(("GET", path))
         rest = self._check_zone(path)
         if rest == ["record"]:
-            return [i for i, r in self.records.items()
-                    if all(r[{"fieldType": "fieldType", "subDomain": "subDomain"}[k]] == v for k, v in params.items())]
+            return [
+                i
+                for i, r in self.records.items()
+                if all(r[{"fieldType": "fieldType", "subDomain": "subDomain"}[k]] == v for k, v in params.items())
+            ]
         if rest[0] == "record" and len(rest) == 2:
             if int(rest[1]) not in self.records:
                 raise self.NotFound(path)
@@ -53,8 +58,12 @@ class FakeZoneApi:
 
 ZONE = "jeweller-example.fr"
 # What OVH puts in a new zone, plus mail and redundo's own host records.
-DEFAULTS = [("", "A", "213.186.33.5"), ("www", "A", "213.186.33.5"), ("", "MX", "1 mx1.mail.ovh.net."),
-            ("", "TXT", "\"v=spf1 include:mx.ovh.com ~all\"")]
+DEFAULTS = [
+    ("", "A", "213.186.33.5"),
+    ("www", "A", "213.186.33.5"),
+    ("", "MX", "1 mx1.mail.ovh.net."),
+    ("", "TXT", '"v=spf1 include:mx.ovh.com ~all"'),
+]
 
 
 def test_dns_site_names_cover_www_only_for_an_apex_site():
@@ -65,8 +74,10 @@ def test_dns_site_names_cover_www_only_for_an_apex_site():
 def test_dns_finds_the_default_address_records_at_the_site_names_and_keeps_the_rest():
     api = FakeZoneApi(ZONE, DEFAULTS + [("primary", "A", "198.51.100.7"), ("", "A", "198.51.100.7")])
     found = dns.foreign_records(api, ZONE, dns.site_names(ZONE, ZONE), owned_targets=["198.51.100.7"])
-    assert [(r.subdomain, r.fieldtype, r.target) for r in found] == [("", "A", "213.186.33.5"),
-                                                                   ("www", "A", "213.186.33.5")]
+    assert [(r.subdomain, r.fieldtype, r.target) for r in found] == [
+        ("", "A", "213.186.33.5"),
+        ("www", "A", "213.186.33.5"),
+    ]
 
 
 def test_dns_a_www_cname_to_the_apex_is_the_site_itself():
@@ -88,8 +99,9 @@ def test_dns_clean_deletes_exactly_the_foreign_records_then_refreshes_the_zone()
 
 def test_dns_ovh_client_always_names_its_endpoint():
     """ovh.Client() without an endpoint raises InvalidRegion with only the keys set."""
-    client = dns.ovh_client("ovh-eu", {"OVH_APPLICATION_KEY": "a", "OVH_APPLICATION_SECRET": "b",
-                                       "OVH_CONSUMER_KEY": "c"})
+    client = dns.ovh_client(
+        "ovh-eu", {"OVH_APPLICATION_KEY": "a", "OVH_APPLICATION_SECRET": "b", "OVH_CONSUMER_KEY": "c"}
+    )
     assert client._endpoint == "https://eu.api.ovh.com/1.0"
     with pytest.raises(Exception) as missing:
         dns.ovh_client("ovh-eu", {})
@@ -106,17 +118,23 @@ def test_dns_check_without_ovh_credentials_is_one_line_and_exit_1(tmp_path):
     from tests.conftest import REPO
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("OVH_")}
-    done = subprocess.run([str(Path(sys.executable).parent / "redundo"), "dns", "check", "--stack", "small-shop"],
-                          capture_output=True, text=True, timeout=120, cwd=REPO, env=env)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "redundo"), "dns", "check", "--stack", "small-shop"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env=env,
+    )
     assert done.returncode == 1
     assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
     assert "OVH_APPLICATION_KEY" in done.stderr
 
 
 def test_dns_check_cli_lists_the_default_records_and_cleans_them(monkeypatch, tmp_path):
+    from redundo.cli.main import app
     from typer.testing import CliRunner
 
-    from redundo.cli.main import app
     from tests.conftest import REPO, example_config
 
     api = FakeZoneApi(ZONE, DEFAULTS + [("primary", "A", "198.51.100.7"), ("www", "CNAME", f"{ZONE}.")])
@@ -126,10 +144,17 @@ def test_dns_check_cli_lists_the_default_records_and_cleans_them(monkeypatch, tm
     names = dns.site_names(domain, ZONE)
     runner = CliRunner()
     listed = runner.invoke(app, ["dns", "check", "--stack", "small-shop", "--json"])
-    expected = [r for r in api.records.values() if r["subDomain"] in names and r["fieldType"] in dns.ADDRESS_TYPES
-                and not (r["fieldType"] == "CNAME" and r["target"] == f"{ZONE}.")]
+    expected = [
+        r
+        for r in api.records.values()
+        if r["subDomain"] in names
+        and r["fieldType"] in dns.ADDRESS_TYPES
+        and not (r["fieldType"] == "CNAME" and r["target"] == f"{ZONE}.")
+    ]
     assert len(expected) == 2 and listed.exit_code == 1, listed.output
-    assert sorted(d["id"] for d in __import__("json").loads(listed.stdout)["foreign"]) == sorted(r["id"] for r in expected)
+    assert sorted(d["id"] for d in __import__("json").loads(listed.stdout)["foreign"]) == sorted(
+        r["id"] for r in expected
+    )
     cleaned = runner.invoke(app, ["dns", "check", "--stack", "small-shop", "--clean", "--yes"])
     assert cleaned.exit_code == 0, cleaned.output
     assert not set(r["id"] for r in expected) & set(api.records)

@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,8 @@ from redundo.vault import undelete
 PASSWORD = "drill-test-password"
 needs_tools = pytest.mark.skipif(
     not os.environ.get("CI") and not all(shutil.which(t) for t in ("restic", "sqlite3", "curl")),
-    reason="restic, sqlite3 and curl are not installed")
+    reason="restic, sqlite3 and curl are not installed",
+)
 pytestmark = needs_tools
 
 
@@ -35,21 +36,37 @@ def vault():
 
 def _settings(vault: LocalVault, root: Path, state: str) -> agent.AgentSettings:
     return agent.AgentSettings.for_tier(
-        TIERS["standard"], vault_endpoint=vault.endpoint, vault_bucket=vault.bucket, vault_region="us-east-1",
-        backup_host="test-primary", site_paths=(str(root / "site" / "www"),), db_kind="sqlite",
-        db_path=str(root / "site" / "db" / "site.sqlite"), dump_dir=str(root / "dump"), state_dir=str(root / state))
+        TIERS["standard"],
+        vault_endpoint=vault.endpoint,
+        vault_bucket=vault.bucket,
+        vault_region="us-east-1",
+        backup_host="test-primary",
+        site_paths=(str(root / "site" / "www"),),
+        db_kind="sqlite",
+        db_path=str(root / "site" / "db" / "site.sqlite"),
+        dump_dir=str(root / "dump"),
+        state_dir=str(root / state),
+    )
 
 
 def _primary(vault: LocalVault, root: Path, *, size_mb: float = 1, files: int = 20) -> drill.Host:
     if not (root / "site").exists():
         drill.make_site(root / "site", size_mb=size_mb, files=files)
-    return drill.Host("primary", root / "primary", _settings(vault, root, "primary-state"),
-                      {**vault.writer.env(), "RESTIC_PASSWORD": PASSWORD})
+    return drill.Host(
+        "primary",
+        root / "primary",
+        _settings(vault, root, "primary-state"),
+        {**vault.writer.env(), "RESTIC_PASSWORD": PASSWORD},
+    )
 
 
 def _standby(vault: LocalVault, root: Path) -> drill.Host:
-    return drill.Host("standby", root / "standby", _settings(vault, root, "standby-state"),
-                      {**vault.reader.env(), "RESTIC_PASSWORD": PASSWORD})
+    return drill.Host(
+        "standby",
+        root / "standby",
+        _settings(vault, root, "standby-state"),
+        {**vault.reader.env(), "RESTIC_PASSWORD": PASSWORD},
+    )
 
 
 def _backup(host: drill.Host) -> None:
@@ -59,8 +76,9 @@ def _backup(host: drill.Host) -> None:
 
 def _restore(vault: LocalVault, root: Path, target: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
     # restic retries a missing pack for minutes; the script bounds each attempt, here tightly.
-    done = _standby(vault, root).run("redundo-restore", "--target", str(target), timeout=300,
-                                     extra_env={"RESTORE_ATTEMPT_TIMEOUT": "20"})
+    done = _standby(vault, root).run(
+        "redundo-restore", "--target", str(target), timeout=300, extra_env={"RESTORE_ATTEMPT_TIMEOUT": "20"}
+    )
     return done, (drill.parse_restored(done.stdout) if done.returncode == 0 else {})
 
 
@@ -99,8 +117,9 @@ def test_agent_refuses_to_create_a_missing_repository(tmp_path):
         host = _primary(empty, tmp_path)
         done = host.run("redundo-backup", "backup", timeout=120)
         assert done.returncode == 3
-        assert done.stderr.strip().endswith("it is created once at provisioning, so this run stops instead of "
-                                            "starting an empty one")
+        assert done.stderr.strip().endswith(
+            "it is created once at provisioning, so this run stops instead of starting an empty one"
+        )
         assert "Contents" not in empty.client().list_objects_v2(Bucket=empty.bucket)
 
 
@@ -110,22 +129,28 @@ def test_agent_wrong_credentials_is_one_clear_line(vault, tmp_path):
     done = host.run("redundo-backup", "backup", timeout=300)
     assert done.returncode == 6
     assert done.stderr.strip().splitlines() == [
-        f"redundo-backup: the vault refused this host's key for {vault.repository}; check /etc/redundo/restic.env"]
+        f"redundo-backup: the vault refused this host's key for {vault.repository}; check /etc/redundo/restic.env"
+    ]
 
 
 def test_fault_server_stopped_mid_backup_next_run_completes_and_check_passes(vault, tmp_path):
     host = _primary(vault, tmp_path, size_mb=40, files=200)
-    process = subprocess.Popen([str(host.bin / "redundo-backup"), "backup"], env=host.env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [str(host.bin / "redundo-backup"), "backup"],
+        env=host.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(0.8)
-    vault.stop()                                   # the vault goes away in the middle of the upload
+    vault.stop()  # the vault goes away in the middle of the upload
     time.sleep(3)
-    vault.start()                                  # and comes back on the same port
+    vault.start()  # and comes back on the same port
     try:
         process.wait(timeout=300)
     finally:
         process.kill()
-    _backup(host)                                  # whatever the interrupted run did, the next one completes
+    _backup(host)  # whatever the interrupted run did, the next one completes
     check = host.restic("check", timeout=300)
     assert check.returncode == 0, check.stderr
 
@@ -144,7 +169,7 @@ def test_fault_corrupted_newest_pack_falls_back_to_the_intact_snapshot(vault, tm
     new_pack = sorted(p["Key"] for p in _packs(vault) if p["Key"] not in before)[0]
     s3 = vault.client()
     body = bytearray(s3.get_object(Bucket=vault.bucket, Key=new_pack)["Body"].read())
-    body[len(body) // 2] ^= 0xFF                    # one flipped byte
+    body[len(body) // 2] ^= 0xFF  # one flipped byte
     s3.put_object(Bucket=vault.bucket, Key=new_pack, Body=bytes(body))
 
     target = tmp_path / "restored"
@@ -163,7 +188,8 @@ def test_fault_deleted_pack_with_no_intact_snapshot_fails_clearly(vault, tmp_pat
     done, _ = _restore(vault, tmp_path, tmp_path / "restored")
     assert done.returncode == 4
     assert done.stderr.strip().splitlines()[-1] == (
-        "redundo-restore: no snapshot restored intact; run 'restic check --read-data' and 'redundo vault undelete'")
+        "redundo-restore: no snapshot restored intact; run 'restic check --read-data' and 'redundo vault undelete'"
+    )
 
 
 def test_fault_stolen_primary_key_cannot_destroy_versions_or_the_repository_identity(vault, tmp_path):
@@ -188,7 +214,7 @@ def test_fault_everything_the_primary_key_deletes_or_overwrites_comes_back(vault
     _backup(_primary(vault, tmp_path))
     expected = drill.manifest(tmp_path / "site" / "www")
     time.sleep(1.1)
-    attack = datetime.now(timezone.utc)
+    attack = datetime.now(UTC)
     time.sleep(1.1)
     thief = vault.client(key=vault.writer)
     keys = [o["Key"] for o in thief.list_objects_v2(Bucket=vault.bucket)["Contents"]]
@@ -219,13 +245,16 @@ def test_vault_undelete_cli_removes_delete_markers_but_not_locks(vault, tmp_path
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", vault.admin.access_key_id)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", vault.admin.secret_access_key)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    result = CliRunner().invoke(app, ["vault", "undelete", "--bucket", vault.bucket, "--endpoint", vault.endpoint],
-                                env={"COLUMNS": "200"})
+    result = CliRunner().invoke(
+        app, ["vault", "undelete", "--bucket", vault.bucket, "--endpoint", vault.endpoint], env={"COLUMNS": "200"}
+    )
     assert result.exit_code == 0, result.output
     lock_keys = {v["Key"] for v in s3.list_object_versions(Bucket=vault.bucket, Prefix="locks/").get("Versions", [])}
     assert "locks/stale" in lock_keys  # the backup's own, already released locks are there too
-    assert (f"restored {len(keys) - 1} deleted and 0 overwritten objects in {vault.bucket}; "
-            f"left {len(lock_keys)} restic locks deleted") in result.stdout
+    assert (
+        f"restored {len(keys) - 1} deleted and 0 overwritten objects in {vault.bucket}; "
+        f"left {len(lock_keys)} restic locks deleted"
+    ) in result.stdout
     back = {o["Key"] for o in s3.list_objects_v2(Bucket=vault.bucket)["Contents"]}
     assert back == set(keys) - {"locks/stale"}
     done, _ = _restore(vault, tmp_path, tmp_path / "restored")

@@ -28,15 +28,21 @@ def _tools():
 
 
 def _cli_drill(*args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
-    done = subprocess.run([REDUNDO, "drill", "--local", "--json", "--size", "1", "--files", "20", *args],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [REDUNDO, "drill", "--local", "--json", "--size", "1", "--files", "20", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return done, (json.loads(done.stdout) if done.stdout.strip().startswith("{") else {})
 
 
 @pytest.mark.parametrize("database", ["mysql", "postgresql"])
 def test_drill_premium_with_a_server_database_passes_on_the_locked_vault(database):
     """`redundo drill --local --tier premium --database D`: locked vault, heartbeats written, rows equal."""
-    require(*{"mysql": ("mariadbd", "mysqldump", "mysql"), "postgresql": ("postgres", "pg_dump", "pg_restore")}[database])
+    require(
+        *{"mysql": ("mariadbd", "mysqldump", "mysql"), "postgresql": ("postgres", "pg_dump", "pg_restore")}[database]
+    )
     done, report = _cli_drill("--tier", "premium", "--database", database)
     assert done.returncode == 0, done.stderr + done.stdout
     assert report["passed"] and report["database"] == database
@@ -72,11 +78,24 @@ def test_drill_fails_when_the_live_restore_keeps_a_standby_only_table(monkeypatc
 
 
 def _host(vault, root: Path, name: str, key, text_of=agent.script, **settings) -> drill.Host:
-    host = drill.Host(name, root / name, agent.AgentSettings.for_tier(
-        TIERS["premium"], vault_endpoint=vault.endpoint, vault_bucket=vault.bucket, vault_region="us-east-1",
-        backup_host="locked-primary", site_paths=(str(root / "site" / "www"),), db_kind="sqlite",
-        db_path=str(root / "site" / "db" / "site.sqlite"), dump_dir=str(root / "dump"),
-        state_dir=str(root / f"{name}-state"), **settings), {**key.env(), "RESTIC_PASSWORD": PASSWORD})
+    host = drill.Host(
+        name,
+        root / name,
+        agent.AgentSettings.for_tier(
+            TIERS["premium"],
+            vault_endpoint=vault.endpoint,
+            vault_bucket=vault.bucket,
+            vault_region="us-east-1",
+            backup_host="locked-primary",
+            site_paths=(str(root / "site" / "www"),),
+            db_kind="sqlite",
+            db_path=str(root / "site" / "db" / "site.sqlite"),
+            dump_dir=str(root / "dump"),
+            state_dir=str(root / f"{name}-state"),
+            **settings,
+        ),
+        {**key.env(), "RESTIC_PASSWORD": PASSWORD},
+    )
     for script in ("redundo-backup", "redundo-restore"):
         (host.bin / script).write_text(text_of(script))
     return host
@@ -106,8 +125,12 @@ def test_agent_uploads_without_content_md5_are_refused_by_an_object_locked_vault
         assert done.returncode != 0
         assert "MissingUploadObjectWithObjectLockHeaders" in done.stderr
         assert _lock_of(vault, "heartbeat/locked-primary.json") is None
-        report = broken.run("redundo-backup", "report", "redundo-backup.service",
-                            extra_env={"SERVICE_RESULT": "exit-code", "EXIT_STATUS": "1"})
+        report = broken.run(
+            "redundo-backup",
+            "report",
+            "redundo-backup.service",
+            extra_env={"SERVICE_RESULT": "exit-code", "EXIT_STATUS": "1"},
+        )
         assert "MissingUploadObjectWithObjectLockHeaders" in report.stderr
         assert _lock_of(vault, "heartbeat/locked-primary.failed.json") is None
 
@@ -115,8 +138,12 @@ def test_agent_uploads_without_content_md5_are_refused_by_an_object_locked_vault
         done = fixed.run("redundo-backup", "backup", timeout=300)
         assert done.returncode == 0, done.stderr
         assert _lock_of(vault, "heartbeat/locked-primary.json") == "COMPLIANCE"
-        report = fixed.run("redundo-backup", "report", "redundo-backup.service",
-                           extra_env={"SERVICE_RESULT": "exit-code", "EXIT_STATUS": "1"})
+        report = fixed.run(
+            "redundo-backup",
+            "report",
+            "redundo-backup.service",
+            extra_env={"SERVICE_RESULT": "exit-code", "EXIT_STATUS": "1"},
+        )
         assert report.returncode == 0, report.stderr
         assert _lock_of(vault, "heartbeat/locked-primary.failed.json") == "COMPLIANCE"
 
@@ -138,8 +165,13 @@ def test_seaweedfs_refuses_a_heartbeat_with_a_wrong_content_md5(seaweed, tmp_pat
     """SeaweedFS checks the MD5 (moto does not): the agent's own digest must be the right one."""
     drill.provision_repository(seaweed.repository, PASSWORD, seaweed.init.env())
     drill.make_site(tmp_path / "site", size_mb=0.1, files=3)
-    wrong = _host(seaweed, tmp_path, "wrong", seaweed.writer,
-                  lambda n: agent.script(n).replace(MD5_HEADER, '-H "Content-MD5: AAAAAAAAAAAAAAAAAAAAAA=="'))
+    wrong = _host(
+        seaweed,
+        tmp_path,
+        "wrong",
+        seaweed.writer,
+        lambda n: agent.script(n).replace(MD5_HEADER, '-H "Content-MD5: AAAAAAAAAAAAAAAAAAAAAA=="'),
+    )
     done = wrong.run("redundo-backup", "backup", timeout=300)
     assert done.returncode != 0 and "could not upload heartbeat/locked-primary.json" in done.stderr
     right = _host(seaweed, tmp_path, "right", seaweed.writer)
@@ -171,9 +203,10 @@ def test_restore_live_reloads_the_sites_services_that_exist_and_skips_without_sy
             "#!/bin/bash\n"
             f'echo "$*" >> {calls}\n'
             'case "$1" in\n'
-            '  show-environment) exit 0 ;;\n'
+            "  show-environment) exit 0 ;;\n"
             '  show) [ "${@: -1}" = nginx ] && echo loaded || echo not-found ;;\n'
-            'esac\n')
+            "esac\n"
+        )
         (fake / "systemctl").chmod(0o755)
         env = {"PATH": f"{fake}:{os.environ['PATH']}"}
         done = standby.run("redundo-restore", "--live", extra_env=env, timeout=300)

@@ -28,13 +28,15 @@ def test_fleet_plan_all_over_enough_stacks_for_the_pool(write_stack):
     tiers = ["basic", "standard", "premium"]
     project = None
     for n in range(POOL_THRESHOLD + 1):
-        project = write_stack(f"client-{n:02d}", ovhServiceName=SERVICE, sshPublicKey=SSH_KEY, tier=tiers[n % 3],
-                              dataGb=n + 1)
+        project = write_stack(
+            f"client-{n:02d}", ovhServiceName=SERVICE, sshPublicKey=SSH_KEY, tier=tiers[n % 3], dataGb=n + 1
+        )
     result = CliRunner().invoke(app, ["--project", str(project), "plan", "--all", "--json"])
     assert result.exit_code == 0, result.output
     plans = json.loads(result.stdout)
     assert [(p["stack"], p["tier"], p["cost"]["data_gb"]) for p in plans] == [
-        (f"client-{n:02d}", tiers[n % 3], n + 1) for n in range(POOL_THRESHOLD + 1)]
+        (f"client-{n:02d}", tiers[n % 3], n + 1) for n in range(POOL_THRESHOLD + 1)
+    ]
 
 
 def test_fleet_collects_cyclic_garbage_once_it_passes_the_budget():

@@ -55,8 +55,9 @@ print(json.dumps({"found": found, "fallbacks": fallbacks, "registered": register
 
 
 def _describe(mode: str, names: dict | None = None) -> dict:
-    done = subprocess.run([sys.executable, "-c", DESCRIBE, mode, json.dumps(names or {})],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", DESCRIBE, mode, json.dumps(names or {})], capture_output=True, text=True, check=True
+    )
     return json.loads(done.stdout)
 
 
@@ -67,8 +68,9 @@ def test_lazy_sdk_package_init_holds_only_imports(fullname):
     init = Path(importlib.util.find_spec(parent).submodule_search_locations[0]) / child / "__init__.py"
     statements = ast.parse(init.read_text()).body
     assert statements, f"{init} is empty"
-    assert all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in statements), \
+    assert all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in statements), (
         f"{init} does more than import: the lazy loading in redundo/_lazy_sdk.py would skip it"
+    )
 
 
 @pytest.mark.parametrize("fullname", _lazy_sdk.TOP)
@@ -82,11 +84,14 @@ def test_lazy_sdk_top_level_init_holds_only_imports_lazy_subpackages_and_one_reg
         if isinstance(s, (ast.Import, ast.ImportFrom)):
             continue
         if isinstance(s, ast.If) and ast.unparse(s.test) == "typing.TYPE_CHECKING":
-            assert all(isinstance(e, ast.Assign) and ast.unparse(e.value).startswith("_utilities.lazy_import(")
-                       for e in s.orelse), f"{init}: the non-typing branch does more than bind lazy sub-packages"
+            assert all(
+                isinstance(e, ast.Assign) and ast.unparse(e.value).startswith("_utilities.lazy_import(")
+                for e in s.orelse
+            ), f"{init}: the non-typing branch does more than bind lazy sub-packages"
             continue
-        assert isinstance(s, ast.Expr) and ast.unparse(s.value.func) == "_utilities.register", \
+        assert isinstance(s, ast.Expr) and ast.unparse(s.value.func) == "_utilities.register", (
             f"{init} line {s.lineno} does more than import, bind sub-packages or register: the slim load would skip it"
+        )
         assert [k.arg for k in s.value.keywords] == ["resource_modules", "resource_packages"]
         registrations.append(s)
     assert len(registrations) == 1

@@ -59,12 +59,23 @@ def _record_state(project: Path, tier: str, edit=None) -> Path:
         inputs = map_wire(r.inputs, secret=lambda _: secret)
         if edit:
             inputs = edit(r, inputs)
-        resources.append({"urn": r.urn, "custom": r.custom, "id": r.id, "type": r.type, "inputs": inputs,
-                          "outputs": {}, "parent": r.parent, "protect": bool(r.options.get("protect"))})
+        resources.append(
+            {
+                "urn": r.urn,
+                "custom": r.custom,
+                "id": r.id,
+                "type": r.type,
+                "inputs": inputs,
+                "outputs": {},
+                "parent": r.parent,
+                "protect": bool(r.options.get("protect")),
+            }
+        )
     path = project / ".redundo" / "state" / ".pulumi" / "stacks" / "redundo" / f"{STACK}.json"
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"version": 3, "checkpoint": {"stack": STACK, "latest": {
-        "manifest": {}, "resources": resources}}}))
+    path.write_text(
+        json.dumps({"version": 3, "checkpoint": {"stack": STACK, "latest": {"manifest": {}, "resources": resources}}})
+    )
     return path
 
 
@@ -106,8 +117,10 @@ def test_plandiff_tier_change_keeps_primary_standby_disk_vault_and_repository(pr
         standby = by_name["small-shop-standby-instance"]
         before = synthesize_stack(STACK, {**read_stack_config(project / "stacks", STACK), "tier": old})
         after = synthesize_stack(STACK, {**read_stack_config(project / "stacks", STACK), "tier": new})
-        sizes = [next(r for r in syn.resources if r.name == "small-shop-standby-instance").inputs["flavor"]
-                 for syn in (before, after)]
+        sizes = [
+            next(r for r in syn.resources if r.name == "small-shop-standby-instance").inputs["flavor"]
+            for syn in (before, after)
+        ]
         if sizes[0] == sizes[1]:
             assert standby.op == "same", standby
         else:
@@ -118,18 +131,22 @@ def test_plandiff_tier_change_keeps_primary_standby_disk_vault_and_repository(pr
 def test_plandiff_agent_script_change_rolls_the_bundle_and_holds_the_user_data(project):
     """A host deployed with an older agent (in its user data, or an older bundle) is not rebuilt:
     the new bundle goes over SSH."""
+
     def older_agent(r, inputs):
         if r.type == "ovh:CloudProject/instance:Instance":
             inputs = {**inputs, "userData": "#cloud-config\n# the agent of redundo 0.1, inline\n"}
         if r.name.endswith("-agent-install"):
             inputs = {**inputs, "stdin": "# bundle of redundo 0.1\n", "triggers": ["0.1-digest"]}
         return inputs
+
     _record_state(project, "standard", older_agent)
     report = make_diff(project, STACK)
     assert report.before.startswith("the recorded state")
     by_name = {c.name: c for c in report.changes}
     assert (by_name["small-shop-primary-instance"].op, by_name["small-shop-primary-instance"].held) == (
-        "same", ["userData"])
+        "same",
+        ["userData"],
+    )
     install = by_name["small-shop-primary-agent-install"]
     assert install.op in ("update", "replace") and "stdin" in install.changed  # the new agent is delivered
     _assert_nothing_stateful_lost(report, "standard")
@@ -137,10 +154,12 @@ def test_plandiff_agent_script_change_rolls_the_bundle_and_holds_the_user_data(p
 
 def test_plandiff_image_re_id_holds_the_boot_image(project):
     """OVH gives "Debian 13" a new id: the instances keep the image they were built from."""
+
     def old_image(r, inputs):
         if r.type == "ovh:CloudProject/instance:Instance":
             inputs = {**inputs, "bootFrom": {"imageId": "image-debian13-before-re-id"}}
         return inputs
+
     _record_state(project, "standard", old_image)
     report = make_diff(project, STACK)
     for name in ("small-shop-primary-instance", "small-shop-standby-instance"):
@@ -152,10 +171,12 @@ def test_plandiff_image_re_id_holds_the_boot_image(project):
 def test_plandiff_primary_flavour_move_to_hourly_holds_flavour_and_billing_period(project):
     """d2-2 (monthly) deployed, b3-8 (hourly only) asked: billingPeriod is ForceNew like flavor, so
     both are held on the protected primary (a resize is an OVH API step, not a rebuild)."""
+
     def monthly_d2(r, inputs):
         if r.name == "small-shop-primary-instance":
             inputs = {**inputs, "billingPeriod": "monthly", "flavor": {"flavorId": "flavor-d2-2-id"}}
         return inputs
+
     _record_state(project, "standard", monthly_d2)
     path = project / "stacks" / f"Pulumi.{STACK}.yaml"
     path.write_text(path.read_text().replace("redundo:primaryFlavor: d2-2", "redundo:primaryFlavor: b3-8"))
@@ -166,10 +187,12 @@ def test_plandiff_primary_flavour_move_to_hourly_holds_flavour_and_billing_perio
 
 def test_plandiff_standby_size_change_replaces_the_standby(project):
     """The standby's flavour is not held: a new size rebuilds it (the guard asks for consent)."""
+
     def other_size(r, inputs):
         if r.name == "small-shop-standby-instance":
             inputs = {**inputs, "billingPeriod": "monthly", "flavor": {"flavorId": "flavor-older-size-id"}}
         return inputs
+
     _record_state(project, "premium", other_size)
     report = make_diff(project, STACK, tier="premium")
     standby = next(c for c in report.changes if c.name == "small-shop-standby-instance")
@@ -184,8 +207,13 @@ def test_plandiff_recorded_state_without_changes_is_all_same(project):
 
 def _redundo(project: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "300"}
-    return subprocess.run([str(Path(sys.executable).parent / "redundo"), "--project", str(project), *args],
-                          capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "redundo"), "--project", str(project), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_plan_diff_cli_names_a_replacement_and_fails(project):
@@ -209,5 +237,6 @@ def test_plan_diff_cli_json_and_bad_input(project):
     assert document["destroys"] == [] and document["after"] == "tier premium"
     assert any(c["name"] == "small-shop-vault-object-lock" and c["op"] == "create" for c in document["changes"])
     bad = _redundo(project, "plan", "--diff", "--all")
-    assert bad.returncode == 2 and bad.stderr.strip() == ("error: --diff compares one stack; pass --stack NAME "
-                                                          "instead of --all")
+    assert bad.returncode == 2 and bad.stderr.strip() == (
+        "error: --diff compares one stack; pass --stack NAME instead of --all"
+    )

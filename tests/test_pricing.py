@@ -66,8 +66,11 @@ def test_pricing_best_tier_is_the_strongest_that_fits():
 
 
 def test_pricing_no_tier_fits_names_the_cheapest():
-    with pytest.raises(OperationError, match=r"^no tier fits €0.10/month of redundancy for 10 GB; the cheapest, "
-                                             r"basic, adds €\d+\.\d\d/month \(€\d+\.\d\d/month with the primary's server\)$"):
+    with pytest.raises(
+        OperationError,
+        match=r"^no tier fits €0.10/month of redundancy for 10 GB; the cheapest, "
+        r"basic, adds €\d+\.\d\d/month \(€\d+\.\d\d/month with the primary's server\)$",
+    ):
         best_tier(_client(dataGb=10), 0.1)
 
 

@@ -10,8 +10,15 @@ from tests.sshd import Sshd, keygen, sshd  # noqa: F401  (pytest fixture)
 
 
 def _run(server: Sshd, host_key: str | None, command: list[str]):
-    return remote.ssh_run(server.host, server.user, command, host_key=host_key, port=server.port,
-                          identity=str(server.identity), timeout=60)
+    return remote.ssh_run(
+        server.host,
+        server.user,
+        command,
+        host_key=host_key,
+        port=server.port,
+        identity=str(server.identity),
+        timeout=60,
+    )
 
 
 def test_remote_pinned_host_key_connects(sshd):
@@ -43,8 +50,12 @@ def test_remote_without_a_pinned_key_refuses_before_connecting(sshd, tmp_path):
 def test_remote_fingerprint_matches_ssh_keygen(sshd):
     import subprocess
 
-    shown = subprocess.run(["ssh-keygen", "-l", "-f", str(sshd.directory / "ssh_host_ed25519_key.pub")],
-                           capture_output=True, text=True, check=True).stdout.split()[1]
+    shown = subprocess.run(
+        ["ssh-keygen", "-l", "-f", str(sshd.directory / "ssh_host_ed25519_key.pub")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[1]
     assert remote.fingerprint(sshd.host_key) == shown
 
 
@@ -113,26 +124,38 @@ if [ "$1" = start ]; then
 fi
 """)
     (bin_dir / "systemctl").chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "REDUNDO_STATE_DIR": str(state),
-           "REDUNDO_WAIT_LIMIT": str(limit)}
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "REDUNDO_STATE_DIR": str(state),
+        "REDUNDO_WAIT_LIMIT": str(limit),
+    }
     done = subprocess.run(["dash", *remote.LAST_BACKUP[1:]], capture_output=True, text=True, env=env, timeout=60)
     return done, calls.read_text().splitlines() if calls.exists() else []
 
 
-FRESH_BACKUP = ('printf \'{"status":"ok","started":%s,"snapshot_id":"0a1b2c3d4e5f"}\' "$(date +%s)" '
-                '> "$REDUNDO_STATE_DIR/heartbeat.json"')
+FRESH_BACKUP = (
+    'printf \'{"status":"ok","started":%s,"snapshot_id":"0a1b2c3d4e5f"}\' "$(date +%s)" '
+    '> "$REDUNDO_STATE_DIR/heartbeat.json"'
+)
 
 
 def test_remote_last_backup_waits_for_a_running_backup_then_takes_its_own(tmp_path):
     """A backup (and then a prune) already running: the script waits for both to end, then starts
     a new backup; `systemctl start` never joins the running one. It prints the new snapshot."""
-    done, calls = _last_backup(tmp_path, {"redundo-backup.service": ["activating", "activating"],
-                                          "redundo-prune.service": ["inactive", "inactive", "activating"]},
-                               start=FRESH_BACKUP)
+    done, calls = _last_backup(
+        tmp_path,
+        {
+            "redundo-backup.service": ["activating", "activating"],
+            "redundo-prune.service": ["inactive", "inactive", "activating"],
+        },
+        start=FRESH_BACKUP,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "0a1b2c3d4e5f\n"  # a whole line: what a caller prints after it starts on its own
-    assert done.stderr.strip() == ("redundo-backup.service is already running; waiting for it to end, "
-                                   "then taking the last backup")
+    assert done.stderr.strip() == (
+        "redundo-backup.service is already running; waiting for it to end, then taking the last backup"
+    )
     starts = [i for i, c in enumerate(calls) if c.startswith("start")]
     assert [calls[i] for i in starts] == ["start redundo-backup.service"]
     # The start came after the last poll that found a run in progress (the fourth round of three units).
@@ -146,17 +169,20 @@ def test_remote_last_backup_refuses_a_start_that_ran_no_new_backup(tmp_path):
     old = 'printf \'{"status":"ok","started":1000,"snapshot_id":"old"}\' > "$REDUNDO_STATE_DIR/heartbeat.json"'
     done, _ = _last_backup(tmp_path, {}, start=old)
     assert done.returncode == 1 and done.stdout == ""
-    assert done.stderr.strip() == ("redundo-backup.service ran no new backup "
-                                   "(see systemctl status redundo-backup.service)")
+    assert done.stderr.strip() == (
+        "redundo-backup.service ran no new backup (see systemctl status redundo-backup.service)"
+    )
 
 
 def test_remote_last_backup_passes_a_failed_backup_on_and_gives_up_after_its_limit(tmp_path):
     failed, _ = _last_backup(tmp_path, {}, start="echo 'Job for redundo-backup.service failed' >&2; exit 3")
     assert failed.returncode == 3 and failed.stderr.strip() == "Job for redundo-backup.service failed"
-    stuck, calls = _last_backup(tmp_path / "stuck", {"redundo-verify.service": ["activating"] * 10},
-                                start=FRESH_BACKUP, limit=2)
+    stuck, calls = _last_backup(
+        tmp_path / "stuck", {"redundo-verify.service": ["activating"] * 10}, start=FRESH_BACKUP, limit=2
+    )
     assert stuck.returncode == 1
     assert stuck.stderr.strip().splitlines()[-1] == (
         "redundo-verify.service was still running after 2 s; wait for it to end "
-        "(systemctl status redundo-verify.service), then run the failback again")
+        "(systemctl status redundo-verify.service), then run the failback again"
+    )
     assert not any(c.startswith("start") for c in calls)

@@ -28,17 +28,24 @@ def test_report_carries_the_stacks_real_values():
     settings = read_stack_file(STACKS, "small-shop")
     text = markdown_report(settings, lang="en", today="2026-11-26")
     cost = estimate(settings)
-    for expected in ("# Recovery report: jeweller-example.fr", "report prepared 26 November 2026",
-                     "Tier **standard** (pilot light)",
-                     "| the live site (primary) | OVHcloud | GRA11 | Gravelines, France |",
-                     "| the backups (vault) | AWS S3 | eu-west-3 | Paris, France |",
-                     "| the standby (pilot light) | OVHcloud | DE1 | Frankfurt, Germany |",
-                     f"**{cost.monthly_eur:.2f}**", f"at most 90{NBSP}min of changes", f"at most 2{NBSP}h",
-                     "restic --no-lock snapshots --host small-shop-site",
-                     "sudo mysql < /srv/restore/var/backups/redundo/site.sql",
-                     "`sudo rsync -a --delete /srv/restore/etc/nginx/ /etc/nginx/`", "TTL 300 s",
-                     "```mermaid", "ransomware on the primary, found within 90 days",
-                     "both OVHcloud and AWS losing their sites in the same hour"):
+    for expected in (
+        "# Recovery report: jeweller-example.fr",
+        "report prepared 26 November 2026",
+        "Tier **standard** (pilot light)",
+        "| the live site (primary) | OVHcloud | GRA11 | Gravelines, France |",
+        "| the backups (vault) | AWS S3 | eu-west-3 | Paris, France |",
+        "| the standby (pilot light) | OVHcloud | DE1 | Frankfurt, Germany |",
+        f"**{cost.monthly_eur:.2f}**",
+        f"at most 90{NBSP}min of changes",
+        f"at most 2{NBSP}h",
+        "restic --no-lock snapshots --host small-shop-site",
+        "sudo mysql < /srv/restore/var/backups/redundo/site.sql",
+        "`sudo rsync -a --delete /srv/restore/etc/nginx/ /etc/nginx/`",
+        "TTL 300 s",
+        "```mermaid",
+        "ransomware on the primary, found within 90 days",
+        "both OVHcloud and AWS losing their sites in the same hour",
+    ):
         assert expected in text, expected
     assert "{" not in text.replace("```mermaid", "")  # no unfilled template field
     assert "Last recovery drill:** none yet" in text
@@ -57,27 +64,45 @@ def test_report_cost_rows_add_up_to_the_estimate():
 
 def test_report_states_the_last_drill_when_there_is_one():
     settings = read_stack_file(STACKS, "small-shop")
-    drill = {"passed": True, "at": "2026-11-20T03:00:00+00:00", "snapshot_id": "0123abcdef", "files_checked": 812,
-             "rpo_seconds": 1500, "rto_seconds": 240}
+    drill = {
+        "passed": True,
+        "at": "2026-11-20T03:00:00+00:00",
+        "snapshot_id": "0123abcdef",
+        "files_checked": 812,
+        "rpo_seconds": 1500,
+        "rto_seconds": 240,
+    }
     text = markdown_report(settings, lang="en", drill=drill)
-    assert ("**Last recovery drill** (20 November 2026): passed; snapshot 0123abcd restored and verified (812 files); "
-            "measured RPO 25.0 min, restore time 4.0 min.") in text
+    assert (
+        "**Last recovery drill** (20 November 2026): passed; snapshot 0123abcd restored and verified (812 files); "
+        "measured RPO 25.0 min, restore time 4.0 min."
+    ) in text
     french = markdown_report(settings, lang="fr", drill=drill)
-    assert (f"**Dernier exercice de restauration** (20{NBSP}novembre 2026){NBSP}: réussi{NNBSP}; sauvegarde 0123abcd "
-            f"restaurée et vérifiée (812{NBSP}fichiers){NNBSP}; RPO mesuré 25,0{NBSP}min") in french
+    assert (
+        f"**Dernier exercice de restauration** (20{NBSP}novembre 2026){NBSP}: réussi{NNBSP}; sauvegarde 0123abcd "
+        f"restaurée et vérifiée (812{NBSP}fichiers){NNBSP}; RPO mesuré 25,0{NBSP}min"
+    ) in french
 
 
 def test_report_french_is_french_with_french_typography():
     settings = read_stack_file(STACKS, "small-shop")
     cost = estimate(settings)
     text = markdown_report(settings, lang="fr", today="2026-11-01")
-    for expected in (f"# Rapport de reprise d’activité{NBSP}: jeweller-example.fr", "établi le 1er novembre 2026",
-                     "Formule **standard** (veilleuse)", "| le serveur de secours (veilleuse) | OVHcloud | DE1 | "
-                     "Francfort, Allemagne |", f"**{cost.monthly_eur:.2f}**".replace(".", ","),
-                     f"conservée 90{NBSP}jours", f"la TVA (20{NBSP}% en France", f"environ 8{NBSP}Go",
-                     "un rançongiciel sur le serveur principal, découvert dans les 90", "l’incendie ou l’inondation",
-                     f"# Procédure de reprise à la main{NBSP}: jeweller-example.fr", "Rafraîchir la zone",
-                     "8. Chargez la base de données"):
+    for expected in (
+        f"# Rapport de reprise d’activité{NBSP}: jeweller-example.fr",
+        "établi le 1er novembre 2026",
+        "Formule **standard** (veilleuse)",
+        "| le serveur de secours (veilleuse) | OVHcloud | DE1 | Francfort, Allemagne |",
+        f"**{cost.monthly_eur:.2f}**".replace(".", ","),
+        f"conservée 90{NBSP}jours",
+        f"la TVA (20{NBSP}% en France",
+        f"environ 8{NBSP}Go",
+        "un rançongiciel sur le serveur principal, découvert dans les 90",
+        "l’incendie ou l’inondation",
+        f"# Procédure de reprise à la main{NBSP}: jeweller-example.fr",
+        "Rafraîchir la zone",
+        "8. Chargez la base de données",
+    ):
         assert expected in text, expected
     prose = _prose(text)
     assert not re.search(r" [:;!?]", prose), "a plain space before French high punctuation"
@@ -91,9 +116,17 @@ def test_report_french_is_french_with_french_typography():
 @pytest.mark.parametrize("lang", ["fr", "en"])
 def test_report_every_tier_and_topology_renders_in_each_language(tier, lang):
     """Every tier's sentences have a French version, and every region's city and country a name."""
-    for overrides in ({}, {"backupProvider": "ovh", "backupRegion": "DE", "standbyProvider": "aws",
-                           "standbyRegion": "eu-central-1", "database": "postgresql"},
-                      {"primaryRegion": "UK1", "standbyRegion": "WAW1", "database": "none", "domain": None}):
+    for overrides in (
+        {},
+        {
+            "backupProvider": "ovh",
+            "backupRegion": "DE",
+            "standbyProvider": "aws",
+            "standbyRegion": "eu-central-1",
+            "database": "postgresql",
+        },
+        {"primaryRegion": "UK1", "standbyRegion": "WAW1", "database": "none", "domain": None},
+    ):
         settings = parse_settings("shop", example_config(tier=tier, **overrides))
         text = markdown_report(settings, lang=lang)
         assert "{" not in text.replace("```mermaid", "")
@@ -102,6 +135,7 @@ def test_report_every_tier_and_topology_renders_in_each_language(tier, lang):
                 assert sentence not in text, sentence
     for location in (*geo.OVH_INSTANCE_REGIONS.values(), *geo.OVH_STORAGE_REGIONS.values(), *geo.AWS_REGIONS.values()):
         from redundo.report import _COUNTRIES
+
         assert location.country in _COUNTRIES[lang]
 
 
@@ -121,8 +155,20 @@ def test_report_summary_and_runbook_are_separate_parts():
 class _Resources(HTMLParser):
     """Every element and every attribute that could make a browser fetch something."""
 
-    FETCHING = {"src", "srcset", "href", "xlink:href", "poster", "data", "action", "formaction", "background",
-                "manifest", "codebase", "ping"}
+    FETCHING = {
+        "src",
+        "srcset",
+        "href",
+        "xlink:href",
+        "poster",
+        "data",
+        "action",
+        "formaction",
+        "background",
+        "manifest",
+        "codebase",
+        "ping",
+    }
 
     def __init__(self):
         super().__init__()
@@ -145,10 +191,13 @@ def test_report_html_loads_nothing_and_carries_the_diagram(lang):
     parser = _Resources()
     parser.feed(page)
     assert parser.fetches == []
-    assert not {"script", "link", "img", "iframe", "object", "embed", "image", "use", "foreignobject"} & set(parser.tags)
+    assert not {"script", "link", "img", "iframe", "object", "embed", "image", "use", "foreignobject"} & set(
+        parser.tags
+    )
     assert "@import" not in page and "url(" not in page.replace("url(#arrow)", "")
-    assert not re.search(r"https?://", page.replace("https://s3.eu-west-3.amazonaws.com", "")
-                         .replace("https://jeweller-example.fr/", "")), "a URL other than the runbook's own text"
+    assert not re.search(
+        r"https?://", page.replace("https://s3.eu-west-3.amazonaws.com", "").replace("https://jeweller-example.fr/", "")
+    ), "a URL other than the runbook's own text"
     assert parser.tags.count("svg") == 1 and parser.tags.count("table") == 2 and "ol" in parser.tags
     assert set(BOX_COLOURS.values()) <= set(parser.fills)
     assert f'<html lang="{lang}">' in page and "flowchart" not in page

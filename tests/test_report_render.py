@@ -92,13 +92,32 @@ def _screenshot(html: str, tmp_path: Path, name: str, proxy_port: int) -> Path:
     page.write_text(html, encoding="utf-8")
     png = tmp_path / f"{name}.png"
     profile = tmp_path / f"{name}-profile"
-    done = subprocess.run([
-        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps",
-        "--disable-extensions", "--no-default-browser-check", "--force-color-profile=srgb", "--hide-scrollbars",
-        f"--user-data-dir={profile}", f"--proxy-server=127.0.0.1:{proxy_port}", "--proxy-bypass-list=<-loopback>",
-        "--window-size=1000,1400", f"--screenshot={png}", page.as_uri(),
-    ], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-default-apps",
+            "--disable-extensions",
+            "--no-default-browser-check",
+            "--force-color-profile=srgb",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            f"--proxy-server=127.0.0.1:{proxy_port}",
+            "--proxy-bypass-list=<-loopback>",
+            "--window-size=1000,1400",
+            f"--screenshot={png}",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0 and png.is_file(), done.stderr[-2000:]
     return png
 
@@ -108,10 +127,12 @@ def _boxes(png: Path) -> dict[str, tuple[int, int, int, int, int]]:
     from PIL import Image
 
     image = Image.open(png).convert("RGB")
-    wanted = {tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)): name for name, c in BOX_COLOURS.items()}
+    wanted = {tuple(int(c[i : i + 2], 16) for i in (1, 3, 5)): name for name, c in BOX_COLOURS.items()}
     found: dict[str, list[int]] = {}
     width = image.width
-    for index, pixel in enumerate(image.get_flattened_data() if hasattr(image, 'get_flattened_data') else image.getdata()):
+    for index, pixel in enumerate(
+        image.get_flattened_data() if hasattr(image, "get_flattened_data") else image.getdata()
+    ):
         name = wanted.get(pixel)
         if name is None:
             continue
@@ -126,12 +147,16 @@ def test_report_renders_its_diagram_in_chromium_offline(tmp_path):
     page = html_report(read_stack_file(STACKS, "small-shop"), lang="fr")
     with _Listener() as listener:
         boxes = _boxes(_screenshot(page, tmp_path, "report", listener.port))
-        without_svg = _boxes(_screenshot(page.split("<figure")[0] + page.split("</figure>")[1], tmp_path, "bare",
-                                         listener.port))
+        without_svg = _boxes(
+            _screenshot(page.split("<figure")[0] + page.split("</figure>")[1], tmp_path, "bare", listener.port)
+        )
         quiet = list(listener.seen)
         # The page as it was with Mermaid from a CDN: the listener must see that fetch.
-        remote = page.replace("</body>", '<script type="module">import m from '
-                              "'https://cdn.jsdelivr.net/npm/mermaid@11/dist/mermaid.esm.min.mjs';</script></body>")
+        remote = page.replace(
+            "</body>",
+            '<script type="module">import m from '
+            "'https://cdn.jsdelivr.net/npm/mermaid@11/dist/mermaid.esm.min.mjs';</script></body>",
+        )
         _screenshot(remote, tmp_path, "remote", listener.port)
         reached = list(listener.seen)
     assert quiet == [], f"the report made network requests: {quiet}"
@@ -144,20 +169,29 @@ def test_report_renders_its_diagram_in_chromium_offline(tmp_path):
     centre = {name: ((b[1] + b[3]) / 2, (b[2] + b[4]) / 2) for name, b in boxes.items()}
     # visitors -> primary -> vault on one row; the standby under the vault.
     assert centre["visitors"][0] < centre["primary"][0] < centre["vault"][0]
-    assert abs(centre["visitors"][1] - centre["primary"][1]) < 20 and abs(centre["primary"][1] - centre["vault"][1]) < 20
+    assert (
+        abs(centre["visitors"][1] - centre["primary"][1]) < 20 and abs(centre["primary"][1] - centre["vault"][1]) < 20
+    )
     assert centre["standby"][1] > boxes["vault"][4] and abs(centre["standby"][0] - centre["vault"][0]) < 20
 
 
 def _redundo(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("redundo")
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd, timeout=120,
-                          env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run(
+        [str(exe), *args], capture_output=True, text=True, cwd=cwd, timeout=120, env={**os.environ, "COLUMNS": "200"}
+    )
 
 
 @pytest.fixture
 def bakery(write_stack):
-    return write_stack("bakery", ovhServiceName=SERVICE, sshPublicKey=SSH_KEY, domain="boulangerie-caen.fr",
-                       tier="basic", database="sqlite")
+    return write_stack(
+        "bakery",
+        ovhServiceName=SERVICE,
+        sshPublicKey=SSH_KEY,
+        domain="boulangerie-caen.fr",
+        tier="basic",
+        database="sqlite",
+    )
 
 
 def test_report_pdf_is_a_valid_document_with_the_diagram(bakery, tmp_path):
@@ -190,12 +224,15 @@ def test_report_html_and_markdown_from_the_cli(bakery, tmp_path):
     assert "Procédure" not in md.stdout
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--format", "docx"], "error: --format 'docx' is not one of md, html, pdf"),
-    (["--lang", "de"], "error: --lang 'de' is not one of fr, en"),
-    (["--part", "cost"], "error: --part 'cost' is not one of all, summary, runbook"),
-    (["--format", "pdf"], "error: --format pdf writes a file; pass --output FILE.pdf"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "docx"], "error: --format 'docx' is not one of md, html, pdf"),
+        (["--lang", "de"], "error: --lang 'de' is not one of fr, en"),
+        (["--part", "cost"], "error: --part 'cost' is not one of all, summary, runbook"),
+        (["--format", "pdf"], "error: --format pdf writes a file; pass --output FILE.pdf"),
+    ],
+)
 def test_report_bad_options_are_one_line_and_write_nothing(bakery, args, message):
     before = sorted(p.name for p in bakery.rglob("*"))
     done = _redundo("report", "--stack", "bakery", *args, cwd=bakery)
@@ -211,7 +248,13 @@ def test_report_pdf_without_weasyprint_names_the_extra(bakery, tmp_path):
     (shadow / "weasyprint.py").write_text("raise ImportError('No module named weasyprint')\n")
     out = tmp_path / "bakery.pdf"
     exe = Path(sys.executable).with_name("redundo")
-    done = subprocess.run([str(exe), "report", "--stack", "bakery", "--format", "pdf", "-o", str(out)], cwd=bakery,
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(shadow)})
+    done = subprocess.run(
+        [str(exe), "report", "--stack", "bakery", "--format", "pdf", "-o", str(out)],
+        cwd=bakery,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(shadow)},
+    )
     assert done.returncode == 1 and not out.exists()
     assert done.stderr == "error: PDF output needs WeasyPrint; install it with `pip install 'redundo[pdf]'`\n"

@@ -12,8 +12,9 @@ def test_mariadb_serves_on_loopback_and_the_stock_clients_reach_it(mariadb: Mari
     """mysqldump, as the agent calls it, reaches the private server through the environment alone."""
     db = mariadb.fresh_database("shop")
     mariadb.sql("CREATE TABLE orders (id INT PRIMARY KEY, total INT); INSERT INTO orders VALUES (1, 42)", db)
-    dump = subprocess.run(["mysqldump", "--databases", db], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **mariadb.env})
+    dump = subprocess.run(
+        ["mysqldump", "--databases", db], capture_output=True, text=True, timeout=60, env={**os.environ, **mariadb.env}
+    )
     assert dump.returncode == 0, dump.stderr
     assert "CREATE TABLE `orders`" in dump.stdout and "(1,42)" in dump.stdout
     assert mariadb.sql("SELECT @@bind_address, @@port").split() == ["127.0.0.1", str(mariadb.port)]
@@ -22,8 +23,9 @@ def test_mariadb_serves_on_loopback_and_the_stock_clients_reach_it(mariadb: Mari
 def test_postgresql_runs_as_a_non_root_user_and_pg_dump_reaches_it(postgresql: PostgreSQL):
     db = postgresql.fresh_database("shop")
     postgresql.sql("CREATE TABLE orders (id int primary key, total int); INSERT INTO orders VALUES (1, 42)", db)
-    dump = subprocess.run(["pg_dump", "--data-only", db], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **postgresql.env})
+    dump = subprocess.run(
+        ["pg_dump", "--data-only", db], capture_output=True, text=True, timeout=60, env={**os.environ, **postgresql.env}
+    )
     assert dump.returncode == 0, dump.stderr
     assert "1\t42" in dump.stdout
     owner = postgresql.sql("SELECT usename FROM pg_stat_activity WHERE pid = pg_backend_pid()").strip()

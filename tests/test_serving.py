@@ -52,9 +52,11 @@ def _make_shop(root: Path, database: str, socket: str) -> dict[str, bytes]:
     root.mkdir(parents=True)
     pages = {
         "about.html": f"<h1>Jeweller</h1><p>{secrets.token_hex(16)}</p>\n".encode(),
-        "orders.php": (f"<?php\n$db = new mysqli('localhost', 'root', '', '{database}', 0, '{socket}');\n"
-                       "foreach ($db->query('SELECT id, item FROM orders ORDER BY id') as $row) {\n"
-                       "    echo $row['id'], ' ', $row['item'], \"\\n\";\n}\n").encode(),
+        "orders.php": (
+            f"<?php\n$db = new mysqli('localhost', 'root', '', '{database}', 0, '{socket}');\n"
+            "foreach ($db->query('SELECT id, item FROM orders ORDER BY id') as $row) {\n"
+            "    echo $row['id'], ' ', $row['item'], \"\\n\";\n}\n"
+        ).encode(),
         "index.php": b"<?php echo 'shop front';\n",
     }
     for name, body in pages.items():
@@ -67,8 +69,13 @@ def _serve_check(host: drill.Host, web, db_env: dict[str, str]) -> subprocess.Co
     script = host.workdir / "redundo-serve-check"
     script.write_text(agent.script("redundo-serve-check"))
     script.chmod(0o755)
-    return subprocess.run([str(script), "--json"], env=host.env({**db_env, "SERVE_CHECK_URL": f"http://127.0.0.1:{web.port}"}),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(script), "--json"],
+        env=host.env({**db_env, "SERVE_CHECK_URL": f"http://127.0.0.1:{web.port}"}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _orders_text(rows) -> bytes:
@@ -92,12 +99,23 @@ def test_serving_restored_standby_answers_for_the_site_with_the_restored_pages_a
     with LocalVault() as vault:
         drill.provision_repository(vault.repository, PASSWORD, vault.init.env())
         settings = agent.AgentSettings.for_tier(
-            TIERS["premium"], vault_endpoint=vault.endpoint, vault_bucket=vault.bucket, vault_region="us-east-1",
-            backup_host="shop-site", site_paths=(str(www),), db_kind="mysql", db_name=database,
-            dump_dir=str(tmp_path / "dump"), state_dir=str(tmp_path / "primary-state"),
-            web_services=profiles.PROFILES["wordpress"].web_services, site_domain=DOMAIN, web_root=str(web_root))
-        primary = drill.Host("primary", tmp_path / "primary", settings,
-                             {**vault.writer.env(), "RESTIC_PASSWORD": PASSWORD})
+            TIERS["premium"],
+            vault_endpoint=vault.endpoint,
+            vault_bucket=vault.bucket,
+            vault_region="us-east-1",
+            backup_host="shop-site",
+            site_paths=(str(www),),
+            db_kind="mysql",
+            db_name=database,
+            dump_dir=str(tmp_path / "dump"),
+            state_dir=str(tmp_path / "primary-state"),
+            web_services=profiles.PROFILES["wordpress"].web_services,
+            site_domain=DOMAIN,
+            web_root=str(web_root),
+        )
+        primary = drill.Host(
+            "primary", tmp_path / "primary", settings, {**vault.writer.env(), "RESTIC_PASSWORD": PASSWORD}
+        )
         done = primary.run("redundo-backup", "backup", extra_env=db_env, timeout=300)
         assert done.returncode == 0, done.stderr
 
@@ -109,12 +127,16 @@ def test_serving_restored_standby_answers_for_the_site_with_the_restored_pages_a
             assert get(web, "/about.html", DOMAIN)[0] == 404
             assert get(web, "/orders.php", DOMAIN)[0] == 404  # nothing to run
 
-            standby = drill.Host("standby", tmp_path / "standby", agent.AgentSettings(**{
-                **settings.__dict__, "state_dir": str(tmp_path / "standby-state")}),
-                {**vault.reader.env(), "RESTIC_PASSWORD": PASSWORD})
+            standby = drill.Host(
+                "standby",
+                tmp_path / "standby",
+                agent.AgentSettings(**{**settings.__dict__, "state_dir": str(tmp_path / "standby-state")}),
+                {**vault.reader.env(), "RESTIC_PASSWORD": PASSWORD},
+            )
             refused = _serve_check(standby, web, db_env)
             assert refused.returncode == 1 and refused.stderr.strip().splitlines() == [
-                f"redundo-serve-check: no web root {web_root}: nothing was restored to serve"]
+                f"redundo-serve-check: no web root {web_root}: nothing was restored to serve"
+            ]
             done = standby.run("redundo-restore", "--live", extra_env=db_env, timeout=300)
             assert done.returncode == 0, done.stderr
 
@@ -134,6 +156,7 @@ def test_serving_restored_standby_answers_for_the_site_with_the_restored_pages_a
             emptied = _serve_check(standby, web, db_env)
             assert emptied.returncode == 1 and emptied.stderr.strip().splitlines() == [
                 f"redundo-serve-check: the mysql database {database} has 1 tables and no rows: the restore did "
-                "not load it"]
+                "not load it"
+            ]
         finally:
             stop_web(web)

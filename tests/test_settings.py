@@ -26,25 +26,32 @@ def test_settings_defaults_put_vault_and_standby_in_another_city(primary, provid
     assert not s.standby_location.same_city(s.primary_location)
 
 
-@pytest.mark.parametrize(("key", "value", "message"), [
-    ("tier", "gold", "redundo:tier is 'gold'; accepted values: basic, standard, premium"),
-    ("primaryRegion", "MARS1", "redundo:primaryRegion is 'MARS1'; accepted values: GRA7, GRA9"),
-    ("primaryFlavor", "x9-1", "redundo:primaryFlavor is 'x9-1'; accepted values: d2-2, d2-4"),
-    ("backupProvider", "gcp", "redundo:backupProvider is 'gcp'; accepted values: aws, ovh"),
-    ("backupRegion", "us-east-1", "redundo:backupRegion is 'us-east-1', not a aws storage region redundo knows; "
-                                  "accepted values: eu-west-3, eu-central-1"),
-    ("standbyRegion", "eu-west-3", "redundo:standbyRegion is 'eu-west-3', not a ovh compute region"),
-    ("domain", "not a domain", "redundo:domain is 'not a domain', not a valid domain name"),
-    ("dataGb", "-5", "redundo:dataGb is '-5'; it must be a number greater than 0"),
-    ("dataGb", "lots", "redundo:dataGb is 'lots'; it must be a number greater than 0"),
-    ("dataGb", 0, "redundo:dataGb is 0; it must be a number greater than 0"),
-    ("sshPublicKey", "hunter2", "redundo:sshPublicKey is not an OpenSSH public key"),
-    ("ovhServiceName", "my-project", "redundo:ovhServiceName is 'my-project'; it must be the 32-hex-digit id"),
-    ("sitePaths", ["var/www"], "redundo:sitePaths has 'var/www'; give absolute paths"),
-    ("adminCidrs", ["10.0.0.300/32"], "redundo:adminCidrs has '10.0.0.300/32', not a network"),
-    ("primryRegion", "GRA11", "unknown key redundo:primryRegion; accepted keys: tier, "),
-    ("standbyFlavor", "nano_3_0", "redundo:standbyFlavor is 'nano_3_0'; accepted values for a ovh standby"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("tier", "gold", "redundo:tier is 'gold'; accepted values: basic, standard, premium"),
+        ("primaryRegion", "MARS1", "redundo:primaryRegion is 'MARS1'; accepted values: GRA7, GRA9"),
+        ("primaryFlavor", "x9-1", "redundo:primaryFlavor is 'x9-1'; accepted values: d2-2, d2-4"),
+        ("backupProvider", "gcp", "redundo:backupProvider is 'gcp'; accepted values: aws, ovh"),
+        (
+            "backupRegion",
+            "us-east-1",
+            "redundo:backupRegion is 'us-east-1', not a aws storage region redundo knows; "
+            "accepted values: eu-west-3, eu-central-1",
+        ),
+        ("standbyRegion", "eu-west-3", "redundo:standbyRegion is 'eu-west-3', not a ovh compute region"),
+        ("domain", "not a domain", "redundo:domain is 'not a domain', not a valid domain name"),
+        ("dataGb", "-5", "redundo:dataGb is '-5'; it must be a number greater than 0"),
+        ("dataGb", "lots", "redundo:dataGb is 'lots'; it must be a number greater than 0"),
+        ("dataGb", 0, "redundo:dataGb is 0; it must be a number greater than 0"),
+        ("sshPublicKey", "hunter2", "redundo:sshPublicKey is not an OpenSSH public key"),
+        ("ovhServiceName", "my-project", "redundo:ovhServiceName is 'my-project'; it must be the 32-hex-digit id"),
+        ("sitePaths", ["var/www"], "redundo:sitePaths has 'var/www'; give absolute paths"),
+        ("adminCidrs", ["10.0.0.300/32"], "redundo:adminCidrs has '10.0.0.300/32', not a network"),
+        ("primryRegion", "GRA11", "unknown key redundo:primryRegion; accepted keys: tier, "),
+        ("standbyFlavor", "nano_3_0", "redundo:standbyFlavor is 'nano_3_0'; accepted values for a ovh standby"),
+    ],
+)
 def test_settings_invalid_value_names_key_and_accepted_values(key, value, message):
     with pytest.raises(ConfigError) as caught:
         parse_settings("c", {**BASE, key: value})
@@ -87,12 +94,15 @@ def test_settings_unknown_and_invalid_stack_names(tmp_path):
         read_stack_file(tmp_path, "../etc")
 
 
-@pytest.mark.parametrize(("domain", "zone"), [
-    ("shop.example.co.uk", "example.co.uk"),
-    ("example.co.uk", "example.co.uk"),
-    ("www.bijouterie-rouen.fr", "bijouterie-rouen.fr"),
-    ("shop.example.com.au", "example.com.au"),
-])
+@pytest.mark.parametrize(
+    ("domain", "zone"),
+    [
+        ("shop.example.co.uk", "example.co.uk"),
+        ("example.co.uk", "example.co.uk"),
+        ("www.bijouterie-rouen.fr", "bijouterie-rouen.fr"),
+        ("shop.example.com.au", "example.com.au"),
+    ],
+)
 def test_settings_dns_zone_follows_the_public_suffix_list(domain, zone):
     """The zone is the registrable domain, not the last two labels (co.uk is a suffix, not a zone)."""
     settings = parse_settings("c", {"domain": domain}, for_deploy=False)
@@ -121,13 +131,16 @@ def test_settings_public_suffix_list_is_read_offline(monkeypatch):
     assert settings_mod.registered_domain("a.b.example.co.uk") == "example.co.uk"
 
 
-@pytest.mark.parametrize(("keys", "message"), [
-    ({"primaryHost": "203.0.113.10"}, "redundo:primaryHost is set without redundo:primaryUser"),
-    ({"primaryUser": "debian"}, "redundo:primaryUser is set without redundo:primaryHost"),
-    ({"primaryHost": "bad host!", "primaryUser": "debian"}, "redundo:primaryHost is 'bad host!', not a host name"),
-    ({"primaryHost": "shop.fr", "primaryUser": "Root Admin"}, "redundo:primaryUser is 'Root Admin', not a Unix"),
-    ({"primaryHost": "shop.fr", "primaryUser": "debian", "primaryPort": "99999"}, "redundo:primaryPort is '99999'"),
-])
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ({"primaryHost": "203.0.113.10"}, "redundo:primaryHost is set without redundo:primaryUser"),
+        ({"primaryUser": "debian"}, "redundo:primaryUser is set without redundo:primaryHost"),
+        ({"primaryHost": "bad host!", "primaryUser": "debian"}, "redundo:primaryHost is 'bad host!', not a host name"),
+        ({"primaryHost": "shop.fr", "primaryUser": "Root Admin"}, "redundo:primaryUser is 'Root Admin', not a Unix"),
+        ({"primaryHost": "shop.fr", "primaryUser": "debian", "primaryPort": "99999"}, "redundo:primaryPort is '99999'"),
+    ],
+)
 def test_settings_adopted_primary_needs_a_valid_host_and_user(keys, message):
     import re
 
@@ -143,8 +156,9 @@ def test_settings_zone_from_the_rules_of_one_tld_matches_the_whole_list():
     from redundo import settings as settings_mod
 
     whole = PublicSuffixList(only_icann=True)
-    rules = [line.split(" ")[0] for line in settings_mod._icann_rules().splitlines()
-             if line and not line.startswith("//")]
+    rules = [
+        line.split(" ")[0] for line in settings_mod._icann_rules().splitlines() if line and not line.startswith("//")
+    ]
     names = [rule.lstrip("!").replace("*", "any") for rule in rules]
     # Every name a stack can hold (its domain is ASCII), and a few with a Unicode top-level label.
     domains = [f"shop.example.{name}" for name in names] + names

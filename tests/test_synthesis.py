@@ -87,9 +87,9 @@ def test_synthesis_per_class_answers_are_the_sdks_and_are_put_back_after():
     the SDK's own functions are back in place."""
     import pulumi_aws as aws
     from pulumi import _types
+    from redundo.components.redundant_site import RedundantSite
 
     from redundo import synthesis
-    from redundo.components.redundant_site import RedundantSite
     from tests.conftest import synth
 
     own = {name: getattr(_types, name) for name in synthesis._PER_CLASS}

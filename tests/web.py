@@ -22,7 +22,7 @@ import pytest
 
 from redundo import profiles
 
-__all__ = ["WebServer", "start_web", "stop_web", "get"]
+__all__ = ["WebServer", "get", "start_web", "stop_web"]
 
 START_TIMEOUT = 30.0
 
@@ -81,13 +81,29 @@ def start_web(directory: Path, site: str, *, php: bool) -> WebServer:
     try:
         if php:
             fpm = _require("php-fpm8.2")
-            (directory / "php-fpm.conf").write_text("\n".join([
-                "[global]", f"pid = {directory / 'php-fpm.pid'}", f"error_log = {directory / 'php-fpm.log'}",
-                "daemonize = no", "[site]", "user = root", "group = root", f"listen = {php_socket}",
-                "pm = static", "pm.max_children = 2", "clear_env = no", "catch_workers_output = yes", ""]))
+            (directory / "php-fpm.conf").write_text(
+                "\n".join(
+                    [
+                        "[global]",
+                        f"pid = {directory / 'php-fpm.pid'}",
+                        f"error_log = {directory / 'php-fpm.log'}",
+                        "daemonize = no",
+                        "[site]",
+                        "user = root",
+                        "group = root",
+                        f"listen = {php_socket}",
+                        "pm = static",
+                        "pm.max_children = 2",
+                        "clear_env = no",
+                        "catch_workers_output = yes",
+                        "",
+                    ]
+                )
+            )
             log = directory / "php-fpm.out"
-            proc = subprocess.Popen([fpm, "-F", "-R", "-y", str(directory / "php-fpm.conf")],
-                                    stdout=log.open("w"), stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [fpm, "-F", "-R", "-y", str(directory / "php-fpm.conf")], stdout=log.open("w"), stderr=subprocess.STDOUT
+            )
             server.procs.append(proc)
             _wait_for(php_socket.exists, "php-fpm", proc, log)
         # nginx resolves the site file's relative includes (snippets/fastcgi-php.conf, fastcgi.conf)
@@ -97,19 +113,42 @@ def start_web(directory: Path, site: str, *, php: bool) -> WebServer:
         (directory / "site.conf").write_text(adapt_site(site, port=server.port, php_socket=php_socket))
         temp = directory / "temp"
         temp.mkdir()
-        (directory / "nginx.conf").write_text("\n".join([
-            "daemon off;", "worker_processes 1;", "user root root;", f"pid {directory / 'nginx.pid'};",
-            f"error_log {directory / 'nginx-error.log'};", "events { worker_connections 64; }", "http {",
-            "  include mime.types;", "  access_log off;", f"  client_body_temp_path {temp}/body;",
-            f"  fastcgi_temp_path {temp}/fastcgi;", f"  proxy_temp_path {temp}/proxy;",
-            f"  uwsgi_temp_path {temp}/uwsgi;", f"  scgi_temp_path {temp}/scgi;", "  include site.conf;", "}", ""]))
+        (directory / "nginx.conf").write_text(
+            "\n".join(
+                [
+                    "daemon off;",
+                    "worker_processes 1;",
+                    "user root root;",
+                    f"pid {directory / 'nginx.pid'};",
+                    f"error_log {directory / 'nginx-error.log'};",
+                    "events { worker_connections 64; }",
+                    "http {",
+                    "  include mime.types;",
+                    "  access_log off;",
+                    f"  client_body_temp_path {temp}/body;",
+                    f"  fastcgi_temp_path {temp}/fastcgi;",
+                    f"  proxy_temp_path {temp}/proxy;",
+                    f"  uwsgi_temp_path {temp}/uwsgi;",
+                    f"  scgi_temp_path {temp}/scgi;",
+                    "  include site.conf;",
+                    "}",
+                    "",
+                ]
+            )
+        )
         log = directory / "nginx.out"
-        check = subprocess.run([nginx, "-t", "-q", "-p", str(directory), "-c", str(directory / "nginx.conf")],
-                               capture_output=True, text=True)
+        check = subprocess.run(
+            [nginx, "-t", "-q", "-p", str(directory), "-c", str(directory / "nginx.conf")],
+            capture_output=True,
+            text=True,
+        )
         if check.returncode != 0:
             raise RuntimeError(f"nginx -t refused the rendered site file: {check.stderr}")
-        proc = subprocess.Popen([nginx, "-p", str(directory), "-c", str(directory / "nginx.conf")],
-                                stdout=log.open("w"), stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [nginx, "-p", str(directory), "-c", str(directory / "nginx.conf")],
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
         server.procs.append(proc)
 
         def listening() -> bool:

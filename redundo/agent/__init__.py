@@ -9,30 +9,31 @@ data; cloud-init installs all of them. Secrets are never part of any of this: th
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any
 
 from redundo.tiers import Tier
 
 __all__ = [
-    "AgentSettings",
-    "script",
-    "settings_file",
-    "unit_file",
-    "backup_units",
-    "restore_units",
-    "all_units",
-    "agent_packages",
-    "timer_interval_minutes",
+    "BACKUP_TIMERS",
     "BIN_DIR",
     "CONF_DIR",
     "ENV_FILE",
-    "SETTINGS_FILE",
-    "BACKUP_TIMERS",
     "FOLLOW_TIMER",
-    "WATCHDOG_TIMER",
     "SCRIPTS",
+    "SETTINGS_FILE",
+    "WATCHDOG_TIMER",
+    "AgentSettings",
+    "agent_packages",
+    "all_units",
+    "backup_units",
+    "restore_units",
+    "script",
+    "settings_file",
+    "timer_interval_minutes",
+    "unit_file",
 ]
 
 BIN_DIR = "/usr/local/sbin"
@@ -88,9 +89,13 @@ class AgentSettings:
     """The directory the web server serves the site from."""
 
     @classmethod
-    def for_tier(cls, tier: Tier, **values: Any) -> "AgentSettings":
-        return cls(keep_daily=tier.retention_days, keep_hourly=tier.keep_hourly,
-                   verify_subset_percent=tier.verify_subset_percent, **values)
+    def for_tier(cls, tier: Tier, **values: Any) -> AgentSettings:
+        return cls(
+            keep_daily=tier.retention_days,
+            keep_hourly=tier.keep_hourly,
+            verify_subset_percent=tier.verify_subset_percent,
+            **values,
+        )
 
 
 def settings_file(settings: AgentSettings) -> str:
@@ -111,8 +116,11 @@ def settings_file(settings: AgentSettings) -> str:
         "STATE_DIR": settings.state_dir,
     }
     # Only when the site has them: an empty line would override what a caller set in the environment.
-    web = {"WEB_SERVICES": " ".join(settings.web_services), "SITE_DOMAIN": settings.site_domain,
-           "WEB_ROOT": settings.web_root}
+    web = {
+        "WEB_SERVICES": " ".join(settings.web_services),
+        "SITE_DOMAIN": settings.site_domain,
+        "WEB_ROOT": settings.web_root,
+    }
     values = {**values, **{k: v for k, v in web.items() if v}}
     lines = ["# Written by redundo; secrets live in " + ENV_FILE + ", not here."]
     lines += [f"{key}={shlex.quote(str(value))}" for key, value in values.items()]
@@ -132,8 +140,9 @@ def unit_file(sections: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def _service(description: str, exec_start: str, timeout_seconds: int, conf: str, *,
-             read_only_system: bool = True) -> dict[str, dict[str, Any]]:
+def _service(
+    description: str, exec_start: str, timeout_seconds: int, conf: str, *, read_only_system: bool = True
+) -> dict[str, dict[str, Any]]:
     hardening = {"ProtectSystem": "full"} if read_only_system else {}
     return {
         "Unit": {
@@ -188,16 +197,24 @@ def backup_units(tier: Tier) -> dict[str, str]:
     conf = SETTINGS_FILE
     every = tier.backup_interval_minutes
     return {
-        "redundo-backup.service": unit_file(_service(
-            "redundo: back up the site to the off-site vault", f"{BIN_DIR}/redundo-backup backup",
-            backup_timeout_seconds(tier), conf)),
-        "redundo-backup.timer": unit_file(_timer(
-            f"redundo: back up every {every} min", every, tier.randomized_delay_minutes)),
-        "redundo-prune.service": unit_file(_service(
-            "redundo: apply the retention policy", f"{BIN_DIR}/redundo-backup prune", 6 * 3600, conf)),
+        "redundo-backup.service": unit_file(
+            _service(
+                "redundo: back up the site to the off-site vault",
+                f"{BIN_DIR}/redundo-backup backup",
+                backup_timeout_seconds(tier),
+                conf,
+            )
+        ),
+        "redundo-backup.timer": unit_file(
+            _timer(f"redundo: back up every {every} min", every, tier.randomized_delay_minutes)
+        ),
+        "redundo-prune.service": unit_file(
+            _service("redundo: apply the retention policy", f"{BIN_DIR}/redundo-backup prune", 6 * 3600, conf)
+        ),
         "redundo-prune.timer": unit_file(_timer("redundo: prune daily", 24 * 60, 60)),
-        "redundo-verify.service": unit_file(_service(
-            "redundo: read back part of the backups", f"{BIN_DIR}/redundo-backup verify", 6 * 3600, conf)),
+        "redundo-verify.service": unit_file(
+            _service("redundo: read back part of the backups", f"{BIN_DIR}/redundo-backup verify", 6 * 3600, conf)
+        ),
         "redundo-verify.timer": unit_file(_timer("redundo: verify weekly", 7 * 24 * 60, 120)),
     }
 
@@ -214,22 +231,37 @@ def restore_units(tier: Tier) -> dict[str, str]:
     conf = SETTINGS_FILE
     follow_every = tier.backup_interval_minutes
     return {
-        "redundo-restore.service": unit_file(_service(
-            "redundo: restore the latest snapshot into the live site", f"{BIN_DIR}/redundo-restore --live",
-            # --live writes the site's paths, which may lie under /etc (web server configuration).
-            _timeout(max(tier.backup_interval_minutes, 60)), conf, read_only_system=False)),
-        "redundo-restore.timer": unit_file(_timer(
-            f"redundo: follow the primary every {follow_every} min", follow_every, tier.randomized_delay_minutes)),
-        "redundo-watchdog.service": unit_file(_service(
-            "redundo: take over when the primary stops answering", f"{BIN_DIR}/redundo-watchdog",
-            # the take-over may wait for a follow restore to end, then runs one of its own, then the
-            # OVH API's calls
-            _timeout(max(tier.backup_interval_minutes, 60)) * 2 + 600, conf, read_only_system=False)),
-        "redundo-watchdog.timer": unit_file({
-            "Unit": {"Description": "redundo: check the primary every minute"},
-            "Timer": {"OnBootSec": "5min", "OnUnitActiveSec": "1min", "AccuracySec": "10s"},
-            "Install": {"WantedBy": "timers.target"},
-        }),
+        "redundo-restore.service": unit_file(
+            _service(
+                "redundo: restore the latest snapshot into the live site",
+                f"{BIN_DIR}/redundo-restore --live",
+                # --live writes the site's paths, which may lie under /etc (web server configuration).
+                _timeout(max(tier.backup_interval_minutes, 60)),
+                conf,
+                read_only_system=False,
+            )
+        ),
+        "redundo-restore.timer": unit_file(
+            _timer(f"redundo: follow the primary every {follow_every} min", follow_every, tier.randomized_delay_minutes)
+        ),
+        "redundo-watchdog.service": unit_file(
+            _service(
+                "redundo: take over when the primary stops answering",
+                f"{BIN_DIR}/redundo-watchdog",
+                # the take-over may wait for a follow restore to end, then runs one of its own, then the
+                # OVH API's calls
+                _timeout(max(tier.backup_interval_minutes, 60)) * 2 + 600,
+                conf,
+                read_only_system=False,
+            )
+        ),
+        "redundo-watchdog.timer": unit_file(
+            {
+                "Unit": {"Description": "redundo: check the primary every minute"},
+                "Timer": {"OnBootSec": "5min", "OnUnitActiveSec": "1min", "AccuracySec": "10s"},
+                "Install": {"WantedBy": "timers.target"},
+            }
+        ),
     }
 
 

@@ -17,7 +17,7 @@ from redundo import __version__
 from redundo.agent import BIN_DIR, SCRIPTS, SETTINGS_FILE, AgentSettings, all_units, script, settings_file
 from redundo.tiers import Tier
 
-__all__ = ["AgentBundle", "BundleFile", "agent_bundle", "files_in_script", "VERSION_FILE", "UNIT_DIR"]
+__all__ = ["UNIT_DIR", "VERSION_FILE", "AgentBundle", "BundleFile", "agent_bundle", "files_in_script"]
 
 UNIT_DIR = "/etc/systemd/system"
 VERSION_FILE = "/etc/redundo/agent.version"
@@ -114,9 +114,15 @@ class AgentBundle:
         return "\n".join(lines) + "\n"
 
 
-def agent_bundle(tier: Tier, settings: AgentSettings, *, extra: tuple[BundleFile, ...] = (),
-                 packages: tuple[str, ...] = (), after: tuple[str, ...] = (), remove: tuple[str, ...] = ()
-                 ) -> AgentBundle:
+def agent_bundle(
+    tier: Tier,
+    settings: AgentSettings,
+    *,
+    extra: tuple[BundleFile, ...] = (),
+    packages: tuple[str, ...] = (),
+    after: tuple[str, ...] = (),
+    remove: tuple[str, ...] = (),
+) -> AgentBundle:
     """Every node's bundle: the three scripts, the settings file, every unit of the tier, and `extra`."""
     files = [BundleFile(f"{BIN_DIR}/{name}", "0755", script(name)) for name in SCRIPTS]
     files.append(BundleFile(SETTINGS_FILE, "0644", settings_file(settings)))
@@ -125,8 +131,11 @@ def agent_bundle(tier: Tier, settings: AgentSettings, *, extra: tuple[BundleFile
     return AgentBundle(tuple(files), packages=packages, after=after, remove=remove)
 
 
-_FILE_RE = re.compile(r"^# file (?P<path>\S+) (?P<mode>\d+)\n.*?<<'(?P<tag>REDUNDO_[0-9]+_[0-9A-F]+)'\n"
-                      r"(?P<body>.*?)(?<=\n)(?P=tag)\n", re.S | re.M)
+_FILE_RE = re.compile(
+    r"^# file (?P<path>\S+) (?P<mode>\d+)\n.*?<<'(?P<tag>REDUNDO_[0-9]+_[0-9A-F]+)'\n"
+    r"(?P<body>.*?)(?<=\n)(?P=tag)\n",
+    re.S | re.M,
+)
 
 
 def files_in_script(text: str) -> dict[str, str]:

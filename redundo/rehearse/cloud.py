@@ -27,20 +27,20 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pulumi.runtime import rpc
 
-from redundo.errors import OperationError
 from redundo.rehearse.image import GUEST_APT_PROXY, Image
 from redundo.rehearse.net import AptProxy, CertificateAuthority, Relays
 from redundo.rehearse.ovh import OvhStandIn
 from redundo.rehearse.vm import Forward, Guest
 from redundo.synthesis import RecordingMocks, Registered, _Monitor, map_wire
 
-__all__ = ["LocalCloud", "ResourceFailed", "Change"]
+__all__ = ["Change", "LocalCloud", "ResourceFailed"]
 
 S3_ADDRESS = "203.0.113.250"
 OVH_ADDRESS = "203.0.113.251"
@@ -89,7 +89,7 @@ def _plain(value: Any) -> Any:
 class _RealizingMocks(RecordingMocks):
     immediate = False  # booting a host takes minutes: the engine's calls run in parallel threads
 
-    def __init__(self, cloud: "LocalCloud", run: _Run, *, planning: bool = False):
+    def __init__(self, cloud: LocalCloud, run: _Run, *, planning: bool = False):
         super().__init__(preview=planning)
         self.cloud = cloud
         self.run = run
@@ -108,8 +108,15 @@ class _RealizingMocks(RecordingMocks):
                 self.run.changes.append(Change(urn, args.typ, op, 0.0, keys))
             if op == "create":
                 return super().new_resource(args)
-            record = Registered(args.typ, args.name, dict(args.inputs), bool(args.custom), args.provider or "", rid,
-                                outputs=dict(outputs))
+            record = Registered(
+                args.typ,
+                args.name,
+                dict(args.inputs),
+                bool(args.custom),
+                args.provider or "",
+                rid,
+                outputs=dict(outputs),
+            )
             with self.lock:
                 self.resources.append(record)
             self.tls.last = record
@@ -132,8 +139,9 @@ class _RealizingMocks(RecordingMocks):
         for key in request.additionalSecretOutputs:
             if key in state and not rpc.is_rpc_secret(state[key]):
                 state[key] = rpc.wrap_rpc_secret(state[key])
-        record = Registered(args.typ, args.name, dict(args.inputs), bool(args.custom), args.provider or "", rid,
-                            outputs=state)
+        record = Registered(
+            args.typ, args.name, dict(args.inputs), bool(args.custom), args.provider or "", rid, outputs=state
+        )
         with self.lock:
             self.resources.append(record)
         self.tls.last = record
@@ -143,8 +151,17 @@ class _RealizingMocks(RecordingMocks):
 class LocalCloud:
     """The clouds on this machine: S3 server, OVH stand-in, guests, and the state between runs."""
 
-    def __init__(self, workdir: Path, image: Image, s3, *, apt_cache: Path, mirrors: list[str],
-                 progress: Callable[[str], None] = lambda m: None, ssh_timeout: float = 900):
+    def __init__(
+        self,
+        workdir: Path,
+        image: Image,
+        s3,
+        *,
+        apt_cache: Path,
+        mirrors: list[str],
+        progress: Callable[[str], None] = lambda m: None,
+        ssh_timeout: float = 900,
+    ):
         self.workdir = workdir
         self.image = image
         self.s3 = s3
@@ -205,8 +222,15 @@ class LocalCloud:
                 self.ca = ca
 
     # Running the program.
-    def deploy(self, program: Callable[[], Any], *, stack: str, config: dict[str, str], refresh: bool = False,
-               preview: bool = False):
+    def deploy(
+        self,
+        program: Callable[[], Any],
+        *,
+        stack: str,
+        config: dict[str, str],
+        refresh: bool = False,
+        preview: bool = False,
+    ):
         """One update (or its preview): run `program` against the cloud; returns (exports, changes)."""
         from redundo.synthesis import synthesize
 
@@ -217,8 +241,9 @@ class LocalCloud:
         mocks = _RealizingMocks(self, run, planning=preview)
         try:
             try:
-                synthesis = synthesize(program, project="redundo", stack=stack, config=config, mocks=mocks,
-                                       preview=preview)
+                synthesis = synthesize(
+                    program, project="redundo", stack=stack, config=config, mocks=mocks, preview=preview
+                )
             except Exception as exc:
                 first = run.failures[0] if run.failures else f"{type(exc).__name__}: {exc}"
                 raise ResourceFailed(first.splitlines()[0] if first else "the program failed") from None
@@ -235,7 +260,7 @@ class LocalCloud:
                 self.state = saved  # a preview's refresh is not kept
         return synthesis.exports, run.changes
 
-    def _held(self, inputs: dict[str, Any], before: "_State | None", ignore: list[str]) -> dict[str, Any]:
+    def _held(self, inputs: dict[str, Any], before: _State | None, ignore: list[str]) -> dict[str, Any]:
         """The inputs with those under ignore_changes kept as they were, as the engine does."""
         if before is None or not ignore:
             return inputs
@@ -271,8 +296,9 @@ class LocalCloud:
                 if guest is None or not guest.alive():
                     self.state.pop(urn)
 
-    def realize(self, urn: str, type_: str, name: str, inputs: dict[str, Any],
-                options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any], str]:
+    def realize(
+        self, urn: str, type_: str, name: str, inputs: dict[str, Any], options: dict[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any], str]:
         options = options or {"protect": False, "ignore_changes": []}
         with self.lock:
             before = self.state.get(urn)
@@ -281,7 +307,7 @@ class LocalCloud:
             before.protect = options["protect"]
             return before.id, before.outputs, "same"
         handler = getattr(self, "_" + type_.replace(":", "_").replace("/", "_"), None)
-        if type_.startswith("pulumi:providers:") or handler is None and type_.startswith("redundo:"):
+        if type_.startswith("pulumi:providers:") or (handler is None and type_.startswith("redundo:")):
             rid, outputs = f"{name}-id", dict(inputs)
         elif handler is None:
             raise ResourceFailed(f"{name}: the rehearsal cannot realize {type_} yet")
@@ -308,63 +334,111 @@ class LocalCloud:
     def _aws_s3_bucket_Bucket(self, name, inputs, before):
         if before is not None:
             return before.id, {**before.outputs}
-        bucket = inputs.get("bucket") or (inputs.get("bucketPrefix", "") + "".join(
-            secrets.choice(string.ascii_lowercase + string.digits) for _ in range(12)))
-        self.s3.create_bucket(bucket, region=inputs.get("region") or self.s3.region,
-                              object_lock=bool(inputs.get("objectLockEnabled")))
+        bucket = inputs.get("bucket") or (
+            inputs.get("bucketPrefix", "")
+            + "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(12))
+        )
+        self.s3.create_bucket(
+            bucket, region=inputs.get("region") or self.s3.region, object_lock=bool(inputs.get("objectLockEnabled"))
+        )
         # restic (minio-go) addresses AWS buckets in virtual-host style on the dual-stack endpoint.
         region = self.s3.region
-        self.vault_hosts = [f"s3.{region}.amazonaws.com", f"{bucket}.s3.{region}.amazonaws.com",
-                            f"s3.dualstack.{region}.amazonaws.com", f"{bucket}.s3.dualstack.{region}.amazonaws.com"]
-        return bucket, {**inputs, "bucket": bucket, "arn": f"arn:aws:s3:::{bucket}", "id": bucket,
-                        "region": inputs.get("region") or self.s3.region}
+        self.vault_hosts = [
+            f"s3.{region}.amazonaws.com",
+            f"{bucket}.s3.{region}.amazonaws.com",
+            f"s3.dualstack.{region}.amazonaws.com",
+            f"{bucket}.s3.dualstack.{region}.amazonaws.com",
+        ]
+        return bucket, {
+            **inputs,
+            "bucket": bucket,
+            "arn": f"arn:aws:s3:::{bucket}",
+            "id": bucket,
+            "region": inputs.get("region") or self.s3.region,
+        }
 
     def _aws_s3_bucketOwnershipControls_BucketOwnershipControls(self, name, inputs, before):
-        self.s3.admin_call("put_bucket_ownership_controls", Bucket=inputs["bucket"], OwnershipControls={
-            "Rules": [{"ObjectOwnership": inputs["rule"]["objectOwnership"]}]})
+        self.s3.admin_call(
+            "put_bucket_ownership_controls",
+            Bucket=inputs["bucket"],
+            OwnershipControls={"Rules": [{"ObjectOwnership": inputs["rule"]["objectOwnership"]}]},
+        )
         return inputs["bucket"], dict(inputs)
 
     def _aws_s3_bucketPublicAccessBlock_BucketPublicAccessBlock(self, name, inputs, before):
-        self.s3.admin_call("put_public_access_block", Bucket=inputs["bucket"], PublicAccessBlockConfiguration={
-            "BlockPublicAcls": bool(inputs.get("blockPublicAcls")), "IgnorePublicAcls": bool(inputs.get("ignorePublicAcls")),
-            "BlockPublicPolicy": bool(inputs.get("blockPublicPolicy")),
-            "RestrictPublicBuckets": bool(inputs.get("restrictPublicBuckets"))})
+        self.s3.admin_call(
+            "put_public_access_block",
+            Bucket=inputs["bucket"],
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": bool(inputs.get("blockPublicAcls")),
+                "IgnorePublicAcls": bool(inputs.get("ignorePublicAcls")),
+                "BlockPublicPolicy": bool(inputs.get("blockPublicPolicy")),
+                "RestrictPublicBuckets": bool(inputs.get("restrictPublicBuckets")),
+            },
+        )
         return inputs["bucket"], dict(inputs)
 
     def _aws_s3_bucketVersioning_BucketVersioning(self, name, inputs, before):
-        self.s3.admin_call("put_bucket_versioning", Bucket=inputs["bucket"], VersioningConfiguration={
-            "Status": inputs["versioningConfiguration"]["status"]})
+        self.s3.admin_call(
+            "put_bucket_versioning",
+            Bucket=inputs["bucket"],
+            VersioningConfiguration={"Status": inputs["versioningConfiguration"]["status"]},
+        )
         return inputs["bucket"], dict(inputs)
 
-    def _aws_s3_bucketServerSideEncryptionConfiguration_BucketServerSideEncryptionConfiguration(self, name, inputs, before):
-        rules = [{"ApplyServerSideEncryptionByDefault": {
-            "SSEAlgorithm": r["applyServerSideEncryptionByDefault"]["sseAlgorithm"]},
-            "BucketKeyEnabled": bool(r.get("bucketKeyEnabled"))} for r in inputs["rules"]]
-        self.s3.admin_call("put_bucket_encryption", Bucket=inputs["bucket"],
-                           ServerSideEncryptionConfiguration={"Rules": rules})
+    def _aws_s3_bucketServerSideEncryptionConfiguration_BucketServerSideEncryptionConfiguration(
+        self, name, inputs, before
+    ):
+        rules = [
+            {
+                "ApplyServerSideEncryptionByDefault": {
+                    "SSEAlgorithm": r["applyServerSideEncryptionByDefault"]["sseAlgorithm"]
+                },
+                "BucketKeyEnabled": bool(r.get("bucketKeyEnabled")),
+            }
+            for r in inputs["rules"]
+        ]
+        self.s3.admin_call(
+            "put_bucket_encryption", Bucket=inputs["bucket"], ServerSideEncryptionConfiguration={"Rules": rules}
+        )
         return inputs["bucket"], dict(inputs)
 
     def _aws_s3_bucketLifecycleConfiguration_BucketLifecycleConfiguration(self, name, inputs, before):
         rules = []
         for r in inputs["rules"]:
-            rule: dict[str, Any] = {"ID": r["id"], "Status": r["status"], "Filter": {"Prefix": r.get("filter", {}).get("prefix", "")}}
+            rule: dict[str, Any] = {
+                "ID": r["id"],
+                "Status": r["status"],
+                "Filter": {"Prefix": r.get("filter", {}).get("prefix", "")},
+            }
             if "noncurrentVersionExpiration" in r:
-                rule["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(r["noncurrentVersionExpiration"]["noncurrentDays"])}
+                rule["NoncurrentVersionExpiration"] = {
+                    "NoncurrentDays": int(r["noncurrentVersionExpiration"]["noncurrentDays"])
+                }
             if "expiration" in r:
-                rule["Expiration"] = {"ExpiredObjectDeleteMarker": bool(r["expiration"].get("expiredObjectDeleteMarker"))}
+                rule["Expiration"] = {
+                    "ExpiredObjectDeleteMarker": bool(r["expiration"].get("expiredObjectDeleteMarker"))
+                }
             if "abortIncompleteMultipartUpload" in r:
                 rule["AbortIncompleteMultipartUpload"] = {
-                    "DaysAfterInitiation": int(r["abortIncompleteMultipartUpload"]["daysAfterInitiation"])}
+                    "DaysAfterInitiation": int(r["abortIncompleteMultipartUpload"]["daysAfterInitiation"])
+                }
             rules.append(rule)
-        self.s3.admin_call("put_bucket_lifecycle_configuration", Bucket=inputs["bucket"],
-                           LifecycleConfiguration={"Rules": rules})
+        self.s3.admin_call(
+            "put_bucket_lifecycle_configuration", Bucket=inputs["bucket"], LifecycleConfiguration={"Rules": rules}
+        )
         return inputs["bucket"], dict(inputs)
 
     def _aws_s3_bucketObjectLockConfiguration_BucketObjectLockConfiguration(self, name, inputs, before):
         retention = inputs["rule"]["defaultRetention"]
-        self.s3.admin_call("put_object_lock_configuration", Bucket=inputs["bucket"], ObjectLockConfiguration={
-            "ObjectLockEnabled": inputs.get("objectLockEnabled", "Enabled"),
-            "Rule": {"DefaultRetention": {"Mode": retention["mode"], "Days": int(retention["days"])}}})
+        self.s3.admin_call(
+            "put_object_lock_configuration",
+            Bucket=inputs["bucket"],
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": inputs.get("objectLockEnabled", "Enabled"),
+                "Rule": {"DefaultRetention": {"Mode": retention["mode"], "Days": int(retention["days"])}},
+            },
+        )
         return inputs["bucket"], dict(inputs)
 
     def _aws_s3_bucketPolicy_BucketPolicy(self, name, inputs, before):
@@ -393,8 +467,13 @@ class LocalCloud:
 
     def _random_index_randomId_RandomId(self, name, inputs, before):
         raw = secrets.token_bytes(int(inputs.get("byteLength", 4)))
-        return raw.hex(), {**inputs, "hex": raw.hex(), "dec": str(int.from_bytes(raw, "big")),
-                           "b64Url": "", "b64Std": ""}
+        return raw.hex(), {
+            **inputs,
+            "hex": raw.hex(),
+            "dec": str(int.from_bytes(raw, "big")),
+            "b64Url": "",
+            "b64Std": "",
+        }
 
     # Instances.
     def _ovh_CloudProject_instance_Instance(self, name, inputs, before):
@@ -403,8 +482,13 @@ class LocalCloud:
             self._retire(before.outputs.get("_address", ""))
         key = (inputs.get("sshKeyCreate") or {}).get("publicKey")
         address = self._boot(name, inputs["userData"], [key] if key else [])
-        return f"{name}-{address}", {**inputs, "id": f"{name}-{address}", "addresses": [{"ip": address, "version": 4}],
-                                     "_address": address, **({"_replaced": True} if replaced else {})}
+        return f"{name}-{address}", {
+            **inputs,
+            "id": f"{name}-{address}",
+            "addresses": [{"ip": address, "version": 4}],
+            "_address": address,
+            **({"_replaced": True} if replaced else {}),
+        }
 
     def _boot(self, name: str, user_data: str, public_keys: list[str]) -> str:
         # The instance's user data no longer waits on the vault, so the program may register it
@@ -413,28 +497,44 @@ class LocalCloud:
         while self.vault_expected and not self.vault_hosts and time.monotonic() < deadline and not self.closed:
             time.sleep(0.5)
         if self.vault_expected and not self.vault_hosts and not self.closed:
-            raise ResourceFailed(f"{name}: the vault's bucket was not created within 120 s; its name is needed "
-                                 "before a host can reach it")
+            raise ResourceFailed(
+                f"{name}: the vault's bucket was not created within 120 s; its name is needed "
+                "before a host can reach it"
+            )
         self._tls()
         with self.lock:
             if not self._free_addresses:
                 raise ResourceFailed(f"{name}: the rehearsal's cloud has no address left")
             address = self._free_addresses.pop(0)
-        forwards = [Forward(S3_ADDRESS, 443, self.s3_relay), Forward(OVH_ADDRESS, 443, self.ovh_relay),
-                    Forward(APT_ADDRESS, int(APT_PORT), self.apt.port)]
+        forwards = [
+            Forward(S3_ADDRESS, 443, self.s3_relay),
+            Forward(OVH_ADDRESS, 443, self.ovh_relay),
+            Forward(APT_ADDRESS, int(APT_PORT), self.apt.port),
+        ]
         for other, (http_relay, https_relay) in self.address_relays.items():
             if other != address:
                 forwards += [Forward(other, 80, http_relay), Forward(other, 443, https_relay)]
-        hosts = "".join(f"{S3_ADDRESS} {h}\n" for h in self.vault_hosts) + "".join(f"{OVH_ADDRESS} {h}\n" for h in self._names)
+        hosts = "".join(f"{S3_ADDRESS} {h}\n" for h in self.vault_hosts) + "".join(
+            f"{OVH_ADDRESS} {h}\n" for h in self._names
+        )
         # Trust the run's CA in the bundle every client reads (OpenSSL, Go, Python); a copy under
         # /usr/local/share keeps it through a later update-ca-certificates.
-        setup = (f"cat >> /etc/hosts <<'EOF'\n{hosts}EOF\n"
-                 f"mkdir -p /usr/local/share/ca-certificates\n"
-                 f"cat > /usr/local/share/ca-certificates/redundo-rehearsal.crt <<'EOF'\n{self.ca.ca_pem.decode()}EOF\n"
-                 f"cat /usr/local/share/ca-certificates/redundo-rehearsal.crt >> /etc/ssl/certs/ca-certificates.crt\n")
-        guest = Guest(name=f"{name}-{address.rsplit('.', 1)[1]}", address=address, image=self.image,
-                      user_data=user_data.encode(), workdir=self.workdir, forwards=forwards, public_keys=public_keys,
-                      fw_cfg={"setup": setup.encode()})
+        setup = (
+            f"cat >> /etc/hosts <<'EOF'\n{hosts}EOF\n"
+            f"mkdir -p /usr/local/share/ca-certificates\n"
+            f"cat > /usr/local/share/ca-certificates/redundo-rehearsal.crt <<'EOF'\n{self.ca.ca_pem.decode()}EOF\n"
+            f"cat /usr/local/share/ca-certificates/redundo-rehearsal.crt >> /etc/ssl/certs/ca-certificates.crt\n"
+        )
+        guest = Guest(
+            name=f"{name}-{address.rsplit('.', 1)[1]}",
+            address=address,
+            image=self.image,
+            user_data=user_data.encode(),
+            workdir=self.workdir,
+            forwards=forwards,
+            public_keys=public_keys,
+            fw_cfg={"setup": setup.encode()},
+        )
         self.progress(f"booting {name} at {address} from its user data")
         with self.lock:
             if self.closed:
@@ -472,11 +572,15 @@ class LocalCloud:
     # OVH.
     def _ovh_call(self, method: str, path: str, body: Any = None) -> Any:
         path = path if path.startswith("/v2/") else "/1.0" + path
-        status, answer, _, _ = self.ovh.dispatch(method, path, {"X-Ovh-Application": "rehearsal",
-                                                                         "Content-Type": "application/json"},
-                                                 json.dumps(body).encode() if body is not None else b"")
+        status, answer, _, _ = self.ovh.dispatch(
+            method,
+            path,
+            {"X-Ovh-Application": "rehearsal", "Content-Type": "application/json"},
+            json.dumps(body).encode() if body is not None else b"",
+        )
         with self.ovh.lock:
             from redundo.rehearse.ovh import Call
+
             self.ovh.calls.append(Call(method, path, body, status, "deployer"))
         if status >= 400:
             raise ResourceFailed(f"OVH API {method} {path}: {status} {answer}")
@@ -484,11 +588,21 @@ class LocalCloud:
 
     def _ovh_Domain_zoneRecord_ZoneRecord(self, name, inputs, before):
         zone = inputs["zone"]
-        fields = {"fieldType": inputs["fieldtype"], "subDomain": inputs.get("subdomain", ""),
-                  "target": inputs["target"], "ttl": int(inputs.get("ttl", 0))}
-        if before is not None and before.inputs.get("zone") == zone and before.inputs.get("fieldtype") == inputs["fieldtype"]:
+        fields = {
+            "fieldType": inputs["fieldtype"],
+            "subDomain": inputs.get("subdomain", ""),
+            "target": inputs["target"],
+            "ttl": int(inputs.get("ttl", 0)),
+        }
+        if (
+            before is not None
+            and before.inputs.get("zone") == zone
+            and before.inputs.get("fieldtype") == inputs["fieldtype"]
+        ):
             rid = before.id
-            self._ovh_call("PUT", f"/domain/zone/{zone}/record/{rid}", {k: fields[k] for k in ("subDomain", "target", "ttl")})
+            self._ovh_call(
+                "PUT", f"/domain/zone/{zone}/record/{rid}", {k: fields[k] for k in ("subDomain", "target", "ttl")}
+            )
         else:
             rid = str(self._ovh_call("POST", f"/domain/zone/{zone}/record", fields)["id"])
         # terraform-provider-ovh refreshes the zone after each create, update and delete.
@@ -496,16 +610,28 @@ class LocalCloud:
         return rid, {**inputs, "id": rid}
 
     def _ovh_Me_aPIOAuth2Client_APIOAuth2Client(self, name, inputs, before):
-        answer = self._ovh_call("POST", "/me/api/oauth2/client", {k: inputs.get(k) for k in ("name", "description", "flow")})
+        answer = self._ovh_call(
+            "POST", "/me/api/oauth2/client", {k: inputs.get(k) for k in ("name", "description", "flow")}
+        )
         identity = self.ovh.clients[answer["clientId"]]["identity"]
-        return answer["clientId"], {**inputs, "clientId": answer["clientId"], "clientSecret": answer["clientSecret"],
-                                    "identity": identity}
+        return answer["clientId"], {
+            **inputs,
+            "clientId": answer["clientId"],
+            "clientSecret": answer["clientSecret"],
+            "identity": identity,
+        }
 
     def _ovh_Iam_policy_Policy(self, name, inputs, before):
-        answer = self._ovh_call("POST", "/v2/iam/policy", {
-            "name": inputs.get("name"), "identities": inputs.get("identities", []),
-            "resources": [{"urn": r} for r in inputs.get("resources", [])],
-            "permissions": {"allow": [{"action": a} for a in inputs.get("allows", [])]}})
+        answer = self._ovh_call(
+            "POST",
+            "/v2/iam/policy",
+            {
+                "name": inputs.get("name"),
+                "identities": inputs.get("identities", []),
+                "resources": [{"urn": r} for r in inputs.get("resources", [])],
+                "permissions": {"allow": [{"action": a} for a in inputs.get("allows", [])]},
+            },
+        )
         policy = self.ovh.policies[answer["id"]]
         policy["allows"] = list(inputs.get("allows", []))
         return answer["id"], {**inputs, "id": answer["id"]}
@@ -517,20 +643,34 @@ class LocalCloud:
         self._tls()
         with self._tls_lock:
             if not self.https_proxy:
-                self.https_proxy = self.relays.add_connect_proxy({n: self.ovh.port for n in OVH_NAMES},
-                                                                 self.ca.server_context)
+                self.https_proxy = self.relays.add_connect_proxy(
+                    {n: self.ovh.port for n in OVH_NAMES}, self.ca.server_context
+                )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OVH_", "AWS_"))}
-        return {**env, "OVH_APPLICATION_KEY": "rehearsal", "OVH_APPLICATION_SECRET": "rehearsal",
-                "OVH_CONSUMER_KEY": "rehearsal", "HTTPS_PROXY": f"http://127.0.0.1:{self.https_proxy}",
-                "https_proxy": f"http://127.0.0.1:{self.https_proxy}", "REQUESTS_CA_BUNDLE": str(self.ca.ca_file),
-                "NO_PROXY": "", "no_proxy": ""}
+        return {
+            **env,
+            "OVH_APPLICATION_KEY": "rehearsal",
+            "OVH_APPLICATION_SECRET": "rehearsal",
+            "OVH_CONSUMER_KEY": "rehearsal",
+            "HTTPS_PROXY": f"http://127.0.0.1:{self.https_proxy}",
+            "https_proxy": f"http://127.0.0.1:{self.https_proxy}",
+            "REQUESTS_CA_BUNDLE": str(self.ca.ca_file),
+            "NO_PROXY": "",
+            "no_proxy": "",
+        }
 
     https_proxy = 0
 
     def _command_local_Command(self, name, inputs, before):
         env = {**self.deployer_environment(), **(inputs.get("environment") or {})}
-        done = subprocess.run(["/bin/sh", "-c", inputs["create"]], input=inputs.get("stdin", ""), text=True,
-                              capture_output=True, env=env, timeout=600)
+        done = subprocess.run(
+            ["/bin/sh", "-c", inputs["create"]],
+            input=inputs.get("stdin", ""),
+            text=True,
+            capture_output=True,
+            env=env,
+            timeout=600,
+        )
         if done.returncode != 0:
             last = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
             raise ResourceFailed(f"{name}: local command exited {done.returncode}: {last}")
@@ -549,17 +689,33 @@ class LocalCloud:
             replaced = bool(replace_keys("command:remote:Command", changed))
             if not replaced and inputs.get("update"):
                 script = inputs["update"]
-        stdout, stderr = self.ssh(address, script, user=connection.get("user", "root"),
-                                  stdin=inputs.get("stdin", ""), private_key=connection.get("privateKey"),
-                                  host_key=connection.get("hostKey"), dial_limit=int(connection.get("dialErrorLimit", 10)),
-                                  name=name)
+        stdout, stderr = self.ssh(
+            address,
+            script,
+            user=connection.get("user", "root"),
+            stdin=inputs.get("stdin", ""),
+            private_key=connection.get("privateKey"),
+            host_key=connection.get("hostKey"),
+            dial_limit=int(connection.get("dialErrorLimit", 10)),
+            name=name,
+        )
         # An update keeps the resource's id; a new command or a replacement gets a new one.
         rid = before.id if before is not None and not replaced else f"{name}-{secrets.token_hex(4)}"
         return rid, {**inputs, "stdout": stdout, "stderr": stderr, **({"_replaced": True} if replaced else {})}
 
-    def ssh(self, address: str, command: str, *, user: str, stdin: str = "", private_key: str | None = None,
-            host_key: str | None = None, dial_limit: int = 10, name: str = "ssh",
-            timeout: float | None = None) -> tuple[str, str]:
+    def ssh(
+        self,
+        address: str,
+        command: str,
+        *,
+        user: str,
+        stdin: str = "",
+        private_key: str | None = None,
+        host_key: str | None = None,
+        dial_limit: int = 10,
+        name: str = "ssh",
+        timeout: float | None = None,
+    ) -> tuple[str, str]:
         """Run `command` on the guest at `address` as pulumi-command would: one SSH session, stdin piped.
 
         With `host_key` the server must present exactly that key; without one the key is not checked
@@ -570,8 +726,18 @@ class LocalCloud:
             key_file = tmp / "id"
             key_file.touch(mode=0o600)
             key_file.write_text(key if key.endswith("\n") else key + "\n")
-            options = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=15", "-o", "LogLevel=ERROR",
-                       "-o", "IdentitiesOnly=yes", "-i", str(key_file)]
+            options = [
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=15",
+                "-o",
+                "LogLevel=ERROR",
+                "-o",
+                "IdentitiesOnly=yes",
+                "-i",
+                str(key_file),
+            ]
             attempts = 0
             # pulumi-command dials up to dial_error_limit times, each dial waiting up to 15 s and
             # backing off up to 10 s between them: a host still booting gets that long.
@@ -590,19 +756,25 @@ class LocalCloud:
                         check = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
                     argv = ["ssh", "-p", str(port), *options, *check, f"{user}@127.0.0.1", command]
                     try:
-                        done = subprocess.run(argv, input=stdin, text=True, capture_output=True,
-                                              timeout=timeout or self.ssh_timeout)
+                        done = subprocess.run(
+                            argv, input=stdin, text=True, capture_output=True, timeout=timeout or self.ssh_timeout
+                        )
                     except subprocess.TimeoutExpired:
-                        raise ResourceFailed(f"{name}: the command on {address} did not finish in "
-                                             f"{timeout or self.ssh_timeout:.0f} s") from None
-                    self.remote_log.append({"name": name, "address": address, "exit": done.returncode,
-                                            "stderr": done.stderr[-2000:]})
+                        raise ResourceFailed(
+                            f"{name}: the command on {address} did not finish in {timeout or self.ssh_timeout:.0f} s"
+                        ) from None
+                    self.remote_log.append(
+                        {"name": name, "address": address, "exit": done.returncode, "stderr": done.stderr[-2000:]}
+                    )
                     if done.returncode != 255 or "Host key verification failed" in done.stderr:
                         break
                 attempts += 1
                 if time.monotonic() >= deadline:
-                    reason = done.stderr.strip().splitlines()[-1] if port is not None and done.stderr.strip() else \
-                        "nothing answers at that address"
+                    reason = (
+                        done.stderr.strip().splitlines()[-1]
+                        if port is not None and done.stderr.strip()
+                        else "nothing answers at that address"
+                    )
                     raise ResourceFailed(f"{name}: could not reach {address} over SSH: {reason}")
                 time.sleep(min(10, attempts))
             if done.returncode != 0:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult  # not re-exported by pulumi.automation
@@ -55,24 +56,30 @@ class RehearsalEngine(auto.PulumiCommand):
                     key, _, value = args[i + 1].partition("=")
                     self.config[key] = (value, arg == "--secret")
         elif args[:2] == ["stack", "output"]:
-            shown = {k: (v if "--show-secrets" in args or not secret else _SECRET) for k, (v, secret) in self.exports.items()}
+            shown = {
+                k: (v if "--show-secrets" in args or not secret else _SECRET) for k, (v, secret) in self.exports.items()
+            }
             return CommandResult(stdout=json.dumps(shown), stderr="", code=0)
         elif args[:2] == ["stack", "export"]:
-            resources = [{"urn": urn, "type": item.type, "id": item.id, "protect": item.protect}
-                         for urn, item in self.cloud.state.items()]
-            return CommandResult(stdout=json.dumps({"version": 3, "deployment": {"resources": resources}}),
-                                 stderr="", code=0)
+            resources = [
+                {"urn": urn, "type": item.type, "id": item.id, "protect": item.protect}
+                for urn, item in self.cloud.state.items()
+            ]
+            return CommandResult(
+                stdout=json.dumps({"version": 3, "deployment": {"resources": resources}}), stderr="", code=0
+            )
         elif args[:2] == ["stack", "history"]:
             return CommandResult(stdout=json.dumps(list(reversed(self.history))[:1]), stderr="", code=0)
         elif verb and verb[0] in ("up", "preview"):
             return self._up(args, preview=verb[0] == "preview")
         elif verb and verb[0] in ("destroy", "refresh", "import"):
-            raise auto.errors.CommandError(CommandResult(stdout="", stderr=f"error: the rehearsal engine does not "
-                                                         f"{verb[0]}", code=255))
+            raise auto.errors.CommandError(
+                CommandResult(stdout="", stderr=f"error: the rehearsal engine does not {verb[0]}", code=255)
+            )
         return CommandResult(stdout="", stderr="", code=0)
 
     def _up(self, args: list[str], *, preview: bool = False) -> CommandResult:
-        started = datetime.now(timezone.utc)
+        started = datetime.now(UTC)
         clock = time.monotonic()
         stack = args[args.index("--stack") + 1] if "--stack" in args else "dev"
         config = {k: v for k, (v, _) in self.config.items()}
@@ -80,21 +87,35 @@ class RehearsalEngine(auto.PulumiCommand):
         result, message = "succeeded", ""
         counts: dict[str, int] = {}
         try:
-            exports, changes = self.cloud.deploy(self.program, stack=stack, config=config,
-                                                 refresh="--refresh" in args, preview=preview)
+            exports, changes = self.cloud.deploy(
+                self.program, stack=stack, config=config, refresh="--refresh" in args, preview=preview
+            )
             if not preview:
                 self.exports = exports
                 self.last_changes = changes
             for change in changes:
                 counts[change.op] = counts.get(change.op, 0) + 1
-                meta = {"op": change.op, "urn": change.urn, "type": change.type, "provider": "",
-                        **({"keys": change.keys} if change.keys else {})}
+                meta = {
+                    "op": change.op,
+                    "urn": change.urn,
+                    "type": change.type,
+                    "provider": "",
+                    **({"keys": change.keys} if change.keys else {}),
+                }
                 events += [{"resourcePreEvent": {"metadata": meta}}, {"resOutputsEvent": {"metadata": meta}}]
         except ResourceFailed as exc:
             result, message = "failed", str(exc)
             events.append({"diagnosticEvent": {"message": message, "color": "never", "severity": "error"}})
-        events.append({"summaryEvent": {"maybeCorrupt": False, "durationSeconds": int(time.monotonic() - clock),
-                                        "resourceChanges": counts, "PolicyPacks": {}}})
+        events.append(
+            {
+                "summaryEvent": {
+                    "maybeCorrupt": False,
+                    "durationSeconds": int(time.monotonic() - clock),
+                    "resourceChanges": counts,
+                    "PolicyPacks": {},
+                }
+            }
+        )
         if "--event-log" in args:
             with open(args[args.index("--event-log") + 1], "a", encoding="utf-8") as log:
                 for n, event in enumerate([*events, {"cancelEvent": {}}]):
@@ -103,11 +124,19 @@ class RehearsalEngine(auto.PulumiCommand):
             if result == "failed":
                 raise auto.errors.CommandError(CommandResult(stdout="", stderr=f"error: {message}", code=255))
             return CommandResult(stdout="", stderr="", code=0)
-        self.history.append({
-            "kind": "update", "startTime": started.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "message": "",
-            "environment": {}, "config": {}, "result": result,
-            "endTime": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            "resourceChanges": counts, "version": len(self.history) + 1})
+        self.history.append(
+            {
+                "kind": "update",
+                "startTime": started.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                "message": "",
+                "environment": {},
+                "config": {},
+                "result": result,
+                "endTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                "resourceChanges": counts,
+                "version": len(self.history) + 1,
+            }
+        )
         if result == "failed":
             raise auto.errors.CommandError(CommandResult(stdout="", stderr=f"error: {message}", code=255))
         return CommandResult(stdout="", stderr="", code=0)

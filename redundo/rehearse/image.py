@@ -23,14 +23,29 @@ from pathlib import Path
 
 from redundo.errors import OperationError
 
-__all__ = ["BASE_PACKAGES", "GUEST_APT_PROXY", "Image", "BuildFailed", "Recipe", "build", "cache_dir", "host_mirrors"]
+__all__ = ["BASE_PACKAGES", "GUEST_APT_PROXY", "BuildFailed", "Image", "Recipe", "build", "cache_dir", "host_mirrors"]
 
 RELEASE = "bookworm"
 # python3-cffi-backend is named because debootstrap does not resolve the virtual package that
 # python3-cryptography (cloud-init) needs.
 BASE_PACKAGES = (
-    "linux-image-amd64", "systemd-sysv", "udev", "dbus", "cloud-init", "python3-cffi-backend", "openssh-server",
-    "ca-certificates", "sudo", "iproute2", "locales", "curl", "restic", "sqlite3", "rsync", "python3", "nftables",
+    "linux-image-amd64",
+    "systemd-sysv",
+    "udev",
+    "dbus",
+    "cloud-init",
+    "python3-cffi-backend",
+    "openssh-server",
+    "ca-certificates",
+    "sudo",
+    "iproute2",
+    "locales",
+    "curl",
+    "restic",
+    "sqlite3",
+    "rsync",
+    "python3",
+    "nftables",
     "kmod",
 )
 # What a Debian cloud image has and a minimal debootstrap lacks: netbase's /etc/protocols (nftables
@@ -73,7 +88,8 @@ _FILES = {
         f'Acquire::http::Proxy "http://{GUEST_APT_PROXY}";\n'
         # The mirror may be a dated snapshot whose Release files have expired.
         'Acquire::Check-Valid-Until "false";\nAcquire::Check-Date "false";\n'
-        'Acquire::Retries "2";\n'),
+        'Acquire::Retries "2";\n'
+    ),
     "usr/local/sbin/redundo-rehearsal-cloud": _CLOUD_SETUP,
     "etc/systemd/system/redundo-rehearsal-cloud.service": _CLOUD_SETUP_UNIT,
 }
@@ -115,14 +131,23 @@ class Recipe:
         return tuple(sorted(set(BASE_PACKAGES) | set(CLOUD_IMAGE_PACKAGES) | set(self.packages)))
 
     def sources(self) -> str:
-        return (f"Types: deb\nURIs: {self.mirror}\nSuites: {self.release} {self.release}-updates\n"
-                f"Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
-                f"Types: deb\nURIs: {self.security_mirror}\nSuites: {self.release}-security\n"
-                f"Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+        return (
+            f"Types: deb\nURIs: {self.mirror}\nSuites: {self.release} {self.release}-updates\n"
+            f"Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
+            f"Types: deb\nURIs: {self.security_mirror}\nSuites: {self.release}-security\n"
+            f"Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+        )
 
     def key(self) -> str:
-        document = {"release": self.release, "mirror": self.mirror, "security": self.security_mirror,
-                    "packages": self.all_packages, "files": _FILES, "sources": self.sources(), "version": 3}
+        document = {
+            "release": self.release,
+            "mirror": self.mirror,
+            "security": self.security_mirror,
+            "packages": self.all_packages,
+            "files": _FILES,
+            "sources": self.sources(),
+            "version": 3,
+        }
         return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -157,23 +182,33 @@ def cache_dir() -> Path:
 # The build's tools see this environment and nothing of the caller's: a TMPDIR that exists on the
 # host (a test's, a user's) does not exist inside the chroot, and every maintainer script that calls
 # mktemp there fails, so dpkg fails the whole upgrade.
-_BUILD_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
-              "LC_ALL": "C", "DEBIAN_FRONTEND": "noninteractive"}
+_BUILD_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME": "/root",
+    "LC_ALL": "C",
+    "DEBIAN_FRONTEND": "noninteractive",
+}
 # What a mirror says when it failed us for a moment (a sync under way, a dropped connection): the
 # step is tried again; anything else fails at once.
-_TRANSIENT = re.compile(r"Failed to fetch|Couldn't download|Failed getting release file|Hash Sum mismatch"
-                        r"|Temporary failure|Connection (?:failed|timed out|reset)|Unable to connect"
-                        r"|Could not connect|Bad header line|Undetermined Error|File has unexpected size")
+_TRANSIENT = re.compile(
+    r"Failed to fetch|Couldn't download|Failed getting release file|Hash Sum mismatch"
+    r"|Temporary failure|Connection (?:failed|timed out|reset)|Unable to connect"
+    r"|Could not connect|Bad header line|Undetermined Error|File has unexpected size"
+)
 TRIES = 3
 _PAUSE = 10.0
 
 
 def _failed_package(text: str) -> str | None:
     """The package dpkg or debootstrap names as the one that failed, if the output names one."""
-    for pattern in (r"dpkg: error processing package (\S+)", r"Errors were encountered while processing:\s+(\S+)",
-                    r"Failure trying to run: .* (?:--unpack|--install) .*?/([a-z0-9][a-z0-9+.-]+)_[^/\s]*\.deb",
-                    r"Couldn't download package (\S+)", r"E: Unable to locate package (\S+)",
-                    r"Package (\S+) has no installation candidate"):
+    for pattern in (
+        r"dpkg: error processing package (\S+)",
+        r"Errors were encountered while processing:\s+(\S+)",
+        r"Failure trying to run: .* (?:--unpack|--install) .*?/([a-z0-9][a-z0-9+.-]+)_[^/\s]*\.deb",
+        r"Couldn't download package (\S+)",
+        r"E: Unable to locate package (\S+)",
+        r"Package (\S+) has no installation candidate",
+    ):
         found = re.findall(pattern, text)
         if found:
             return found[-1]
@@ -223,11 +258,13 @@ def build(recipe: Recipe, *, progress=lambda message: None) -> Image:
         return image
     for tool in ("debootstrap", "qemu-img", "mkfs.ext4"):
         if shutil.which(tool) is None:
-            raise OperationError(f"{tool} is not installed; install debootstrap qemu-utils e2fsprogs "
-                                 "(see .ci/apt.d/rehearse.txt)")
+            raise OperationError(
+                f"{tool} is not installed; install debootstrap qemu-utils e2fsprogs (see .ci/apt.d/rehearse.txt)"
+            )
     if os.geteuid() != 0:
-        raise OperationError("building the rehearsal image needs root (debootstrap); run once as root, "
-                             "or pass --image PATH")
+        raise OperationError(
+            "building the rehearsal image needs root (debootstrap); run once as root, or pass --image PATH"
+        )
     with (root / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if image.exists():
@@ -243,8 +280,11 @@ def build(recipe: Recipe, *, progress=lambda message: None) -> Image:
                 shutil.copyfile(failed.log, kept)
                 failed.log = kept
                 raise
-            work.joinpath("recipe.json").write_text(json.dumps(
-                {"release": recipe.release, "mirror": recipe.mirror, "packages": recipe.all_packages}, indent=1))
+            work.joinpath("recipe.json").write_text(
+                json.dumps(
+                    {"release": recipe.release, "mirror": recipe.mirror, "packages": recipe.all_packages}, indent=1
+                )
+            )
             _unmount_under(work)
             for leftover in ("rootfs", "base.raw"):
                 path = work / leftover
@@ -263,15 +303,23 @@ def build(recipe: Recipe, *, progress=lambda message: None) -> Image:
 def _unmount_under(path: Path) -> None:
     """Unmount anything a failed build left mounted inside its tree, before the tree is deleted."""
     prefix = str(path.resolve()) + "/"
-    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
-              if line.split()[1].startswith(prefix)]
+    mounts = [
+        line.split()[1] for line in Path("/proc/mounts").read_text().splitlines() if line.split()[1].startswith(prefix)
+    ]
     for mount in sorted(mounts, key=len, reverse=True):
         subprocess.run(["umount", "-l", mount], check=False)
 
 
 def _base_key(recipe: Recipe) -> str:
-    document = {"release": recipe.release, "mirror": recipe.mirror, "security": recipe.security_mirror,
-                "packages": BASE_PACKAGES, "files": _FILES, "sources": recipe.sources(), "version": 3}
+    document = {
+        "release": recipe.release,
+        "mirror": recipe.mirror,
+        "security": recipe.security_mirror,
+        "packages": BASE_PACKAGES,
+        "files": _FILES,
+        "sources": recipe.sources(),
+        "version": 3,
+    }
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -305,8 +353,19 @@ def _base_rootfs(recipe: Recipe, rootfs: Path, log: Path, progress) -> None:
     debs = cache_dir() / "debootstrap"
     debs.mkdir(parents=True, exist_ok=True)
     progress("debootstrap of the base system")
-    _debootstrap(["debootstrap", "--variant=minbase", f"--cache-dir={debs}", f"--include={','.join(BASE_PACKAGES)}",
-                  recipe.release, str(rootfs), recipe.mirror], rootfs, log)
+    _debootstrap(
+        [
+            "debootstrap",
+            "--variant=minbase",
+            f"--cache-dir={debs}",
+            f"--include={','.join(BASE_PACKAGES)}",
+            recipe.release,
+            str(rootfs),
+            recipe.mirror,
+        ],
+        rootfs,
+        log,
+    )
     for rel, text in _FILES.items():
         path = rootfs / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -317,13 +376,15 @@ def _base_rootfs(recipe: Recipe, rootfs: Path, log: Path, progress) -> None:
     (rootfs / "etc/machine-id").write_text("")
     (rootfs / "etc/hostname").write_text("debian\n")
     (rootfs / "etc/hosts").write_text("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n")
-    script = (_CHROOT + "locale-gen >/dev/null; "
-              f"{_APT} update -qq; "
-              # Up to date with the mirror's updates and security suites, so that the guests'
-              # `package_upgrade` has nothing to do unless the mirror moved since the build.
-              f"{_APT} dist-upgrade -y -qq; {_APT} -y -qq autoremove --purge; apt-get clean; "
-              "systemctl enable systemd-networkd redundo-rehearsal-cloud.service >/dev/null 2>&1; "
-              "rm -f /etc/ssh/ssh_host_*; ")  # each guest makes its own host keys at first boot
+    script = (
+        _CHROOT + "locale-gen >/dev/null; "
+        f"{_APT} update -qq; "
+        # Up to date with the mirror's updates and security suites, so that the guests'
+        # `package_upgrade` has nothing to do unless the mirror moved since the build.
+        f"{_APT} dist-upgrade -y -qq; {_APT} -y -qq autoremove --purge; apt-get clean; "
+        "systemctl enable systemd-networkd redundo-rehearsal-cloud.service >/dev/null 2>&1; "
+        "rm -f /etc/ssh/ssh_host_*; "
+    )  # each guest makes its own host keys at first boot
     progress("upgrading the base system from the updates and security suites")
     with _no_services(rootfs):
         _run(["chroot", str(rootfs), "/bin/bash", "-c", script], "upgrading the base system", log, tries=TRIES)
@@ -352,11 +413,14 @@ def _build_into(recipe: Recipe, work: Path, progress) -> None:
     extra = [p for p in recipe.all_packages if p not in BASE_PACKAGES]
     if extra:
         progress(f"installing {len(extra)} packages the hosts' user data asks for: {' '.join(extra)}")
-        script = (_CHROOT + f"{_APT} update -qq; {_APT} install -y -qq --no-install-recommends {' '.join(extra)}; "
-                  "apt-get clean; rm -f /etc/ssh/ssh_host_*; ")
+        script = (
+            _CHROOT + f"{_APT} update -qq; {_APT} install -y -qq --no-install-recommends {' '.join(extra)}; "
+            "apt-get clean; rm -f /etc/ssh/ssh_host_*; "
+        )
         with _no_services(rootfs):
-            _run(["chroot", str(rootfs), "/bin/bash", "-c", script], "installing packages in the image", log,
-                 tries=TRIES)
+            _run(
+                ["chroot", str(rootfs), "/bin/bash", "-c", script], "installing packages in the image", log, tries=TRIES
+            )
     boot = rootfs / "boot"
     kernels = sorted(boot.glob("vmlinuz-*"))
     initrds = sorted(boot.glob("initrd.img-*"))

@@ -34,33 +34,59 @@ class CertificateAuthority:
         from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.x509.oid import NameOID
 
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "redundo rehearse CA")])
-        ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-              .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-              .not_valid_after(now + dt.timedelta(days=2))
-              .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-              .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                           content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                           key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-              .sign(ca_key, hashes.SHA256()))
+        ca = (
+            x509.CertificateBuilder()
+            .subject_name(ca_name)
+            .issuer_name(ca_name)
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
         key = ec.generate_private_key(ec.SECP256R1())
         alt = [x509.DNSName(n) for n in names]
-        cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-                .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=2))
-                .add_extension(x509.SubjectAlternativeName(alt), critical=False)
-                .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-                .sign(ca_key, hashes.SHA256()))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
         self.ca_pem = ca.public_bytes(serialization.Encoding.PEM)
         self.ca_file = workdir / "ca.crt"
         self.ca_file.write_bytes(self.ca_pem)
         cert_file, key_file = workdir / "server.crt", workdir / "server.key"
         cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         key_file.touch(mode=0o600)
-        key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+        key_file.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
         self.server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.server_context.load_cert_chain(cert_file, key_file)
 
@@ -80,10 +106,12 @@ class Relays:
 
     def add(self, target_port: int | None, *, tls: ssl.SSLContext | None = None) -> int:
         """A new relay to 127.0.0.1:target_port; returns the port it listens on."""
+
         async def start() -> int:
             server = await asyncio.start_server(lambda r, w: self._pipe(port_box[0], r, w), "127.0.0.1", 0, ssl=tls)
             self._servers.append(server)
             return server.sockets[0].getsockname()[1]
+
         port_box = [0]
         port = asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
         port_box[0] = port
@@ -93,10 +121,11 @@ class Relays:
     def add_connect_proxy(self, routes: dict[str, int], tls: ssl.SSLContext) -> int:
         """An HTTPS proxy (CONNECT) for processes on this machine: "host:443" in `routes` is answered
         by 127.0.0.1:routes[host] behind TLS with the run's certificate; any other host is refused."""
+
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
-            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, OSError):
+            except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
                 writer.close()
                 return
             parts = head.split(b"\r\n", 1)[0].decode(errors="replace").split()
@@ -118,6 +147,7 @@ class Relays:
             server = await asyncio.start_server(handle, "127.0.0.1", 0)
             self._servers.append(server)
             return server.sockets[0].getsockname()[1]
+
         return asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
 
     def point(self, port: int, target_port: int | None) -> None:
@@ -148,6 +178,7 @@ class Relays:
                     dst.close()
                 except (OSError, RuntimeError):
                     pass
+
         await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
 
     def close(self) -> None:
@@ -156,6 +187,7 @@ class Relays:
                 server.close()
             for task in [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
                 task.cancel()
+
         if self.loop.is_running():
             asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
             self.loop.call_soon_threadsafe(self.loop.stop)

@@ -18,7 +18,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["OvhStandIn", "Call"]
+__all__ = ["Call", "OvhStandIn"]
 
 
 @dataclass
@@ -84,7 +84,7 @@ class OvhStandIn:
         path = urllib.parse.urlsplit(raw_path).path
         for prefix in ("/1.0", "/v1"):
             if path.startswith(prefix + "/"):
-                path = path[len(prefix):]
+                path = path[len(prefix) :]
         content_type = headers.get("Content-Type", "")
         if "x-www-form-urlencoded" in content_type:
             body: Any = dict(urllib.parse.parse_qsl(raw.decode()))
@@ -131,8 +131,11 @@ class OvhStandIn:
             return True
         for policy in self.policies.values():
             identity = self.clients[who]["identity"] if who in self.clients else None
-            if identity in policy["identities"] and f"urn:v1:eu:resource:dnsZone:{zone}" in policy["resources"] \
-                    and action in policy["allows"]:
+            if (
+                identity in policy["identities"]
+                and f"urn:v1:eu:resource:dnsZone:{zone}" in policy["resources"]
+                and action in policy["allows"]
+            ):
                 return True
         return False
 
@@ -158,8 +161,11 @@ class OvhStandIn:
                 if rid not in records:
                     return 404, {"message": f"record {rid} not found"}
                 if method == "GET":
-                    return (200, records[rid]) if self._allowed(who, "dnsZone:apiovh:record/get", zone) else \
-                        (403, {"message": "not allowed: dnsZone:apiovh:record/get"})
+                    return (
+                        (200, records[rid])
+                        if self._allowed(who, "dnsZone:apiovh:record/get", zone)
+                        else (403, {"message": "not allowed: dnsZone:apiovh:record/get"})
+                    )
                 if method == "PUT":
                     if not self._allowed(who, "dnsZone:apiovh:record/edit", zone):
                         return 403, {"message": "not allowed: dnsZone:apiovh:record/edit"}
@@ -170,8 +176,11 @@ class OvhStandIn:
                     return 200, None
         if parts == ["me", "api", "oauth2", "client"] and method == "POST" and who == "deployer":
             client_id = secrets.token_hex(8)
-            self.clients[client_id] = {"secret": secrets.token_hex(16), "identity": f"urn:v1:eu:identity:credential:{client_id}",
-                                       **(body or {})}
+            self.clients[client_id] = {
+                "secret": secrets.token_hex(16),
+                "identity": f"urn:v1:eu:identity:credential:{client_id}",
+                **(body or {}),
+            }
             return 200, {"clientId": client_id, "clientSecret": self.clients[client_id]["secret"]}
         if parts[:2] == ["me", "api"] and len(parts) == 5 and method == "GET" and who == "deployer":
             client = self.clients.get(parts[4])
@@ -181,9 +190,12 @@ class OvhStandIn:
             # The API takes resources as {"urn": ...} objects and actions under permissions.allow;
             # kept here as plain URNs and action names (after the body, which must not override them).
             allow = (body.get("permissions") or {}).get("allow", body.get("allows", []))
-            self.policies[pid] = {**body, "identities": body.get("identities", []),
-                                  "resources": [r["urn"] if isinstance(r, dict) else r for r in body.get("resources", [])],
-                                  "allows": [a["action"] if isinstance(a, dict) else a for a in allow]}
+            self.policies[pid] = {
+                **body,
+                "identities": body.get("identities", []),
+                "resources": [r["urn"] if isinstance(r, dict) else r for r in body.get("resources", [])],
+                "allows": [a["action"] if isinstance(a, dict) else a for a in allow],
+            }
             return 200, {"id": pid}
         return 404, {"message": f"no such call in the stand-in: {method} /{'/'.join(parts)}"}
 

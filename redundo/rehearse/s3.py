@@ -13,8 +13,9 @@ import subprocess
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from redundo.errors import OperationError
 from redundo.localvault import ADMIN_POLICY, _with_head_bucket
@@ -52,13 +53,19 @@ class MotoS3:
         from botocore.config import Config
 
         key = key or self._admin
-        return boto3.client(service, endpoint_url=f"http://127.0.0.1:{self.port}", region_name=self.region,
-                            aws_access_key_id=key[0], aws_secret_access_key=key[1],
-                            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}))
+        return boto3.client(
+            service,
+            endpoint_url=f"http://127.0.0.1:{self.port}",
+            region_name=self.region,
+            aws_access_key_id=key[0],
+            aws_secret_access_key=key[1],
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+        )
 
     def _post(self, path: str, body: bytes) -> None:
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=body, method="POST",
-                                         headers={"Content-Type": "text/plain"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", data=body, method="POST", headers={"Content-Type": "text/plain"}
+        )
         with urllib.request.urlopen(request, timeout=10):
             pass
 
@@ -124,8 +131,11 @@ def _behind_the_relay(document: dict[str, Any]) -> str | None:
         condition = statement.get("Condition")
         if condition is None:
             kept.append(statement)
-        elif (condition == {"Bool": {"aws:SecureTransport": "false"}} and statement.get("Effect") == "Deny"
-              and statement.get("Principal") in ("*", {"AWS": "*"})):
+        elif (
+            condition == {"Bool": {"aws:SecureTransport": "false"}}
+            and statement.get("Effect") == "Deny"
+            and statement.get("Principal") in ("*", {"AWS": "*"})
+        ):
             continue  # never true behind the relay
         else:
             raise OperationError(f"the rehearsal cannot evaluate the bucket policy condition {condition}")
@@ -151,8 +161,20 @@ class SeaweedS3:
     server on the same ports (its data stays)."""
 
     kind = "seaweedfs"
-    PORTS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
-             "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc", "debug.port", "s3.debug.port")
+    PORTS = (
+        "master.port",
+        "master.port.grpc",
+        "volume.port",
+        "volume.port.grpc",
+        "filer.port",
+        "filer.port.grpc",
+        "s3.port",
+        "s3.port.grpc",
+        "admin.port",
+        "admin.port.grpc",
+        "debug.port",
+        "s3.debug.port",
+    )
 
     def __init__(self, region: str, workdir: Path):
         import secrets
@@ -167,8 +189,12 @@ class SeaweedS3:
         self._fresh_ports()
         self._admin = ("rehearsal-admin", secrets.token_hex(16))
         self.identities: dict[str, dict[str, Any]] = {
-            "admin": {"name": "admin", "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                      "credentials": [{"accessKey": self._admin[0], "secretKey": self._admin[1]}]}}
+            "admin": {
+                "name": "admin",
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                "credentials": [{"accessKey": self._admin[0], "secretKey": self._admin[1]}],
+            }
+        }
         self.policies: dict[str, list[str]] = {}
         self.bucket_policies: dict[str, Any] = {}
         """Each bucket's policy as the program gave it."""
@@ -200,16 +226,31 @@ class SeaweedS3:
         (self.base / "s3.json").write_text(json.dumps({"identities": list(self.identities.values())}))
         with open(self.base / "weed.log", "a") as log:
             self._proc = subprocess.Popen(
-                [self.weed, "mini", f"-dir={self.base / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-                 "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-                 "-master.telemetry=false", f"-s3.config={self.base / 's3.json'}",
-                 # Relative to its working directory (the data's): a socket's path may be 107 bytes at
-                 # most, and a rehearsal's temporary directory can be deep.
-                 "-filer.localSocket=filer.sock", "-s3.localSocket=s3.sock",
-                 # restic addresses the vault's real endpoint in virtual-host style (bucket.s3.REGION...).
-                 f"-s3.domainName=s3.{self.region}.amazonaws.com,s3.dualstack.{self.region}.amazonaws.com",
-                 *(f"-{name}={port}" for name, port in self.ports.items())],
-                stdout=log, stderr=subprocess.STDOUT, cwd=self.base, start_new_session=True)
+                [
+                    self.weed,
+                    "mini",
+                    f"-dir={self.base / 'data'}",
+                    "-ip=127.0.0.1",
+                    "-ip.bind=127.0.0.1",
+                    "-admin.ui=false",
+                    "-webdav=false",
+                    "-s3.port.iceberg=0",
+                    "-s3.port.lance=0",
+                    "-master.telemetry=false",
+                    f"-s3.config={self.base / 's3.json'}",
+                    # Relative to its working directory (the data's): a socket's path may be 107 bytes at
+                    # most, and a rehearsal's temporary directory can be deep.
+                    "-filer.localSocket=filer.sock",
+                    "-s3.localSocket=s3.sock",
+                    # restic addresses the vault's real endpoint in virtual-host style (bucket.s3.REGION...).
+                    f"-s3.domainName=s3.{self.region}.amazonaws.com,s3.dualstack.{self.region}.amazonaws.com",
+                    *(f"-{name}={port}" for name, port in self.ports.items()),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.base,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

@@ -19,10 +19,11 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -63,12 +64,16 @@ class Report:
         return bool(self.steps) and all(s.passed for s in self.steps)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "tier": self.tier, "stack": self.stack,
-                "steps": [s.to_dict() for s in self.steps],
-                "rpo_seconds": None if self.rpo_seconds is None else round(self.rpo_seconds, 1),
-                "rto_seconds": None if self.rto_seconds is None else round(self.rto_seconds, 1),
-                "orders_lost": self.orders_lost,
-                "timings": {k: round(v, 1) for k, v in self.timings.items()}}
+        return {
+            "passed": self.passed,
+            "tier": self.tier,
+            "stack": self.stack,
+            "steps": [s.to_dict() for s in self.steps],
+            "rpo_seconds": None if self.rpo_seconds is None else round(self.rpo_seconds, 1),
+            "rto_seconds": None if self.rto_seconds is None else round(self.rto_seconds, 1),
+            "orders_lost": self.orders_lost,
+            "timings": {k: round(v, 1) for k, v in self.timings.items()},
+        }
 
 
 @dataclass
@@ -131,9 +136,16 @@ class _Scenario:
         from redundo.rehearse.cloud import ResourceFailed
 
         try:
-            out, _ = self.cloud.ssh(address, f"sudo bash -c {_quote(command)}", user="debian", stdin=stdin,
-                                    dial_limit=2, name="rehearsal", timeout=timeout,
-                                    host_key=self.host_key(address))
+            out, _ = self.cloud.ssh(
+                address,
+                f"sudo bash -c {_quote(command)}",
+                user="debian",
+                stdin=stdin,
+                dial_limit=2,
+                name="rehearsal",
+                timeout=timeout,
+                host_key=self.host_key(address),
+            )
         except ResourceFailed as exc:
             raise StepFailed(str(exc).replace("rehearsal: ", "")) from None
         return out
@@ -195,26 +207,40 @@ class _Scenario:
         if self.o.image is not None:
             image = image_mod.Image(self.o.image)
             if not image.exists():
-                raise OperationError(f"--image {self.o.image} holds no base.qcow2, vmlinuz and initrd.img; "
-                                     "point it at a folder `redundo rehearse` built, or omit it")
+                raise OperationError(
+                    f"--image {self.o.image} holds no base.qcow2, vmlinuz and initrd.img; "
+                    "point it at a folder `redundo rehearse` built, or omit it"
+                )
         else:
             image = image_mod.build(image_mod.Recipe(packages=tuple(packages)), progress=self.o.progress)
         recipe = image_mod.Recipe()
         region = self.settings.backup_region or "eu-west-3"
         self.s3 = make_server(self.o.s3, region, self.workdir)
-        self.cloud = LocalCloud(self.workdir, image, self.s3, apt_cache=image_mod.cache_dir() / "apt",
-                                mirrors=[recipe.mirror, recipe.security_mirror], progress=self.o.progress)
+        self.cloud = LocalCloud(
+            self.workdir,
+            image,
+            self.s3,
+            apt_cache=image_mod.cache_dir() / "apt",
+            mirrors=[recipe.mirror, recipe.security_mirror],
+            progress=self.o.progress,
+        )
         self.cloud.deployer_key = private
         self.cloud.vault_expected = self.settings.backup_provider == "aws"
         self.engine = RehearsalEngine(self.cloud, main, config)
         project = self.workdir / "project"
         project.mkdir()
-        self.target = deploy.Target(project=project, settings=self.settings, backend=(project / "state").as_uri(),
-                                    passphrase="rehearsal", pulumi_command=self.engine)
+        self.target = deploy.Target(
+            project=project,
+            settings=self.settings,
+            backend=(project / "state").as_uri(),
+            passphrase="rehearsal",
+            pulumi_command=self.engine,
+        )
 
     def _printer(self):
-        from redundo.cli.progress import EventPrinter
         from rich.console import Console
+
+        from redundo.cli.progress import EventPrinter
 
         return EventPrinter(Console(file=open(os.devnull, "w")))
 
@@ -237,7 +263,11 @@ class _Scenario:
                 continue
             status = self.sh(address, "cloud-init status --long || true")
             if "status: done" not in status:
-                errors = [line.strip() for line in status.splitlines() if "error" in line.lower() or "recoverable" in line.lower()]
+                errors = [
+                    line.strip()
+                    for line in status.splitlines()
+                    if "error" in line.lower() or "recoverable" in line.lower()
+                ]
                 raise StepFailed(f"cloud-init on the {role} did not finish cleanly: {(errors or [status.strip()])[0]}")
             states.append(f"{role} {address}")
         boot = [g for g in self.cloud.guests.values()]
@@ -261,17 +291,23 @@ class _Scenario:
                 break
             time.sleep(3)
         if status != 200 or self.token not in body:
-            raise StepFailed(f"the primary does not serve the shop for {self.domain}: "
-                             f"{'HTTP ' + str(status) if status else 'no answer'} on /rehearsal/token.txt"
-                             f"{' (' + body.strip()[:80] + ')' if body.strip() else ''}")
+            raise StepFailed(
+                f"the primary does not serve the shop for {self.domain}: "
+                f"{'HTTP ' + str(status) if status else 'no answer'} on /rehearsal/token.txt"
+                f"{' (' + body.strip()[:80] + ')' if body.strip() else ''}"
+            )
         front, _ = self.http(self.primary, "/")
         if not 200 <= front < 400:
-            raise StepFailed(f"the primary serves the token but answers {self.domain}/ with "
-                             f"{'HTTP ' + str(front) if front else 'nothing'}; the shop's front page is missing")
+            raise StepFailed(
+                f"the primary serves the token but answers {self.domain}/ with "
+                f"{'HTTP ' + str(front) if front else 'nothing'}; the shop's front page is missing"
+            )
         rows = self.count_orders(self.primary)
         if rows != self.orders_total:
             raise StepFailed(f"the primary's {kind} database holds {rows} orders, {self.orders_total} were written")
-        return f"the primary serves {self.domain} (front page, token on /rehearsal/token.txt) with {rows} orders in {kind}"
+        return (
+            f"the primary serves {self.domain} (front page, token on /rehearsal/token.txt) with {rows} orders in {kind}"
+        )
 
     def add_orders(self, address: str, count: int) -> int:
         values = ",".join(f"('order-{secrets.token_hex(4)}')" for _ in range(count))
@@ -290,8 +326,10 @@ class _Scenario:
         self.compress_timers(self.primary, ["redundo-backup.timer"])
         active = self.sh(self.primary, "systemctl is-active redundo-backup.timer || true").strip()
         if active != "active":
-            raise StepFailed(f"redundo-backup.timer is {active or 'unknown'} on the primary; the role switch "
-                             "did not start the backups")
+            raise StepFailed(
+                f"redundo-backup.timer is {active or 'unknown'} on the primary; the role switch "
+                "did not start the backups"
+            )
         since = time.time()
         beat = self.wait_heartbeat(since, 4 * BACKUP_EVERY_SECONDS + 120)
         self.orders_backed_up = self.orders_total
@@ -304,12 +342,21 @@ class _Scenario:
         OnActiveSec from its previous activation and disables one-shot triggers already past
         once a Persistent timer has a stamp, so a monotonic drop-in may never fire.
         """
-        drop = ("[Timer]\nOnBootSec=\nOnUnitActiveSec=\nOnCalendar=*-*-* *:*:00\nRandomizedDelaySec=0\n"
-                "AccuracySec=1s\nPersistent=false\n")
-        script = "".join(f"mkdir -p /run/systemd/system/{t}.d\ncat > /run/systemd/system/{t}.d/rehearse.conf"
-                         f" <<'EOF'\n{drop}EOF\n" for t in timers)
-        self.sh(address, script + "systemctl daemon-reload\nfor t in " + " ".join(timers)
-                + "; do if systemctl is-enabled --quiet $t; then systemctl restart $t; fi; done")
+        drop = (
+            "[Timer]\nOnBootSec=\nOnUnitActiveSec=\nOnCalendar=*-*-* *:*:00\nRandomizedDelaySec=0\n"
+            "AccuracySec=1s\nPersistent=false\n"
+        )
+        script = "".join(
+            f"mkdir -p /run/systemd/system/{t}.d\ncat > /run/systemd/system/{t}.d/rehearse.conf <<'EOF'\n{drop}EOF\n"
+            for t in timers
+        )
+        self.sh(
+            address,
+            script
+            + "systemctl daemon-reload\nfor t in "
+            + " ".join(timers)
+            + "; do if systemctl is-enabled --quiet $t; then systemctl restart $t; fi; done",
+        )
 
     def wait_heartbeat(self, since: float, timeout: float, *, host: str | None = None) -> dict[str, Any]:
         """The first ok heartbeat in the vault written after `since`; fails as soon as the backup
@@ -328,15 +375,19 @@ class _Scenario:
             if self.sh(host, "systemctl is-failed redundo-backup.service || true").strip() == "failed":
                 raise StepFailed(f"the backup failed on the host: {self.agent_line(host, 'redundo-backup')}")
             time.sleep(10)
-        raise StepFailed(f"no backup heartbeat in the vault after {timeout:.0f} s: "
-                         f"{self.agent_line(host, 'redundo-backup')}")
+        raise StepFailed(
+            f"no backup heartbeat in the vault after {timeout:.0f} s: {self.agent_line(host, 'redundo-backup')}"
+        )
 
     def agent_line(self, host: str, unit: str) -> str:
         """The agent's last own line in the unit's journal (what it said when it stopped)."""
         journal = self.sh(host, f"journalctl -u {unit}.service -n 300 --no-pager -o cat || true")
-        lines = [line.strip() for line in journal.splitlines()
-                 if line.strip().startswith(f"{unit}:") and not any(
-                     m in line for m in ("could not report", "could not upload heartbeat/"))]
+        lines = [
+            line.strip()
+            for line in journal.splitlines()
+            if line.strip().startswith(f"{unit}:")
+            and not any(m in line for m in ("could not report", "could not upload heartbeat/"))
+        ]
         if lines:
             return lines[-1]
         other = [line.strip() for line in journal.splitlines() if line.strip()]
@@ -351,8 +402,10 @@ class _Scenario:
         self.last_snapshot_epoch = beat["epoch"]
         # Orders sold after the last backup: what the fire takes.
         self.orders_total = self.add_orders(self.primary, 2)
-        return (f"{self.orders_total - before} new orders; {self.orders_backed_up} covered by snapshot "
-                f"{beat['snapshot_id'][:8]}, {self.orders_total - self.orders_backed_up} sold after it")
+        return (
+            f"{self.orders_total - before} new orders; {self.orders_backed_up} covered by snapshot "
+            f"{beat['snapshot_id'][:8]}, {self.orders_total - self.orders_backed_up} sold after it"
+        )
 
     def fire(self) -> str:
         armed = ""
@@ -387,8 +440,10 @@ class _Scenario:
             if stamp:
                 return f"at {stamp}"
             time.sleep(10)
-        raise StepFailed(f"the standby's watchdog has not armed, so it would never take over: "
-                         f"{self.agent_line(standby, 'redundo-watchdog')}")
+        raise StepFailed(
+            f"the standby's watchdog has not armed, so it would never take over: "
+            f"{self.agent_line(standby, 'redundo-watchdog')}"
+        )
 
     def standby(self) -> str:
         address = self.output("standbyIpv4")
@@ -414,12 +469,16 @@ class _Scenario:
                     break
                 time.sleep(10)
             else:
-                raise StepFailed(f"the watchdog did not take over within the RTO: "
-                                 f"{self.agent_line(self.standby_address, 'redundo-watchdog')}")
+                raise StepFailed(
+                    f"the watchdog did not take over within the RTO: "
+                    f"{self.agent_line(self.standby_address, 'redundo-watchdog')}"
+                )
             edits = [c for c in self.cloud.ovh.calls if c.method == "PUT" and c.who != "deployer"]
-            return (f"the standby's watchdog restored and repointed {self.domain} by itself "
-                    f"({len(edits)} record edit with its own OAuth2 client), no command run")
-        token = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return (
+                f"the standby's watchdog restored and repointed {self.domain} by itself "
+                f"({len(edits)} record edit with its own OAuth2 client), no command run"
+            )
+        token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         try:
             result = deploy.switch(self.target, "standby", token, self._printer())
         except OperationError as exc:
@@ -452,8 +511,10 @@ class _Scenario:
                 break
             time.sleep(3)
         if status != 200 or self.token not in body:
-            raise StepFailed(f"the standby does not serve the restored shop for {self.domain}: "
-                             f"{'HTTP ' + str(status) if status else 'no answer'} on /rehearsal/token.txt")
+            raise StepFailed(
+                f"the standby does not serve the restored shop for {self.domain}: "
+                f"{'HTTP ' + str(status) if status else 'no answer'} on /rehearsal/token.txt"
+            )
         self.report.rto_seconds = time.monotonic() - self.fire_at
         rows = self.count_orders(address)
         if rows != self.orders_backed_up:
@@ -461,9 +522,13 @@ class _Scenario:
         self.check_dns(address, f"the standby {address}")
         promise = self.o.tier.rto_minutes * 60
         if self.report.rto_seconds > promise:
-            raise StepFailed(f"the standby served after {self.report.rto_seconds:.0f} s, over the tier's RTO of {promise} s")
-        return (f"the standby {address} serves the restored shop with {rows} orders; {self.domain} points at it; "
-                f"RTO {self.report.rto_seconds:.0f} s (promise {promise} s)")
+            raise StepFailed(
+                f"the standby served after {self.report.rto_seconds:.0f} s, over the tier's RTO of {promise} s"
+            )
+        return (
+            f"the standby {address} serves the restored shop with {rows} orders; {self.domain} points at it; "
+            f"RTO {self.report.rto_seconds:.0f} s (promise {promise} s)"
+        )
 
     def failback(self) -> str:
         from redundo import deploy
@@ -472,24 +537,29 @@ class _Scenario:
         if self.o.tier.automatic_failover:
             # The watchdog says to record its take-over with `redundo failover`. The standby has
             # taken orders since: recording must not restore the older snapshot over them.
-            token = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             try:
                 deploy.switch(self.target, "standby", token, self._printer())
             except OperationError as exc:
-                raise StepFailed(f"redundo failover (recording the watchdog's take-over) failed: "
-                                 f"{_after(str(exc), 'failed: ')}") from None
+                raise StepFailed(
+                    f"redundo failover (recording the watchdog's take-over) failed: {_after(str(exc), 'failed: ')}"
+                ) from None
             rows = self.count_orders(self.standby_address)
             if rows != self.orders_backed_up:
-                raise StepFailed(f"recording the watchdog's take-over left {rows} orders on the standby, which had "
-                                 f"{self.orders_backed_up}: it restored over the live site")
+                raise StepFailed(
+                    f"recording the watchdog's take-over left {rows} orders on the standby, which had "
+                    f"{self.orders_backed_up}: it restored over the live site"
+                )
         # The standby's own timer may be backing up when the last orders come in: a run that
         # dumped the database before them must not pass for the last backup. Made to happen here:
         # a backup is started, one more order is sold while its restic upload runs, and then
         # redundo failback's own last-backup command runs, then the switch with a refresh.
         since = time.time()
-        out = self.sh(self.standby_address, _order_during_backup(self.settings)
-                      + f"{shlex.join(remote.LAST_BACKUP)} 2>&1; echo last-backup-exit=$?\n",
-                      timeout=remote.LAST_BACKUP_WAIT + 900)
+        out = self.sh(
+            self.standby_address,
+            _order_during_backup(self.settings) + f"{shlex.join(remote.LAST_BACKUP)} 2>&1; echo last-backup-exit=$?\n",
+            timeout=remote.LAST_BACKUP_WAIT + 900,
+        )
         lines = out.strip().splitlines()
         if not lines or lines[-1] != "last-backup-exit=0":  # the snapshot id is the line before
             said = [line for line in lines[:-1] if not line.startswith("overlap=")][-1:] or ["no output"]
@@ -497,7 +567,7 @@ class _Scenario:
         overlap, waited = "overlap=yes" in out, "already running" in out
         self.orders_backed_up = self.count_orders(self.standby_address)
         self.wait_heartbeat(since, 120, host=self.standby_address)
-        token = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         try:
             deploy.switch(self.target, "primary", token, self._printer(), refresh=True)
         except OperationError as exc:
@@ -512,10 +582,13 @@ class _Scenario:
         if rows != self.orders_backed_up:
             raise StepFailed(f"the rebuilt primary holds {rows} orders; the standby had {self.orders_backed_up}")
         self.check_dns(rebuilt, "the rebuilt primary")
-        during = ("an order sold during a running backup is there too: the last backup waited for that run to end"
-                  if overlap and waited else
-                  "an order sold during a running backup is there too" if overlap else
-                  "the backup started to overlap the last order ended before it was sold")
+        during = (
+            "an order sold during a running backup is there too: the last backup waited for that run to end"
+            if overlap and waited
+            else "an order sold during a running backup is there too"
+            if overlap
+            else "the backup started to overlap the last order ended before it was sold"
+        )
         return f"primary rebuilt at {rebuilt} with the standby's {rows} orders; {self.domain} points at it; {during}"
 
     def close(self) -> None:
@@ -562,7 +635,10 @@ def _after(text: str, marker: str) -> str:
 
 
 def _counts(changes: dict[str, int]) -> str:
-    return ", ".join(f"{n} {op}d" if not op.endswith("e") else f"{n} {op}d" for op, n in sorted(changes.items())) or "nothing changed"
+    return (
+        ", ".join(f"{n} {op}d" if not op.endswith("e") else f"{n} {op}d" for op, n in sorted(changes.items()))
+        or "nothing changed"
+    )
 
 
 def _same(changes) -> int:
@@ -571,8 +647,9 @@ def _same(changes) -> int:
 
 def _keypair(workdir: Path) -> tuple[str, str]:
     key = workdir / "deployer"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "redundo-rehearse", "-f", str(key)],
-                   check=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "redundo-rehearse", "-f", str(key)], check=True
+    )
     return key.with_suffix(".pub").read_text().strip(), key.read_text()
 
 
@@ -594,34 +671,44 @@ def _order_during_backup(settings) -> str:
     """Shell: start a backup, and sell one order once its restic upload runs (the database is
     dumped by then); prints overlap=yes when it did, overlap=no when the run ended first."""
     insert = _db_exec(settings, f"INSERT INTO orders (item) VALUES ('order-{secrets.token_hex(4)}');")
-    return ("systemctl start --no-block redundo-backup.service\n"
-            "overlap=no\n"
-            "for i in $(seq 1 600); do\n"
-            f"  if pgrep -f '^restic backup' >/dev/null; then {insert}; overlap=yes; break; fi\n"
-            "  if [ \"$i\" -gt 20 ] && [ \"$(systemctl show -p ActiveState --value redundo-backup.service)\" != activating ]; then break; fi\n"
-            "  sleep 0.1\n"
-            "done\n"
-            f"[ \"$overlap\" = yes ] || {insert}\n"
-            "echo overlap=$overlap\n")
+    return (
+        "systemctl start --no-block redundo-backup.service\n"
+        "overlap=no\n"
+        "for i in $(seq 1 600); do\n"
+        f"  if pgrep -f '^restic backup' >/dev/null; then {insert}; overlap=yes; break; fi\n"
+        '  if [ "$i" -gt 20 ] && [ "$(systemctl show -p ActiveState --value redundo-backup.service)" != activating ]; then break; fi\n'
+        "  sleep 0.1\n"
+        "done\n"
+        f'[ "$overlap" = yes ] || {insert}\n'
+        "echo overlap=$overlap\n"
+    )
 
 
 def _shop_files(token: str) -> dict[str, str]:
     # A front page, as every shop has (an empty web root answers 403 on "/").
-    return {"index.html": f"<!doctype html><title>Bijouterie</title><h1>Bijouterie</h1><!-- {token} -->\n",
-            "rehearsal/token.txt": f"redundo rehearse {token}\n"}
+    return {
+        "index.html": f"<!doctype html><title>Bijouterie</title><h1>Bijouterie</h1><!-- {token} -->\n",
+        "rehearsal/token.txt": f"redundo rehearse {token}\n",
+    }
 
 
 def _install_shop(files: dict[str, str], settings) -> str:
     """Shell that writes the shop's files under every web root nginx serves, and its database."""
-    lines = ["set -e",
-             # The web roots the site's profile configured (the default one when nginx has no other).
-             "roots=$(nginx -T 2>/dev/null | sed -n 's/^[[:space:]]*root[[:space:]]\\+\\([^;]*\\);.*/\\1/p' | sort -u)",
-             "[ -n \"$roots\" ] || roots=/var/www/html"]
+    lines = [
+        "set -e",
+        # The web roots the site's profile configured (the default one when nginx has no other).
+        "roots=$(nginx -T 2>/dev/null | sed -n 's/^[[:space:]]*root[[:space:]]\\+\\([^;]*\\);.*/\\1/p' | sort -u)",
+        '[ -n "$roots" ] || roots=/var/www/html',
+    ]
     for path, text in files.items():
-        lines.append(f"for r in $roots; do mkdir -p \"$r/{os.path.dirname(path)}\"; "
-                     f"printf %s {_quote(text)} > \"$r/{path}\"; done")
-    lines.append(_db_exec(settings, "CREATE TABLE IF NOT EXISTS orders (id SERIAL PRIMARY KEY, item TEXT NOT NULL);",
-                          create=True))
+        lines.append(
+            f'for r in $roots; do mkdir -p "$r/{os.path.dirname(path)}"; printf %s {_quote(text)} > "$r/{path}"; done'
+        )
+    lines.append(
+        _db_exec(
+            settings, "CREATE TABLE IF NOT EXISTS orders (id SERIAL PRIMARY KEY, item TEXT NOT NULL);", create=True
+        )
+    )
     return "\n".join(lines)
 
 
@@ -631,8 +718,14 @@ def _db_exec(settings, sql: str, *, tabular: bool = False, create: bool = False)
         pre = f"mysql -e 'CREATE DATABASE IF NOT EXISTS `{name}`'; " if create else ""
         return pre + f"mysql -N -B {name} -e {_quote(sql)}"
     if kind == "postgresql":
-        pre = (f"runuser -u postgres -- psql -tAc \"SELECT 1 FROM pg_database WHERE datname='{name}'\" | grep -q 1 "
-               f"|| runuser -u postgres -- createdb {name}; ") if create else ""
+        pre = (
+            (
+                f"runuser -u postgres -- psql -tAc \"SELECT 1 FROM pg_database WHERE datname='{name}'\" | grep -q 1 "
+                f"|| runuser -u postgres -- createdb {name}; "
+            )
+            if create
+            else ""
+        )
         return pre + f"runuser -u postgres -- psql -tA -d {name} -c {_quote(sql)}"
     from redundo.agent import DB_PATH
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from redundo.errors import OperationError
 from redundo.rehearse.image import Image
 
-__all__ = ["Forward", "Guest", "NETWORK", "free_port"]
+__all__ = ["NETWORK", "Forward", "Guest", "free_port"]
 
 # Every guest sits alone in its own user-mode network; addresses in it are the "public" addresses
 # the rehearsal's cloud hands out (a documentation range: no packet ever leaves qemu).
@@ -78,38 +78,71 @@ class Guest:
     def console(self) -> Path:
         return self.dir / "console.log"
 
-    def start(self) -> "Guest":
+    def start(self) -> Guest:
         for tool in ("qemu-system-x86_64", "qemu-img", "cloud-localds", "socat"):
             if shutil.which(tool) is None:
-                raise OperationError(f"{tool} is not installed; install qemu-system-x86 qemu-utils cloud-image-utils "
-                                     "socat (see .ci/apt.d/rehearse.txt)")
+                raise OperationError(
+                    f"{tool} is not installed; install qemu-system-x86 qemu-utils cloud-image-utils "
+                    "socat (see .ci/apt.d/rehearse.txt)"
+                )
         self.dir.mkdir(parents=True, exist_ok=True)
         overlay = self.dir / "disk.qcow2"
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(self.image.disk),
-                        str(overlay)], check=True)
+        subprocess.run(
+            ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(self.image.disk), str(overlay)],
+            check=True,
+        )
         (self.dir / "user-data").write_bytes(self.user_data)
         meta = f"instance-id: {self.name}\nlocal-hostname: {self.name}\n"
         if self.public_keys:
             meta += "public-keys:\n" + "".join(f"  - {key}\n" for key in self.public_keys)
         (self.dir / "meta-data").write_text(meta)
-        subprocess.run(["cloud-localds", str(self.dir / "seed.iso"), str(self.dir / "user-data"),
-                        str(self.dir / "meta-data")], check=True)
+        subprocess.run(
+            ["cloud-localds", str(self.dir / "seed.iso"), str(self.dir / "user-data"), str(self.dir / "meta-data")],
+            check=True,
+        )
         self.ssh_port, self.http_port, self.https_port = free_port(), free_port(), free_port()
-        netdev = [f"user,id=n0,restrict=on,net={NETWORK},host={GATEWAY},dhcpstart={self.address}",
-                  f"hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22", f"hostfwd=tcp:127.0.0.1:{self.http_port}-:80",
-                  f"hostfwd=tcp:127.0.0.1:{self.https_port}-:443"]
+        netdev = [
+            f"user,id=n0,restrict=on,net={NETWORK},host={GATEWAY},dhcpstart={self.address}",
+            f"hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22",
+            f"hostfwd=tcp:127.0.0.1:{self.http_port}-:80",
+            f"hostfwd=tcp:127.0.0.1:{self.https_port}-:443",
+        ]
         # One socat per guest connection: qemu's chardev form of guestfwd takes a single connection.
-        netdev += [f"guestfwd=tcp:{f.guest_ip}:{f.guest_port}-cmd:socat - TCP:127.0.0.1:{f.host_port}"
-                   for f in self.forwards]
+        netdev += [
+            f"guestfwd=tcp:{f.guest_ip}:{f.guest_port}-cmd:socat - TCP:127.0.0.1:{f.host_port}" for f in self.forwards
+        ]
         argv = [
-            "qemu-system-x86_64", "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", "1", "-m", str(MEMORY_MB),
-            "-no-reboot", "-display", "none", "-monitor", "none", "-nodefaults",
-            "-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd),
-            "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0",
-            "-drive", f"file={overlay},if=virtio,format=qcow2",
-            "-drive", f"file={self.dir / 'seed.iso'},if=virtio,format=raw,readonly=on",
-            "-netdev", ",".join(netdev), "-device", "virtio-net-pci,netdev=n0",
-            "-serial", f"file:{self.console}",
+            "qemu-system-x86_64",
+            "-accel",
+            "tcg,thread=multi",
+            "-cpu",
+            "max",
+            "-smp",
+            "1",
+            "-m",
+            str(MEMORY_MB),
+            "-no-reboot",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-nodefaults",
+            "-kernel",
+            str(self.image.kernel),
+            "-initrd",
+            str(self.image.initrd),
+            "-append",
+            "root=/dev/vda rw console=ttyS0 net.ifnames=0",
+            "-drive",
+            f"file={overlay},if=virtio,format=qcow2",
+            "-drive",
+            f"file={self.dir / 'seed.iso'},if=virtio,format=raw,readonly=on",
+            "-netdev",
+            ",".join(netdev),
+            "-device",
+            "virtio-net-pci,netdev=n0",
+            "-serial",
+            f"file:{self.console}",
         ]
         for name, data in self.fw_cfg.items():
             path = self.dir / f"fw-{name.replace('/', '_')}"
@@ -117,8 +150,13 @@ class Guest:
             argv += ["-fw_cfg", f"name=opt/redundo/{name},file={path}"]
         self.started_at = time.monotonic()
         # Its own process group, so that a Ctrl-C at the terminal reaches redundo, which stops it.
-        self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=open(self.dir / "qemu.err", "wb"), start_new_session=True)
+        self.process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.dir / "qemu.err", "wb"),
+            start_new_session=True,
+        )
         return self
 
     def alive(self) -> bool:
@@ -136,7 +174,11 @@ class Guest:
         match = re.search(r"-----BEGIN SSH HOST KEY KEYS-----(.*?)-----END SSH HOST KEY KEYS-----", text, re.S)
         if not match:
             return []
-        return [" ".join(line.split()[:2]) for line in match.group(1).splitlines() if line.strip().startswith(("ssh-", "ecdsa-"))]
+        return [
+            " ".join(line.split()[:2])
+            for line in match.group(1).splitlines()
+            if line.strip().startswith(("ssh-", "ecdsa-"))
+        ]
 
     def booted_seconds(self) -> float | None:
         """Seconds from the guest's start to cloud-init's "finished" line on its console."""

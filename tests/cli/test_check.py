@@ -13,15 +13,22 @@ from typer.testing import CliRunner
 from tests.conftest import REPO, SERVICE, SSH_KEY
 
 runner = CliRunner()
-SAME_CITY = {"ovhServiceName": SERVICE, "sshPublicKey": SSH_KEY, "tier": "basic", "primaryRegion": "SBG5",
-             "backupProvider": "ovh", "backupRegion": "SBG"}
+SAME_CITY = {
+    "ovhServiceName": SERVICE,
+    "sshPublicKey": SSH_KEY,
+    "tier": "basic",
+    "primaryRegion": "SBG5",
+    "backupProvider": "ovh",
+    "backupRegion": "SBG",
+}
 
 
 def test_check_shipped_stack_passes():
     result = runner.invoke(app, ["--project", str(REPO), "check", "--all"])
     assert result.exit_code == 0, result.output
-    assert "ok small-shop (tier standard, preview and deployed): 0 mandatory, 0 advisory, 0 undecided" \
-        in " ".join(result.stdout.split())
+    assert "ok small-shop (tier standard, preview and deployed): 0 mandatory, 0 advisory, 0 undecided" in " ".join(
+        result.stdout.split()
+    )
 
 
 def test_check_vault_in_the_primary_city_fails_naming_the_rule(write_stack):
@@ -29,8 +36,10 @@ def test_check_vault_in_the_primary_city_fails_naming_the_rule(write_stack):
     result = runner.invoke(app, ["--project", str(project), "check", "--stack", "burnt"], env={"COLUMNS": "300"})
     assert result.exit_code == 1
     assert "FAIL burnt (tier basic, preview and deployed): 1 mandatory" in result.stdout
-    assert "redundo-vault-outside-primary-blast-radius: burnt-vault-bucket: vault burnt-vault-bucket is in OVH SBG" \
+    assert (
+        "redundo-vault-outside-primary-blast-radius: burnt-vault-bucket: vault burnt-vault-bucket is in OVH SBG"
         in result.stdout
+    )
     assert "move it to another provider or city [preview, deployed]" in result.stdout
 
 
@@ -79,8 +88,9 @@ def test_check_unknown_format_is_a_usage_error(fmt):
 
 def test_check_cold_standby_planned_in_the_primary_city_fails_on_basic(write_stack):
     """Strasbourg: the basic tier's standby does not exist yet, but where it would go still counts."""
-    project = write_stack("sbg", ovhServiceName=SERVICE, sshPublicKey=SSH_KEY, tier="basic", primaryRegion="SBG5",
-                          standbyRegion="SBG7")
+    project = write_stack(
+        "sbg", ovhServiceName=SERVICE, sshPublicKey=SSH_KEY, tier="basic", primaryRegion="SBG5", standbyRegion="SBG7"
+    )
     result = runner.invoke(app, ["--project", str(project), "check", "--format", "json"])
     assert result.exit_code == 1
     [finding] = json.loads(result.stdout)["stacks"][0]["findings"]
@@ -106,6 +116,7 @@ def test_check_preview_and_deployed_together_is_a_usage_error():
 def test_check_mandatory_rule_that_cannot_decide_fails_unless_allowed(mocker):
     """A stack whose user data and agent bundle are only known after creation: the rules cannot decide at preview."""
     import pulumi
+
     from redundo import plan
 
     real = plan.synthesize_stack
@@ -126,7 +137,8 @@ def test_check_mandatory_rule_that_cannot_decide_fails_unless_allowed(mocker):
     findings = json.loads(result.stdout)["stacks"][0]["findings"]
     assert {(f["policy"], f["outcome"], tuple(f["modes"]), f["blocking"]) for f in findings} == {
         ("redundo-user-data-no-secrets", "unknown", ("preview",), True),
-        ("redundo-backup-interval-honours-rpo", "unknown", ("preview",), True)}
+        ("redundo-backup-interval-honours-rpo", "unknown", ("preview",), True),
+    }
     allowed = runner.invoke(app, ["--project", str(REPO), "check", "--allow-unknown", "--format", "junit"])
     assert allowed.exit_code == 0, allowed.stdout
     root = ElementTree.fromstring(allowed.stdout.split("?>", 1)[1])

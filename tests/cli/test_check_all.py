@@ -9,8 +9,8 @@ from redundo.cli.main import app
 from redundo.policies.rules import POLICIES
 from typer.testing import CliRunner
 
-from tests.conftest import SERVICE, SSH_KEY
 from tests.cli.test_check import SAME_CITY
+from tests.conftest import SERVICE, SSH_KEY
 
 runner = CliRunner()
 
@@ -35,7 +35,8 @@ def test_check_all_junit_reports_three_clients_with_the_broken_one_as_one_failin
     assert problem is not None and "Pulumi.broken.yaml" in (problem.get("message") or "") + (problem.text or "")
     assert len(list(suites["fine"].iter("testcase"))) == len(POLICIES)
     assert [c.get("name") for c in suites["burnt"].iter("testcase") if c.find("failure") is not None] == [
-        "redundo-vault-outside-primary-blast-radius"]
+        "redundo-vault-outside-primary-blast-radius"
+    ]
     assert all(c.find("failure") is None for c in suites["fine"].iter("testcase"))
 
 
@@ -47,8 +48,10 @@ def test_check_all_sarif_places_the_broken_client_on_its_file(write_stack):
     where = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]: r for r in run["results"]}
     assert set(where) == {"stacks/Pulumi.broken.yaml", "stacks/Pulumi.burnt.yaml"}
     assert where["stacks/Pulumi.broken.yaml"]["level"] == "error"
-    assert run["tool"]["driver"]["rules"][where["stacks/Pulumi.broken.yaml"]["ruleIndex"]]["id"] == \
-        where["stacks/Pulumi.broken.yaml"]["ruleId"]
+    assert (
+        run["tool"]["driver"]["rules"][where["stacks/Pulumi.broken.yaml"]["ruleIndex"]]["id"]
+        == where["stacks/Pulumi.broken.yaml"]["ruleId"]
+    )
 
 
 def test_check_all_as_ci_runs_it_prints_junit_on_stdout_and_one_line_on_stderr(write_stack):
@@ -59,8 +62,12 @@ def test_check_all_as_ci_runs_it_prints_junit_on_stdout_and_one_line_on_stderr(w
 
     project = three_clients(write_stack)
     redundo = Path(sys.executable).parent / "redundo"
-    done = subprocess.run([str(redundo), "--project", str(project), "check", "--all", "--format", "junit"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(redundo), "--project", str(project), "check", "--all", "--format", "junit"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 1
     root = ElementTree.fromstring(done.stdout.split("?>", 1)[1])
     assert {s.get("name") for s in root.iter("testsuite")} == {"fine", "burnt", "broken"}

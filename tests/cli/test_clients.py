@@ -7,13 +7,12 @@ import time
 
 import pytest
 import yaml
-
-from redundo.pricing import estimate_tiers
-from redundo.settings import parse_settings
 from redundo.cli.main import app
 from typer.testing import CliRunner
 
 from redundo.localvault import LocalVault
+from redundo.pricing import estimate_tiers
+from redundo.settings import parse_settings
 from redundo.tiers import TIERS
 from tests.conftest import SERVICE, SSH_KEY
 from tests.fakes import FakePulumiCommand
@@ -40,27 +39,48 @@ def test_init_three_clients_at_different_budgets_then_ls(project):
     assert extra["basic"] < 5 < extra["standard"]
     florist = (extra["standard"] + extra["premium"]) / 2
     for name, budget in (("bakery", "5"), ("florist", f"{florist:.2f}"), ("jeweller", "40")):
-        result = invoke(project, "init", name, "--domain", f"{name}.fr", "--budget", budget,
-                        "--ssh-key", str(project / "key.pub"))
+        result = invoke(
+            project, "init", name, "--domain", f"{name}.fr", "--budget", budget, "--ssh-key", str(project / "key.pub")
+        )
         assert result.exit_code == 0, result.output
     listed = json.loads(invoke(project, "ls", "--json").stdout)
     assert [(r["stack"], r["tier"], r["domain"]) for r in listed] == [
-        ("bakery", "basic", "bakery.fr"), ("florist", "standard", "florist.fr"), ("jeweller", "premium", "jeweller.fr")]
+        ("bakery", "basic", "bakery.fr"),
+        ("florist", "standard", "florist.fr"),
+        ("jeweller", "premium", "jeweller.fr"),
+    ]
     document = yaml.safe_load((project / "stacks" / "Pulumi.florist.yaml").read_text())["config"]
     assert document["redundo:sshPublicKey"] == SSH_KEY and document["redundo:ovhServiceName"] == SERVICE
     check = invoke(project, "check", "--all")
     assert check.exit_code == 0, check.output
 
 
-@pytest.mark.parametrize(("args", "code", "message"), [
-    (["init", "Jeweller_Lyon", "--domain", "j.fr", "--tier", "basic"], 2, "error: invalid client name 'Jeweller_Lyon'"),
-    (["init", "j", "--domain", "not a domain", "--tier", "basic"], 2, "error: redundo:domain is 'not a domain'"),
-    (["init", "j", "--domain", "j.fr", "--tier", "basic", "--budget", "9"], 2,
-     "error: --tier and --budget exclude each other"),
-    (["init", "j", "--domain", "j.fr", "--budget", "0.1"], 1, "error: no tier fits €0.10/month of redundancy for 10 GB"),
-    (["init", "j", "--domain", "j.fr", "--tier", "basic", "--ssh-key", "/nonexistent.pub"], 2,
-     "error: cannot read an SSH public key from /nonexistent.pub"),
-])
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (
+            ["init", "Jeweller_Lyon", "--domain", "j.fr", "--tier", "basic"],
+            2,
+            "error: invalid client name 'Jeweller_Lyon'",
+        ),
+        (["init", "j", "--domain", "not a domain", "--tier", "basic"], 2, "error: redundo:domain is 'not a domain'"),
+        (
+            ["init", "j", "--domain", "j.fr", "--tier", "basic", "--budget", "9"],
+            2,
+            "error: --tier and --budget exclude each other",
+        ),
+        (
+            ["init", "j", "--domain", "j.fr", "--budget", "0.1"],
+            1,
+            "error: no tier fits €0.10/month of redundancy for 10 GB",
+        ),
+        (
+            ["init", "j", "--domain", "j.fr", "--tier", "basic", "--ssh-key", "/nonexistent.pub"],
+            2,
+            "error: cannot read an SSH public key from /nonexistent.pub",
+        ),
+    ],
+)
 def test_init_bad_input_writes_nothing(project, args, code, message):
     if "--ssh-key" not in args:
         args = [*args, "--ssh-key", str(project / "key.pub")]
@@ -74,25 +94,39 @@ def test_init_refuses_to_overwrite(project):
     args = ["init", "bakery", "--domain", "bakery.fr", "--tier", "basic", "--ssh-key", str(project / "key.pub")]
     assert invoke(project, *args).exit_code == 0
     again = invoke(project, *args)
-    assert again.exit_code == 1 and again.stderr.strip() == "error: stacks/Pulumi.bakery.yaml exists; pass --force to overwrite it"
+    assert (
+        again.exit_code == 1
+        and again.stderr.strip() == "error: stacks/Pulumi.bakery.yaml exists; pass --force to overwrite it"
+    )
 
 
 def _heartbeat(vault, host: str, age_seconds: float, snapshot: str = "abcd1234") -> None:
     epoch = int(time.time() - age_seconds)
-    vault.client().put_object(Bucket=vault.bucket, Key=f"heartbeat/{host}.json", Body=json.dumps(
-        {"status": "ok", "host": host, "epoch": epoch, "snapshot_id": snapshot}).encode())
+    vault.client().put_object(
+        Bucket=vault.bucket,
+        Key=f"heartbeat/{host}.json",
+        Body=json.dumps({"status": "ok", "host": host, "epoch": epoch, "snapshot_id": snapshot}).encode(),
+    )
 
 
 def test_status_fresh_late_and_missing_heartbeats(project, mocker):
     for name, tier in (("fresh", "premium"), ("late", "standard"), ("missing", "basic")):
         invoke(project, "init", name, "--domain", f"{name}.fr", "--tier", tier, "--ssh-key", str(project / "key.pub"))
     with LocalVault() as vault:
-        _heartbeat(vault, "fresh-site", 10 * 60)                        # premium RPO 30 min
+        _heartbeat(vault, "fresh-site", 10 * 60)  # premium RPO 30 min
         _heartbeat(vault, "late-site", TIERS["standard"].rpo_minutes * 60 + 600)
         vault.client().put_object(Bucket=vault.bucket, Key="snapshots/1", Body=b"x")
-        outputs = {"vaultBucket": vault.bucket, "vaultEndpoint": vault.endpoint, "vaultRegion": "us-east-1",
-                   "readerAccessKeyId": vault.reader.access_key_id, "readerSecretAccessKey": vault.reader.secret_access_key,
-                   "activeSide": "primary", "standbyMode": "warm", "standbyIpv4": "203.0.113.2", "monthlyCostEur": 13.6}
+        outputs = {
+            "vaultBucket": vault.bucket,
+            "vaultEndpoint": vault.endpoint,
+            "vaultRegion": "us-east-1",
+            "readerAccessKeyId": vault.reader.access_key_id,
+            "readerSecretAccessKey": vault.reader.secret_access_key,
+            "activeSide": "primary",
+            "standbyMode": "warm",
+            "standbyIpv4": "203.0.113.2",
+            "monthlyCostEur": 13.6,
+        }
         fake = FakePulumiCommand(outputs=outputs, secret_outputs=("readerSecretAccessKey",))
         mocker.patch("redundo.cli._common._pulumi_command", return_value=fake)
         result = invoke(project, "status", "--all", "--json")
@@ -109,9 +143,14 @@ def test_status_all_ok_exits_0(project, mocker):
     invoke(project, "init", "fresh", "--domain", "fresh.fr", "--tier", "basic", "--ssh-key", str(project / "key.pub"))
     with LocalVault() as vault:
         _heartbeat(vault, "fresh-site", 3600)
-        fake = FakePulumiCommand(outputs={
-            "vaultBucket": vault.bucket, "vaultEndpoint": vault.endpoint, "readerAccessKeyId": vault.reader.access_key_id,
-            "readerSecretAccessKey": vault.reader.secret_access_key})
+        fake = FakePulumiCommand(
+            outputs={
+                "vaultBucket": vault.bucket,
+                "vaultEndpoint": vault.endpoint,
+                "readerAccessKeyId": vault.reader.access_key_id,
+                "readerSecretAccessKey": vault.reader.secret_access_key,
+            }
+        )
         mocker.patch("redundo.cli._common._pulumi_command", return_value=fake)
         result = invoke(project, "status", "--stack", "fresh")
     assert result.exit_code == 0, result.output
@@ -124,9 +163,14 @@ def test_status_all_a_damaged_stack_file_is_unknown_and_the_others_are_checked(p
     (project / "stacks" / "Pulumi.broken.yaml").write_bytes(b"# bijouterie \xe0 Rouen\nconfig: {}\n")
     with LocalVault() as vault:
         _heartbeat(vault, "fresh-site", 3600)
-        fake = FakePulumiCommand(outputs={
-            "vaultBucket": vault.bucket, "vaultEndpoint": vault.endpoint, "readerAccessKeyId": vault.reader.access_key_id,
-            "readerSecretAccessKey": vault.reader.secret_access_key})
+        fake = FakePulumiCommand(
+            outputs={
+                "vaultBucket": vault.bucket,
+                "vaultEndpoint": vault.endpoint,
+                "readerAccessKeyId": vault.reader.access_key_id,
+                "readerSecretAccessKey": vault.reader.secret_access_key,
+            }
+        )
         mocker.patch("redundo.cli._common._pulumi_command", return_value=fake)
         result = invoke(project, "status", "--all", "--json")
     assert result.exit_code == 1, result.output

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
-
-import typer
-from typer.testing import CliRunner
+from typing import Annotated
 
 import redundo.cli._app  # noqa: F401  installs the coercion shortcut, as the CLI does
+import typer
+from typer.testing import CliRunner
 
 runner = CliRunner()
 app = typer.Typer()
@@ -17,9 +16,9 @@ seen: dict[str, object] = {}
 
 @app.command()
 def probe(
-    name: Annotated[Optional[str], typer.Option("--name")] = None,
-    budget: Annotated[Optional[float], typer.Option("--budget")] = None,
-    where: Annotated[Optional[Path], typer.Option("--where")] = None,
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    budget: Annotated[float | None, typer.Option("--budget")] = None,
+    where: Annotated[Path | None, typer.Option("--where")] = None,
     count: Annotated[int, typer.Option("--count", min=1)] = 1,
 ) -> None:
     seen.update(name=name, budget=budget, where=where, count=count)

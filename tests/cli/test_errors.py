@@ -19,15 +19,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import typer.main
-
 from redundo.cli.main import app
+
 from tests.cli.test_hints import mentioned, options_of
 from tests.conftest import CTRL_C_AS_FROM_A_TERMINAL, SERVICE, SSH_KEY
 
@@ -107,193 +107,499 @@ INIT = ["init", "newshop", "--domain", "newshop.fr", "--ovh-service-name", SERVI
 CASES = [
     # -- encodings
     Case("latin1-plan", ["plan", "--stack", "bad"], 2, UTF8_LINE, {BAD: LATIN1}),
-    Case("latin1-ls-serves-the-others", ["ls", "--json"], 1, r"1 of 2 stack files are invalid: bad", {BAD: LATIN1},
-         stdout=r'"stack": "good"'),
-    Case("latin1-plan-all-serves-the-others", ["plan", "--all", "--json"], 1,
-         r"^error: 1 of 2 stacks failed: " + UTF8_LINE, {BAD: LATIN1}, stdout=r'"tier": "basic"'),
-    Case("latin1-check-all-serves-the-others", ["check", "--all"], 1, r"1 of 2 stacks failed: .*not UTF-8",
-         {BAD: LATIN1}, stdout=r"ok good"),
-    Case("latin1-check-all-junit", ["check", "--all", "--format", "junit"], 1, r"1 of 2 stacks failed",
-         {BAD: LATIN1}, stdout=r'<error message="stacks/Pulumi.bad.yaml is not UTF-8'),
+    Case(
+        "latin1-ls-serves-the-others",
+        ["ls", "--json"],
+        1,
+        r"1 of 2 stack files are invalid: bad",
+        {BAD: LATIN1},
+        stdout=r'"stack": "good"',
+    ),
+    Case(
+        "latin1-plan-all-serves-the-others",
+        ["plan", "--all", "--json"],
+        1,
+        r"^error: 1 of 2 stacks failed: " + UTF8_LINE,
+        {BAD: LATIN1},
+        stdout=r'"tier": "basic"',
+    ),
+    Case(
+        "latin1-check-all-serves-the-others",
+        ["check", "--all"],
+        1,
+        r"1 of 2 stacks failed: .*not UTF-8",
+        {BAD: LATIN1},
+        stdout=r"ok good",
+    ),
+    Case(
+        "latin1-check-all-junit",
+        ["check", "--all", "--format", "junit"],
+        1,
+        r"1 of 2 stacks failed",
+        {BAD: LATIN1},
+        stdout=r'<error message="stacks/Pulumi.bad.yaml is not UTF-8',
+    ),
     Case("latin1-tiers", ["tiers", "--stack", "bad"], 2, UTF8_LINE, {BAD: LATIN1}),
     Case("latin1-up", ["up", "--stack", "bad", "--yes"], 2, UTF8_LINE, {BAD: LATIN1}),
     Case("latin1-failover", ["failover", "--stack", "bad", "--dry-run"], 2, UTF8_LINE, {BAD: LATIN1}),
-    Case("utf8-bom-is-read", ["tiers", "--stack", "bad", "--json"], 0, files={BAD: b"\xef\xbb\xbf" + GOOD.encode()},
-         stdout=r'"tiers"'),
-    Case("utf16", ["plan", "--stack", "bad"], 2, r"is UTF-16 text; save it as UTF-8",
-         {BAD: GOOD.encode("utf-16")}),
+    Case(
+        "utf8-bom-is-read",
+        ["tiers", "--stack", "bad", "--json"],
+        0,
+        files={BAD: b"\xef\xbb\xbf" + GOOD.encode()},
+        stdout=r'"tiers"',
+    ),
+    Case("utf16", ["plan", "--stack", "bad"], 2, r"is UTF-16 text; save it as UTF-8", {BAD: GOOD.encode("utf-16")}),
     Case("binary", ["plan", "--stack", "bad"], 2, r"not UTF-8 \(byte 0xff", {BAD: b"\x7fELF\x02\x01\xff\xfe\x00\x00"}),
     Case("nul-bytes", ["plan", "--stack", "bad"], 2, r"Pulumi\.bad\.yaml is not valid YAML", {BAD: "config:\x00\n"}),
     # -- YAML shape
     Case("empty-file", ["plan", "--stack", "bad"], 2, r"has no `config:` mapping", {BAD: ""}),
     Case("only-comments", ["plan", "--stack", "bad"], 2, r"has no `config:` mapping", {BAD: "# nothing yet\n"}),
-    Case("unclosed-quote", ["plan", "--stack", "bad"], 2, r"is not valid YAML at line \d",
-         {BAD: 'config:\n  redundo:tier: "basic\n'}),
-    Case("tab-indent", ["plan", "--stack", "bad"], 2, r"is not valid YAML at line 2",
-         {BAD: "config:\n\tredundo:tier: basic\n"}),
+    Case(
+        "unclosed-quote",
+        ["plan", "--stack", "bad"],
+        2,
+        r"is not valid YAML at line \d",
+        {BAD: 'config:\n  redundo:tier: "basic\n'},
+    ),
+    Case(
+        "tab-indent",
+        ["plan", "--stack", "bad"],
+        2,
+        r"is not valid YAML at line 2",
+        {BAD: "config:\n\tredundo:tier: basic\n"},
+    ),
     Case("top-level-list", ["plan", "--stack", "bad"], 2, r"has no `config:` mapping", {BAD: "- redundo:tier\n"}),
-    Case("config-is-a-list", ["plan", "--stack", "bad"], 2, r"has no `config:` mapping",
-         {BAD: "config:\n  - redundo:tier: basic\n"}),
+    Case(
+        "config-is-a-list",
+        ["plan", "--stack", "bad"],
+        2,
+        r"has no `config:` mapping",
+        {BAD: "config:\n  - redundo:tier: basic\n"},
+    ),
     Case("config-is-a-string", ["plan", "--stack", "bad"], 2, r"has no `config:` mapping", {BAD: "config: basic\n"}),
-    Case("yaml-syntax-ls", ["ls"], 1, r"1 of 2 stack files are invalid: bad", {BAD: "config: [\n"},
-         stdout=r"good"),
+    Case("yaml-syntax-ls", ["ls"], 1, r"1 of 2 stack files are invalid: bad", {BAD: "config: [\n"}, stdout=r"good"),
     # -- keys
-    Case("duplicate-key", ["plan", "--stack", "bad"], 2,
-         r"sets redundo:tier twice \(lines 3 and 8\); keep one \(Pulumi rejects duplicate keys\)",
-         {BAD: good_with("redundo:tier: premium")}),
-    Case("duplicate-config", ["plan", "--stack", "bad"], 2, r"sets config twice",
-         {BAD: GOOD + "config:\n  redundo:tier: premium\n"}),
-    Case("duplicate-key-check-all", ["check", "--all", "--format", "json"], 1, r"sets redundo:tier twice",
-         {BAD: good_with("redundo:tier: premium")}, stdout=r'"error": "stacks/Pulumi.bad.yaml sets redundo:tier twice'),
-    Case("unprefixed-key", ["plan", "--stack", "bad"], 2,
-         r"has the key 'tier' without a namespace, so it would be ignored; write it as redundo:tier",
-         {BAD: good_with("tier: premium", drop=("redundo:tier",))}),
-    Case("unprefixed-key-tiers", ["tiers", "--stack", "bad"], 2, r"write it as redundo:dataGb",
-         {BAD: good_with("dataGb: 40", drop=("redundo:dataGb",))}),
-    Case("other-namespace-is-fine", ["tiers", "--stack", "bad", "--json"], 0,
-         files={BAD: good_with("aws:region: eu-west-3", "ovh:endpoint: ovh-eu")}, stdout=r'"data_gb": 5'),
-    Case("unknown-key", ["plan", "--stack", "bad"], 2, r"unknown key redundo:teir; accepted keys: tier,",
-         {BAD: good_with("redundo:teir: premium")}),
-    Case("numeric-key", ["plan", "--stack", "bad"], 2, r"config key 42 that is not a name",
-         {BAD: good_with("42: premium")}),
+    Case(
+        "duplicate-key",
+        ["plan", "--stack", "bad"],
+        2,
+        r"sets redundo:tier twice \(lines 3 and 8\); keep one \(Pulumi rejects duplicate keys\)",
+        {BAD: good_with("redundo:tier: premium")},
+    ),
+    Case(
+        "duplicate-config",
+        ["plan", "--stack", "bad"],
+        2,
+        r"sets config twice",
+        {BAD: GOOD + "config:\n  redundo:tier: premium\n"},
+    ),
+    Case(
+        "duplicate-key-check-all",
+        ["check", "--all", "--format", "json"],
+        1,
+        r"sets redundo:tier twice",
+        {BAD: good_with("redundo:tier: premium")},
+        stdout=r'"error": "stacks/Pulumi.bad.yaml sets redundo:tier twice',
+    ),
+    Case(
+        "unprefixed-key",
+        ["plan", "--stack", "bad"],
+        2,
+        r"has the key 'tier' without a namespace, so it would be ignored; write it as redundo:tier",
+        {BAD: good_with("tier: premium", drop=("redundo:tier",))},
+    ),
+    Case(
+        "unprefixed-key-tiers",
+        ["tiers", "--stack", "bad"],
+        2,
+        r"write it as redundo:dataGb",
+        {BAD: good_with("dataGb: 40", drop=("redundo:dataGb",))},
+    ),
+    Case(
+        "other-namespace-is-fine",
+        ["tiers", "--stack", "bad", "--json"],
+        0,
+        files={BAD: good_with("aws:region: eu-west-3", "ovh:endpoint: ovh-eu")},
+        stdout=r'"data_gb": 5',
+    ),
+    Case(
+        "unknown-key",
+        ["plan", "--stack", "bad"],
+        2,
+        r"unknown key redundo:teir; accepted keys: tier,",
+        {BAD: good_with("redundo:teir: premium")},
+    ),
+    Case(
+        "numeric-key",
+        ["plan", "--stack", "bad"],
+        2,
+        r"config key 42 that is not a name",
+        {BAD: good_with("42: premium")},
+    ),
     # -- values of the wrong type or out of range
-    Case("tier-unknown", ["plan", "--stack", "bad"], 2, r"redundo:tier is 'platinum'; accepted values",
-         {BAD: good_with("redundo:tier: platinum", drop=("redundo:tier",))}),
-    Case("tier-a-list", ["plan", "--stack", "bad"], 2, r"redundo:tier must be a single value, not list",
-         {BAD: good_with("redundo:tier: [basic]", drop=("redundo:tier",))}),
-    Case("data-gb-words", ["plan", "--stack", "bad"], 2, r"redundo:dataGb is 'lots'; it must be a number",
-         {BAD: good_with("redundo:dataGb: lots", drop=("redundo:dataGb",))}),
-    Case("data-gb-negative", ["plan", "--stack", "bad"], 2, r"redundo:dataGb is -3",
-         {BAD: good_with("redundo:dataGb: -3", drop=("redundo:dataGb",))}),
-    Case("data-gb-nan", ["plan", "--stack", "bad"], 2, r"redundo:dataGb is .*nan",
-         {BAD: good_with("redundo:dataGb: .nan", drop=("redundo:dataGb",))}),
-    Case("site-paths-relative", ["plan", "--stack", "bad"], 2, r"redundo:sitePaths has 'www'",
-         {BAD: good_with("redundo:sitePaths: [www]")}),
-    Case("site-paths-a-map", ["plan", "--stack", "bad"], 2, r"redundo:sitePaths must be a non-empty list",
-         {BAD: good_with("redundo:sitePaths: {a: b}")}),
-    Case("cidr-bad", ["plan", "--stack", "bad"], 2, r"redundo:adminCidrs has '300.1.1.1/32', not a network",
-         {BAD: good_with("redundo:adminCidrs: ['300.1.1.1/32']")}),
-    Case("domain-bad", ["plan", "--stack", "bad"], 2, r"redundo:domain is 'not a domain', not a valid domain",
-         {BAD: good_with("redundo:domain: not a domain", drop=("redundo:domain",))}),
-    Case("domain-public-suffix", ["plan", "--stack", "bad"], 2, r"redundo:domain 'co\.uk' is a public suffix",
-         {BAD: good_with("redundo:domain: co.uk", drop=("redundo:domain",))}),
-    Case("zone-mismatch", ["plan", "--stack", "bad"], 2, r"redundo:domain 'jeweller-example\.fr' is not inside",
-         {BAD: good_with("redundo:dnsZone: other.fr")}),
-    Case("ssh-key-garbage", ["plan", "--stack", "bad"], 2, r"redundo:sshPublicKey is not an OpenSSH public key",
-         {BAD: good_with("redundo:sshPublicKey: hello", drop=("redundo:sshPublicKey",))}),
-    Case("service-name-short", ["plan", "--stack", "bad"], 2, r"redundo:ovhServiceName is 'abc'",
-         {BAD: good_with("redundo:ovhServiceName: abc", drop=("redundo:ovhServiceName",))}),
-    Case("service-name-missing", ["plan", "--stack", "bad"], 2,
-         r"redundo:ovhServiceName is missing; set it in stacks/Pulumi\.bad\.yaml",
-         {BAD: good_with(drop=("redundo:ovhServiceName",))}),
-    Case("region-unknown", ["plan", "--stack", "bad"], 2, r"redundo:primaryRegion is 'MARS1'",
-         {BAD: good_with("redundo:primaryRegion: MARS1")}),
-    Case("standby-flavor-wrong", ["plan", "--stack", "bad"], 2, r"redundo:standbyFlavor is 'huge'",
-         {BAD: good_with("redundo:standbyFlavor: huge")}),
+    Case(
+        "tier-unknown",
+        ["plan", "--stack", "bad"],
+        2,
+        r"redundo:tier is 'platinum'; accepted values",
+        {BAD: good_with("redundo:tier: platinum", drop=("redundo:tier",))},
+    ),
+    Case(
+        "tier-a-list",
+        ["plan", "--stack", "bad"],
+        2,
+        r"redundo:tier must be a single value, not list",
+        {BAD: good_with("redundo:tier: [basic]", drop=("redundo:tier",))},
+    ),
+    Case(
+        "data-gb-words",
+        ["plan", "--stack", "bad"],
+        2,
+        r"redundo:dataGb is 'lots'; it must be a number",
+        {BAD: good_with("redundo:dataGb: lots", drop=("redundo:dataGb",))},
+    ),
+    Case(
+        "data-gb-negative",
+        ["plan", "--stack", "bad"],
+        2,
+        r"redundo:dataGb is -3",
+        {BAD: good_with("redundo:dataGb: -3", drop=("redundo:dataGb",))},
+    ),
+    Case(
+        "data-gb-nan",
+        ["plan", "--stack", "bad"],
+        2,
+        r"redundo:dataGb is .*nan",
+        {BAD: good_with("redundo:dataGb: .nan", drop=("redundo:dataGb",))},
+    ),
+    Case(
+        "site-paths-relative",
+        ["plan", "--stack", "bad"],
+        2,
+        r"redundo:sitePaths has 'www'",
+        {BAD: good_with("redundo:sitePaths: [www]")},
+    ),
+    Case(
+        "site-paths-a-map",
+        ["plan", "--stack", "bad"],
+        2,
+        r"redundo:sitePaths must be a non-empty list",
+        {BAD: good_with("redundo:sitePaths: {a: b}")},
+    ),
+    Case(
+        "cidr-bad",
+        ["plan", "--stack", "bad"],
+        2,
+        r"redundo:adminCidrs has '300.1.1.1/32', not a network",
+        {BAD: good_with("redundo:adminCidrs: ['300.1.1.1/32']")},
+    ),
+    Case(
+        "domain-bad",
+        ["plan", "--stack", "bad"],
+        2,
+        r"redundo:domain is 'not a domain', not a valid domain",
+        {BAD: good_with("redundo:domain: not a domain", drop=("redundo:domain",))},
+    ),
+    Case(
+        "domain-public-suffix",
+        ["plan", "--stack", "bad"],
+        2,
+        r"redundo:domain 'co\.uk' is a public suffix",
+        {BAD: good_with("redundo:domain: co.uk", drop=("redundo:domain",))},
+    ),
+    Case(
+        "zone-mismatch",
+        ["plan", "--stack", "bad"],
+        2,
+        r"redundo:domain 'jeweller-example\.fr' is not inside",
+        {BAD: good_with("redundo:dnsZone: other.fr")},
+    ),
+    Case(
+        "ssh-key-garbage",
+        ["plan", "--stack", "bad"],
+        2,
+        r"redundo:sshPublicKey is not an OpenSSH public key",
+        {BAD: good_with("redundo:sshPublicKey: hello", drop=("redundo:sshPublicKey",))},
+    ),
+    Case(
+        "service-name-short",
+        ["plan", "--stack", "bad"],
+        2,
+        r"redundo:ovhServiceName is 'abc'",
+        {BAD: good_with("redundo:ovhServiceName: abc", drop=("redundo:ovhServiceName",))},
+    ),
+    Case(
+        "service-name-missing",
+        ["plan", "--stack", "bad"],
+        2,
+        r"redundo:ovhServiceName is missing; set it in stacks/Pulumi\.bad\.yaml",
+        {BAD: good_with(drop=("redundo:ovhServiceName",))},
+    ),
+    Case(
+        "region-unknown",
+        ["plan", "--stack", "bad"],
+        2,
+        r"redundo:primaryRegion is 'MARS1'",
+        {BAD: good_with("redundo:primaryRegion: MARS1")},
+    ),
+    Case(
+        "standby-flavor-wrong",
+        ["plan", "--stack", "bad"],
+        2,
+        r"redundo:standbyFlavor is 'huge'",
+        {BAD: good_with("redundo:standbyFlavor: huge")},
+    ),
     # -- files that are not files
-    Case("stack-file-is-a-directory", ["plan", "--stack", "bad"], 2,
-         r"stacks/Pulumi\.bad\.yaml is a directory, not a stack file", {BAD: directory}),
-    Case("stack-file-is-a-directory-ls", ["ls"], 1, r"1 of 2 stack files are invalid: bad", {BAD: directory},
-         stdout="good"),
-    Case("stack-file-is-a-fifo", ["plan", "--stack", "bad"], 2, r"Pulumi\.bad\.yaml is not a regular file",
-         {BAD: fifo}),
-    Case("stack-file-dangling-link", ["plan", "--stack", "bad"], 2, r"Pulumi\.bad\.yaml is a link to a missing file",
-         {BAD: dangling}),
-    Case("stacks-dir-is-a-file", ["plan", "--all"], 2, r"no stacks in .*stacks; create one with `redundo init NAME`",
-         {"stacks": "not a folder\n"}),
+    Case(
+        "stack-file-is-a-directory",
+        ["plan", "--stack", "bad"],
+        2,
+        r"stacks/Pulumi\.bad\.yaml is a directory, not a stack file",
+        {BAD: directory},
+    ),
+    Case(
+        "stack-file-is-a-directory-ls",
+        ["ls"],
+        1,
+        r"1 of 2 stack files are invalid: bad",
+        {BAD: directory},
+        stdout="good",
+    ),
+    Case(
+        "stack-file-is-a-fifo", ["plan", "--stack", "bad"], 2, r"Pulumi\.bad\.yaml is not a regular file", {BAD: fifo}
+    ),
+    Case(
+        "stack-file-dangling-link",
+        ["plan", "--stack", "bad"],
+        2,
+        r"Pulumi\.bad\.yaml is a link to a missing file",
+        {BAD: dangling},
+    ),
+    Case(
+        "stacks-dir-is-a-file",
+        ["plan", "--all"],
+        2,
+        r"no stacks in .*stacks; create one with `redundo init NAME`",
+        {"stacks": "not a folder\n"},
+    ),
     # -- damaged state files
-    Case("status-json-truncated", ["ls"], 0, files={".redundo/status/good.json": '{"state": "OK", "chec'},
-         stdout=r"damaged status file"),
-    Case("status-json-a-list", ["ls", "--json"], 0, files={".redundo/status/good.json": "[1, 2]"},
-         stdout=r'"last_status": "damaged"'),
-    Case("status-json-latin1", ["ls"], 0, files={".redundo/status/good.json": b'{"state": "\xe9"}'},
-         stdout=r"damaged status file"),
-    Case("status-json-is-a-directory", ["ls"], 0, files={".redundo/status/good.json": directory},
-         stdout=r"damaged status file"),
-    Case("status-json-odd-time", ["ls", "--json"], 0,
-         files={".redundo/status/good.json": '{"state": "OK", "checked_at": "yesterday"}'},
-         stdout=r'"last_checked": null'),
+    Case(
+        "status-json-truncated",
+        ["ls"],
+        0,
+        files={".redundo/status/good.json": '{"state": "OK", "chec'},
+        stdout=r"damaged status file",
+    ),
+    Case(
+        "status-json-a-list",
+        ["ls", "--json"],
+        0,
+        files={".redundo/status/good.json": "[1, 2]"},
+        stdout=r'"last_status": "damaged"',
+    ),
+    Case(
+        "status-json-latin1",
+        ["ls"],
+        0,
+        files={".redundo/status/good.json": b'{"state": "\xe9"}'},
+        stdout=r"damaged status file",
+    ),
+    Case(
+        "status-json-is-a-directory",
+        ["ls"],
+        0,
+        files={".redundo/status/good.json": directory},
+        stdout=r"damaged status file",
+    ),
+    Case(
+        "status-json-odd-time",
+        ["ls", "--json"],
+        0,
+        files={".redundo/status/good.json": '{"state": "OK", "checked_at": "yesterday"}'},
+        stdout=r'"last_checked": null',
+    ),
     # -- where the project is
-    Case("ls-outside-a-project", ["ls"], 2,
-         r"no redundo project in .* or above \(no Pulumi\.yaml\); cd into one, pass --project DIR, "
-         r"or create one with `redundo new DIR`", project=False),
-    Case("ls-project-nonexistent", ["--project", "/nonexistent", "ls"], 2,
-         r"--project /nonexistent is not a directory"),
-    Case("ls-project-without-pulumi-yaml", ["--project", "stacks", "ls"], 2,
-         r"--project stacks has no Pulumi\.yaml, so it is not a redundo project; create one with `redundo new DIR`"),
-    Case("env-project-nonexistent", ["ls"], 2, r"--project /nowhere is not a directory",
-         env={"REDUNDO_PROJECT": "/nowhere"}),
-    Case("pulumi-yaml-is-a-directory", ["plan", "--all"], 2, r"no redundo project in", project=False,
-         files={"Pulumi.yaml": directory}),
-    Case("init-outside-a-project", INIT, 2, r"no redundo project in .*create one with `redundo new DIR`",
-         project=False),
+    Case(
+        "ls-outside-a-project",
+        ["ls"],
+        2,
+        r"no redundo project in .* or above \(no Pulumi\.yaml\); cd into one, pass --project DIR, "
+        r"or create one with `redundo new DIR`",
+        project=False,
+    ),
+    Case(
+        "ls-project-nonexistent", ["--project", "/nonexistent", "ls"], 2, r"--project /nonexistent is not a directory"
+    ),
+    Case(
+        "ls-project-without-pulumi-yaml",
+        ["--project", "stacks", "ls"],
+        2,
+        r"--project stacks has no Pulumi\.yaml, so it is not a redundo project; create one with `redundo new DIR`",
+    ),
+    Case(
+        "env-project-nonexistent",
+        ["ls"],
+        2,
+        r"--project /nowhere is not a directory",
+        env={"REDUNDO_PROJECT": "/nowhere"},
+    ),
+    Case(
+        "pulumi-yaml-is-a-directory",
+        ["plan", "--all"],
+        2,
+        r"no redundo project in",
+        project=False,
+        files={"Pulumi.yaml": directory},
+    ),
+    Case(
+        "init-outside-a-project", INIT, 2, r"no redundo project in .*create one with `redundo new DIR`", project=False
+    ),
     Case("ls-from-a-subfolder", ["ls"], 0, cwd="stacks", stdout=r"good"),
     Case("new-in-a-non-empty-folder", ["new", "stacks"], 2, r"stacks is not empty; pass a new or empty folder"),
     Case("new-on-a-file", ["new", "Pulumi.yaml"], 2, r"Pulumi\.yaml exists and is not a folder"),
     Case("new-in-a-project", ["new", "."], 2, r"already holds a Pulumi\.yaml; add clients there with `redundo init"),
     # -- init's inputs
-    Case("init-ssh-key-binary", [*INIT, "--ssh-key", "key.bin"], 2,
-         r"cannot read an SSH public key from key\.bin .*pass --ssh-key FILE\.pub", {"key.bin": b"\x00\xff\xfe\x80"}),
+    Case(
+        "init-ssh-key-binary",
+        [*INIT, "--ssh-key", "key.bin"],
+        2,
+        r"cannot read an SSH public key from key\.bin .*pass --ssh-key FILE\.pub",
+        {"key.bin": b"\x00\xff\xfe\x80"},
+    ),
     Case("init-ssh-key-directory", [*INIT, "--ssh-key", "stacks"], 2, r"cannot read an SSH public key from stacks"),
     Case("init-ssh-key-missing", [*INIT, "--ssh-key", "nope.pub"], 2, r"cannot read an SSH public key from nope\.pub"),
-    Case("init-ssh-key-empty", [*INIT, "--ssh-key", "empty.pub"], 2, r"cannot read an SSH public key",
-         {"empty.pub": ""}),
-    Case("init-ssh-key-private", [*INIT, "--ssh-key", "id"], 2, r"redundo:sshPublicKey is not an OpenSSH public key",
-         {"id": PRIVATE_KEY}),
-    Case("init-bad-name", ["init", "Bad_Name", "--domain", "x.fr", "--ovh-service-name", SERVICE], 2,
-         r"invalid client name 'Bad_Name'"),
-    Case("init-exists", ["init", "good", "--domain", "x.fr", "--ovh-service-name", SERVICE], 1,
-         r"stacks/Pulumi\.good\.yaml exists; pass --force to overwrite it"),
+    Case(
+        "init-ssh-key-empty", [*INIT, "--ssh-key", "empty.pub"], 2, r"cannot read an SSH public key", {"empty.pub": ""}
+    ),
+    Case(
+        "init-ssh-key-private",
+        [*INIT, "--ssh-key", "id"],
+        2,
+        r"redundo:sshPublicKey is not an OpenSSH public key",
+        {"id": PRIVATE_KEY},
+    ),
+    Case(
+        "init-bad-name",
+        ["init", "Bad_Name", "--domain", "x.fr", "--ovh-service-name", SERVICE],
+        2,
+        r"invalid client name 'Bad_Name'",
+    ),
+    Case(
+        "init-exists",
+        ["init", "good", "--domain", "x.fr", "--ovh-service-name", SERVICE],
+        1,
+        r"stacks/Pulumi\.good\.yaml exists; pass --force to overwrite it",
+    ),
     Case("init-tier-and-budget", [*INIT, "--tier", "basic", "--budget", "5"], 2, r"--tier and --budget exclude"),
-    Case("init-budget-words", [*INIT, "--budget", "cheap"], 2, r"Invalid value for '--budget'.*see `redundo init --help`"),
-    Case("init-budget-too-small", [*INIT, "--budget", "0.01", "--ssh-key", "k.pub"], 1,
-         r"no tier fits €0\.01/month of redundancy", {"k.pub": SSH_KEY + "\n"}),
+    Case(
+        "init-budget-words", [*INIT, "--budget", "cheap"], 2, r"Invalid value for '--budget'.*see `redundo init --help`"
+    ),
+    Case(
+        "init-budget-too-small",
+        [*INIT, "--budget", "0.01", "--ssh-key", "k.pub"],
+        1,
+        r"no tier fits €0\.01/month of redundancy",
+        {"k.pub": SSH_KEY + "\n"},
+    ),
     Case("init-no-domain", ["init", "x", "--ovh-service-name", SERVICE], 2, r"Missing option '--domain'"),
-    Case("init-domain-bad", ["init", "x", "--domain", "no spaces.fr", "--ovh-service-name", SERVICE,
-                             "--ssh-key", "k.pub"], 2, r"redundo:domain is 'no spaces\.fr'", {"k.pub": SSH_KEY}),
+    Case(
+        "init-domain-bad",
+        ["init", "x", "--domain", "no spaces.fr", "--ovh-service-name", SERVICE, "--ssh-key", "k.pub"],
+        2,
+        r"redundo:domain is 'no spaces\.fr'",
+        {"k.pub": SSH_KEY},
+    ),
     Case("init-no-service", ["init", "x", "--domain", "x.fr"], 2, r"pass --ovh-service-name"),
     # -- bad option values, per command
     Case("plan-tier-unknown", ["plan", "--tier", "gold"], 2, r"unknown tier 'gold'|'gold'"),
     Case("plan-stack-and-all", ["plan", "--stack", "good", "--all"], 2, r"--stack and --all exclude each other"),
-    Case("plan-needs-a-stack", ["plan"], 2, r"there are 2 stacks \(bad, good\); pass --stack NAME or --all$",
-         {BAD: GOOD}),
+    Case(
+        "plan-needs-a-stack", ["plan"], 2, r"there are 2 stacks \(bad, good\); pass --stack NAME or --all$", {BAD: GOOD}
+    ),
     Case("report-needs-a-stack", ["report"], 2, r"there are 2 stacks \(bad, good\); pass --stack NAME$", {BAD: GOOD}),
     Case("up-needs-a-stack", ["up", "--yes"], 2, r"there are 2 stacks \(bad, good\); pass --stack NAME$", {BAD: GOOD}),
     Case("plan-stack-path", ["plan", "--stack", "../../etc/passwd"], 2, r"invalid stack name"),
-    Case("plan-stack-unknown", ["plan", "--stack", "nope"], 2, r"unknown stack 'nope' \(no Pulumi\.nope\.yaml in stacks/\); known stacks: good"),
+    Case(
+        "plan-stack-unknown",
+        ["plan", "--stack", "nope"],
+        2,
+        r"unknown stack 'nope' \(no Pulumi\.nope\.yaml in stacks/\); known stacks: good",
+    ),
     Case("check-format-unknown", ["check", "--format", "xml"], 2, r"--format 'xml' is not one of"),
     Case("report-format-unknown", ["report", "--format", "docx"], 2, r"--format"),
     Case("report-lang-unknown", ["report", "--lang", "de"], 2, r"--lang 'de' is not one of"),
     Case("report-pdf-to-stdout", ["report", "--format", "pdf"], 2, r"--format pdf writes a file; pass --output"),
-    Case("report-drill-json-damaged", ["report", "--stack", "good"], 2,
-         r"\.redundo/drills/good\.json is damaged; run `redundo drill --stack good` again",
-         {".redundo/drills/good.json": '{"passed": tr'}),
-    Case("report-drill-json-a-string", ["report", "--stack", "good"], 2, r"good\.json is damaged",
-         {".redundo/drills/good.json": '"ok"'}),
+    Case(
+        "report-drill-json-damaged",
+        ["report", "--stack", "good"],
+        2,
+        r"\.redundo/drills/good\.json is damaged; run `redundo drill --stack good` again",
+        {".redundo/drills/good.json": '{"passed": tr'},
+    ),
+    Case(
+        "report-drill-json-a-string",
+        ["report", "--stack", "good"],
+        2,
+        r"good\.json is damaged",
+        {".redundo/drills/good.json": '"ok"'},
+    ),
     Case("tiers-budget-negative", ["tiers", "--budget", "-1"], 2, r"budget -1 is not a positive amount"),
     Case("tiers-data-gb-zero", ["tiers", "--data-gb", "0"], 2, r"--data-gb is 0"),
     Case("drill-neither", ["drill"], 2, r"pass either --local or --stack NAME"),
     Case("drill-size-zero", ["drill", "--local", "--size", "0"], 2, r"--size must be more than 0"),
     Case("drill-stack-with-tier", ["drill", "--stack", "good", "--tier", "basic"], 2, r"--tier goes with --local"),
-    Case("drill-local-without-the-extra", ["drill", "--local"], 1,
-         r"install it with `pip install 'redundo\[local\]'`$", {"shadow/moto": no_moto},
-         env={"PYTHONPATH": "{root}/project/shadow"}),
-    Case("vault-since-words", ["vault", "undelete", "--since", "yesterday"], 2, r"--since 'yesterday' is not an ISO time"),
+    Case(
+        "drill-local-without-the-extra",
+        ["drill", "--local"],
+        1,
+        r"install it with `pip install 'redundo\[local\]'`$",
+        {"shadow/moto": no_moto},
+        env={"PYTHONPATH": "{root}/project/shadow"},
+    ),
+    Case(
+        "vault-since-words", ["vault", "undelete", "--since", "yesterday"], 2, r"--since 'yesterday' is not an ISO time"
+    ),
     Case("vault-bucket-alone", ["vault", "undelete", "--bucket", "b"], 2, r"--bucket and --endpoint go together"),
-    Case("up-no-pulumi-cli", ["up", "--stack", "good", "--yes"], 1,
-         r"the pulumi CLI is not on PATH \(install it with .* or pass --install-pulumi\)"),
-    Case("status-no-pulumi-cli", ["status", "--stack", "good"], 1,
-         r"the pulumi CLI is not on PATH \(install it with `curl -fsSL https://get\.pulumi\.com \| sh`\)$"),
+    Case(
+        "up-no-pulumi-cli",
+        ["up", "--stack", "good", "--yes"],
+        1,
+        r"the pulumi CLI is not on PATH \(install it with .* or pass --install-pulumi\)",
+    ),
+    Case(
+        "status-no-pulumi-cli",
+        ["status", "--stack", "good"],
+        1,
+        r"the pulumi CLI is not on PATH \(install it with `curl -fsSL https://get\.pulumi\.com \| sh`\)$",
+    ),
     Case("up-backend-ftp", ["up", "--stack", "good", "--backend", "ftp://x"], 1, r"not a state backend URL"),
     Case("unknown-command", ["deploy"], 2, r"No such command 'deploy'"),
     Case("unknown-option", ["ls", "--colour"], 2, r"No such option: --colour", echoes=True),
-    Case("output-encoding-ascii", ["tiers"], 1, r"the output's encoding \(ascii\) cannot show '.+'; set LANG=C\.UTF-8",
-         env={"PYTHONIOENCODING": "ascii"}),
+    Case(
+        "output-encoding-ascii",
+        ["tiers"],
+        1,
+        r"the output's encoding \(ascii\) cannot show '.+'; set LANG=C\.UTF-8",
+        env={"PYTHONIOENCODING": "ascii"},
+    ),
     # -- signals
-    Case("sigint-during-plan-all", ["plan", "--all", "--json"], 130, r"^error: interrupted \(Ctrl-C\)",
-         {"stacks": many_stacks}, send=signal.SIGINT),
-    Case("sigterm-during-plan-all", ["plan", "--all", "--json"], 143, r"^error: terminated \(SIGTERM\)",
-         {"stacks": many_stacks}, send=signal.SIGTERM),
+    Case(
+        "sigint-during-plan-all",
+        ["plan", "--all", "--json"],
+        130,
+        r"^error: interrupted \(Ctrl-C\)",
+        {"stacks": many_stacks},
+        send=signal.SIGINT,
+    ),
+    Case(
+        "sigterm-during-plan-all",
+        ["plan", "--all", "--json"],
+        143,
+        r"^error: terminated \(SIGTERM\)",
+        {"stacks": many_stacks},
+        send=signal.SIGTERM,
+    ),
 ]
 
 
@@ -348,15 +654,24 @@ def run_case(case: Case, base: Path) -> Outcome:
     (project / "stacks").mkdir()
     (project / "stacks" / "Pulumi.good.yaml").write_text(GOOD)
     _make(project, case.files)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "OVH_", "PULUMI_", "REDUNDO_", "PYTEST", "COV_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "OVH_", "PULUMI_", "REDUNDO_", "PYTEST", "COV_"))
+    }
     env.update(HOME=str(root / "home"), PATH=f"{REDUNDO.parent}:/usr/bin:/bin", COLUMNS="200")
     env.update({k: v.format(root=root) for k, v in case.env.items()})
     before = snapshot(root)
     started = time.monotonic()
     prefix = CTRL_C_AS_FROM_A_TERMINAL if case.send == signal.SIGINT else []
-    process = subprocess.Popen([*prefix, str(REDUNDO), *case.args], cwd=project / case.cwd, env=env,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [*prefix, str(REDUNDO), *case.args],
+        cwd=project / case.cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     if case.send is not None:
         # Mid-work for sure: the worker processes of `plan --all` have been forked.
         children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
@@ -369,8 +684,14 @@ def run_case(case: Case, base: Path) -> Outcome:
     except subprocess.TimeoutExpired:
         process.kill()
         out, err = process.communicate()
-    return Outcome(process.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
-                   before, snapshot(root), time.monotonic() - started)
+    return Outcome(
+        process.returncode,
+        out.decode("utf-8", "replace"),
+        err.decode("utf-8", "replace"),
+        before,
+        snapshot(root),
+        time.monotonic() - started,
+    )
 
 
 def invoked(args: list[str]):

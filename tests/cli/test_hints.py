@@ -7,8 +7,8 @@ import ast
 import re
 
 import typer.main
-
 from redundo.cli.main import app
+
 from tests.conftest import REPO
 
 OPTION = re.compile(r"(?<![\w-])--[a-z][a-z-]*")
@@ -32,8 +32,11 @@ def commands() -> dict[tuple[str, str], object]:
 
 def command(name: str, module: str | None = None):
     """The one command whose function is called `name` (in `module`, where two share a name)."""
-    [found] = [c for (where, function), c in commands().items()
-               if function == name and module in (None, where.rsplit(".", 1)[-1])]
+    [found] = [
+        c
+        for (where, function), c in commands().items()
+        if function == name and module in (None, where.rsplit(".", 1)[-1])
+    ]
     return found
 
 
@@ -95,8 +98,9 @@ def test_hints_shared_helpers_name_options_only_when_told_the_command_has_them()
 
     settings = parse_settings("x", {"ovhServiceName": SERVICE, "sshPublicKey": SSH_KEY})
     [without] = deploy.missing_prerequisites(settings, {}, credentials_needed=False, which=lambda _: None)
-    [with_option] = deploy.missing_prerequisites(settings, {}, credentials_needed=False, can_install=True,
-                                                 which=lambda _: None)
+    [with_option] = deploy.missing_prerequisites(
+        settings, {}, credentials_needed=False, can_install=True, which=lambda _: None
+    )
     assert "--install-pulumi" not in without and "--install-pulumi" in with_option
     for name in ("status", "drill", "vault_undelete"):
         assert "--install-pulumi" not in options_of(command(name))

@@ -68,15 +68,20 @@ def receiver():
 def fleet(project, mocker):  # noqa: F811
     """Three clients whose states come from a local vault's heartbeats; yields (project, vault)."""
     for name, tier in (("fresh", "premium"), ("late", "standard"), ("missing", "basic")):
-        done = invoke(project, "init", name, "--domain", f"{name}.fr", "--tier", tier, "--ssh-key",
-                      str(project / "key.pub"))
+        done = invoke(
+            project, "init", name, "--domain", f"{name}.fr", "--tier", tier, "--ssh-key", str(project / "key.pub")
+        )
         assert done.exit_code == 0, done.output
     with LocalVault() as vault:
-        _heartbeat(vault, "fresh-site", 10 * 60)                                   # premium RPO 30 min
+        _heartbeat(vault, "fresh-site", 10 * 60)  # premium RPO 30 min
         _heartbeat(vault, "late-site", TIERS["standard"].rpo_minutes * 60 + 3 * 3600)
-        outputs = {"vaultBucket": vault.bucket, "vaultEndpoint": vault.endpoint, "vaultRegion": "us-east-1",
-                   "readerAccessKeyId": vault.reader.access_key_id,
-                   "readerSecretAccessKey": vault.reader.secret_access_key}
+        outputs = {
+            "vaultBucket": vault.bucket,
+            "vaultEndpoint": vault.endpoint,
+            "vaultRegion": "us-east-1",
+            "readerAccessKeyId": vault.reader.access_key_id,
+            "readerSecretAccessKey": vault.reader.secret_access_key,
+        }
         fake = FakePulumiCommand(outputs=outputs, secret_outputs=("readerSecretAccessKey",))
         mocker.patch("redundo.cli._common._pulumi_command", return_value=fake)
         yield project, vault
@@ -97,22 +102,23 @@ def test_status_notify_sends_one_message_per_change_of_state(fleet, receiver):
     assert {(m["path"], m["type"]) for m in receiver.received} == {("/hook", "failure")}
     by_client = {m["title"]: m["message"] for m in receiver.received}
     assert set(by_client) == {"redundo: late is LATE", "redundo: missing is MISSING"}  # fresh is OK: nothing to say
-    assert by_client["redundo: late is LATE"].startswith("late (standard): LATE; newest backup 4.5 h old, "
-                                                         "RPO 90 min.")
+    assert by_client["redundo: late is LATE"].startswith("late (standard): LATE; newest backup 4.5 h old, RPO 90 min.")
     assert "missing (basic): MISSING; no backup has ever reported" in by_client["redundo: missing is MISSING"]
     assert "notified: late LATE to json://redundo:****@127.0.0.1" in first.stderr
 
     again = _status(project, url)
     assert again.exit_code == 1 and len(receiver.received) == 2, "unchanged states were announced again"
 
-    _heartbeat(vault, "late-site", 5 * 60, snapshot="feedbeef")      # late recovers
+    _heartbeat(vault, "late-site", 5 * 60, snapshot="feedbeef")  # late recovers
     _heartbeat(vault, "fresh-site", TIERS["premium"].rpo_minutes * 60 + 20 * 60)  # fresh falls behind
     third = _status(project, url)
     assert third.exit_code == 1
     news = {m["title"]: m for m in receiver.received[2:]}
     assert set(news) == {"redundo: late is OK again", "redundo: fresh is LATE"}
     assert news["redundo: late is OK again"]["type"] == "success"
-    assert news["redundo: late is OK again"]["message"].startswith("late (standard): OK (was LATE); newest backup 5 min old")
+    assert news["redundo: late is OK again"]["message"].startswith(
+        "late (standard): OK (was LATE); newest backup 5 min old"
+    )
     assert news["redundo: fresh is LATE"]["message"].startswith("fresh (premium): LATE; newest backup 50 min old")
 
     assert _status(project, url).exit_code == 1 and len(receiver.received) == 4
@@ -148,16 +154,25 @@ def test_status_notify_counts_changes_per_destination(fleet, receiver):
 
 def _redundo(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("redundo")
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd, timeout=120,
-                          env={**os.environ, "COLUMNS": "200", **env})
+    return subprocess.run(
+        [str(exe), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200", **env},
+    )
 
 
-@pytest.mark.parametrize("url", [
-    f"nosuchservice://user:{TOKEN}@example.net/x",
-    f"https//{TOKEN}@hooks.example.net",
-    "",
-    f"slack://{TOKEN}",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"nosuchservice://user:{TOKEN}@example.net/x",
+        f"https//{TOKEN}@hooks.example.net",
+        "",
+        f"slack://{TOKEN}",
+    ],
+)
 def test_status_notify_bad_url_is_a_usage_error_before_anything_is_read(tmp_path, url):
     """No project, no stacks, no vault: the URL is refused first, in one line, and its token never shown."""
     started = time.monotonic()
@@ -171,8 +186,11 @@ def test_status_notify_bad_url_is_a_usage_error_before_anything_is_read(tmp_path
 
 def test_status_notify_urls_from_the_environment(tmp_path):
     """REDUNDO_NOTIFY holds several URLs; the second one is the bad one here, and is named by position."""
-    done = _redundo(["--project", str(tmp_path), "status", "--all"], cwd=tmp_path,
-                    REDUNDO_NOTIFY=f"json://127.0.0.1:9/ok bogus://{TOKEN}")
+    done = _redundo(
+        ["--project", str(tmp_path), "status", "--all"],
+        cwd=tmp_path,
+        REDUNDO_NOTIFY=f"json://127.0.0.1:9/ok bogus://{TOKEN}",
+    )
     assert done.returncode == 2 and done.stderr.startswith("error: --notify #2 is not a notification URL")
     assert TOKEN not in done.stderr
 
@@ -188,10 +206,18 @@ def test_alerts_timer_example_passes_systemd_analyze(tmp_path):
     exe = Path(sys.executable).with_name("redundo")
     (tmp_path / "redundo-status.service").write_text(service.replace("%h/.local/bin/redundo", str(exe)))
     (tmp_path / "redundo-status.timer").write_text((docs / "redundo-status.timer").read_text())
-    done = subprocess.run([analyze, "verify", *sorted(str(p) for p in tmp_path.iterdir())],
-                          capture_output=True, text=True)
-    problems = [line for line in done.stderr.splitlines() if "Unknown key" in line or "Unknown section" in line
-                or "Invalid" in line or "Failed to parse" in line or "not executable" in line]
+    done = subprocess.run(
+        [analyze, "verify", *sorted(str(p) for p in tmp_path.iterdir())], capture_output=True, text=True
+    )
+    problems = [
+        line
+        for line in done.stderr.splitlines()
+        if "Unknown key" in line
+        or "Unknown section" in line
+        or "Invalid" in line
+        or "Failed to parse" in line
+        or "not executable" in line
+    ]
     assert problems == [], problems
 
 
@@ -207,8 +233,9 @@ def test_status_notify_an_unreadable_vault_is_announced_and_so_is_its_return(fle
         assert down.exit_code == 1, down.output
         news = {m["title"]: m["message"] for m in receiver.received[2:]}
         assert set(news) == {f"redundo: {name} is UNKNOWN" for name in ("fresh", "late", "missing")}
-        assert news["redundo: late is UNKNOWN"].startswith("late (standard): UNKNOWN (was LATE); cannot read the "
-                                                           "vault of late: ")
+        assert news["redundo: late is UNKNOWN"].startswith(
+            "late (standard): UNKNOWN (was LATE); cannot read the vault of late: "
+        )
         listed = {r["stack"]: r["last_status"] for r in json.loads(invoke(project, "ls", "--json").stdout)}
         assert listed == {"fresh": "UNKNOWN", "late": "UNKNOWN", "missing": "UNKNOWN"}
         assert _status(project, url).exit_code == 1 and len(receiver.received) == 5  # no repeat while down
@@ -227,13 +254,22 @@ def test_alerts_env_example_reads_the_same_in_the_shell_cron_runs(tmp_path):
     example = text.split("alerts.env <<'END'\n", 1)[1].split("\nEND\n", 1)[0]
     env_file = tmp_path / "alerts.env"
     env_file.write_text(example + "\n")
-    done = subprocess.run(["sh", "-c", f'set -a && . "{env_file}" && set +a && '
-                                       'printf "%s\\n%s" "$REDUNDO_NOTIFY" "$PULUMI_CONFIG_PASSPHRASE"'],
-                          capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+    done = subprocess.run(
+        [
+            "sh",
+            "-c",
+            f'set -a && . "{env_file}" && set +a && printf "%s\\n%s" "$REDUNDO_NOTIFY" "$PULUMI_CONFIG_PASSPHRASE"',
+        ],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"]},
+    )
     assert done.returncode == 0 and done.stderr == "", done.stderr
     urls, passphrase = done.stdout.split("\n")
-    assert urls.split() == ["mailtos://me:app-password@smtp.example.fr?to=me@example.fr",
-                            "slack://TokenA/TokenB/TokenC/#alerts"]
+    assert urls.split() == [
+        "mailtos://me:app-password@smtp.example.fr?to=me@example.fr",
+        "slack://TokenA/TokenB/TokenC/#alerts",
+    ]
     assert passphrase == "the passphrase of your stacks"
     from redundo.notify import destinations
 
@@ -270,5 +306,7 @@ def test_notify_message_for_a_client_whose_stack_file_is_unreadable():
 
     title, body = message(status_mod.unknown("bakery", None, "stacks/Pulumi.bakery.yaml is not UTF-8", now=0), "OK")
     assert title == "redundo: bakery is UNKNOWN"
-    assert body == ("bakery: UNKNOWN (was OK); stacks/Pulumi.bakery.yaml is not UTF-8. Checked 1970-01-01 00:00 UTC. "
-                    "Look at it with `redundo status --stack bakery`.")
+    assert body == (
+        "bakery: UNKNOWN (was OK); stacks/Pulumi.bakery.yaml is not UTF-8. Checked 1970-01-01 00:00 UTC. "
+        "Look at it with `redundo status --stack bakery`."
+    )

@@ -28,8 +28,20 @@ def test_plan_json_states_the_tier_promise_cost_and_resources(tier):
     assert plan["monthly_cost_eur"] == round(sum(i["monthly_eur"] for i in plan["cost"]["items"]), 2)
     urns = {r["urn"] for r in plan["resources"]}
     for r in plan["resources"]:
-        assert {"urn", "type", "name", "custom", "parent", "provider", "provider_urn", "inputs", "mocked_outputs",
-                "dependencies", "property_dependencies", "options"} <= set(r)
+        assert {
+            "urn",
+            "type",
+            "name",
+            "custom",
+            "parent",
+            "provider",
+            "provider_urn",
+            "inputs",
+            "mocked_outputs",
+            "dependencies",
+            "property_dependencies",
+            "options",
+        } <= set(r)
         if not r["type"].startswith("pulumi:providers:") and r["type"] != "redundo:index:RedundantSite":
             assert r["parent"] in urns, f"{r['name']}'s parent is not in the plan"
     assert {loc["role"] for loc in plan["locations"]} == {"primary", "vault", "standby"}
@@ -62,12 +74,19 @@ def test_plan_all_plans_every_stack(write_stack):
     assert [(p["stack"], p["tier"]) for p in json.loads(result.stdout)] == [("alpha", "basic"), ("beta", "premium")]
 
 
-@pytest.mark.parametrize(("args", "code", "message"), [
-    (["plan", "--tier", "gold"], 2, "error: unknown tier 'gold'; choose one of: basic, standard, premium"),
-    (["plan", "--stack", "ghost"], 2, "error: unknown stack 'ghost' (no Pulumi.ghost.yaml in stacks/); known stacks: small-shop"),
-    (["plan", "--frobnicate"], 2, "error: No such option: --frobnicate; see `redundo plan --help`"),
-    (["plan", "--stack", "small-shop", "--all"], 2, "error: --stack and --all exclude each other"),
-])
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["plan", "--tier", "gold"], 2, "error: unknown tier 'gold'; choose one of: basic, standard, premium"),
+        (
+            ["plan", "--stack", "ghost"],
+            2,
+            "error: unknown stack 'ghost' (no Pulumi.ghost.yaml in stacks/); known stacks: small-shop",
+        ),
+        (["plan", "--frobnicate"], 2, "error: No such option: --frobnicate; see `redundo plan --help`"),
+        (["plan", "--stack", "small-shop", "--all"], 2, "error: --stack and --all exclude each other"),
+    ],
+)
 def test_plan_bad_input_is_one_line_without_traceback(args, code, message):
     result = invoke(*args)
     assert result.exit_code == code
@@ -109,22 +128,51 @@ def test_plan_json_gives_each_resource_its_options():
     assert lock["options"]["dependsOn"] == [versioning]  # lock only once versioning is on
     # destroy keeps the primary, which still serves: the site's record stays in the zone.
     assert rows["small-shop-failover-site-record"]["options"] == {
-        "protect": False, "retainOnDelete": True, "ignoreChanges": [], "dependsOn": []}
+        "protect": False,
+        "retainOnDelete": True,
+        "ignoreChanges": [],
+        "dependsOn": [],
+    }
 
 
 def _fed_from(plan: dict):
     """What an analyzer is given, rebuilt from `plan --json` alone."""
     from redundo.synthesis import Registered, Synthesis
 
-    return Synthesis([Registered(
-        r["type"], r["name"], r["inputs"], r["custom"], f"{r['provider_urn']}::id" if r["provider_urn"] else "", "",
-        outputs=r["mocked_outputs"], urn=r["urn"], parent=r["parent"],
-        options={"dependencies": r["dependencies"], "property_dependencies": r["property_dependencies"]})
-        for r in plan["resources"]], [], {})
+    return Synthesis(
+        [
+            Registered(
+                r["type"],
+                r["name"],
+                r["inputs"],
+                r["custom"],
+                f"{r['provider_urn']}::id" if r["provider_urn"] else "",
+                "",
+                outputs=r["mocked_outputs"],
+                urn=r["urn"],
+                parent=r["parent"],
+                options={"dependencies": r["dependencies"], "property_dependencies": r["property_dependencies"]},
+            )
+            for r in plan["resources"]
+        ],
+        [],
+        {},
+    )
 
 
-@pytest.mark.parametrize("config", [{}, {"tier": "basic", "primaryRegion": "SBG5", "standbyRegion": "SBG7",
-                                         "backupProvider": "ovh", "backupRegion": "SBG"}])
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        {
+            "tier": "basic",
+            "primaryRegion": "SBG5",
+            "standbyRegion": "SBG7",
+            "backupProvider": "ovh",
+            "backupRegion": "SBG",
+        },
+    ],
+)
 def test_plan_json_feeds_an_analyzer_the_verdicts_of_check(write_stack, config):
     """Outputs (mocked, and named so) and property dependencies make the plan enough for the pack."""
     from redundo.policies.rules import POLICIES, tier_config
@@ -137,6 +185,7 @@ def test_plan_json_feeds_an_analyzer_the_verdicts_of_check(write_stack, config):
     plan = json.loads(result.stdout)
     fed = evaluate(_fed_from(plan), POLICIES, tier_config(TIERS[plan["tier"]]))
     checked = check_stack(project / "stacks", "client", modes=("deployed",)).findings
-    assert {(f.policy, f.level, f.urn, f.message) for f in fed} == {(f.policy, f.level, f.urn, f.message)
-                                                                    for f in checked}
+    assert {(f.policy, f.level, f.urn, f.message) for f in fed} == {
+        (f.policy, f.level, f.urn, f.message) for f in checked
+    }
     assert bool(fed) == bool(config)

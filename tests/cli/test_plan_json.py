@@ -7,8 +7,12 @@ import json
 from redundo.cli.checks import _json_array, _json_text
 
 DOCUMENTS = [
-    {"stack": "bijouterie-caen", "client": "Bijouterie Émile & Fils", "cost": {"items": [], "total": 12.5},
-     "resources": [{"inputs": {"userData": "#cloud-config\nhostname: a\n", "ports": [80, 443], "tags": {}}}]},
+    {
+        "stack": "bijouterie-caen",
+        "client": "Bijouterie Émile & Fils",
+        "cost": {"items": [], "total": 12.5},
+        "resources": [{"inputs": {"userData": "#cloud-config\nhostname: a\n", "ports": [80, 443], "tags": {}}}],
+    },
     {"stack": "b", "nested": [[], [{}], [1, [2, [3]]]], "none": None, "flag": True},
     {},
 ]

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import yaml
-
 from redundo.cli.render import minutes
+
 from redundo.tiers import TIERS
 from tests.conftest import SERVICE, SSH_KEY
 
@@ -46,8 +46,19 @@ def test_new_then_init_from_a_subfolder_then_ls_finds_the_project(tmp_path):
     root = tmp_path / "clients"
     (tmp_path / "key.pub").write_text(SSH_KEY + "\n")
     (root / "stacks" / "notes").mkdir()
-    init = run(root / "stacks" / "notes", "init", "bakery", "--domain", "bakery.co.uk", "--tier", "basic",
-               "--ovh-service-name", SERVICE, "--ssh-key", str(tmp_path / "key.pub"))
+    init = run(
+        root / "stacks" / "notes",
+        "init",
+        "bakery",
+        "--domain",
+        "bakery.co.uk",
+        "--tier",
+        "basic",
+        "--ovh-service-name",
+        SERVICE,
+        "--ssh-key",
+        str(tmp_path / "key.pub"),
+    )
     assert init.returncode == 0, init.stderr
     # Durations read as everywhere else: whole hours in h ("28 h", not "1680 min").
     basic = TIERS["basic"]
@@ -68,8 +79,11 @@ def test_ls_shows_long_names_whole_on_a_narrow_output(tmp_path):
     root = tmp_path / "clients"
     name = "bijouterie-artisanale-de-la-rue-du-gros-horloge-rouen-normandie"[:63]
     domain = f"{name}.example.co.uk"
-    (root / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": {
-        "redundo:ovhServiceName": SERVICE, "redundo:sshPublicKey": SSH_KEY, "redundo:domain": domain}}))
+    (root / "stacks" / f"Pulumi.{name}.yaml").write_text(
+        yaml.safe_dump(
+            {"config": {"redundo:ovhServiceName": SERVICE, "redundo:sshPublicKey": SSH_KEY, "redundo:domain": domain}}
+        )
+    )
     result = run(root, "ls")
     assert result.returncode == 0, result.stderr
     assert name in result.stdout and domain in result.stdout

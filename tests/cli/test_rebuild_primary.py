@@ -22,20 +22,34 @@ ROLE = "urn:pulumi:small-shop::redundo::redundo:index:RedundantSite$redundo:inde
 HOST_KEY_URN = ROLE + "command:remote:Command::small-shop-primary-host-key"
 INSTALL_URN = ROLE + "command:remote:Command::small-shop-primary-agent-install"
 HOST_RECORD_URN = RECORD_URN.replace("small-shop-failover-site-record", "small-shop-primary-host-record")
-KEY_ID_URN = PRIMARY_URN.replace("ovh:CloudProject/instance:Instance::small-shop-primary-instance",
-                                 "random:index/randomId:RandomId::small-shop-primary-instance-key-id")
+KEY_ID_URN = PRIMARY_URN.replace(
+    "ovh:CloudProject/instance:Instance::small-shop-primary-instance",
+    "random:index/randomId:RandomId::small-shop-primary-instance-key-id",
+)
 
 
 def _state():
     return [
         {"urn": KEY_ID_URN, "type": "random:index/randomId:RandomId"},
-        {"urn": PRIMARY_URN, "type": "ovh:CloudProject/instance:Instance", "protect": True,
-         "dependencies": [KEY_ID_URN]},
-        {"urn": HOST_RECORD_URN, "type": "ovh:Domain/zoneRecord:ZoneRecord", "dependencies": [PRIMARY_URN],
-         "propertyDependencies": {"target": [PRIMARY_URN]}},
+        {
+            "urn": PRIMARY_URN,
+            "type": "ovh:CloudProject/instance:Instance",
+            "protect": True,
+            "dependencies": [KEY_ID_URN],
+        },
+        {
+            "urn": HOST_RECORD_URN,
+            "type": "ovh:Domain/zoneRecord:ZoneRecord",
+            "dependencies": [PRIMARY_URN],
+            "propertyDependencies": {"target": [PRIMARY_URN]},
+        },
         {"urn": HOST_KEY_URN, "type": "command:remote:Command", "dependencies": [PRIMARY_URN]},
-        {"urn": INSTALL_URN, "type": "command:remote:Command", "dependencies": [HOST_KEY_URN],
-         "propertyDependencies": {"connection": [HOST_KEY_URN]}},
+        {
+            "urn": INSTALL_URN,
+            "type": "command:remote:Command",
+            "dependencies": [HOST_KEY_URN],
+            "propertyDependencies": {"connection": [HOST_KEY_URN]},
+        },
         {"urn": BUCKET_URN, "type": "aws:s3/bucket:Bucket", "protect": True, "retainOnDelete": True},
     ]
 
@@ -66,14 +80,17 @@ def test_failback_rebuild_primary_removes_the_lost_instance_from_the_state_then_
     assert kept[HOST_RECORD_URN]["propertyDependencies"] == {"target": []}
     assert KEY_ID_URN in kept
     assert "removed from the state (to be built again): small-shop-primary-agent-install, " in " ".join(
-        result.stdout.split())
+        result.stdout.split()
+    )
     assert "--refresh" in call(fake, "up")[0]
 
 
 def test_failback_refresh_error_on_a_deleted_ovh_instance_names_rebuild_primary(project, fake, mocker):
     _on_standby(project, fake, mocker)
-    fake.fail = {"preview": 'refreshing urn:...::small-shop-primary-instance: Error calling Get '
-                            '/cloud/project/abc/instance/0f1e: OVHcloud API error (status code 404)'}
+    fake.fail = {
+        "preview": "refreshing urn:...::small-shop-primary-instance: Error calling Get "
+        "/cloud/project/abc/instance/0f1e: OVHcloud API error (status code 404)"
+    }
     result = invoke(project, "failback", "--yes")
     assert result.exit_code == 1
     assert "OVH no longer has an instance the state holds" in result.stderr
@@ -83,8 +100,12 @@ def test_failback_refresh_error_on_a_deleted_ovh_instance_names_rebuild_primary(
 
 def test_guard_does_not_offer_allow_replace_for_a_protected_resource(project, fake):
     fake.state = _state()
-    fake.verb_events = {"preview": [*replace_events(PRIMARY_URN, "ovh:CloudProject/instance:Instance",
-                                                    ["region"]), summary_event(replace=1)]}
+    fake.verb_events = {
+        "preview": [
+            *replace_events(PRIMARY_URN, "ovh:CloudProject/instance:Instance", ["region"]),
+            summary_event(replace=1),
+        ]
+    }
     result = invoke(project, "up", "--tier", "basic", "--yes")
     assert result.exit_code == 1
     line = " ".join(result.stderr.split())
@@ -96,8 +117,12 @@ def test_guard_does_not_offer_allow_replace_for_a_protected_resource(project, fa
 
 def test_allow_replace_of_a_protected_urn_is_refused_before_the_update(project, fake):
     fake.state = _state()
-    fake.verb_events = {"preview": [*replace_events(PRIMARY_URN, "ovh:CloudProject/instance:Instance",
-                                                    ["region"]), summary_event(replace=1)]}
+    fake.verb_events = {
+        "preview": [
+            *replace_events(PRIMARY_URN, "ovh:CloudProject/instance:Instance", ["region"]),
+            summary_event(replace=1),
+        ]
+    }
     result = invoke(project, "up", "--tier", "basic", "--yes", "--allow-replace", PRIMARY_URN)
     assert result.exit_code == 1
     assert "it is protected" in result.stderr and "--rebuild-primary" in result.stderr

@@ -58,13 +58,28 @@ def test_startup_plan_loads_only_the_sdk_modules_the_program_uses():
     assert not tops & {"pydantic", "rich", "pulumi_policy"}, sorted(tops & {"pydantic", "rich", "pulumi_policy"})
     assert report["fully_loaded"] == [], "these SDK sub-packages ran their whole __init__"
     # Resource modules of the same sub-packages that the program never uses stay unloaded.
-    for unused in ("pulumi_aws.s3.access_point", "pulumi_aws.iam.role", "pulumi_ovh.cloudproject.kube",
-                   "pulumi_ovh.cloud_floating_ip", "pulumi_ovh.outputs", "pulumi_aws.get_availability_zones"):
+    for unused in (
+        "pulumi_aws.s3.access_point",
+        "pulumi_aws.iam.role",
+        "pulumi_ovh.cloudproject.kube",
+        "pulumi_ovh.cloud_floating_ip",
+        "pulumi_ovh.outputs",
+        "pulumi_aws.get_availability_zones",
+    ):
         assert unused not in report["modules"]
 
 
-@pytest.mark.parametrize("env", [{}, {"FORCE_COLOR": "1"}, {"FORCE_COLOR": ""}, {"TTY_COMPATIBLE": "1"},
-                                 {"TTY_COMPATIBLE": "0"}, {"TTY_COMPATIBLE": "0", "FORCE_COLOR": "1"}])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"FORCE_COLOR": "1"},
+        {"FORCE_COLOR": ""},
+        {"TTY_COMPATIBLE": "1"},
+        {"TTY_COMPATIBLE": "0"},
+        {"TTY_COMPATIBLE": "0", "FORCE_COLOR": "1"},
+    ],
+)
 def test_startup_terminal_check_answers_as_rich_does_off_a_terminal(env, monkeypatch):
     """The progress bar's terminal check skips importing rich only where rich would say no."""
     from redundo.cli import _app

@@ -17,11 +17,20 @@ from tests.conftest import REPO, STACKS
 from tests.fakes import FakePulumiCommand, resource_events, summary_event
 
 runner = CliRunner()
-CREDENTIALS = {"OVH_APPLICATION_KEY": "ak", "OVH_APPLICATION_SECRET": "as", "OVH_CONSUMER_KEY": "ck",
-               "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "sk",
-               "PULUMI_CONFIG_PASSPHRASE": "correct horse", "PULUMI_BACKEND_URL": None, "COLUMNS": "200"}
-BUCKET_URN = "urn:pulumi:small-shop::redundo::redundo:index:RedundantSite$redundo:index:BackupVault$" \
-             "aws:s3/bucket:Bucket::small-shop-vault-bucket"
+CREDENTIALS = {
+    "OVH_APPLICATION_KEY": "ak",
+    "OVH_APPLICATION_SECRET": "as",
+    "OVH_CONSUMER_KEY": "ck",
+    "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
+    "AWS_SECRET_ACCESS_KEY": "sk",
+    "PULUMI_CONFIG_PASSPHRASE": "correct horse",
+    "PULUMI_BACKEND_URL": None,
+    "COLUMNS": "200",
+}
+BUCKET_URN = (
+    "urn:pulumi:small-shop::redundo::redundo:index:RedundantSite$redundo:index:BackupVault$"
+    "aws:s3/bucket:Bucket::small-shop-vault-bucket"
+)
 
 
 @pytest.fixture
@@ -101,17 +110,30 @@ def test_up_team_backend_comes_from_the_option_or_the_environment(project, fake)
     assert invoke(project, "up", "--tier", "basic", "--yes", "--backend", "s3://team-state").exit_code == 0
     assert call(fake, "up")[1]["PULUMI_BACKEND_URL"] == "s3://team-state"
     fake.calls.clear()
-    assert invoke(project, "up", "--tier", "basic", "--yes", env={"PULUMI_BACKEND_URL": "https://api.pulumi.com"}
-                  ).exit_code == 0
+    assert (
+        invoke(
+            project, "up", "--tier", "basic", "--yes", env={"PULUMI_BACKEND_URL": "https://api.pulumi.com"}
+        ).exit_code
+        == 0
+    )
     assert call(fake, "up")[1]["PULUMI_BACKEND_URL"] == "https://api.pulumi.com"
 
 
 def test_up_failed_resource_is_shown_at_once_and_fails_the_run(project, fake):
     fake.events = [
-        {"resourcePreEvent": {"metadata": {"op": "create", "urn": BUCKET_URN, "type": "aws:s3/bucket:Bucket",
-                                           "provider": ""}}},
-        {"diagnosticEvent": {"urn": BUCKET_URN, "message": "BucketAlreadyExists: the name is taken\n",
-                             "color": "never", "severity": "error"}},
+        {
+            "resourcePreEvent": {
+                "metadata": {"op": "create", "urn": BUCKET_URN, "type": "aws:s3/bucket:Bucket", "provider": ""}
+            }
+        },
+        {
+            "diagnosticEvent": {
+                "urn": BUCKET_URN,
+                "message": "BucketAlreadyExists: the name is taken\n",
+                "color": "never",
+                "severity": "error",
+            }
+        },
         summary_event(create=0),
     ]
     result = invoke(project, "up", "--tier", "basic", "--yes")
@@ -128,20 +150,35 @@ def test_up_engine_error_is_one_line(project, fake):
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize(("args", "env", "code", "message"), [
-    (["up", "--tier", "basic", "--budget", "9"], {}, 2, "error: --tier and --budget exclude each other"),
-    (["up", "--tier", "gold"], {}, 2, "error: unknown tier 'gold'"),
-    (["up", "--budget", "0"], {}, 2, "error: budget 0 is not a positive amount of EUR a month"),
-    (["up", "--budget", "0.1"], {}, 1, "error: no tier fits €0.10/month of redundancy for 8 GB"),
-    (["up", "--stack", "ghost"], {}, 2, "error: unknown stack 'ghost'"),
-    (["up", "--tier", "basic", "--yes"], {"OVH_CONSUMER_KEY": None}, 1,
-     "error: OVH credentials are missing: set OVH_CONSUMER_KEY (or OVH_CLIENT_ID and OVH_CLIENT_SECRET)"),
-    (["up", "--tier", "basic", "--yes"], {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None}, 1,
-     "error: AWS credentials are missing: set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"),
-    (["up", "--tier", "basic", "--yes", "--backend", "ftp://x"], {}, 1,
-     "error: backend 'ftp://x' is not a state backend URL"),
-    (["destroy", "--yes", "--tier", "basic"], {}, 2, "error: No such option: --tier"),
-])
+@pytest.mark.parametrize(
+    ("args", "env", "code", "message"),
+    [
+        (["up", "--tier", "basic", "--budget", "9"], {}, 2, "error: --tier and --budget exclude each other"),
+        (["up", "--tier", "gold"], {}, 2, "error: unknown tier 'gold'"),
+        (["up", "--budget", "0"], {}, 2, "error: budget 0 is not a positive amount of EUR a month"),
+        (["up", "--budget", "0.1"], {}, 1, "error: no tier fits €0.10/month of redundancy for 8 GB"),
+        (["up", "--stack", "ghost"], {}, 2, "error: unknown stack 'ghost'"),
+        (
+            ["up", "--tier", "basic", "--yes"],
+            {"OVH_CONSUMER_KEY": None},
+            1,
+            "error: OVH credentials are missing: set OVH_CONSUMER_KEY (or OVH_CLIENT_ID and OVH_CLIENT_SECRET)",
+        ),
+        (
+            ["up", "--tier", "basic", "--yes"],
+            {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None},
+            1,
+            "error: AWS credentials are missing: set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)",
+        ),
+        (
+            ["up", "--tier", "basic", "--yes", "--backend", "ftp://x"],
+            {},
+            1,
+            "error: backend 'ftp://x' is not a state backend URL",
+        ),
+        (["destroy", "--yes", "--tier", "basic"], {}, 2, "error: No such option: --tier"),
+    ],
+)
 def test_deploy_bad_input_fails_before_any_pulumi_call(project, fake, args, env, code, message):
     result = invoke(project, *args, env=env)
     assert result.exit_code == code, result.output
@@ -153,8 +190,10 @@ def test_up_without_the_pulumi_cli_says_how_to_install_it(project, mocker):
     mocker.patch("redundo.deploy.shutil.which", return_value=None)
     result = invoke(project, "up", "--tier", "basic", "--yes")
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: the pulumi CLI is not on PATH (install it with "
-                                    "`curl -fsSL https://get.pulumi.com | sh` or pass --install-pulumi)")
+    assert result.stderr.startswith(
+        "error: the pulumi CLI is not on PATH (install it with "
+        "`curl -fsSL https://get.pulumi.com | sh` or pass --install-pulumi)"
+    )
 
 
 def test_up_invalid_stack_value_deploys_nothing(project, fake):
@@ -168,10 +207,18 @@ def test_up_invalid_stack_value_deploys_nothing(project, fake):
 
 def test_preview_passes_the_pack_and_fails_on_a_policy_finding(project, fake):
     fake.events = [
-        {"policyEvent": {"resourceUrn": BUCKET_URN, "message": "vault is in the primary's city", "color": "never",
-                         "policyName": "redundo-vault-outside-primary-blast-radius", "policyPackName": "redundo",
-                         "policyPackVersion": "0.1.0", "policyPackVersionTag": "0.1.0",
-                         "enforcementLevel": "mandatory"}},
+        {
+            "policyEvent": {
+                "resourceUrn": BUCKET_URN,
+                "message": "vault is in the primary's city",
+                "color": "never",
+                "policyName": "redundo-vault-outside-primary-blast-radius",
+                "policyPackName": "redundo",
+                "policyPackVersion": "0.1.0",
+                "policyPackVersionTag": "0.1.0",
+                "enforcementLevel": "mandatory",
+            }
+        },
         summary_event(same=3),
     ]
     result = invoke(project, "preview")
@@ -192,8 +239,11 @@ def test_destroy_asks_for_the_stack_name(project, fake):
 def test_outputs_json_masks_secrets_and_needs_no_cloud_credentials(project, fake):
     result = invoke(project, "outputs", "--json", env={"OVH_APPLICATION_KEY": None, "AWS_ACCESS_KEY_ID": None})
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"tier": "basic", "writerAccessKeyId": "AKIAWRITER",
-                                         "writerSecretAccessKey": "[secret]"}
+    assert json.loads(result.stdout) == {
+        "tier": "basic",
+        "writerAccessKeyId": "AKIAWRITER",
+        "writerSecretAccessKey": "[secret]",
+    }
 
 
 def test_up_install_pulumi_failure_is_one_line(project, mocker):
@@ -202,24 +252,41 @@ def test_up_install_pulumi_failure_is_one_line(project, mocker):
     from pulumi import automation as auto
 
     mocker.patch("shutil.which", return_value=None)
-    install = mocker.patch.object(auto.PulumiCommand, "install",
-                                  side_effect=urllib.error.URLError("Name or service not known"))
+    install = mocker.patch.object(
+        auto.PulumiCommand, "install", side_effect=urllib.error.URLError("Name or service not known")
+    )
     result = invoke(project, "up", "--tier", "basic", "--yes", "--install-pulumi")
     assert result.exit_code == 1
-    assert result.stderr.strip().splitlines() == ["Installing the pulumi CLI ...", (
-        "error: could not install the pulumi CLI: <urlopen error Name or service not "
-                                     "known>; install it by hand and retry")]
+    assert result.stderr.strip().splitlines() == [
+        "Installing the pulumi CLI ...",
+        (
+            "error: could not install the pulumi CLI: <urlopen error Name or service not "
+            "known>; install it by hand and retry"
+        ),
+    ]
     install.assert_called_once_with()
 
 
 def test_drill_stack_restores_into_scratch_on_the_standby(project, fake, mocker):
     import subprocess
 
-    fake.outputs = {"primaryIpv4": "203.0.113.1", "standbyIpv4": "203.0.113.2", "standbyProvider": "ovh",
-                    "primaryHostKey": "ssh-ed25519 AAAAprimary", "standbyHostKey": "ssh-ed25519 AAAAstandby"}
-    ssh = mocker.patch("redundo.remote.ssh_run", return_value=subprocess.CompletedProcess(
-        [], 0, stdout="restored snapshot=0123abcd time=2026-11-26T10:00:00.5Z fallback=0 "
-                      "target=/var/lib/redundo/drill verified_files=1234 db=dump\n", stderr=""))
+    fake.outputs = {
+        "primaryIpv4": "203.0.113.1",
+        "standbyIpv4": "203.0.113.2",
+        "standbyProvider": "ovh",
+        "primaryHostKey": "ssh-ed25519 AAAAprimary",
+        "standbyHostKey": "ssh-ed25519 AAAAstandby",
+    }
+    ssh = mocker.patch(
+        "redundo.remote.ssh_run",
+        return_value=subprocess.CompletedProcess(
+            [],
+            0,
+            stdout="restored snapshot=0123abcd time=2026-11-26T10:00:00.5Z fallback=0 "
+            "target=/var/lib/redundo/drill verified_files=1234 db=dump\n",
+            stderr="",
+        ),
+    )
     result = invoke(project, "drill", "--stack", "small-shop", "--json")
     assert result.exit_code == 0, result.output
     host, user, command = ssh.call_args.args
@@ -236,8 +303,12 @@ def test_drill_stack_with_a_cold_standby_restores_on_the_primary_and_reports_fai
     import subprocess
 
     fake.outputs = {"primaryIpv4": "203.0.113.1", "standbyIpv4": None, "standbyProvider": "ovh"}
-    ssh = mocker.patch("redundo.remote.ssh_run", return_value=subprocess.CompletedProcess(
-        [], 4, stdout="", stderr="redundo-restore: no snapshot restored intact; run 'restic check --read-data'\n"))
+    ssh = mocker.patch(
+        "redundo.remote.ssh_run",
+        return_value=subprocess.CompletedProcess(
+            [], 4, stdout="", stderr="redundo-restore: no snapshot restored intact; run 'restic check --read-data'\n"
+        ),
+    )
     result = invoke(project, "drill", "--stack", "small-shop")
     assert result.exit_code == 1
     assert ssh.call_args.args[0] == "203.0.113.1"
@@ -245,8 +316,13 @@ def test_drill_stack_with_a_cold_standby_restores_on_the_primary_and_reports_fai
 
 
 def _switch_fake(fake, side_active: str = "primary") -> None:
-    fake.outputs = {"primaryIpv4": "203.0.113.1", "standbyIpv4": "203.0.113.2", "activeSide": side_active,
-                    "primaryHostKey": "ssh-ed25519 AAAAprimary", "standbyHostKey": "ssh-ed25519 AAAAstandby"}
+    fake.outputs = {
+        "primaryIpv4": "203.0.113.1",
+        "standbyIpv4": "203.0.113.2",
+        "activeSide": side_active,
+        "primaryHostKey": "ssh-ed25519 AAAAprimary",
+        "standbyHostKey": "ssh-ed25519 AAAAstandby",
+    }
 
 
 def _served(mocker, **kw):
@@ -288,9 +364,16 @@ def test_failover_needs_confirmation_and_dry_run_sends_nothing(project, fake, mo
 
 def test_failover_dry_run_needs_no_cli_credentials_or_passphrase(project, mocker):
     command = mocker.patch("redundo.cli._common._pulumi_command")
-    result = runner.invoke(app, ["--project", str(project), "failover", "--dry-run"],
-                           env={"OVH_APPLICATION_KEY": None, "AWS_ACCESS_KEY_ID": None,
-                                "PULUMI_CONFIG_PASSPHRASE": None, "COLUMNS": "200"})
+    result = runner.invoke(
+        app,
+        ["--project", str(project), "failover", "--dry-run"],
+        env={
+            "OVH_APPLICATION_KEY": None,
+            "AWS_ACCESS_KEY_ID": None,
+            "PULUMI_CONFIG_PASSPHRASE": None,
+            "COLUMNS": "200",
+        },
+    )
     assert result.exit_code == 0, result.output
     assert "dry run: nothing was sent" in result.stdout
     command.assert_not_called()
@@ -310,14 +393,19 @@ def test_failover_reports_a_standby_whose_own_check_fails_in_one_line(project, f
 
     _switch_fake(fake)
     serving = mocker.patch("redundo.remote.wait_until_serving", return_value=1.0)
-    _served(mocker, side_effect=OperationError(
-        "203.0.113.2 does not serve the restored site: redundo-serve-check: the mysql database site has 4 tables "
-        "and no rows: the restore did not load it"))
+    _served(
+        mocker,
+        side_effect=OperationError(
+            "203.0.113.2 does not serve the restored site: redundo-serve-check: the mysql database site has 4 tables "
+            "and no rows: the restore did not load it"
+        ),
+    )
     result = invoke(project, "failover", "--yes")
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
         "error: 203.0.113.2 does not serve the restored site: redundo-serve-check: the mysql database site has 4 "
-        "tables and no rows: the restore did not load it"]
+        "tables and no rows: the restore did not load it"
+    ]
     serving.assert_not_called()
 
 
@@ -328,8 +416,10 @@ def test_failback_takes_a_last_backup_on_the_standby_before_the_update(project, 
     path.write_text(path.read_text() + "  redundo:activeSide: standby\n")
     _switch_fake(fake, "standby")
     order = []
-    ssh = mocker.patch("redundo.remote.ssh_run", side_effect=lambda *a, **k: order.append("backup") or
-                       subprocess.CompletedProcess([], 0, "", ""))
+    ssh = mocker.patch(
+        "redundo.remote.ssh_run",
+        side_effect=lambda *a, **k: order.append("backup") or subprocess.CompletedProcess([], 0, "", ""),
+    )
     original_run = fake.run
     fake.run = lambda args, *rest, **kw: (order.append(args[0]), original_run(args, *rest, **kw))[1]
     mocker.patch("redundo.remote.wait_until_serving", return_value=2.0)
@@ -350,12 +440,16 @@ def test_failback_stops_when_the_last_backup_fails(project, fake, mocker):
     path = project / "stacks" / "Pulumi.small-shop.yaml"
     path.write_text(path.read_text() + "  redundo:activeSide: standby\n")
     _switch_fake(fake, "standby")
-    mocker.patch("redundo.remote.ssh_run", return_value=subprocess.CompletedProcess(
-        [], 1, "", "Job for redundo-backup.service failed\n"))
+    mocker.patch(
+        "redundo.remote.ssh_run",
+        return_value=subprocess.CompletedProcess([], 1, "", "Job for redundo-backup.service failed\n"),
+    )
     result = invoke(project, "failback", "--yes")
     assert result.exit_code == 1
-    assert result.stderr.strip() == ("error: the last backup on the standby failed, so the primary would restore old "
-                                     "data: Job for redundo-backup.service failed")
+    assert result.stderr.strip() == (
+        "error: the last backup on the standby failed, so the primary would restore old "
+        "data: Job for redundo-backup.service failed"
+    )
     assert all(args[0] != "up" for args, _ in fake.calls)
 
 
@@ -364,9 +458,11 @@ def test_failover_twice_is_refused(project, fake):
     path.write_text(path.read_text() + "  redundo:activeSide: standby\n")
     result = invoke(project, "failover", "--yes")
     assert result.exit_code == 1
-    assert result.stderr.strip() == ("error: stack 'small-shop' already serves from its standby (if that failover "
-                                     "was interrupted, `redundo up --stack small-shop` finishes it); "
-                                     "did you mean `redundo failback`?")
+    assert result.stderr.strip() == (
+        "error: stack 'small-shop' already serves from its standby (if that failover "
+        "was interrupted, `redundo up --stack small-shop` finishes it); "
+        "did you mean `redundo failback`?"
+    )
     assert fake.calls == []
 
 

@@ -32,10 +32,12 @@ def test_backup_vault_bucket_is_versioned_encrypted_private_and_tls_only(tier):
     sse = one(syn, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
     assert sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] in ("AES256", "aws:kms")
     block = one(syn, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
-    assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
-                                          "restrictPublicBuckets"))
+    assert all(
+        block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    )
     assert one(syn, "aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs["rule"] == {
-        "objectOwnership": "BucketOwnerEnforced"}
+        "objectOwnership": "BucketOwnerEnforced"
+    }
     deny = json.loads(one(syn, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["Statement"][0]
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
@@ -66,8 +68,11 @@ def test_backup_vault_keys_have_no_wildcard_and_cannot_destroy_backups(tier):
     syn = synth(tier=tier)
     bucket = one(syn, "aws:s3/bucket:Bucket").outputs["bucket"]
     policies = _policies(syn)
-    assert set(policies) == {"small-shop-vault-writer-policy", "small-shop-vault-reader-policy",
-                             "small-shop-vault-init-policy"}
+    assert set(policies) == {
+        "small-shop-vault-writer-policy",
+        "small-shop-vault-reader-policy",
+        "small-shop-vault-init-policy",
+    }
     for name, document in policies.items():
         for statement in document["Statement"]:
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
@@ -114,9 +119,14 @@ def test_backup_vault_ovh_backend_uses_a_dedicated_user_with_the_same_policy():
     assert storage.inputs["encryption"] == {"sseAlgorithm": "AES256"}
     assert storage.options["retain_on_delete"] is True
     users = syn.by_type("ovh:CloudProject/user:User")
-    assert sorted(u.name for u in users) == ["small-shop-vault-init", "small-shop-vault-reader",
-                                             "small-shop-vault-writer"]
-    policies = {r.name: json.loads(unwrap(r.inputs["policy"])) for r in syn.by_type("ovh:CloudProject/s3Policy:S3Policy")}
+    assert sorted(u.name for u in users) == [
+        "small-shop-vault-init",
+        "small-shop-vault-reader",
+        "small-shop-vault-writer",
+    ]
+    policies = {
+        r.name: json.loads(unwrap(r.inputs["policy"])) for r in syn.by_type("ovh:CloudProject/s3Policy:S3Policy")
+    }
     bucket = storage.outputs["name"]
     assert policies["small-shop-vault-writer-policy"] == access.writer_policy(bucket)
     assert policies["small-shop-vault-reader-policy"] == access.reader_policy(bucket)
@@ -125,16 +135,29 @@ def test_backup_vault_ovh_backend_uses_a_dedicated_user_with_the_same_policy():
 
 def test_backup_vault_refuses_a_lock_longer_than_the_retention():
     def program():
-        BackupVault("v", {"backend": "aws", "region": "eu-west-3", "retention_days": 7, "object_lock_days": 30,
-                          "name_prefix": "redundo-t-"})
+        BackupVault(
+            "v",
+            {
+                "backend": "aws",
+                "region": "eu-west-3",
+                "retention_days": 7,
+                "object_lock_days": 30,
+                "name_prefix": "redundo-t-",
+            },
+        )
+
     with pytest.raises(ValueError, match="object_lock_days must be between 0 and retention_days"):
         synthesize(program, project="t", stack="t")
 
 
 def test_backup_vault_ovh_backend_needs_the_project_id():
     def program():
-        BackupVault("v", {"backend": "ovh", "region": "DE", "retention_days": 7, "object_lock_days": 0,
-                          "name_prefix": "redundo-t-"}, pulumi.ResourceOptions())
+        BackupVault(
+            "v",
+            {"backend": "ovh", "region": "DE", "retention_days": 7, "object_lock_days": 0, "name_prefix": "redundo-t-"},
+            pulumi.ResourceOptions(),
+        )
+
     with pytest.raises(ValueError, match="needs service_name"):
         synthesize(program, project="t", stack="t")
 
@@ -168,8 +191,9 @@ def test_backup_vault_ovh_container_name_carries_the_project_and_is_held():
     from tests.conftest import example_config
 
     first = one(synth(backupProvider="ovh", backupRegion="WAW"), "ovh:CloudProject/storage:Storage")
-    other = one(synth(backupProvider="ovh", backupRegion="WAW", ovhServiceName="f" * 32),
-                "ovh:CloudProject/storage:Storage")
+    other = one(
+        synth(backupProvider="ovh", backupRegion="WAW", ovhServiceName="f" * 32), "ovh:CloudProject/storage:Storage"
+    )
     project = example_config()["ovhServiceName"]
     assert first.inputs["name"] == f"redundo-small-shop-vault-{hashlib.sha256(project.encode()).hexdigest()[:12]}"
     assert first.inputs["name"] != other.inputs["name"]
@@ -184,4 +208,5 @@ def test_backup_vault_aws_bucket_name_is_unchanged():
 
     bucket = one(synth(), "aws:s3/bucket:Bucket")
     assert bucket.inputs["bucket"] == (
-        f"redundo-small-shop-{hashlib.sha256(b'small-shop-vault').hexdigest()[:8]}-{ACCOUNT_ID}")
+        f"redundo-small-shop-{hashlib.sha256(b'small-shop-vault').hexdigest()[:8]}-{ACCOUNT_ID}"
+    )

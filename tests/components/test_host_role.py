@@ -14,7 +14,6 @@ import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 import yaml
@@ -72,7 +71,7 @@ def nodes(syn) -> dict[str, Node]:
         node = Node(resource.name, _address(resource), packages=list(document.get("packages", [])))
         for item in document.get("write_files", []):
             if item["path"].startswith(UNIT_DIR):
-                node.unit_files[item["path"][len(UNIT_DIR):]] = item["content"]
+                node.unit_files[item["path"][len(UNIT_DIR) :]] = item["content"]
         found[node.address] = node
     for command in syn.by_type("command:remote:Command"):
         node = found.get(unwrap(command.inputs["connection"])["host"])
@@ -84,7 +83,7 @@ def nodes(syn) -> dict[str, Node]:
             node.packages += [p for p in shlex.split(wanted.group(1)) if p not in node.packages]
         for path, body in files_in_script(bundle).items():
             if path.startswith(UNIT_DIR):
-                node.unit_files[path[len(UNIT_DIR):]] = body
+                node.unit_files[path[len(UNIT_DIR) :]] = body
     return found
 
 
@@ -126,8 +125,10 @@ def missing_units(syn, by_address: dict[str, Node]) -> tuple[list[str], int]:
         for verb, units in systemctl_calls(script):
             calls += 1
             # systemctl reads a name without a suffix as a .service
-            named = {u if u.rsplit(".", 1)[-1] in ("service", "timer", "socket", "target", "path") else f"{u}.service"
-                     for u in units}
+            named = {
+                u if u.rsplit(".", 1)[-1] in ("service", "timer", "socket", "target", "path") else f"{u}.service"
+                for u in units
+            }
             missing = sorted(named - node.units()) if units else ["(no unit named)"]
             if missing:
                 problems.append(f"{command.name} runs systemctl {verb} {' '.join(missing)}, absent from {node.name}")
@@ -149,8 +150,10 @@ def test_host_role_unit_check_catches_a_missing_unit():
     [node] = by_address.values()
     del node.unit_files["redundo-restore.timer"]
     problems, _ = missing_units(syn, by_address)
-    assert problems == ["small-shop-primary-role-timers runs systemctl disable redundo-restore.timer, absent from "
-                        "small-shop-primary-instance"]
+    assert problems == [
+        "small-shop-primary-role-timers runs systemctl disable redundo-restore.timer, absent from "
+        "small-shop-primary-instance"
+    ]
 
 
 def _systemctl() -> str:
@@ -200,6 +203,7 @@ def test_host_role_systemctl_refuses_what_the_old_units_lacked(tmp_path):
     """The real systemctl reports the defect the tests guard against: a unit switched that is not installed."""
     systemctl = _systemctl()
     (tmp_path / UNIT_DIR.strip("/")).mkdir(parents=True)
-    done = subprocess.run([systemctl, f"--root={tmp_path}", "enable", "redundo-restore.timer"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [systemctl, f"--root={tmp_path}", "enable", "redundo-restore.timer"], capture_output=True, text=True
+    )
     assert done.returncode != 0 and "does not exist" in done.stderr

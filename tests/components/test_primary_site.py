@@ -31,7 +31,10 @@ def test_primary_site_instance_uses_the_configured_region_flavour_and_key():
 def test_primary_site_host_record_is_inside_the_client_zone():
     record = next(r for r in synth().by_type("ovh:Domain/zoneRecord:ZoneRecord") if "primary" in r.name)
     assert (record.inputs["zone"], record.inputs["subdomain"], record.inputs["fieldtype"]) == (
-        "jeweller-example.fr", "primary", "A")
+        "jeweller-example.fr",
+        "primary",
+        "A",
+    )
 
 
 def _installs(syn):
@@ -48,7 +51,9 @@ def test_primary_site_bundle_firewall_opens_only_web_and_admin_ssh():
     assert "policy drop;" in rules
     assert "ip saddr { 198.51.100.7/32 } tcp dport 22 accept" in rules
     assert "ip6 saddr { 2001:db8::/48 } tcp dport 22 accept" in rules
-    accepted_ports = {line.split("dport")[1].split("accept")[0].strip() for line in rules.splitlines() if "dport" in line}
+    accepted_ports = {
+        line.split("dport")[1].split("accept")[0].strip() for line in rules.splitlines() if "dport" in line
+    }
     assert accepted_ports == {"22", "{ 80, 443 }"}
     commands = commands_in_script(script)
     check, load = commands.index("nft -c -f /etc/nftables.conf"), commands.index("nft -f /etc/nftables.conf")
@@ -62,9 +67,11 @@ def test_primary_site_bundle_firewall_opens_only_web_and_admin_ssh():
     assert "policy drop;" in first_boot and "198.51.100.7" not in first_boot
 
 
-@pytest.mark.parametrize("standby", [{"standbyProvider": "ovh", "standbyRegion": "DE1"},
-                                     {"standbyProvider": "aws", "standbyRegion": "eu-central-1"}],
-                         ids=["ovh", "aws"])
+@pytest.mark.parametrize(
+    "standby",
+    [{"standbyProvider": "ovh", "standbyRegion": "DE1"}, {"standbyProvider": "aws", "standbyRegion": "eu-central-1"}],
+    ids=["ovh", "aws"],
+)
 def test_changing_admin_cidrs_rolls_the_bundle_not_the_user_data(standby):
     before = synth(tier="standard", adminCidrs=["198.51.100.7/32"], **standby)
     after = synth(tier="standard", adminCidrs=["198.51.100.7/32", "192.0.2.0/24"], **standby)
@@ -126,8 +133,13 @@ def test_primary_site_instance_is_protected_and_holds_its_replace_forcing_inputs
     instance = _primary(syn)
     assert instance.options["protect"] is True
     # billingPeriod follows the flavour and is ForceNew too (terraform-provider-ovh).
-    assert set(instance.options["ignore_changes"]) == {"userData", "bootFrom", "sshKeyCreate", "flavor",
-                                                       "billingPeriod"}
+    assert set(instance.options["ignore_changes"]) == {
+        "userData",
+        "bootFrom",
+        "sshKeyCreate",
+        "flavor",
+        "billingPeriod",
+    }
     standby = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "standby" in r.name)
     assert standby.options["protect"] is False  # a downgrade to cold removes it; the guard covers replacement
     # A standby holds no unique data: its size is not held, a new size rebuilds it (with consent).
@@ -141,8 +153,9 @@ def test_primary_site_key_pair_names_are_unique_per_instance():
     ids = {r.name: r for r in syn.by_type("random:index/randomId:RandomId")}
     assert {"small-shop-primary-instance-key-id", "small-shop-standby-instance-key-id"} <= set(ids)
     assert ids["small-shop-primary-instance-key-id"].inputs["keepers"] == {"region": "GRA11"}
-    assert len(set(names)) == 2 and all(n.startswith(("small-shop-primary-instance-key-",
-                                                       "small-shop-standby-instance-key-")) for n in names)
+    assert len(set(names)) == 2 and all(
+        n.startswith(("small-shop-primary-instance-key-", "small-shop-standby-instance-key-")) for n in names
+    )
 
 
 @pytest.mark.parametrize("flavor", ["c3-4", "b3-8", "b3-16"])
@@ -162,8 +175,11 @@ def test_primary_site_billing_matches_what_the_estimate_prices():
         assert billed == ("monthly" if row["monthly_plan"] else "hourly")
         if flavor[1] == "3":  # third generation: never a monthly plan
             assert billed == "hourly"
-        item = next(i for i in estimate(parse_settings("c", {"primaryFlavor": flavor}, for_deploy=False)).items
-                    if i.part == "primary")
+        item = next(
+            i
+            for i in estimate(parse_settings("c", {"primaryFlavor": flavor}, for_deploy=False)).items
+            if i.part == "primary"
+        )
         if billed == "hourly":
             assert item.unit_eur == pytest.approx(row["hourly_eur"] * HOURS_PER_MONTH, abs=0.01)
             assert "billed hourly" in item.what
@@ -178,8 +194,12 @@ def test_primary_site_adopted_server_gets_no_instance_and_the_agent_over_ssh():
     assert [r.name for r in instances] == ["small-shop-standby-instance"]
     assert not [r for r in syn.by_type("random:index/randomId:RandomId") if "primary" in r.name]
     commands = {r.name: r for r in syn.by_type("command:remote:Command")}
-    for name in ("small-shop-primary-agent-host-key", "small-shop-primary-agent-install",
-                 "small-shop-primary-role-env-file", "small-shop-primary-role-repository-init"):
+    for name in (
+        "small-shop-primary-agent-host-key",
+        "small-shop-primary-agent-install",
+        "small-shop-primary-role-env-file",
+        "small-shop-primary-role-repository-init",
+    ):
         connection = unwrap(commands[name].inputs["connection"])
         assert (connection["host"], connection["user"], connection["port"]) == ("203.0.113.10", "shopadmin", 2222), name
     assert "redundo-backup.timer" in unwrap(commands["small-shop-primary-agent-install"].inputs["stdin"])
@@ -196,8 +216,14 @@ def test_plan_json_for_an_adopted_primary_lists_no_primary_instance(write_stack)
 
     from tests.conftest import SERVICE, SSH_KEY
 
-    project = write_stack("adopted", ovhServiceName=SERVICE, sshPublicKey=SSH_KEY, tier="standard",
-                          primaryHost="shop.example.fr", primaryUser="debian")
+    project = write_stack(
+        "adopted",
+        ovhServiceName=SERVICE,
+        sshPublicKey=SSH_KEY,
+        tier="standard",
+        primaryHost="shop.example.fr",
+        primaryUser="debian",
+    )
     result = CliRunner().invoke(app, ["--project", str(project), "plan", "--stack", "adopted", "--json"])
     assert result.exit_code == 0, result.output
     plan = json.loads(result.stdout)
@@ -211,8 +237,9 @@ def test_plan_json_for_an_adopted_primary_lists_no_primary_instance(write_stack)
 def test_primary_site_survives_a_region_that_lists_nothing(monkeypatch):
     """M2: an existing instance holds flavor and bootFrom, so an empty lookup must not stop the program
     (a failover away from a dead region); the placeholder is refused only before a create."""
-    from redundo import synthesis
     from redundo.components import _ovh
+
+    from redundo import synthesis
 
     flavors, images = synthesis._ovh_flavors, synthesis._ovh_images
     monkeypatch.setattr(synthesis, "_ovh_flavors", lambda args: {**flavors(args), "flavors": []})
@@ -226,6 +253,7 @@ def test_primary_site_survives_a_region_that_lists_nothing(monkeypatch):
     class Args:
         name = "small-shop-primary-instance"
         new_inputs = instance.inputs
+
     with pytest.raises(RuntimeError) as refused:
         _ovh.refuse_unresolved(Args())
     message = str(refused.value)
@@ -239,6 +267,7 @@ def test_a_resolved_instance_passes_the_before_create_check():
     class Args:
         name = "x"
         new_inputs = _primary(synth()).inputs
+
     _ovh.refuse_unresolved(Args())
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 import shutil
 
 import pytest
@@ -14,8 +13,13 @@ from redundo.tiers import TIERS
 from tests.conftest import one, synth, unwrap
 
 COMPONENT_TYPES = {
-    "redundo:index:RedundantSite", "redundo:index:PrimarySite", "redundo:index:BackupVault",
-    "redundo:index:Standby", "redundo:index:Failover", "redundo:index:HostRole", "redundo:index:AgentInstall",
+    "redundo:index:RedundantSite",
+    "redundo:index:PrimarySite",
+    "redundo:index:BackupVault",
+    "redundo:index:Standby",
+    "redundo:index:Failover",
+    "redundo:index:HostRole",
+    "redundo:index:AgentInstall",
 }
 
 
@@ -54,8 +58,11 @@ def test_redundant_site_routes_each_resource_to_its_providers_explicit_provider(
 @pytest.mark.parametrize("tier", list(TIERS))
 def test_redundant_site_keeps_vault_and_standby_out_of_the_primary_city(tier):
     syn = synth(tier=tier)
-    primary = one(syn, "ovh:CloudProject/instance:Instance") if tier == "basic" else next(
-        r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "primary" in r.name)
+    primary = (
+        one(syn, "ovh:CloudProject/instance:Instance")
+        if tier == "basic"
+        else next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "primary" in r.name)
+    )
     primary_loc = geo.locate("ovh", primary.inputs["region"])
     bucket = one(syn, "aws:s3/bucket:Bucket")
     vault_loc = geo.locate("aws", bucket.inputs["region"])
@@ -102,8 +109,7 @@ def test_redundant_site_without_domain_creates_no_dns_record():
 
 
 def test_redundant_site_lightsail_standby_is_on_aws_with_a_closed_ssh_port():
-    syn = synth(tier="premium", standbyProvider="aws", standbyRegion="eu-central-1",
-                adminCidrs=["198.51.100.7/32"])
+    syn = synth(tier="premium", standbyProvider="aws", standbyRegion="eu-central-1", adminCidrs=["198.51.100.7/32"])
     instance = one(syn, "aws:lightsail/instance:Instance")
     assert instance.inputs["region"] == "eu-central-1"
     assert instance.inputs["bundleId"] == "small_3_0"  # the warm standby matches the primary's 2 GB
@@ -142,19 +148,28 @@ def _commands(syn) -> dict:
 def test_redundant_site_delivers_credentials_over_ssh_not_user_data():
     syn = synth(tier="standard")
     commands = _commands(syn)
-    assert set(commands) == {"small-shop-primary-agent-host-key", "small-shop-standby-agent-host-key",
-                             "small-shop-primary-agent-install", "small-shop-standby-agent-install",
-                             "small-shop-primary-role-env-file", "small-shop-primary-role-repository-init",
-                             "small-shop-primary-role-timers", "small-shop-standby-role-env-file",
-                             "small-shop-standby-role-timers"}
-    primary_ip = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "primary" in r.name
-                      ).outputs["addresses"][0]["ip"]
+    assert set(commands) == {
+        "small-shop-primary-agent-host-key",
+        "small-shop-standby-agent-host-key",
+        "small-shop-primary-agent-install",
+        "small-shop-standby-agent-install",
+        "small-shop-primary-role-env-file",
+        "small-shop-primary-role-repository-init",
+        "small-shop-primary-role-timers",
+        "small-shop-standby-role-env-file",
+        "small-shop-standby-role-timers",
+    }
+    primary_ip = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "primary" in r.name).outputs[
+        "addresses"
+    ][0]["ip"]
     env = commands["small-shop-primary-role-env-file"]
     connection = unwrap(env.inputs["connection"])
     assert connection["host"] == primary_ip and connection["user"] == "debian"
     # Secrets only ever travel to the key read at first contact.
-    assert connection["hostKey"] == unwrap(commands["small-shop-primary-agent-host-key"].outputs["stdout"]).strip(
-        ).rsplit(" ", 1)[0]
+    assert (
+        connection["hostKey"]
+        == unwrap(commands["small-shop-primary-agent-host-key"].outputs["stdout"]).strip().rsplit(" ", 1)[0]
+    )
     assert "install -m 0600 -o root -g root /dev/stdin /etc/redundo/restic.env" in env.inputs["create"]
     assert "delete" not in env.inputs  # never wait on SSH to a node that may have burned
     stdin = unwrap(env.inputs["stdin"])
@@ -185,7 +200,8 @@ def test_redundant_site_failover_restores_on_the_standby_before_dns_moves(tier):
     commands = _commands(syn)
     on_primary = {n for n in commands if "primary" in n}
     assert on_primary == {"small-shop-primary-agent-host-key", "small-shop-primary-agent-install"}, (
-        "a failover must not depend on the old primary")
+        "a failover must not depend on the old primary"
+    )
     # Unchanged since the primary was provisioned, so the engine does not run them again: the key
     # read has the same inputs, and the agent install holds whatever bundle it last delivered.
     steady_syn = synth(tier=tier)
@@ -193,38 +209,51 @@ def test_redundant_site_failover_restores_on_the_standby_before_dns_moves(tier):
 
     def key_read(syn, command):
         # The mocks number addresses in registration order: compare with the host replaced by its role.
-        primary_ip = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "primary" in r.name
-                          ).outputs["addresses"][0]["ip"]
+        primary_ip = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "primary" in r.name).outputs[
+            "addresses"
+        ][0]["ip"]
         inputs = unwrap(command.inputs)
         assert inputs["connection"]["host"] == primary_ip
         return {**inputs, "connection": {**inputs["connection"], "host": "primary"}}
 
     assert key_read(syn, commands["small-shop-primary-agent-host-key"]) == key_read(
-        steady_syn, steady["small-shop-primary-agent-host-key"])
+        steady_syn, steady["small-shop-primary-agent-host-key"]
+    )
     for step in ("host-key", "install"):
         # Held: no change (a rotated key, a new port, a new bundle) re-runs either or dials the old primary.
         assert commands[f"small-shop-primary-agent-{step}"].options["ignore_changes"] == [
-            "connection", "stdin", "triggers", "create"]
+            "connection",
+            "stdin",
+            "triggers",
+            "create",
+        ]
         assert steady[f"small-shop-primary-agent-{step}"].options["ignore_changes"] == []
-    assert not any(commands["small-shop-primary-agent-install"].urn in c.options["dependencies"]
-                   for c in commands.values()), "nothing of the failover may wait on the old primary"
+    assert not any(
+        commands["small-shop-primary-agent-install"].urn in c.options["dependencies"] for c in commands.values()
+    ), "nothing of the failover may wait on the old primary"
     switch = commands["small-shop-standby-role-switch"]
     steps = switch.inputs["create"].split(" && ")
-    assert steps.index(_restore_step(steps)) < steps.index(
-        "sudo /usr/local/sbin/redundo-serve-check")
+    assert steps.index(_restore_step(steps)) < steps.index("sudo /usr/local/sbin/redundo-serve-check")
     assert "redundo-restore.service" not in commands["small-shop-standby-role-timers"].inputs["create"]
-    assert commands["small-shop-standby-role-timers"].inputs["create"].endswith(
-        "sudo systemctl enable --now redundo-backup.timer redundo-prune.timer redundo-verify.timer")
+    assert (
+        commands["small-shop-standby-role-timers"]
+        .inputs["create"]
+        .endswith("sudo systemctl enable --now redundo-backup.timer redundo-prune.timer redundo-verify.timer")
+    )
     assert switch.urn in commands["small-shop-standby-role-timers"].options["dependencies"]
     assert "2026-11-26T03:00:00Z" in commands["small-shop-standby-role-timers"].inputs["triggers"]
-    assert "mock-secret-of-small-shop-vault-writer-key" in unwrap(commands["small-shop-standby-role-env-file"].inputs["stdin"])
-    standby_ip = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "standby" in r.name
-                      ).outputs["addresses"][0]["ip"]
+    assert "mock-secret-of-small-shop-vault-writer-key" in unwrap(
+        commands["small-shop-standby-role-env-file"].inputs["stdin"]
+    )
+    standby_ip = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "standby" in r.name).outputs[
+        "addresses"
+    ][0]["ip"]
     record = next(r for r in syn.by_type("ovh:Domain/zoneRecord:ZoneRecord") if "failover" in r.name)
     assert record.inputs["target"] == standby_ip
     timers_urn = commands["small-shop-standby-role-timers"].urn
     assert timers_urn in record.options["dependencies"] or timers_urn in sum(
-        record.options["property_dependencies"].values(), [])
+        record.options["property_dependencies"].values(), []
+    )
 
 
 def test_redundant_site_leaves_the_zone_refresh_to_the_record_resource():
@@ -249,12 +278,16 @@ def test_redundant_site_premium_watchdog_may_edit_only_the_sites_zone():
     [policy] = syn.by_type("ovh:Iam/policy:Policy")
     client = one(syn, "ovh:Me/aPIOAuth2Client:APIOAuth2Client")
     assert policy.inputs["resources"] == ["urn:v1:eu:resource:dnsZone:jeweller-example.fr"]
-    assert sorted(policy.inputs["allows"]) == ["dnsZone:apiovh:record/edit", "dnsZone:apiovh:record/get",
-                                               "dnsZone:apiovh:refresh"]
+    assert sorted(policy.inputs["allows"]) == [
+        "dnsZone:apiovh:record/edit",
+        "dnsZone:apiovh:record/get",
+        "dnsZone:apiovh:refresh",
+    ]
     assert policy.inputs["identities"] == [client.outputs.get("identity", policy.inputs["identities"][0])]
     env = unwrap(_commands(syn)["small-shop-standby-role-env-file"].inputs["stdin"])
-    primary_ip = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "primary" in r.name
-                      ).outputs["addresses"][0]["ip"]
+    primary_ip = next(r for r in syn.by_type("ovh:CloudProject/instance:Instance") if "primary" in r.name).outputs[
+        "addresses"
+    ][0]["ip"]
     assert f"WATCH_URL=http://{primary_ip}/" in env and "WATCH_HOST=jeweller-example.fr" in env
     assert "DNS_RECORD_ID=small-shop-failover-site-record-id" in env and "OVH_CLIENT_SECRET=" in env
     assert "writer" not in env  # the watchdog restores; it does not get the key that writes backups
@@ -264,8 +297,13 @@ def test_redundant_site_premium_watchdog_may_edit_only_the_sites_zone():
 def test_redundant_site_no_watchdog_without_automatic_failover_or_once_failed_over(tier, side):
     syn = synth(tier=tier, activeSide=side)
     assert syn.by_type("ovh:Me/aPIOAuth2Client:APIOAuth2Client") == []
-    enabled = [step for r in syn.by_type("command:remote:Command") if r.name.endswith("-timers")
-               for step in r.inputs["create"].split(" && ") if step.startswith("sudo systemctl enable --now")]
+    enabled = [
+        step
+        for r in syn.by_type("command:remote:Command")
+        if r.name.endswith("-timers")
+        for step in r.inputs["create"].split(" && ")
+        if step.startswith("sudo systemctl enable --now")
+    ]
     assert not any("redundo-watchdog.timer" in step for step in enabled)
 
 
@@ -278,8 +316,14 @@ def _connections(syn) -> list[dict]:
     return [unwrap(c.inputs["connection"]) for c in syn.by_type("command:remote:Command")]
 
 
-@pytest.mark.parametrize(("tier", "side", "token"), [("premium", "primary", ""), ("premium", "standby", "2026-11-26T03:00:00Z"),
-                                                     ("standard", "primary", "2026-11-27T09:00:00Z")])
+@pytest.mark.parametrize(
+    ("tier", "side", "token"),
+    [
+        ("premium", "primary", ""),
+        ("premium", "standby", "2026-11-26T03:00:00Z"),
+        ("standard", "primary", "2026-11-27T09:00:00Z"),
+    ],
+)
 def test_redundant_site_agent_socket_is_no_input_and_a_new_session_changes_nothing(tier, side, token, monkeypatch):
     """SSH_AUTH_SOCK is new with each login; in any command's inputs it would re-run every command,
     the live restore included. pulumi-command reads it from its own environment."""
@@ -290,7 +334,8 @@ def test_redundant_site_agent_socket_is_no_input_and_a_new_session_changes_nothi
     for connection in _connections(first):
         assert "agentSocketPath" not in connection and "ssh-AAAA" not in json.dumps(connection)
     assert {c.name: unwrap(c.inputs) for c in first.by_type("command:remote:Command")} == {
-        c.name: unwrap(c.inputs) for c in second.by_type("command:remote:Command")}
+        c.name: unwrap(c.inputs) for c in second.by_type("command:remote:Command")
+    }
 
 
 @pytest.mark.parametrize(("side", "node"), [("standby", "standby"), ("primary", "primary")])
@@ -311,8 +356,14 @@ def test_redundant_site_failover_disables_and_clears_the_watchdog_and_failback_r
     the old take-over marker."""
     state = {"/var/lib/redundo/watchdog.armed", "/var/lib/redundo/watchdog.took-over"}
     over = _commands(synth(tier="premium", activeSide="standby", switchedAt="2026-11-26T03:00:00Z"))
-    assert "redundo-watchdog.timer" in over["small-shop-standby-role-timers"].inputs["create"].split(
-        "disable --now ", 1)[1].split(" && ")[0].split()
+    assert (
+        "redundo-watchdog.timer"
+        in over["small-shop-standby-role-timers"]
+        .inputs["create"]
+        .split("disable --now ", 1)[1]
+        .split(" && ")[0]
+        .split()
+    )
     steps = over["small-shop-standby-role-switch"].inputs["create"].split(" && ")
     [rm] = [s for s in steps if s.startswith("sudo rm -f ")]
     assert state <= set(rm.split()[3:])
@@ -354,8 +405,11 @@ def test_redundant_site_switch_step_run_again_for_the_same_token_does_not_restor
     for stub in stubs.iterdir():
         stub.chmod(0o755)
     # The host's paths, moved under tmp_path; the command itself is the program's.
-    command = (switch.inputs["create"].replace(STATE_DIR, str(tmp_path / "state"))
-               .replace("/usr/local/sbin/redundo-serve-check", "redundo-serve-check"))
+    command = (
+        switch.inputs["create"]
+        .replace(STATE_DIR, str(tmp_path / "state"))
+        .replace("/usr/local/sbin/redundo-serve-check", "redundo-serve-check")
+    )
     env = {"PATH": f"{stubs}:/usr/bin:/bin"}
 
     def run() -> list[str]:
@@ -379,7 +433,8 @@ def test_redundant_site_failover_after_the_watchdog_took_over_does_not_restore(t
     from redundo.agent import STATE_DIR
 
     switch = _commands(synth(tier="premium", activeSide="standby", switchedAt="2026-11-26T03:00:00Z"))[
-        "small-shop-standby-role-switch"]
+        "small-shop-standby-role-switch"
+    ]
     stubs, calls, state = tmp_path / "bin", tmp_path / "calls", tmp_path / "state"
     stubs.mkdir()
     (stubs / "sudo").write_text('#!/bin/bash\n"$@"\n')
@@ -400,8 +455,11 @@ fi
 """)
     for stub in stubs.iterdir():
         stub.chmod(0o755)
-    command = (switch.inputs["create"].replace(STATE_DIR, str(state))
-               .replace("/usr/local/sbin/redundo-serve-check", "redundo-serve-check"))
+    command = (
+        switch.inputs["create"]
+        .replace(STATE_DIR, str(state))
+        .replace("/usr/local/sbin/redundo-serve-check", "redundo-serve-check")
+    )
 
     def run(took_over: bool, marker: str = "took-over", shell: str = "bash") -> list[str]:
         shutil.rmtree(state, ignore_errors=True)
@@ -409,8 +467,9 @@ fi
         if took_over:
             (state / f"watchdog.{marker}").write_text("2026-11-26T02:51:00Z\n")
         calls.write_text("")
-        done = subprocess.run([shell, "-c", command], env={"PATH": f"{stubs}:/usr/bin:/bin"},
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            [shell, "-c", command], env={"PATH": f"{stubs}:/usr/bin:/bin"}, capture_output=True, text=True, timeout=30
+        )
         assert done.returncode == 0, done.stderr
         assert not (state / f"watchdog.{marker}").exists()  # cleared: back to standby, the watchdog re-arms
         return calls.read_text().splitlines()
@@ -422,8 +481,8 @@ fi
     # The timers were stopped first; it waited for the watchdog's run, then for the follow run to
     # end, before its own restore.
     off = restored.index("systemctl disable --now redundo-restore.timer redundo-watchdog.timer")
-    assert restored[off + 1:off + 3] == [watchdog] * 2
-    assert restored[start - 3:start] == [look] * 3
+    assert restored[off + 1 : off + 3] == [watchdog] * 2
+    assert restored[start - 3 : start] == [look] * 3
     for unit in ("redundo-watchdog.service", "redundo-restore.service"):
         (tmp_path / f"looks-{unit}").unlink()
     recorded = run(took_over=True)
@@ -453,7 +512,8 @@ def test_redundant_site_switch_stops_when_the_timers_cannot_be_stopped(tmp_path)
     from redundo.agent import STATE_DIR
 
     switch = _commands(synth(tier="premium", activeSide="standby", switchedAt="2026-11-26T03:00:00Z"))[
-        "small-shop-standby-role-switch"]
+        "small-shop-standby-role-switch"
+    ]
     stubs, calls = tmp_path / "bin", tmp_path / "calls"
     stubs.mkdir()
     (stubs / "sudo").write_text('#!/bin/bash\n"$@"\n')
@@ -464,11 +524,14 @@ def test_redundant_site_switch_stops_when_the_timers_cannot_be_stopped(tmp_path)
     command = switch.inputs["create"].replace(STATE_DIR, str(tmp_path / "state"))
     for shell in ("bash", "dash"):
         calls.write_text("")
-        done = subprocess.run([shell, "-c", command], env={"PATH": f"{stubs}:/usr/bin:/bin"},
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            [shell, "-c", command], env={"PATH": f"{stubs}:/usr/bin:/bin"}, capture_output=True, text=True, timeout=30
+        )
         assert done.returncode != 0
         assert calls.read_text().splitlines() == [
-            "systemctl daemon-reload", "systemctl disable --now redundo-restore.timer redundo-watchdog.timer"]
+            "systemctl daemon-reload",
+            "systemctl disable --now redundo-restore.timer redundo-watchdog.timer",
+        ]
 
 
 @pytest.mark.parametrize("tier", list(TIERS))

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import grpc
 import pulumi
@@ -20,8 +20,12 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from redundo.synthesis import Registered, Synthesis
 
 SECRET_SIG_KEY, SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
-LEVELS = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.MANDATORY: "mandatory",
-          analyzer_pb2.REMEDIATE: "remediate", analyzer_pb2.DISABLED: "disabled"}
+LEVELS = {
+    analyzer_pb2.ADVISORY: "advisory",
+    analyzer_pb2.MANDATORY: "mandatory",
+    analyzer_pb2.REMEDIATE: "remediate",
+    analyzer_pb2.DISABLED: "disabled",
+}
 CODES = {v: k for k, v in LEVELS.items()}
 
 
@@ -41,12 +45,24 @@ def running_pack(pack: Path, *, stack: str, dry_run: bool) -> Iterator[analyzer_
     port read from the first line it prints."""
     venv = virtualenv_of(pack)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "PULUMI_"))}
-    env.update({"PATH": f"{venv}/bin:{env.get('PATH', '')}", "PULUMI_PROJECT": "redundo", "PULUMI_STACK": stack,
-                "PULUMI_DRY_RUN": "true" if dry_run else "false", "PULUMI_ORGANIZATION": "organization"})
-    process = subprocess.Popen([str(venv / "bin" / "python"), "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(pack)],
-                               cwd=pack, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env.update(
+        {
+            "PATH": f"{venv}/bin:{env.get('PATH', '')}",
+            "PULUMI_PROJECT": "redundo",
+            "PULUMI_STACK": stack,
+            "PULUMI_DRY_RUN": "true" if dry_run else "false",
+            "PULUMI_ORGANIZATION": "organization",
+        }
+    )
+    process = subprocess.Popen(
+        [str(venv / "bin" / "python"), "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(pack)],
+        cwd=pack,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
-        line = process.stdout.readline().decode().strip()   # the pack prints its port, then serves
+        line = process.stdout.readline().decode().strip()  # the pack prints its port, then serves
         if not line.isdigit():
             process.kill()
             raise AssertionError(f"the pack did not start: {line!r} {process.stderr.read().decode()[-2000:]}")
@@ -86,9 +102,12 @@ def _struct(props: Mapping[str, Any]) -> struct_pb2.Struct:
 def _options(r: Registered) -> analyzer_pb2.AnalyzerResourceOptions:
     o = r.options
     return analyzer_pb2.AnalyzerResourceOptions(
-        protect=bool(o.get("protect")), ignoreChanges=o.get("ignore_changes", []),
+        protect=bool(o.get("protect")),
+        ignoreChanges=o.get("ignore_changes", []),
         deleteBeforeReplace=bool(o.get("delete_before_replace")),
-        additionalSecretOutputs=o.get("additional_secret_outputs", []), parent=r.parent)
+        additionalSecretOutputs=o.get("additional_secret_outputs", []),
+        parent=r.parent,
+    )
 
 
 def _provider(r: Registered, by_urn: Mapping[str, Registered]) -> analyzer_pb2.AnalyzerProviderResource | None:
@@ -105,9 +124,12 @@ def configure(stub: analyzer_pb2_grpc.AnalyzerStub, config: Mapping[str, Mapping
     for policy in info.policies:
         wanted = dict(config.get(policy.name, {}))
         level = wanted.pop("enforcementLevel", None)
-        request.policyConfig[policy.name].CopyFrom(analyzer_pb2.PolicyConfig(
-            enforcementLevel=CODES[level] if level else policy.enforcementLevel,
-            properties=json_format.ParseDict(wanted, struct_pb2.Struct())))
+        request.policyConfig[policy.name].CopyFrom(
+            analyzer_pb2.PolicyConfig(
+                enforcementLevel=CODES[level] if level else policy.enforcementLevel,
+                properties=json_format.ParseDict(wanted, struct_pb2.Struct()),
+            )
+        )
     stub.Configure(request)
 
 
@@ -118,16 +140,36 @@ def analyze(stub: analyzer_pb2_grpc.AnalyzerStub, syn: Synthesis) -> list[tuple[
     resources = [r for r in syn.resources if not r.type.startswith("pulumi:providers:")]
     diagnostics = []
     for r in resources:
-        response = stub.Analyze(analyzer_pb2.AnalyzeRequest(
-            type=r.type, properties=_struct(r.inputs), urn=r.urn, name=r.name, options=_options(r),
-            provider=_provider(r, by_urn)))
+        response = stub.Analyze(
+            analyzer_pb2.AnalyzeRequest(
+                type=r.type,
+                properties=_struct(r.inputs),
+                urn=r.urn,
+                name=r.name,
+                options=_options(r),
+                provider=_provider(r, by_urn),
+            )
+        )
         diagnostics += [(d, r.urn) for d in response.diagnostics]
-    stack = analyzer_pb2.AnalyzeStackRequest(resources=[analyzer_pb2.AnalyzerResource(
-        type=r.type, properties=_struct(r.outputs), urn=r.urn, name=r.name, options=_options(r),
-        provider=_provider(r, by_urn), parent=r.parent, dependencies=r.options.get("dependencies", []),
-        propertyDependencies={k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
-                              for k, v in r.options.get("property_dependencies", {}).items()})
-        for r in resources])
+    stack = analyzer_pb2.AnalyzeStackRequest(
+        resources=[
+            analyzer_pb2.AnalyzerResource(
+                type=r.type,
+                properties=_struct(r.outputs),
+                urn=r.urn,
+                name=r.name,
+                options=_options(r),
+                provider=_provider(r, by_urn),
+                parent=r.parent,
+                dependencies=r.options.get("dependencies", []),
+                propertyDependencies={
+                    k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
+                    for k, v in r.options.get("property_dependencies", {}).items()
+                },
+            )
+            for r in resources
+        ]
+    )
     diagnostics += [(d, "") for d in stub.AnalyzeStack(stack).diagnostics]
     # The engine files a resource policy's diagnostic under the resource it asked about.
     return [(d.policyName, LEVELS[d.enforcementLevel], d.urn or urn, d.message) for d, urn in diagnostics]

@@ -23,8 +23,14 @@ def expected(findings) -> set[tuple[str, str, str, str]]:
     for f in findings:
         if f.undecided:
             reason = f.message.removeprefix("cannot decide at preview: ")
-            out.add((f.policy, "advisory", f.urn,
-                     f"can't run policy '{f.policy}' from policy pack '{PACK_NAME}@v0.0.1' during preview: {reason}"))
+            out.add(
+                (
+                    f.policy,
+                    "advisory",
+                    f.urn,
+                    f"can't run policy '{f.policy}' from policy pack '{PACK_NAME}@v0.0.1' during preview: {reason}",
+                )
+            )
         else:
             out.add((f.policy, f.level, f.urn, f"{f.description}\n{f.message}"))
     return out
@@ -34,18 +40,35 @@ SCENARIOS = {
     "shipped-standard": (dict(tier="standard"), None),
     "premium-ovh-vault": (dict(tier="premium", backupProvider="ovh", backupRegion=None), None),
     "basic-standby-in-primary-city": (dict(tier="basic", primaryRegion="SBG5", standbyRegion="SBG7"), None),
-    "basic-vault-in-primary-city": (dict(tier="basic", primaryRegion="SBG5", backupProvider="ovh",
-                                         backupRegion="SBG"), None),
+    "basic-vault-in-primary-city": (
+        dict(tier="basic", primaryRegion="SBG5", backupProvider="ovh", backupRegion="SBG"),
+        None,
+    ),
     # The settings refuse this pair; the rule still catches a site registered with it.
-    "wordpress-without-database": (dict(tier="standard", siteProfile="wordpress", database="mysql"), lambda syn:
-                                   set_both(find(syn, "redundo:index:RedundantSite"), "database", "none")),
-    "versioning-suspended": (dict(tier="premium"), lambda syn: set_both(
-        find(syn, "aws:s3/bucketVersioning:BucketVersioning"), "versioningConfiguration", {"status": "Suspended"})),
-    "secret-in-user-data": (dict(tier="premium"), lambda syn: set_both(
-        find(syn, "ovh:CloudProject/instance:Instance", "primary"), "userData",
-        "#cloud-config\nwrite_files:\n- content: RESTIC_PASSWORD=hunter2\n")),
-    "user-data-unknown": (dict(tier="basic"), lambda syn: set_both(
-        find(syn, "ovh:CloudProject/instance:Instance", "primary"), "userData", pulumi.output.Unknown())),
+    "wordpress-without-database": (
+        dict(tier="standard", siteProfile="wordpress", database="mysql"),
+        lambda syn: set_both(find(syn, "redundo:index:RedundantSite"), "database", "none"),
+    ),
+    "versioning-suspended": (
+        dict(tier="premium"),
+        lambda syn: set_both(
+            find(syn, "aws:s3/bucketVersioning:BucketVersioning"), "versioningConfiguration", {"status": "Suspended"}
+        ),
+    ),
+    "secret-in-user-data": (
+        dict(tier="premium"),
+        lambda syn: set_both(
+            find(syn, "ovh:CloudProject/instance:Instance", "primary"),
+            "userData",
+            "#cloud-config\nwrite_files:\n- content: RESTIC_PASSWORD=hunter2\n",
+        ),
+    ),
+    "user-data-unknown": (
+        dict(tier="basic"),
+        lambda syn: set_both(
+            find(syn, "ovh:CloudProject/instance:Instance", "primary"), "userData", pulumi.output.Unknown()
+        ),
+    ),
 }
 
 

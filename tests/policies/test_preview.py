@@ -18,6 +18,7 @@ MANDATORY = {p.name for p in POLICIES if p.enforcement_level.value == "mandatory
 
 def unknowns(syn: Synthesis) -> list[str]:
     """Which resources carry a value the engine could not know yet."""
+
     def has(value) -> bool:
         if isinstance(value, pulumi.output.Unknown):
             return True
@@ -26,6 +27,7 @@ def unknowns(syn: Synthesis) -> list[str]:
         if isinstance(value, list):
             return any(has(v) for v in value)
         return False
+
     return [r.name for r in syn.resources if has(r.inputs) or has(r.outputs)]
 
 
@@ -47,8 +49,11 @@ def test_preview_bucket_configuration_is_tied_to_the_bucket_by_property_dependen
     """Whatever configures the vault names it through a dependency the engine knows at preview."""
     syn = synth(tier="premium", preview=True)
     bucket = find(syn, "aws:s3/bucket:Bucket")
-    for type_ in ("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
-                  "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"):
+    for type_ in (
+        "aws:s3/bucketVersioning:BucketVersioning",
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    ):
         config = find(syn, type_)
         assert isinstance(config.inputs["bucket"], pulumi.output.Unknown)
         assert config.options["property_dependencies"]["bucket"] == [bucket.urn]
@@ -86,7 +91,7 @@ def test_preview_one_bad_vault_or_host_input_fails_in_both_modes(policy, mutate,
 def test_preview_a_rule_that_cannot_decide_is_its_own_outcome_and_fails_unless_allowed():
     syn = synth(tier="basic", preview=True)
     primary = find(syn, "ovh:CloudProject/instance:Instance", "primary")
-    primary.inputs["userData"] = pulumi.output.Unknown()    # user data built from a value known only later
+    primary.inputs["userData"] = pulumi.output.Unknown()  # user data built from a value known only later
     findings = evaluate(syn, [BY_NAME["redundo-user-data-no-secrets"]], tier_config(TIERS["basic"]), mode="preview")
     [finding] = findings
     assert finding.undecided and finding.mandatory and finding.resource == "small-shop-primary-instance"
@@ -99,13 +104,18 @@ def test_preview_a_rule_that_cannot_decide_is_its_own_outcome_and_fails_unless_a
 def test_preview_cold_standby_planned_in_the_primary_city_fails_on_basic(preview):
     """Strasbourg: primary SBG5, cold standby planned in SBG7, nothing created yet, still refused."""
     syn = synth(tier="basic", primaryRegion="SBG5", standbyRegion="SBG7", preview=preview)
-    assert syn.by_type("ovh:CloudProject/instance:Instance") == [find(syn, "ovh:CloudProject/instance:Instance",
-                                                                      "primary")]
+    assert syn.by_type("ovh:CloudProject/instance:Instance") == [
+        find(syn, "ovh:CloudProject/instance:Instance", "primary")
+    ]
     findings = evaluate(syn, [BY_NAME["redundo-standby-outside-primary-city"]], tier_config(TIERS["basic"]))
-    assert [(f.level, f.resource, f.message) for f in findings] == [(
-        "mandatory", "small-shop-standby",
-        "standby small-shop-standby (cold, created at failover) is planned in Strasbourg, the primary's city; "
-        "choose a standbyRegion in another city")]
+    assert [(f.level, f.resource, f.message) for f in findings] == [
+        (
+            "mandatory",
+            "small-shop-standby",
+            "standby small-shop-standby (cold, created at failover) is planned in Strasbourg, the primary's city; "
+            "choose a standbyRegion in another city",
+        )
+    ]
 
 
 def test_preview_cold_standby_in_another_city_passes():
@@ -113,14 +123,28 @@ def test_preview_cold_standby_in_another_city_passes():
     assert evaluate(syn, [BY_NAME["redundo-standby-outside-primary-city"]], tier_config(TIERS["basic"])) == []
 
 
-@pytest.mark.parametrize(("profile", "database", "message"), [
-    ("wordpress", "none", "site small-shop is a wordpress site but its database is none: its orders and accounts "
-                          "would never be backed up; set redundo:database to mysql"),
-    ("postgres-app", "none", "site small-shop is a postgres-app site but its database is none: its orders and "
-                             "accounts would never be backed up; set redundo:database to postgresql"),
-    ("postgres-app", "mysql", "site small-shop is a postgres-app site but backs up a mysql database; set "
-                              "redundo:database to postgresql"),
-])
+@pytest.mark.parametrize(
+    ("profile", "database", "message"),
+    [
+        (
+            "wordpress",
+            "none",
+            "site small-shop is a wordpress site but its database is none: its orders and accounts "
+            "would never be backed up; set redundo:database to mysql",
+        ),
+        (
+            "postgres-app",
+            "none",
+            "site small-shop is a postgres-app site but its database is none: its orders and "
+            "accounts would never be backed up; set redundo:database to postgresql",
+        ),
+        (
+            "postgres-app",
+            "mysql",
+            "site small-shop is a postgres-app site but backs up a mysql database; set redundo:database to postgresql",
+        ),
+    ],
+)
 @pytest.mark.parametrize("preview", [True, False])
 def test_preview_database_backed_profile_without_its_database_fails(profile, database, message, preview):
     """The stack settings refuse this pair outright; the rule still catches a site registered with it."""
@@ -132,8 +156,10 @@ def test_preview_database_backed_profile_without_its_database_fails(profile, dat
     assert [(f.level, f.resource, f.message) for f in findings] == [("mandatory", "small-shop", message)]
 
 
-@pytest.mark.parametrize(("profile", "database"), [("wordpress", "mysql"), ("postgres-app", "postgresql"),
-                                                   ("static", "none"), ("php", "none"), ("", "none")])
+@pytest.mark.parametrize(
+    ("profile", "database"),
+    [("wordpress", "mysql"), ("postgres-app", "postgresql"), ("static", "none"), ("php", "none"), ("", "none")],
+)
 def test_preview_profile_with_a_fitting_database_passes(profile, database):
     syn = synth(tier="standard", siteProfile=profile or None, database=database, preview=True)
     assert evaluate(syn, [BY_NAME["redundo-database-backed-up-for-profile"]], tier_config(TIERS["standard"])) == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 from redundo.policies.rules import POLICIES, tier_config
@@ -50,36 +50,47 @@ CASES: list[tuple[str, Mutation, str, str]] = [
     ),
     (
         "redundo-vault-versioning-enabled",
-        lambda syn: set_both(find(syn, "aws:s3/bucketVersioning:BucketVersioning"), "versioningConfiguration",
-                             {"status": "Suspended"}),
+        lambda syn: set_both(
+            find(syn, "aws:s3/bucketVersioning:BucketVersioning"), "versioningConfiguration", {"status": "Suspended"}
+        ),
         "small-shop-vault-bucket",
         "vault small-shop-vault-bucket is not versioned; enable versioning so deleted backups stay recoverable",
     ),
     (
         "redundo-vault-encryption-enabled",
-        lambda syn: set_both(find(syn, "aws:s3/bucketServerSideEncryptionConfiguration:"
-                                       "BucketServerSideEncryptionConfiguration"), "rules", []),
+        lambda syn: set_both(
+            find(syn, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"),
+            "rules",
+            [],
+        ),
         "small-shop-vault-bucket",
         "vault small-shop-vault-bucket has no server-side encryption; add AES256 or aws:kms",
     ),
     (
         "redundo-vault-public-access-blocked",
-        lambda syn: set_both(find(syn, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"),
-                             "restrictPublicBuckets", False),
+        lambda syn: set_both(
+            find(syn, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"), "restrictPublicBuckets", False
+        ),
         "small-shop-vault-bucket",
         "vault small-shop-vault-bucket does not block all public access; set all four public-access-block flags",
     ),
     (
         "redundo-vault-retention-covers-tier",
-        lambda syn: find(syn, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
-        .outputs["rules"][0]["noncurrentVersionExpiration"].update({"noncurrentDays": 7}),
+        lambda syn: (
+            find(syn, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+            .outputs["rules"][0]["noncurrentVersionExpiration"]
+            .update({"noncurrentDays": 7})
+        ),
         "small-shop-vault-bucket",
         "vault small-shop-vault-bucket expires old versions after 7 days; the tier keeps them 180 days",
     ),
     (
         "redundo-vault-object-lock-for-immutable-tiers",
-        lambda syn: find(syn, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
-        .outputs["rule"]["defaultRetention"].update({"mode": "GOVERNANCE"}),
+        lambda syn: (
+            find(syn, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
+            .outputs["rule"]["defaultRetention"]
+            .update({"mode": "GOVERNANCE"})
+        ),
         "small-shop-vault-bucket",
         "vault small-shop-vault-bucket has no compliance-mode object lock of at least 30 days; the tier promises "
         "immutable backups",
@@ -92,8 +103,11 @@ CASES: list[tuple[str, Mutation, str, str]] = [
     ),
     (
         "redundo-user-data-no-secrets",
-        lambda syn: set_both(find(syn, "ovh:CloudProject/instance:Instance", "primary"), "userData",
-                             "#cloud-config\nwrite_files:\n- content: RESTIC_PASSWORD=hunter2\n"),
+        lambda syn: set_both(
+            find(syn, "ovh:CloudProject/instance:Instance", "primary"),
+            "userData",
+            "#cloud-config\nwrite_files:\n- content: RESTIC_PASSWORD=hunter2\n",
+        ),
         "small-shop-primary-instance",
         "small-shop-primary-instance's user data holds RESTIC_PASSWORD; instance metadata is readable by any "
         "local process, deliver credentials over SSH into a root-only file",
@@ -117,6 +131,7 @@ def _retime_backup(every: str) -> Mutation:
     def mutate(syn):
         install = _install(syn)
         set_both(install, "stdin", install.inputs["stdin"].replace("OnUnitActiveSec=15min", f"OnUnitActiveSec={every}"))
+
     return mutate
 
 
@@ -125,10 +140,14 @@ def test_rules_backup_timer_slower_than_the_rpo_is_refused():
     syn = synth(tier="premium")
     assert findings(syn, "redundo-backup-interval-honours-rpo") == []
     _retime_backup("60min")(syn)
-    assert findings(syn, "redundo-backup-interval-honours-rpo") == [(
-        "mandatory", "small-shop-primary-agent-install",
-        "small-shop-primary-agent-install backs up every 60 min (+1 min spread); the tier's RPO of 30 min needs a "
-        "shorter interval")]
+    assert findings(syn, "redundo-backup-interval-honours-rpo") == [
+        (
+            "mandatory",
+            "small-shop-primary-agent-install",
+            "small-shop-primary-agent-install backs up every 60 min (+1 min spread); the tier's RPO of 30 min needs a "
+            "shorter interval",
+        )
+    ]
 
 
 def test_rules_primary_without_a_backup_timer_is_refused():
@@ -136,17 +155,25 @@ def test_rules_primary_without_a_backup_timer_is_refused():
     install = _install(syn)
     without = "\n".join(l for l in install.inputs["stdin"].splitlines() if "redundo-backup.timer" not in l)
     set_both(install, "stdin", without)
-    assert findings(syn, "redundo-backup-interval-honours-rpo", "basic") == [(
-        "mandatory", "small-shop-primary-agent-install",
-        "small-shop-primary-agent-install installs no redundo-backup.timer; nothing backs this site up")]
+    assert findings(syn, "redundo-backup-interval-honours-rpo", "basic") == [
+        (
+            "mandatory",
+            "small-shop-primary-agent-install",
+            "small-shop-primary-agent-install installs no redundo-backup.timer; nothing backs this site up",
+        )
+    ]
 
 
 def test_rules_primary_without_an_agent_install_is_refused():
     syn = synth(tier="basic")
     syn.resources.remove(_install(syn))
-    assert findings(syn, "redundo-backup-interval-honours-rpo", "basic") == [(
-        "mandatory", "small-shop-primary-instance",
-        "small-shop-primary-instance gets no agent bundle over SSH; nothing backs this site up")]
+    assert findings(syn, "redundo-backup-interval-honours-rpo", "basic") == [
+        (
+            "mandatory",
+            "small-shop-primary-instance",
+            "small-shop-primary-instance gets no agent bundle over SSH; nothing backs this site up",
+        )
+    ]
 
 
 def test_rules_another_provider_in_the_primary_city_is_outside_its_blast_radius():
@@ -161,28 +188,43 @@ def test_rules_vault_in_the_primary_city_on_the_same_provider_is_refused():
     storage = find(syn, "ovh:CloudProject/storage:Storage")
     assert findings(syn, "redundo-vault-outside-primary-blast-radius", "basic") == []
     set_both(storage, "regionName", "SBG")
-    assert findings(syn, "redundo-vault-outside-primary-blast-radius", "basic") == [(
-        "mandatory", "small-shop-vault-bucket",
-        "vault small-shop-vault-bucket is in OVH SBG (Strasbourg, FR), the same provider and city as the primary "
-        "(OVH SBG5 (Strasbourg, FR)); move it to another provider or city")]
+    assert findings(syn, "redundo-vault-outside-primary-blast-radius", "basic") == [
+        (
+            "mandatory",
+            "small-shop-vault-bucket",
+            "vault small-shop-vault-bucket is in OVH SBG (Strasbourg, FR), the same provider and city as the primary "
+            "(OVH SBG5 (Strasbourg, FR)); move it to another provider or city",
+        )
+    ]
 
 
 def _policy_doc(syn: Synthesis) -> Registered:
     return find(syn, "aws:iam/userPolicy:UserPolicy", "writer")
 
 
-@pytest.mark.parametrize(("statement", "message"), [
-    ({"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"},
-     "small-shop-vault-writer-policy allows wildcard actions s3:*; list the actions the vault needs"),
-    ({"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"},
-     "small-shop-vault-writer-policy allows resources *; name the vault's bucket"),
-    ({"Effect": "Allow", "Action": ["s3:DeleteObjectVersion"], "Resource": "arn:aws:s3:::b/*"},
-     "small-shop-vault-writer-policy allows s3:DeleteObjectVersion; a host key must never destroy a backup or "
-     "change the bucket"),
-    ({"Effect": "Allow", "Action": ["s3:PutLifecycleConfiguration"], "Resource": "arn:aws:s3:::b"},
-     "small-shop-vault-writer-policy allows s3:PutLifecycleConfiguration; a host key must never destroy a backup "
-     "or change the bucket"),
-])
+@pytest.mark.parametrize(
+    ("statement", "message"),
+    [
+        (
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"},
+            "small-shop-vault-writer-policy allows wildcard actions s3:*; list the actions the vault needs",
+        ),
+        (
+            {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"},
+            "small-shop-vault-writer-policy allows resources *; name the vault's bucket",
+        ),
+        (
+            {"Effect": "Allow", "Action": ["s3:DeleteObjectVersion"], "Resource": "arn:aws:s3:::b/*"},
+            "small-shop-vault-writer-policy allows s3:DeleteObjectVersion; a host key must never destroy a backup or "
+            "change the bucket",
+        ),
+        (
+            {"Effect": "Allow", "Action": ["s3:PutLifecycleConfiguration"], "Resource": "arn:aws:s3:::b"},
+            "small-shop-vault-writer-policy allows s3:PutLifecycleConfiguration; a host key must never destroy a backup "
+            "or change the bucket",
+        ),
+    ],
+)
 def test_rules_iam_least_privilege_refuses_each_broadening(statement, message):
     syn = synth()
     record = _policy_doc(syn)
@@ -195,12 +237,24 @@ def test_rules_iam_least_privilege_refuses_each_broadening(statement, message):
 
 def test_rules_iam_refuses_an_admin_policy_attachment():
     syn = synth()
-    syn.resources.append(Registered(
-        "aws:iam/userPolicyAttachment:UserPolicyAttachment", "admin", {
-            "user": "x", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}, True, "", "id",
-        urn="urn:pulumi:small-shop::redundo::aws:iam/userPolicyAttachment:UserPolicyAttachment::admin"))
-    assert findings(syn, "redundo-iam-least-privilege") == [(
-        "mandatory", "admin", "admin attaches arn:aws:iam::aws:policy/AdministratorAccess; grant only the vault's actions")]
+    syn.resources.append(
+        Registered(
+            "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+            "admin",
+            {"user": "x", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
+            True,
+            "",
+            "id",
+            urn="urn:pulumi:small-shop::redundo::aws:iam/userPolicyAttachment:UserPolicyAttachment::admin",
+        )
+    )
+    assert findings(syn, "redundo-iam-least-privilege") == [
+        (
+            "mandatory",
+            "admin",
+            "admin attaches arn:aws:iam::aws:policy/AdministratorAccess; grant only the vault's actions",
+        )
+    ]
 
 
 def test_rules_enforcement_level_is_configurable_per_stack():

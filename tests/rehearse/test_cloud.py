@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from redundo.stacks.program import main
 
 from redundo import deploy
 from redundo.plan import pulumi_config
@@ -17,14 +18,14 @@ from redundo.rehearse.cloud import LocalCloud
 from redundo.rehearse.engine import RehearsalEngine
 from redundo.rehearse.s3 import make_server
 from redundo.settings import parse_settings
-from redundo.stacks.program import main
 
 
 @pytest.fixture(params=["moto", "seaweedfs"])
 def cloud(tmp_path, request):
     s3 = make_server(request.param, "eu-west-3", tmp_path)
-    cloud = LocalCloud(tmp_path, image_mod.Image(tmp_path), s3, apt_cache=tmp_path / "apt",
-                       mirrors=["http://deb.debian.org/debian"])
+    cloud = LocalCloud(
+        tmp_path, image_mod.Image(tmp_path), s3, apt_cache=tmp_path / "apt", mirrors=["http://deb.debian.org/debian"]
+    )
     cloud.booted, cloud.commands, cloud.scripts = [], [], []
 
     def boot(name, user_data, public_keys):
@@ -53,8 +54,13 @@ def _target(tmp_path, cloud, tier: str):
     engine = RehearsalEngine(cloud, main, {k: (v, False) for k, v in pulumi_config(raw).items()})
     project = tmp_path / "project"
     project.mkdir(exist_ok=True)
-    return engine, deploy.Target(project=project, settings=parse_settings("small-shop", raw),
-                                 backend=(project / "state").as_uri(), passphrase="x", pulumi_command=engine)
+    return engine, deploy.Target(
+        project=project,
+        settings=parse_settings("small-shop", raw),
+        backend=(project / "state").as_uri(),
+        passphrase="x",
+        pulumi_command=engine,
+    )
 
 
 def _printer():
@@ -89,20 +95,38 @@ def test_cloud_realizes_the_vault_exactly_as_the_program_gives_it(tmp_path, clou
     assert record["target"] == engine.exports["primaryIpv4"][0]
     # The watchdog's OAuth2 client may edit that record, as premium's take-over does, and nothing
     # outside its zone: the program's IAM policy as the OVH API takes it.
-    [(client_id, client)] = [(i, c) for i, c in cloud.ovh.clients.items()
-                             if any(c["identity"] in p["identities"] for p in cloud.ovh.policies.values())]
-    token = _ovh(cloud, "POST", "/auth/oauth2/token", form={"grant_type": "client_credentials", "client_id": client_id,
-                                                              "client_secret": client["secret"]})[1]["access_token"]
-    moved = _ovh(cloud, "PUT", f"/1.0/domain/zone/jeweller-example.fr/record/{record['id']}", token=token,
-                 body={"target": "198.51.100.7"})
+    [(client_id, client)] = [
+        (i, c)
+        for i, c in cloud.ovh.clients.items()
+        if any(c["identity"] in p["identities"] for p in cloud.ovh.policies.values())
+    ]
+    token = _ovh(
+        cloud,
+        "POST",
+        "/auth/oauth2/token",
+        form={"grant_type": "client_credentials", "client_id": client_id, "client_secret": client["secret"]},
+    )[1]["access_token"]
+    moved = _ovh(
+        cloud,
+        "PUT",
+        f"/1.0/domain/zone/jeweller-example.fr/record/{record['id']}",
+        token=token,
+        body={"target": "198.51.100.7"},
+    )
     assert moved[0] == 200 and cloud.ovh.site_record("jeweller-example.fr", "")["target"] == "198.51.100.7"
     assert _ovh(cloud, "POST", "/1.0/domain/zone/jeweller-example.fr/refresh", token=token)[0] == 200
-    assert _ovh(cloud, "PUT", f"/1.0/domain/zone/other-shop.fr/record/{record['id']}", token=token,
-                body={"target": "198.51.100.7"})[0] in (403, 404)
+    assert _ovh(
+        cloud,
+        "PUT",
+        f"/1.0/domain/zone/other-shop.fr/record/{record['id']}",
+        token=token,
+        body={"target": "198.51.100.7"},
+    )[0] in (403, 404)
 
 
-def _ovh(cloud, method: str, path: str, *, token: str | None = None, body: dict | None = None,
-         form: dict | None = None) -> tuple[int, dict]:
+def _ovh(
+    cloud, method: str, path: str, *, token: str | None = None, body: dict | None = None, form: dict | None = None
+) -> tuple[int, dict]:
     """One call to the OVH stand-in, as the watchdog's curl makes it."""
     import urllib.error
     import urllib.parse
@@ -140,8 +164,9 @@ def test_cloud_failover_reexecutes_only_what_changed(tmp_path, cloud):
     assert cloud.commands[ran:] == [] and {c.op for c in engine.last_changes} == {"same"}
 
 
-def test_cloud_runs_a_changed_commands_update_in_place_and_its_create_only_on_new_triggers(tmp_path, cloud,
-                                                                                           monkeypatch):
+def test_cloud_runs_a_changed_commands_update_in_place_and_its_create_only_on_new_triggers(
+    tmp_path, cloud, monkeypatch
+):
     """As pulumi-command does: an upgrade of redundo that changes the text of the failover's switch
     (same token) runs its update, `true`, and never its restore again; a new token replaces it."""
     from redundo.components import host_role

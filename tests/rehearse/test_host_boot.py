@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
@@ -32,8 +31,15 @@ def test_host_boots_from_rendered_user_data(tmp_path, small_shop_raw):
     image = image_mod.build(image_mod.Recipe(packages=tuple(_user_data_packages(raw, "small-shop"))))
     recipe = image_mod.Recipe()
     apt = AptProxy([recipe.mirror, recipe.security_mirror], image_mod.cache_dir() / "apt")
-    guest = Guest(name="boot", address="203.0.113.10", image=image, user_data=user_data.encode(), workdir=tmp_path, public_keys=[public],
-                  forwards=[Forward(APT_ADDRESS, int(APT_PORT), apt.port)])
+    guest = Guest(
+        name="boot",
+        address="203.0.113.10",
+        image=image,
+        user_data=user_data.encode(),
+        workdir=tmp_path,
+        public_keys=[public],
+        forwards=[Forward(APT_ADDRESS, int(APT_PORT), apt.port)],
+    )
     try:
         guest.start()
         assert guest.wait_for(r"Cloud-init v\. \S+ finished", 900), guest.console_text()[-3000:]
@@ -42,10 +48,26 @@ def test_host_boots_from_rendered_user_data(tmp_path, small_shop_raw):
         known = tmp_path / "known_hosts"
         known.write_text(f"[127.0.0.1]:{guest.ssh_port} {keys[0]}\n")
         key_file = tmp_path / "deployer"
-        ssh = ["ssh", "-p", str(guest.ssh_port), "-i", str(key_file), "-o", "BatchMode=yes",
-               "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}", "debian@127.0.0.1"]
-        done = subprocess.run([*ssh, "cloud-init status; sudo cat /var/lib/cloud/instance/user-data.txt"],
-                              capture_output=True, text=True, timeout=120)
+        ssh = [
+            "ssh",
+            "-p",
+            str(guest.ssh_port),
+            "-i",
+            str(key_file),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={known}",
+            "debian@127.0.0.1",
+        ]
+        done = subprocess.run(
+            [*ssh, "cloud-init status; sudo cat /var/lib/cloud/instance/user-data.txt"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         status, _, seen = done.stdout.partition("\n")
         assert status.strip() == "status: done"

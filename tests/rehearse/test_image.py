@@ -41,24 +41,31 @@ def test_image_step_failure_names_the_step_and_the_package(tmp_path):
     body = f"cat <<'OUT'\n{DPKG_FAILURE}OUT\nexit 100\n"
     with pytest.raises(image_mod.BuildFailed) as failed:
         image_mod._run(_script(tmp_path, body), "upgrading the base system", log, tries=3)
-    assert str(failed.value) == ("building the rehearsal image failed while upgrading the base system: package "
-                                 "ca-certificates failed (E: Sub-process /usr/bin/dpkg returned an error code (1)) "
-                                 f"(log: {log})")
+    assert str(failed.value) == (
+        "building the rehearsal image failed while upgrading the base system: package "
+        "ca-certificates failed (E: Sub-process /usr/bin/dpkg returned an error code (1)) "
+        f"(log: {log})"
+    )
     assert log.read_text().count("$ ") == 1, "a dpkg failure is not a mirror's passing error: no second try"
 
 
 def test_image_step_tries_again_after_a_passing_mirror_error(tmp_path, monkeypatch):
     monkeypatch.setattr(image_mod, "_PAUSE", 0.0)
     count = tmp_path / "count"
-    body = (f'n=$(cat {count} 2>/dev/null || echo 0); echo $((n + 1)) > {count}\n'
-            'if [ "$n" -lt 2 ]; then echo "E: Failed to fetch http://deb.debian.org/x.deb  Connection failed"; exit 100; fi\n'
-            'echo fetched\n')
+    body = (
+        f"n=$(cat {count} 2>/dev/null || echo 0); echo $((n + 1)) > {count}\n"
+        'if [ "$n" -lt 2 ]; then echo "E: Failed to fetch http://deb.debian.org/x.deb  Connection failed"; exit 100; fi\n'
+        "echo fetched\n"
+    )
     log = tmp_path / "build.log"
     image_mod._run(_script(tmp_path, body), "installing packages in the image", log, tries=3)
     assert count.read_text().strip() == "3" and "(try 3 of 3)" in log.read_text()
     count.write_text("-5\n")
-    with pytest.raises(image_mod.BuildFailed, match=r"failed while installing packages in the image: "
-                                                       r"E: Failed to fetch .* Connection failed \(log: "):
+    with pytest.raises(
+        image_mod.BuildFailed,
+        match=r"failed while installing packages in the image: "
+        r"E: Failed to fetch .* Connection failed \(log: ",
+    ):
         image_mod._run(_script(tmp_path, body), "installing packages in the image", log, tries=3)
 
 

@@ -30,9 +30,14 @@ def _rehearse(tmp_path: Path, *args: str, breakage: str | None = None, timeout: 
         hook.mkdir()
         (hook / "sitecustomize.py").write_text(breakage)
         env["PYTHONPATH"] = str(hook)
-    proc = subprocess.Popen([*CTRL_C_AS_FROM_A_TERMINAL, REDUNDO, "rehearse", "--stack", "small-shop", *args],
-                            stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=Path(__file__).resolve().parents[2])
+    proc = subprocess.Popen(
+        [*CTRL_C_AS_FROM_A_TERMINAL, REDUNDO, "rehearse", "--stack", "small-shop", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -108,12 +113,20 @@ def test_rehearse_ctrl_c_leaves_nothing_behind(tmp_path):
     """Ctrl-C while a host boots: exit 130 with one line, and no qemu, relay, S3 server or temp dir
     of the run remains."""
     env = {**os.environ, "TMPDIR": str(tmp_path)}
-    proc = subprocess.Popen([*CTRL_C_AS_FROM_A_TERMINAL, REDUNDO, "rehearse", "--stack", "small-shop", "--tier",
-                             "basic"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            cwd=Path(__file__).resolve().parents[2])
+    proc = subprocess.Popen(
+        [*CTRL_C_AS_FROM_A_TERMINAL, REDUNDO, "rehearse", "--stack", "small-shop", "--tier", "basic"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     deadline = time.monotonic() + 900
-    while time.monotonic() < deadline and proc.poll() is None and not any(
-            "qemu-system" in p for p in _leftovers(tmp_path)):
+    while (
+        time.monotonic() < deadline
+        and proc.poll() is None
+        and not any("qemu-system" in p for p in _leftovers(tmp_path))
+    ):
         time.sleep(1)
     assert proc.poll() is None, f"the rehearsal ended before any guest started: {proc.stderr.read()[-1000:]}"
     time.sleep(10)  # the guest is booting
@@ -126,8 +139,7 @@ def test_rehearse_ctrl_c_leaves_nothing_behind(tmp_path):
         _kill_leftovers(tmp_path)
         raise
     assert proc.returncode == 130, err[-1000:]
-    assert err.strip().splitlines()[-1] == ("rehearsal interrupted; its VMs, servers and temporary files "
-                                            "were removed")
+    assert err.strip().splitlines()[-1] == ("rehearsal interrupted; its VMs, servers and temporary files were removed")
     assert _leftovers(tmp_path) == []
 
 
@@ -143,7 +155,8 @@ def test_rehearse_fails_at_up_on_a_wrong_unit_name(tmp_path):
     report, failed = _failed_at(done, "up")
     assert "redundo-bakup.timer" in failed["detail"] and "\n" not in failed["detail"]
     assert [line for line in done.stderr.splitlines() if "FAILED" in line] == [
-        line for line in done.stderr.splitlines() if line.startswith("FAILED up")]
+        line for line in done.stderr.splitlines() if line.startswith("FAILED up")
+    ]
     assert _leftovers(tmp_path) == []
 
 
