@@ -1,14 +1,16 @@
 """`redundo plan --all --json` over 20 and 200 generated client stacks, in one process each.
 
-Usage: python benchmarks/fleet_plan.py
+Usage: python benchmarks/fleet_plan.py [--write]
 
 Generates clients that differ in tier, regions, providers and data size, then times the whole
-command for 20 and for 200 of them, alternated, best of two runs each. Targets: 200 stacks <= 7 s,
-and time(200) / time(20) <= 11.
+command for 20 and for 200 of them, alternated, best of two runs each; with --write, also puts the
+figures in the fleet_plan section of docs/benchmarks.md. Targets: 200 stacks <= 7 s, and
+time(200) / time(20) <= 11.
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import sys
@@ -17,9 +19,10 @@ import time
 from pathlib import Path
 
 import yaml
-from _timing import machine
+from _timing import add_write_option, machine, section, write_section
 
 REPO = Path(__file__).resolve().parent.parent
+NAME = "fleet_plan"
 SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJlbmNobWFyay1rZXktZm9yLXJlZHVuZG8tZmxlZXQ bench"
 VARIANTS = [
     {"tier": "basic", "primaryRegion": "GRA11"},
@@ -57,6 +60,10 @@ def plan_all(project: Path) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_write_option(parser)
+    args = parser.parse_args()
+    started = machine()
     base = Path(tempfile.mkdtemp(prefix="redundo-fleet-"))
     try:
         projects = make_project(base / "p20", 20), make_project(base / "p200", 200)
@@ -65,10 +72,19 @@ def main() -> None:
         small, large = min(r[0] for r in runs), min(r[1] for r in runs)
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    print(machine())
+    print(started)
     print(f"plan --all, 20 stacks:  {small:6.2f} s")
     print(f"plan --all, 200 stacks: {large:6.2f} s (target <= 7 s)")
     print(f"ratio 200 / 20: {large / small:.2f} (target <= 11)")
+    if args.write:
+        rows = [
+            "| `redundo plan --all --json` | best of two, alternated |",
+            "| --- | --- |",
+            f"| 20 stacks | {small:.2f} s |",
+            f"| 200 stacks | **{large:.2f} s** (target ≤ 7 s) |",
+            f"| ratio 200 / 20 | **{large / small:.2f}** (target ≤ 11) |",
+        ]
+        write_section(NAME, section(rows, machine_line=started))
 
 
 if __name__ == "__main__":
