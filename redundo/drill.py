@@ -235,7 +235,8 @@ class Host:
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RESTIC_"))}
-        return {**base, "REDUNDO_CONF": str(self.conf), **self.secrets, **(extra or {})}
+        source = {"REDUNDO_KEY_SOURCE": "the local drill's environment (redundo drill --local)"}
+        return {**base, "REDUNDO_CONF": str(self.conf), **source, **self.secrets, **(extra or {})}
 
     def run(
         self, script: str, *args: str, extra_env: Mapping[str, str] | None = None, timeout: float = STEP_TIMEOUT

@@ -129,8 +129,13 @@ def test_agent_wrong_credentials_is_one_clear_line(vault, tmp_path):
     done = host.run("redundo-backup", "backup", timeout=300)
     assert done.returncode == 6
     assert done.stderr.strip().splitlines() == [
-        f"redundo-backup: the vault refused this host's key for {vault.repository}; check /etc/redundo/restic.env"
+        f"redundo-backup: the vault refused this host's key for {vault.repository}; check the key in the local "
+        "drill's environment (redundo drill --local)"
     ]
+    # On a host, where no drill names its own source, the message names the file systemd reads the key from.
+    done = host.run("redundo-backup", "backup", extra_env={"REDUNDO_KEY_SOURCE": ""}, timeout=300)
+    assert done.returncode == 6
+    assert done.stderr.strip().endswith("; check the key in /etc/redundo/restic.env")
 
 
 def test_fault_server_stopped_mid_backup_next_run_completes_and_check_passes(vault, tmp_path):
