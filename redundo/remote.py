@@ -15,50 +15,14 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
-from redundo.agent import STATE_DIR
+from redundo.agent import BIN_DIR
 from redundo.errors import OperationError
 
-# The standby's last backup before a failback, as a command for `ssh_run`. `systemctl start` on a
-# oneshot unit that is already running joins that run rather than starting another: a backup its
-# timer began before the site's last writes would pass for the last backup, and the rebuilt
-# primary would restore without them. So it waits (bounded: LAST_BACKUP_WAIT seconds) until no
-# backup, prune or verify runs (the last two hold restic's exclusive lock, which a backup cannot
-# take), starts a backup, and then requires the host's heartbeat to be of a run that started after
-# the ask (a unit whose start condition fails exits 0 having run nothing). It prints the snapshot.
-# A run the timer starts in between also began after the ask, and is as good.
+# The active node's last backup before the site moves away from it: the shipped script
+# `redundo-last-backup` (redundo/agent/), which waits for a backup, prune or verify already running,
+# takes a new backup and prints its snapshot id. LAST_BACKUP_WAIT bounds its wait.
 LAST_BACKUP_WAIT = 1800
-LAST_BACKUP = [
-    "sh",
-    "-c",
-    f"""ask=$(date +%s)
-limit=${{REDUNDO_WAIT_LIMIT:-{LAST_BACKUP_WAIT}}}
-i=0
-while :; do
-  busy=""
-  for unit in redundo-backup.service redundo-prune.service redundo-verify.service; do
-    case "$(systemctl show -p ActiveState --value "$unit")" in
-      activating|deactivating) busy="$unit" ;;
-    esac
-  done
-  [ -z "$busy" ] && break
-  if [ "$i" -ge "$limit" ]; then
-    echo "$busy was still running after $limit s; wait for it to end (systemctl status $busy), then run the failback again" >&2
-    exit 1
-  fi
-  [ "$i" -eq 0 ] && echo "$busy is already running; waiting for it to end, then taking the last backup" >&2
-  i=$((i + 1))
-  sleep 1
-done
-systemctl start redundo-backup.service || exit
-beat=$(cat "${{REDUNDO_STATE_DIR:-{STATE_DIR}}}/heartbeat.json" 2>/dev/null)
-started=$(printf '%s\\n' "$beat" | sed -n 's/.*"started":\\([0-9]*\\).*/\\1/p')
-if [ -z "$started" ] || [ "$started" -lt "$ask" ]; then
-  echo "redundo-backup.service ran no new backup (see systemctl status redundo-backup.service)" >&2
-  exit 1
-fi
-printf '%s\\n' "$beat" | sed -n 's/.*"snapshot_id":"\\([^"]*\\)".*/\\1/p'
-""",
-]
+LAST_BACKUP = [f"{BIN_DIR}/redundo-last-backup", "--wait", str(LAST_BACKUP_WAIT)]
 
 __all__ = [
     "LAST_BACKUP",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
-from redundo import remote
+from redundo import agent, remote
 from redundo.errors import OperationError
 from tests.sshd import Sshd, keygen, sshd  # noqa: F401  (pytest fixture)
 
@@ -91,17 +94,15 @@ def test_remote_wait_until_serving_wants_the_restored_page_not_just_a_200():
         server.shutdown()
 
 
-def test_remote_last_backup_script_reaches_the_host_byte_for_byte(sshd):
-    """Through ssh_run's quoting, `sudo` and the remote shell, the host gets exactly the script."""
-    done = _run(sshd, sshd.host_key, ["printf", "%s", remote.LAST_BACKUP[2]])
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == remote.LAST_BACKUP[2]
+def test_remote_last_backup_runs_the_shipped_script_in_one_line():
+    """The SSH call is the agent's script and its wait, nothing assembled: the host runs what the tests run."""
+    assert remote.LAST_BACKUP == ["/usr/local/sbin/redundo-last-backup", "--wait", str(remote.LAST_BACKUP_WAIT)]
 
 
-def _last_backup(tmp_path, states: dict[str, list[str]], *, start: str, limit: int = 30):
-    """Run LAST_BACKUP under dash with a stand-in systemctl: each `show` of a unit answers the next of
-    its `states` (then "inactive"); `start` is the shell run for `systemctl start`. Returns the run
-    and the stand-in's calls in order."""
+def _last_backup(tmp_path, states: dict[str, list[str]], *, start: str, limit: int = 30, shell: str = "dash"):
+    """Run the shipped redundo-last-backup under `shell` with a stand-in systemctl: each `show` of a
+    unit answers the next of its `states` (then "inactive"); `start` is the shell run for `systemctl
+    start`. Returns the run and the stand-in's calls in order."""
     import os
     import subprocess
 
@@ -128,9 +129,10 @@ fi
         **os.environ,
         "PATH": f"{bin_dir}:/usr/bin:/bin",
         "REDUNDO_STATE_DIR": str(state),
-        "REDUNDO_WAIT_LIMIT": str(limit),
     }
-    done = subprocess.run(["dash", *remote.LAST_BACKUP[1:]], capture_output=True, text=True, env=env, timeout=60)
+    script = Path(agent.__file__).with_name("redundo-last-backup")
+    argv = [shell, str(script), "--wait", str(limit)]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
     return done, calls.read_text().splitlines() if calls.exists() else []
 
 
@@ -140,7 +142,8 @@ FRESH_BACKUP = (
 )
 
 
-def test_remote_last_backup_waits_for_a_running_backup_then_takes_its_own(tmp_path):
+@pytest.mark.parametrize("shell", ["dash", "bash"])
+def test_remote_last_backup_waits_for_a_running_backup_then_takes_its_own(tmp_path, shell):
     """A backup (and then a prune) already running: the script waits for both to end, then starts
     a new backup; `systemctl start` never joins the running one. It prints the new snapshot."""
     done, calls = _last_backup(
@@ -150,6 +153,7 @@ def test_remote_last_backup_waits_for_a_running_backup_then_takes_its_own(tmp_pa
             "redundo-prune.service": ["inactive", "inactive", "activating"],
         },
         start=FRESH_BACKUP,
+        shell=shell,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "0a1b2c3d4e5f\n"  # a whole line: what a caller prints after it starts on its own
@@ -163,11 +167,12 @@ def test_remote_last_backup_waits_for_a_running_backup_then_takes_its_own(tmp_pa
     assert len(shows) == 12 and starts[0] > shows[-1]
 
 
-def test_remote_last_backup_refuses_a_start_that_ran_no_new_backup(tmp_path):
+@pytest.mark.parametrize("shell", ["dash", "bash"])
+def test_remote_last_backup_refuses_a_start_that_ran_no_new_backup(tmp_path, shell):
     """`systemctl start` exits 0 but the heartbeat is from before the ask (the unit's start condition
     failed, or it joined an older run): the failback must not go on."""
     old = 'printf \'{"status":"ok","started":1000,"snapshot_id":"old"}\' > "$REDUNDO_STATE_DIR/heartbeat.json"'
-    done, _ = _last_backup(tmp_path, {}, start=old)
+    done, _ = _last_backup(tmp_path, {}, start=old, shell=shell)
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.strip() == (
         "redundo-backup.service ran no new backup (see systemctl status redundo-backup.service)"
@@ -176,7 +181,11 @@ def test_remote_last_backup_refuses_a_start_that_ran_no_new_backup(tmp_path):
 
 def test_remote_last_backup_passes_a_failed_backup_on_and_gives_up_after_its_limit(tmp_path):
     failed, _ = _last_backup(tmp_path, {}, start="echo 'Job for redundo-backup.service failed' >&2; exit 3")
-    assert failed.returncode == 3 and failed.stderr.strip() == "Job for redundo-backup.service failed"
+    assert failed.returncode == 1 and failed.stdout == ""
+    assert failed.stderr.strip().splitlines() == [
+        "Job for redundo-backup.service failed",
+        "redundo-backup.service failed (see journalctl -u redundo-backup.service)",
+    ]
     stuck, calls = _last_backup(
         tmp_path / "stuck", {"redundo-verify.service": ["activating"] * 10}, start=FRESH_BACKUP, limit=2
     )
@@ -186,3 +195,13 @@ def test_remote_last_backup_passes_a_failed_backup_on_and_gives_up_after_its_lim
         "(systemctl status redundo-verify.service), then run the failback again"
     )
     assert not any(c.startswith("start") for c in calls)
+
+
+@pytest.mark.parametrize("args", [["--wait"], ["--wait", "soon"], ["--wait", ""], ["now"], ["--wait", "5", "x"]])
+def test_remote_last_backup_refuses_bad_arguments_before_touching_a_unit(tmp_path, args):
+    import subprocess
+
+    script = Path(agent.__file__).with_name("redundo-last-backup")
+    dash = shutil.which("dash") or "/bin/dash"
+    done = subprocess.run([dash, str(script), *args], capture_output=True, text=True, env={"PATH": "/nonexistent"})
+    assert done.returncode == 2 and done.stderr == "usage: redundo-last-backup [--wait SECONDS]\n"
