@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -23,10 +22,8 @@ from redundo.cli._common import (
     _target,
 )
 
-from redundo.errors import OperationError
-
 if TYPE_CHECKING:
-    from redundo.settings import StackSettings
+    pass
 
 
 def _show_intent(verb: str, target, raw: dict[str, Any]) -> None:
@@ -210,29 +207,6 @@ def outputs(
         _print_outputs(values)
 
 
-def _switch_steps(settings: StackSettings, side: str) -> list[str]:
-    tier = settings.tier
-    site = settings.domain or "the site"
-    if side == "standby":
-        bring_up = (
-            "create the standby (it is cold)"
-            if tier.standby_mode == "cold"
-            else f"use the running {tier.standby_mode} standby"
-        )
-        node = f"standby in {settings.standby_location.region} ({settings.standby_location.city})"
-    else:
-        bring_up = (
-            "refresh the state from the clouds (if the primary instance is lost, run with --rebuild-primary: "
-            "refresh cannot drop it and it is protected)"
-        )
-        node = f"primary in {settings.primary_location.region} ({settings.primary_location.city})"
-    return [
-        bring_up,
-        f"give the {node} the writer key, restore the newest snapshot there and verify every file",
-        f"start the backups on it and point {site} at it (TTL {tier.dns_ttl_seconds} s); the record's update refreshes the OVH zone",
-    ]
-
-
 def _switch(
     side: str,
     stack: str | None,
@@ -243,32 +217,17 @@ def _switch(
     allow_replace: list[str] | None = None,
     rebuild_primary: bool = False,
 ) -> None:
-    import time
-    from datetime import datetime
-
     from redundo.cli import render
     from redundo.cli.progress import EventPrinter
 
-    from redundo import deploy, remote
+    from redundo import operations
 
     target, _ = _target(stack, None, None, backend, install, offline=dry_run)
     settings = target.settings
     verb = "failover" if side == "standby" else "failback"
-    if settings.active_side == side:
-        other = "failback" if side == "standby" else "failover"
-        raise OperationError(
-            f"stack {settings.stack!r} already serves from its {side} (if that {verb} "
-            f"was interrupted, `redundo up --stack {settings.stack}` finishes it); "
-            f"did you mean `redundo {other}`?"
-        )
-    steps = _switch_steps(settings, side)
-    if rebuild_primary:
-        steps[0] = (
-            "remove the lost primary instance, and the commands that ran on it, from the state (it is "
-            "protected and OVH cannot refresh a deleted instance), then build a new one"
-        )
+    operations.refuse_if_active(settings, side)
     stdout().print(f"{verb} of [bold]{settings.stack}[/bold] to its {side}, as one update:")
-    for number, step in enumerate(steps, start=1):
+    for number, step in enumerate(operations.switch_steps(settings, side, rebuild_primary=rebuild_primary), start=1):
         stdout().print(f"  {number}. {step}")
     if side == "standby":
         stdout().print("  If the primary might still be running, stop it first: two active nodes would both back up.")
@@ -276,62 +235,17 @@ def _switch(
         stdout().print("dry run: nothing was sent")
         return
     _confirm(f"Start the {verb}?", yes)
-    started = time.monotonic()
-    if side == "primary":
-        # The standby has been taking the site's writes: one last backup before the primary restores.
-        outputs = deploy.outputs(target)
-        standby_ip = outputs.get("standbyIpv4", (None, False))[0]
-        if not standby_ip:
-            raise OperationError(f"stack {settings.stack!r} reports no standby address; cannot take a last backup")
-        from redundo.components.redundant_site import SSH_USERS
-
-        from redundo.agent import backup_timeout_seconds
-
-        stdout().print("taking a last backup on the standby (after any backup, prune or check running there) ...")
-        done = remote.ssh_run(
-            standby_ip,
-            SSH_USERS[settings.standby_provider],
-            remote.LAST_BACKUP,
-            host_key=outputs.get("standbyHostKey", (None, False))[0],
-            timeout=remote.LAST_BACKUP_WAIT + backup_timeout_seconds(settings.tier) + 300,
-        )
-        if done.returncode != 0:
-            raise OperationError(
-                f"the last backup on the standby failed, so the primary would restore old data: "
-                f"{(done.stderr.strip().splitlines() or ['no output'])[-1]}"
-            )
-        stdout().print(f"last backup taken: snapshot {done.stdout.strip()[:8] or '?'}")
-    if rebuild_primary:
-        removed = deploy.forget_lost_primary(target)
-        stdout().print(
-            "removed from the state (to be built again): " + ", ".join(urn.rsplit("::", 1)[-1] for urn in removed)
-        )
-    token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     printer = EventPrinter(stdout())
-    result = deploy.switch(target, side, token, printer, refresh=side == "primary", allow_replace=allow_replace or ())
-    updated = time.monotonic() - started
+    switch = operations.failover if side == "standby" else operations.failback
+    options = {"rebuild_primary": rebuild_primary} if side == "primary" else {}
+    result = switch(target, printer=printer, say=stdout().print, allow_replace=allow_replace or (), **options)
     stdout().print(render.summary_line(verb, result.summary.resource_changes, printer))
-    if printer.failed:
+    if result.failed:
         raise typer.Exit(1)
-    address = result.outputs.get("standbyIpv4" if side == "standby" else "primaryIpv4")
-    address = address.value if address is not None else None
-    host_key = result.outputs.get("standbyHostKey" if side == "standby" else "primaryHostKey")
-    from redundo.components.redundant_site import SSH_USERS
-
-    user = SSH_USERS[settings.standby_provider] if side == "standby" else SSH_USERS["ovh"]
-    # Complete only when the node serves the restored site: its own check (a known page and the
-    # database's rows), then the same page fetched from here, byte for byte.
-    expect = remote.serve_check(address, user, host_key=host_key.value if host_key else None) if address else None
-    served = remote.wait_until_serving(address, settings.domain, expect=expect) if address else None
-    if served is None:
-        stdout().print(
-            f"[red]{side} at {address or '?'} did not serve the restored site over HTTP[/red] after "
-            f"the update ({updated:.0f} s); check the web server and firewall there"
-        )
-        raise typer.Exit(1)
+    served = result.served_seconds or 0.0
     stdout().print(
-        f"{settings.domain or settings.stack} is served from the {side} ({address}): "
-        f"{updated + served:.0f} s from the start, the update took {updated:.0f} s; "
+        f"{settings.domain or settings.stack} is served from the {side} ({result.address}): "
+        f"{result.update_seconds + served:.0f} s from the start, the update took {result.update_seconds:.0f} s; "
         f"visitors follow within the TTL ({settings.tier.dns_ttl_seconds} s)"
     )
 

@@ -125,13 +125,21 @@ class Served:
     db_rows: int
 
 
-def serve_check(host: str, user: str, *, host_key: str | None, timeout: float = 300) -> Served:
+def serve_check(
+    host: str, user: str, *, host_key: str | None, port: int = 22, identity: str | None = None, timeout: float = 300
+) -> Served:
     """Run the node's own take-over check over SSH (`redundo-serve-check --json`)."""
     import json
 
-    from redundo.agent import BIN_DIR
-
-    done = ssh_run(host, user, [f"{BIN_DIR}/redundo-serve-check", "--json"], host_key=host_key, timeout=timeout)
+    done = ssh_run(
+        host,
+        user,
+        [f"{BIN_DIR}/redundo-serve-check", "--json"],
+        host_key=host_key,
+        port=port,
+        identity=identity,
+        timeout=timeout,
+    )
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise OperationError(f"{host} does not serve the restored site: {last}")

@@ -21,13 +21,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from redundo import remote
 from redundo.errors import OperationError
 from redundo.tiers import Tier
 
@@ -149,6 +147,23 @@ class _Scenario:
         except ResourceFailed as exc:
             raise StepFailed(str(exc).replace("rehearsal: ", "")) from None
         return out
+
+    @property
+    def reach(self):
+        """How `redundo failover`/`failback` reach the guests: SSH and HTTP through their local
+        forwards, with the deployer's key; host keys are still checked against the stack's."""
+        from redundo.operations import Reach
+
+        def ssh(address: str) -> tuple[str, int]:
+            guest = self.guest(address)
+            if guest is None or guest.ssh_port is None:
+                raise OperationError(f"nothing answers SSH at {address}")
+            return "127.0.0.1", guest.ssh_port
+
+        def http(address: str) -> str:
+            return f"127.0.0.1:{self.cloud.address_relays[address][0]}"
+
+        return Reach(ssh=ssh, http=http, identity=str(self.workdir / "deployer"))
 
     def host_key(self, address: str) -> str | None:
         guest = self.guest(address)
@@ -458,7 +473,7 @@ class _Scenario:
         return f"{mode} standby running at {address}"
 
     def take_over(self) -> str:
-        from redundo import deploy
+        from redundo import operations
 
         if self.o.tier.automatic_failover:
             deadline = self.fire_at + self.o.tier.rto_minutes * 60
@@ -478,11 +493,12 @@ class _Scenario:
                 f"the standby's watchdog restored and repointed {self.domain} by itself "
                 f"({len(edits)} record edit with its own OAuth2 client), no command run"
             )
-        token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         try:
-            result = deploy.switch(self.target, "standby", token, self._printer())
+            result = operations.failover(self.target, printer=self._printer(), reach=self.reach)
         except OperationError as exc:
             raise StepFailed(f"redundo failover failed: {_after(str(exc), 'failed: ')}") from None
+        if result.failed:
+            raise StepFailed("redundo failover's update reported failed resources")
         self.standby_address = self.output("standbyIpv4")
         changed = {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"}
         return f"redundo failover's update: {_counts(changed)}; {self.engine.last_changes and _same(self.engine.last_changes)} left alone"
@@ -531,19 +547,20 @@ class _Scenario:
         )
 
     def failback(self) -> str:
-        from redundo import deploy
+        from redundo import operations
 
         self.orders_backed_up = self.add_orders(self.standby_address, 2)
         if self.o.tier.automatic_failover:
             # The watchdog says to record its take-over with `redundo failover`. The standby has
             # taken orders since: recording must not restore the older snapshot over them.
-            token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             try:
-                deploy.switch(self.target, "standby", token, self._printer())
+                recorded = operations.failover(self.target, printer=self._printer(), reach=self.reach)
             except OperationError as exc:
                 raise StepFailed(
                     f"redundo failover (recording the watchdog's take-over) failed: {_after(str(exc), 'failed: ')}"
                 ) from None
+            if recorded.failed:
+                raise StepFailed("redundo failover (recording the watchdog's take-over) reported failed resources")
             rows = self.count_orders(self.standby_address)
             if rows != self.orders_backed_up:
                 raise StepFailed(
@@ -552,26 +569,20 @@ class _Scenario:
                 )
         # The standby's own timer may be backing up when the last orders come in: a run that
         # dumped the database before them must not pass for the last backup. Made to happen here:
-        # a backup is started, one more order is sold while its restic upload runs, and then
-        # redundo failback's own last-backup command runs, then the switch with a refresh.
+        # a backup is started and one more order is sold while its restic upload runs; then
+        # `redundo failback` itself runs (its last backup, the switch with a refresh, the checks).
         since = time.time()
-        out = self.sh(
-            self.standby_address,
-            _order_during_backup(self.settings) + f"{shlex.join(remote.LAST_BACKUP)} 2>&1; echo last-backup-exit=$?\n",
-            timeout=remote.LAST_BACKUP_WAIT + 900,
-        )
-        lines = out.strip().splitlines()
-        if not lines or lines[-1] != "last-backup-exit=0":  # the snapshot id is the line before
-            said = [line for line in lines[:-1] if not line.startswith("overlap=")][-1:] or ["no output"]
-            raise StepFailed(f"redundo failback's last backup failed on the standby: {said[0]}")
-        overlap, waited = "overlap=yes" in out, "already running" in out
+        out = self.sh(self.standby_address, _order_during_backup(self.settings), timeout=900)
+        overlap = "overlap=yes" in out
         self.orders_backed_up = self.count_orders(self.standby_address)
-        self.wait_heartbeat(since, 120, host=self.standby_address)
-        token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         try:
-            deploy.switch(self.target, "primary", token, self._printer(), refresh=True)
+            result = operations.failback(self.target, printer=self._printer(), reach=self.reach)
         except OperationError as exc:
             raise StepFailed(f"redundo failback failed: {_after(str(exc), 'failed: ')}") from None
+        if result.failed:
+            raise StepFailed("redundo failback's update reported failed resources")
+        waited = bool(result.last_backup and result.last_backup.waited_for)
+        self.wait_heartbeat(since, 120, host=self.standby_address)
         rebuilt = self.output("primaryIpv4")
         if rebuilt == self.primary:
             raise StepFailed("the failback did not rebuild the primary")
@@ -625,7 +636,6 @@ def rehearse(options: Options) -> Report:
 
 # Helpers.
 def _quote(text: str) -> str:
-    import shlex
 
     return shlex.quote(text)
 

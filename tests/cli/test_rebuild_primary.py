@@ -59,7 +59,7 @@ def _on_standby(project, fake, mocker):
     path.write_text(path.read_text() + "  redundo:activeSide: standby\n")
     _switch_fake(fake, "standby")
     fake.state = _state()
-    mocker.patch("redundo.remote.ssh_run", return_value=subprocess.CompletedProcess([], 0, "", ""))
+    mocker.patch("redundo.remote.ssh_run", return_value=subprocess.CompletedProcess([], 0, "0a1b2c3d4e5f\n", ""))
     mocker.patch("redundo.remote.wait_until_serving", return_value=2.0)
     _served(mocker)
 

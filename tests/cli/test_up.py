@@ -339,7 +339,7 @@ def test_failover_flips_the_config_then_runs_one_update_and_reports_time_to_serv
     result = invoke(project, "failover", "--yes")
     assert result.exit_code == 0, result.output
     # Complete only once the standby's own check passed and its known page answers from outside.
-    check.assert_called_once_with("203.0.113.2", "debian", host_key="ssh-ed25519 AAAAstandby")
+    check.assert_called_once_with("203.0.113.2", "debian", host_key="ssh-ed25519 AAAAstandby", port=22, identity=None)
     verbs = [args[:3] for args, _ in fake.calls]
     sets = [args for args, _ in fake.calls if args[:2] == ["config", "set"]]
     assert [(a[2], a[-1]) for a in sets][0] == ("redundo:activeSide", "standby")
@@ -385,7 +385,25 @@ def test_failover_reports_a_standby_that_does_not_serve(project, fake, mocker):
     _served(mocker)
     result = invoke(project, "failover", "--yes")
     assert result.exit_code == 1
-    assert "standby at 203.0.113.2 did not serve the restored site over HTTP" in result.stdout
+    assert result.stderr.strip().splitlines() == [
+        "error: the standby at 203.0.113.2 did not serve the restored site over HTTP after the update (0 s); "
+        "check the web server and firewall there"
+    ]
+
+
+def test_failback_refuses_a_last_backup_that_names_no_snapshot(project, fake, mocker):
+    """The last backup exits 0 but prints no snapshot (an older agent, a heartbeat without one):
+    the failback stops before touching the stack, since it could not say what the primary restores."""
+    import subprocess
+
+    path = project / "stacks" / "Pulumi.small-shop.yaml"
+    path.write_text(path.read_text() + "  redundo:activeSide: standby\n")
+    _switch_fake(fake, "standby")
+    mocker.patch("redundo.remote.ssh_run", return_value=subprocess.CompletedProcess([], 0, "", ""))
+    result = invoke(project, "failback", "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: the last backup on the standby printed no snapshot; the failback stops here"
+    assert [args[0] for args, _ in fake.calls if args[0] in ("preview", "up")] == []
 
 
 def test_failover_reports_a_standby_whose_own_check_fails_in_one_line(project, fake, mocker):
@@ -418,7 +436,7 @@ def test_failback_takes_a_last_backup_on_the_standby_before_the_update(project, 
     order = []
     ssh = mocker.patch(
         "redundo.remote.ssh_run",
-        side_effect=lambda *a, **k: order.append("backup") or subprocess.CompletedProcess([], 0, "", ""),
+        side_effect=lambda *a, **k: order.append("backup") or subprocess.CompletedProcess([], 0, "0a1b2c3d4e5f\n", ""),
     )
     original_run = fake.run
     fake.run = lambda args, *rest, **kw: (order.append(args[0]), original_run(args, *rest, **kw))[1]
@@ -428,7 +446,7 @@ def test_failback_takes_a_last_backup_on_the_standby_before_the_update(project, 
     assert result.exit_code == 0, result.output
     assert ssh.call_args.args == ("203.0.113.2", "debian", remote.LAST_BACKUP)
     assert order.index("backup") < order.index("up")
-    check.assert_called_once_with("203.0.113.1", "debian", host_key="ssh-ed25519 AAAAprimary")
+    check.assert_called_once_with("203.0.113.1", "debian", host_key="ssh-ed25519 AAAAprimary", port=22, identity=None)
     up_args = call(fake, "up")[0]
     assert "--refresh" in up_args  # a burned primary is noticed and rebuilt
     assert [a[-1] for a, _ in fake.calls if a[:3] == ["config", "set", "redundo:activeSide"]] == ["primary"]
