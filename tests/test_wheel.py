@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# One worker builds and installs the wheel (about 700 MB with [local]), and runs every test of it.
+pytestmark = pytest.mark.xdist_group("wheel")
 
 
 def _package_dirs() -> set[str]:
@@ -42,7 +44,9 @@ def installed(tmp_path_factory) -> Path:
         if (REPO / name).is_file():
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, source / name)
-    env = {**os.environ, "PIP_CONSTRAINT": str(REPO / "constraints.txt"), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    pins = str(REPO / "constraints.txt")
+    # PIP_CONSTRAINT pins what is installed; PIP_BUILD_CONSTRAINT the isolated build (setuptools).
+    env = {**os.environ, "PIP_CONSTRAINT": pins, "PIP_BUILD_CONSTRAINT": pins, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     env.pop("PYTHONPATH", None)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(base / "dist"), str(source)],

@@ -116,6 +116,10 @@ def host_mirrors() -> tuple[str, str]:
     return (debian[0] if debian else main), (sec[0] if sec else security)
 
 
+# Debian policy 5.6.7: lower-case letters, digits, '+', '-' and '.', starting with a letter or digit.
+_PACKAGE_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Everything the image is made of; its hash names the cached image."""
@@ -125,6 +129,15 @@ class Recipe:
     mirror: str = field(default_factory=lambda: host_mirrors()[0])
     security_mirror: str = field(default_factory=lambda: host_mirrors()[1])
     release: str = RELEASE
+
+    def __post_init__(self) -> None:
+        # The names reach apt-get inside a root chroot: only Debian package names get there.
+        bad = [name for name in self.packages if not _PACKAGE_NAME.fullmatch(name)]
+        if bad:
+            raise OperationError(
+                f"the hosts' user data asks for {bad[0]!r}, which is not a Debian package name; "
+                "fix `packages:` in the stack's customCloudConfig"
+            )
 
     @property
     def all_packages(self) -> tuple[str, ...]:
@@ -188,15 +201,24 @@ _BUILD_ENV = {
     "LC_ALL": "C",
     "DEBIAN_FRONTEND": "noninteractive",
 }
-# What a mirror says when it failed us for a moment (a sync under way, a dropped connection): the
-# step is tried again; anything else fails at once.
+# A proxy the machine needs to reach its mirror is passed on (debootstrap's wget reads these).
+_PASSED_ON = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+# What a mirror says when it failed us for a moment (a sync under way, a dropped connection), on
+# apt's or debootstrap's error lines: the step is tried again. Once dpkg itself has failed, never:
+# a second try would run on half-configured packages and could cache an image that is not sound.
 _TRANSIENT = re.compile(
-    r"Failed to fetch|Couldn't download|Failed getting release file|Hash Sum mismatch"
-    r"|Temporary failure|Connection (?:failed|timed out|reset)|Unable to connect"
-    r"|Could not connect|Bad header line|Undetermined Error|File has unexpected size"
+    r"^(?:E|W): .*(?:Failed to fetch|Couldn't download|Failed getting release file"
+    r"|Hash Sum mismatch|Temporary failure|Connection (?:failed|timed out|reset)|Unable to connect"
+    r"|Could not connect|Bad header line|Undetermined Error|File has unexpected size)",
+    re.M,
 )
+_DPKG_FAILED = re.compile(r"dpkg: error processing|Sub-process /usr/bin/dpkg returned an error")
 TRIES = 3
 _PAUSE = 10.0
+
+
+def _transient(output: str) -> bool:
+    return bool(_TRANSIENT.search(output)) and not _DPKG_FAILED.search(output)
 
 
 def _failed_package(text: str) -> str | None:
@@ -223,13 +245,14 @@ def _run(argv: list[str], what: str, log: Path, *, tries: int = 1) -> None:
         with log.open("a") as out:
             out.write(("$ " if attempt == 1 else f"$ (try {attempt} of {tries}) ") + " ".join(argv) + "\n")
             out.flush()
-            done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=_BUILD_ENV)
+            env = {**_BUILD_ENV, **{k: v for k, v in os.environ.items() if k in _PASSED_ON}}
+            done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env, check=False)
         if done.returncode == 0:
             return
         with log.open(errors="replace") as read:
             read.seek(start)
             output = read.read()
-        if attempt < tries and _TRANSIENT.search(output):
+        if attempt < tries and _transient(output):
             time.sleep(_PAUSE * attempt)
             continue
         package = _failed_package(output)
@@ -277,7 +300,7 @@ def build(recipe: Recipe, *, progress=lambda message: None) -> Image:
             except BuildFailed as failed:
                 # The work tree goes below; its log stays beside the cache for the user to read.
                 kept = root / f"build-{recipe.key()}.log"
-                shutil.copyfile(failed.log, kept)
+                _copy_log(failed.log, kept)
                 failed.log = kept
                 raise
             work.joinpath("recipe.json").write_text(
@@ -298,6 +321,13 @@ def build(recipe: Recipe, *, progress=lambda message: None) -> Image:
                 _unmount_under(work)
                 shutil.rmtree(work, ignore_errors=True)
     return image
+
+
+def _copy_log(source: Path, kept: Path) -> None:
+    """Copy the build log beside the cache; a symlink planted at that name is refused, not followed."""
+    fd = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as out:
+        out.write(source.read_bytes())
 
 
 def _unmount_under(path: Path) -> None:
@@ -335,7 +365,7 @@ def _debootstrap(argv: list[str], rootfs: Path, log: Path) -> None:
             return
         except BuildFailed:
             output = log.read_text(errors="replace").rsplit("\n$ ", 1)[-1]
-            if attempt == TRIES or not _TRANSIENT.search(output):
+            if attempt == TRIES or not _transient(output):
                 raise
             _unmount_under(rootfs)
             shutil.rmtree(rootfs, ignore_errors=True)
@@ -378,7 +408,7 @@ def _base_rootfs(recipe: Recipe, rootfs: Path, log: Path, progress) -> None:
     (rootfs / "etc/hosts").write_text("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n")
     script = (
         _CHROOT + "locale-gen >/dev/null; "
-        f"{_APT} update -qq; "
+        f"{_APT} -o APT::Update::Error-Mode=any update -qq; "
         # Up to date with the mirror's updates and security suites, so that the guests'
         # `package_upgrade` has nothing to do unless the mirror moved since the build.
         f"{_APT} dist-upgrade -y -qq; {_APT} -y -qq autoremove --purge; apt-get clean; "
@@ -414,7 +444,8 @@ def _build_into(recipe: Recipe, work: Path, progress) -> None:
     if extra:
         progress(f"installing {len(extra)} packages the hosts' user data asks for: {' '.join(extra)}")
         script = (
-            _CHROOT + f"{_APT} update -qq; {_APT} install -y -qq --no-install-recommends {' '.join(extra)}; "
+            _CHROOT + f"{_APT} -o APT::Update::Error-Mode=any update -qq; "
+            f"{_APT} install -y -qq --no-install-recommends {' '.join(extra)}; "
             "apt-get clean; rm -f /etc/ssh/ssh_host_*; "
         )
         with _no_services(rootfs):
@@ -425,7 +456,7 @@ def _build_into(recipe: Recipe, work: Path, progress) -> None:
     kernels = sorted(boot.glob("vmlinuz-*"))
     initrds = sorted(boot.glob("initrd.img-*"))
     if not kernels or not initrds:
-        raise OperationError("building the rehearsal image failed: no kernel or initrd in the image")
+        raise BuildFailed("building the rehearsal image failed: no kernel or initrd in the image", log)
     shutil.copyfile(kernels[-1], work / "vmlinuz")
     shutil.copyfile(initrds[-1], work / "initrd.img")
     raw = work / "base.raw"

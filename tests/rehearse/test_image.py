@@ -54,7 +54,8 @@ def test_image_step_tries_again_after_a_passing_mirror_error(tmp_path, monkeypat
     count = tmp_path / "count"
     body = (
         f"n=$(cat {count} 2>/dev/null || echo 0); echo $((n + 1)) > {count}\n"
-        'if [ "$n" -lt 2 ]; then echo "E: Failed to fetch http://deb.debian.org/x.deb  Connection failed"; exit 100; fi\n'
+        'if [ "$n" -lt 2 ]; then echo "E: Failed to fetch http://deb.debian.org/x.deb  Connection failed"; '
+        "exit 100; fi\n"
         "echo fetched\n"
     )
     log = tmp_path / "build.log"
@@ -90,3 +91,39 @@ def test_image_failed_build_keeps_its_log_beside_the_cache(tmp_path, monkeypatch
     assert str(failed.value).endswith(f"(log: {failed.value.log})") and "\n" not in str(failed.value)
     assert "dpkg: error processing package ca-certificates" in failed.value.log.read_text()
     assert [p.name for p in images.iterdir() if p.name.startswith("build-") and p.is_dir()] == []
+
+
+def test_image_step_never_tries_again_once_dpkg_failed(tmp_path, monkeypatch):
+    """A warning that an index fetch failed, then a real dpkg failure: one try, not three (a second
+    would run on half-configured packages)."""
+    monkeypatch.setattr(image_mod, "_PAUSE", 0.0)
+    output = "W: Failed to fetch http://deb.debian.org/debian/dists/x  Temporary failure resolving\n" + DPKG_FAILURE
+    body = f"cat <<'OUT'\n{output}OUT\nexit 100\n"
+    log = tmp_path / "build.log"
+    with pytest.raises(image_mod.BuildFailed, match="package ca-certificates failed"):
+        image_mod._run(_script(tmp_path, body), "upgrading the base system", log, tries=3)
+    assert log.read_text().count("$ ") == 1
+
+
+@pytest.mark.parametrize("name", ["curl;touch${IFS}/tmp/x;#", "curl nginx", "Curl", "-oAPT::x=y", "a"])
+def test_image_recipe_refuses_what_is_not_a_debian_package_name(name):
+    """The user data's package names reach apt-get in a root chroot: anything else stops the build."""
+    with pytest.raises(image_mod.OperationError) as refused:
+        image_mod.Recipe(
+            packages=("nginx", name), mirror="http://m.invalid/debian", security_mirror="http://m.invalid/s"
+        )
+    assert str(refused.value) == (
+        f"the hosts' user data asks for {name!r}, which is not a Debian package name; "
+        "fix `packages:` in the stack's customCloudConfig"
+    )
+
+
+def test_image_kept_log_refuses_a_planted_symlink(tmp_path):
+    target = tmp_path / "precious"
+    target.write_text("keep me\n")
+    (tmp_path / "build.log").write_text("the build's output\n")
+    planted = tmp_path / "build-key.log"
+    planted.symlink_to(target)
+    with pytest.raises(OSError):
+        image_mod._copy_log(tmp_path / "build.log", planted)
+    assert target.read_text() == "keep me\n"

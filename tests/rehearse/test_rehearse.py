@@ -121,21 +121,23 @@ def test_rehearse_ctrl_c_leaves_nothing_behind(tmp_path):
         env=env,
         cwd=Path(__file__).resolve().parents[2],
     )
-    deadline = time.monotonic() + 900
-    while (
-        time.monotonic() < deadline
-        and proc.poll() is None
-        and not any("qemu-system" in p for p in _leftovers(tmp_path))
-    ):
-        time.sleep(1)
-    assert proc.poll() is None, f"the rehearsal ended before any guest started: {proc.stderr.read()[-1000:]}"
-    time.sleep(10)  # the guest is booting
-    assert any("qemu-system" in p for p in _leftovers(tmp_path))
-    proc.send_signal(signal.SIGINT)
     try:
+        deadline = time.monotonic() + 900
+        while (
+            time.monotonic() < deadline
+            and proc.poll() is None
+            and not any("qemu-system" in p for p in _leftovers(tmp_path))
+        ):
+            time.sleep(1)
+        assert proc.poll() is None, f"the rehearsal ended before any guest started: {proc.stderr.read()[-1000:]}"
+        time.sleep(10)  # the guest is booting
+        assert any("qemu-system" in p for p in _leftovers(tmp_path))
+        proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
+    except BaseException:
+        # Whatever failed, this run must not keep a guest busy for the rest of the suite.
         proc.kill()
+        proc.communicate()
         _kill_leftovers(tmp_path)
         raise
     assert proc.returncode == 130, err[-1000:]
