@@ -20,6 +20,9 @@ FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 LINK = re.compile(r"\[[^\]\n]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 # A dotted name inside the project's import package, such as redundo.stacks.program.
 MODULE = re.compile(r"^redundo(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+# Interpreters whose first argument is a file: in `bash .ci/run` or `python benchmarks/x.py --write`
+# the second word is the path to check.
+RUNNERS = {"bash", "sh", "python", "python3"}
 # File name endings that make `redundo.yml` or `redundo.conf` a file name, not a module.
 FILE_SUFFIXES = {"conf", "env", "json", "md", "py", "service", "timer", "toml", "txt", "yaml", "yml"}
 
@@ -45,11 +48,16 @@ def repo_paths(text: str) -> list[str]:
     A span counts when it is one token (no spaces), relative (absolute and home paths are the
     deployed hosts' or the user's), free of placeholders, and starts with a top-level name of the
     repository (components/, redundo/, .ci/, Pulumi.yaml, ...), or is a .py file under a folder.
-    Paths of other projects (a provider's ovh/resource_*.go) and of a client folder
-    (.github/workflows/, program/) start elsewhere and are left alone."""
+    A command that runs a file (`bash .ci/run`, `python benchmarks/x.py --write`) counts by that
+    file, its second word; its other words are left alone. Paths of other projects (a provider's
+    ovh/resource_*.go) and of a client folder (.github/workflows/, program/) start elsewhere and
+    are left alone."""
     found = []
     for span in CODE_SPAN.findall(_prose(text)):
         token = span.strip().rstrip(".,;:")
+        words = token.split()
+        if len(words) >= 2 and words[0] in RUNNERS:
+            token = words[1].rstrip(".,;:")
         if not token or any(c in token for c in " <>{}*$~:|=()[]'\"") or token.startswith(("/", "-", "http")):
             continue
         if re.search(r"\b[A-Z]{3,}\b", token.replace("Pulumi", "")) and "/" in token:
@@ -134,6 +142,9 @@ def test_docs_recognizers_catch_a_wrong_path_and_leave_host_paths_alone():
         "`stacks/Pulumi.small-shop.yaml`, `/etc/redundo/restic.env`, `~/.cache/redundo`,\n"
         "`stacks/Pulumi.<client>.yaml`, `.github/workflows/redundo.yml`,\n"
         "`redundo plan --tier basic`, `redundo.deploy`, `redundo.nothing_here`, `redundo.yml`, [a](docs/nowhere.md).\n"
+        "`bash .ci/run`, `bash .ci/nothing-here`, `python benchmarks/nowhere.py --write`,\n"
+        "`sh redundo/agent/redundo-backup`,\n"
+        "`python -m pytest -q`, `bash -c 'ls components'`, `python3 /usr/bin/x.py`, `python3 stacks/<client>.py`,\n"
         "```sh\nls components/not-a-claim.py\n```\n"
     )
     assert repo_paths(text) == [
@@ -141,8 +152,16 @@ def test_docs_recognizers_catch_a_wrong_path_and_leave_host_paths_alone():
         "redundo/agent/redundo-backup",
         ".ci/apt.d/",
         "stacks/Pulumi.small-shop.yaml",
+        ".ci/run",
+        ".ci/nothing-here",
+        "benchmarks/nowhere.py",
+        "redundo/agent/redundo-backup",
     ]
-    assert [p for p in repo_paths(text) if not (REPO / p).exists()] == ["components/standbi.py"]
+    assert [p for p in repo_paths(text) if not (REPO / p).exists()] == [
+        "components/standbi.py",
+        ".ci/nothing-here",
+        "benchmarks/nowhere.py",
+    ]
     assert module_names(text) == ["redundo.deploy", "redundo.nothing_here"]
     assert [m for m in module_names(text) if not resolves(m)] == ["redundo.nothing_here"]
     assert relative_links(text) == ["docs/nowhere.md"]
