@@ -205,7 +205,7 @@ def _pulumi_command(install: bool) -> Any:
     stderr().print("Installing the pulumi CLI ...")
     try:
         return auto.PulumiCommand.install()
-    except Exception as exc:  # network, disk: the SDK raises whatever urllib or the installer raises
+    except Exception as exc:  # noqa: BLE001 - network, disk: the SDK raises whatever urllib or the installer raises
         raise OperationError(f"could not install the pulumi CLI: {exc}; install it by hand and retry") from None
 
 

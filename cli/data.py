@@ -42,7 +42,8 @@ def drill(
 
     --local needs no cloud: it runs the hosts' own scripts against a local S3 server built as the
     tier's vault (versioning, Object Lock, the production key policies) and, with --database mysql or
-    postgresql, against local database servers. --stack NAME restores the newest snapshot into a scratch directory on the deployed standby.
+    postgresql, against local database servers. --stack NAME restores the newest snapshot into a scratch
+    directory on the deployed standby.
     """
     from redundo import drill as drill_mod
     from redundo.tiers import get_tier
@@ -122,7 +123,7 @@ def rehearse(
     def on_step(step) -> None:
         mark = "[green]ok[/green]" if step.passed else "[red]FAILED[/red]"
         line = f"{mark} {step.name} ({step.seconds:.0f} s): {step.detail}"
-        stderr().print(line if not json_ else line, highlight=False, soft_wrap=True)
+        stderr().print(line, highlight=False, soft_wrap=True)
 
     options = scenario.Options(
         stack=name,
@@ -172,9 +173,7 @@ def vault_undelete(
     bucket: Annotated[
         str | None, typer.Option("--bucket", help="Vault bucket, when redundo's state is out of reach.")
     ] = None,
-    endpoint: Annotated[
-        str | None, typer.Option("--endpoint", help="S3 endpoint URL that goes with --bucket.")
-    ] = None,
+    endpoint: Annotated[str | None, typer.Option("--endpoint", help="S3 endpoint URL that goes with --bucket.")] = None,
     since: Annotated[
         str | None, typer.Option("--since", help="ISO time of the attack: undo every delete and overwrite after it.")
     ] = None,
@@ -208,10 +207,12 @@ def vault_undelete(
         target, _ = _target(stack, None, None, backend, False, needs_credentials=False, can_install=False)
         outputs = deploy.outputs(target)
         bucket, endpoint = outputs["vaultBucket"][0], outputs["vaultEndpoint"][0]
+    from botocore.exceptions import BotoCoreError, ClientError
+
     s3 = boto3.client("s3", endpoint_url=endpoint)
     try:
         result = vault.undelete(s3, bucket, since=when, dry_run=dry_run)
-    except Exception as exc:  # botocore's errors: credentials, access, network
+    except (BotoCoreError, ClientError) as exc:  # credentials, access, network
         raise OperationError(f"could not undelete in {bucket}: {exc}") from None
     verb = "would restore" if dry_run else "restored"
     stdout().print(

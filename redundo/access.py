@@ -26,8 +26,8 @@ __all__ = [
 ]
 
 BUCKET_READ_ACTIONS = ("s3:ListBucket", "s3:GetBucketLocation")
-WRITER_ACTIONS = BUCKET_READ_ACTIONS + ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
-READER_ACTIONS = BUCKET_READ_ACTIONS + ("s3:GetObject",)
+WRITER_ACTIONS = (*BUCKET_READ_ACTIONS, "s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+READER_ACTIONS = (*BUCKET_READ_ACTIONS, "s3:GetObject")
 # Anything that removes a version for good or loosens the bucket: never granted to a host key.
 DESTRUCTIVE_ACTIONS = (
     "s3:DeleteObjectVersion",

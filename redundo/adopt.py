@@ -168,6 +168,7 @@ def scan_host_key(host: str, port: int = 22) -> str:
     try:
         done = subprocess.run(
             ["ssh-keyscan", "-T", "10", "-t", "ed25519", "-p", str(port), host],
+            check=False,
             capture_output=True,
             text=True,
             timeout=30,

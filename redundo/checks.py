@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from inspect import isawaitable
 from pathlib import Path
 from typing import Any
@@ -189,7 +190,7 @@ def evaluate(
                     policy_config,
                     None,
                 )
-                run(lambda args=args, r=r: policy.validate(args, reporter(r.urn)), r.urn)
+                run(partial(policy.validate, args, reporter(r.urn)), r.urn)
         elif isinstance(policy, StackValidationPolicy):  # AnalyzeStack: every resource, its outputs
             wrapped = {
                 r.urn: PolicyResource(
@@ -214,7 +215,7 @@ def evaluate(
                     for k, v in r.options.get("property_dependencies", {}).items()
                 }
             stack_args = StackValidationArgs(list(wrapped.values()), policy_config, None)
-            run(lambda: policy.validate(stack_args, reporter("")), "")
+            run(partial(policy.validate, stack_args, reporter("")), "")
     return findings
 
 

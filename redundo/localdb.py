@@ -99,7 +99,7 @@ class _Server:
 
     def _log_tail(self) -> str:
         try:
-            lines = [l for l in self.log.read_text(errors="replace").splitlines() if l.strip()]
+            lines = [line for line in self.log.read_text(errors="replace").splitlines() if line.strip()]
         except OSError:
             return "no log"
         return lines[-1] if lines else "no log"
@@ -170,6 +170,7 @@ class LocalMariaDB(_Server):
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
             ],
+            check=False,
             capture_output=True,
             text=True,
             timeout=180,
@@ -202,6 +203,7 @@ class LocalMariaDB(_Server):
             return (
                 subprocess.run(
                     [tools["mariadb-admin"], "--no-defaults", f"--socket={self.socket}", "--user=root", "ping"],
+                    check=False,
                     capture_output=True,
                     timeout=10,
                 ).returncode
@@ -231,7 +233,7 @@ class LocalMariaDB(_Server):
             query,
             *([database] if database else []),
         ]
-        done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(args, check=False, capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             raise OperationError(f"mariadb: {done.stderr.strip()}")
         return done.stdout
@@ -297,6 +299,7 @@ class LocalPostgreSQL(_Server):
                 "UTF8",
                 "--locale=C",
             ],
+            check=False,
             capture_output=True,
             text=True,
             timeout=180,
@@ -334,6 +337,7 @@ class LocalPostgreSQL(_Server):
             return (
                 subprocess.run(
                     [tools["pg_isready"], "-q", "-h", self.socket_dir, "-p", str(self.port)],
+                    check=False,
                     capture_output=True,
                     timeout=10,
                 ).returncode
@@ -366,6 +370,7 @@ class LocalPostgreSQL(_Server):
                 "-c",
                 query,
             ],
+            check=False,
             capture_output=True,
             text=True,
             timeout=120,

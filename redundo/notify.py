@@ -139,7 +139,7 @@ def _send(target: Destination, title: str, body: str, state: str) -> bool:
     kind = apprise.NotifyType.SUCCESS if state == "OK" else apprise.NotifyType.FAILURE
     try:
         return bool(sender.notify(title=title, body=body, notify_type=kind))
-    except Exception:  # a plugin that raises instead of returning False is a failed delivery all the same
+    except Exception:  # noqa: BLE001 - a plugin that raises instead of returning False is a failed delivery all the same
         return False
 
 

@@ -318,8 +318,9 @@ def estimate(settings: StackSettings, cat: Catalogue | None = None) -> CostEstim
         )
 
     assumptions = (
-        f"{data_gb:g} GB of site data changing {settings.change_rate_percent:g}% a day, kept {tier.retention_days} days "
-        f"({stored_gb:.1f} GB in the vault, before restic's compression and deduplication)",
+        f"{data_gb:g} GB of site data changing {settings.change_rate_percent:g}% a day, "
+        f"kept {tier.retention_days} days ({stored_gb:.1f} GB in the vault, "
+        "before restic's compression and deduplication)",
         f"a backup every {tier.backup_interval_minutes} min, a prune a day, a {tier.verify_subset_percent}% "
         "read-back check a week",
         cat.fx_note,

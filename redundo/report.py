@@ -51,9 +51,7 @@ _STROKES = {"visitors": "#5b6472", "primary": "#1f5fbf", "vault": "#a66a00", "st
 def save_drill(project: Path, stack: str, report: dict[str, Any]) -> None:
     directory = project / DRILL_DIR
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / f"{stack}.json").write_text(
-        json.dumps({**report, "at": datetime.now(UTC).isoformat()}, indent=2)
-    )
+    (directory / f"{stack}.json").write_text(json.dumps({**report, "at": datetime.now(UTC).isoformat()}, indent=2))
 
 
 def load_drill(project: Path, stack: str) -> dict[str, Any] | None:
@@ -130,21 +128,41 @@ _MODE_NOTE = {
 # What each tier survives, in the client's language. Keyed by the tier's own English sentence, so a
 # sentence added to a tier without its French shows up in the tests, not as English in a French report.
 _TIER_TEXT_FR = {
-    "the primary's data centre burning or flooding": "l’incendie ou l’inondation du centre de données du serveur principal",
+    "the primary's data centre burning or flooding": (
+        "l’incendie ou l’inondation du centre de données du serveur principal"
+    ),
     "the primary instance deleted or its disk lost": "le serveur principal supprimé ou son disque perdu",
-    "a file deleted or overwritten by mistake (restore an older snapshot)": "un fichier supprimé ou écrasé par erreur (on restaure une sauvegarde plus ancienne)",
-    "both OVHcloud and AWS losing their sites in the same hour": "OVHcloud et AWS perdant leurs sites dans la même heure",
-    "changes made after the last backup (see RPO)": "les modifications faites après la dernière sauvegarde (voir la perte de données maximale)",
-    "ransomware holding the primary's key longer than 30 days": "un rançongiciel détenant la clé du serveur principal plus de 30 jours",
-    "ransomware on the primary, found within 90 days": "un rançongiciel sur le serveur principal, découvert dans les 90 jours",
+    "a file deleted or overwritten by mistake (restore an older snapshot)": (
+        "un fichier supprimé ou écrasé par erreur (on restaure une sauvegarde plus ancienne)"
+    ),
+    "both OVHcloud and AWS losing their sites in the same hour": (
+        "OVHcloud et AWS perdant leurs sites dans la même heure"
+    ),
+    "changes made after the last backup (see RPO)": (
+        "les modifications faites après la dernière sauvegarde (voir la perte de données maximale)"
+    ),
+    "ransomware holding the primary's key longer than 30 days": (
+        "un rançongiciel détenant la clé du serveur principal plus de 30 jours"
+    ),
+    "ransomware on the primary, found within 90 days": (
+        "un rançongiciel sur le serveur principal, découvert dans les 90 jours"
+    ),
     "an attacker holding the vault's administrator account": "un attaquant détenant le compte administrateur du coffre",
-    "ransomware on the primary, found within 180 days": "un rançongiciel sur le serveur principal, découvert dans les 180 jours",
-    "an attacker deleting backups with any key, for the 30-day lock": "un attaquant effaçant des sauvegardes avec n’importe quelle clé, pendant les 30 jours du verrouillage",
-    "the primary going dark at night with nobody awake: the standby takes over after 5 missed checks": "le serveur principal qui s’éteint la nuit, sans personne d’éveillé : le serveur de secours prend le "
-    "relais après 5 contrôles manqués",
+    "ransomware on the primary, found within 180 days": (
+        "un rançongiciel sur le serveur principal, découvert dans les 180 jours"
+    ),
+    "an attacker deleting backups with any key, for the 30-day lock": (
+        "un attaquant effaçant des sauvegardes avec n’importe quelle clé, pendant les 30 jours du verrouillage"
+    ),
+    "the primary going dark at night with nobody awake: the standby takes over after 5 missed checks": (
+        "le serveur principal qui s’éteint la nuit, sans personne d’éveillé : le serveur de secours prend le relais "
+        "après 5 contrôles manqués"
+    ),
 }
 _TIER_TEXT_EN = {
-    "a file deleted or overwritten by mistake (restore an older snapshot)": "a file deleted or overwritten by mistake (an older backup is restored)",
+    "a file deleted or overwritten by mistake (restore an older snapshot)": (
+        "a file deleted or overwritten by mistake (an older backup is restored)"
+    ),
 }
 
 
@@ -694,7 +712,8 @@ def diagram_svg(s: StackSettings, *, lang: str = "en") -> str:
         _text(750, 88, t["vault"], width=200, weight_first=True),
         # standby
         f'<rect x="640" y="190" width="220" height="100" rx="8" fill="{fill["standby"]}" '
-        f'stroke="{stroke["standby"]}" stroke-width="2" stroke-dasharray="{"6 4" if s.tier.standby_mode == "cold" else "none"}"/>',
+        f'stroke="{stroke["standby"]}" stroke-width="2" '
+        f'stroke-dasharray="{"6 4" if s.tier.standby_mode == "cold" else "none"}"/>',
         _text(750, 214, t["standby"], width=200, weight_first=True),
         # arrows
         '<g stroke="#3b4048" stroke-width="2" fill="none">'

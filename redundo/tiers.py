@@ -79,7 +79,7 @@ TIERS: dict[str, Tier] = {
         automatic_failover=False,
         verify_subset_percent=2,
         survives=_COMMON_SURVIVES,
-        does_not_survive=_COMMON_GAPS + ("ransomware holding the primary's key longer than 30 days",),
+        does_not_survive=(*_COMMON_GAPS, "ransomware holding the primary's key longer than 30 days"),
     ),
     "standard": Tier(
         name="standard",
@@ -94,8 +94,8 @@ TIERS: dict[str, Tier] = {
         dns_ttl_seconds=300,
         automatic_failover=False,
         verify_subset_percent=5,
-        survives=_COMMON_SURVIVES + ("ransomware on the primary, found within 90 days",),
-        does_not_survive=_COMMON_GAPS + ("an attacker holding the vault's administrator account",),
+        survives=(*_COMMON_SURVIVES, "ransomware on the primary, found within 90 days"),
+        does_not_survive=(*_COMMON_GAPS, "an attacker holding the vault's administrator account"),
     ),
     "premium": Tier(
         name="premium",
@@ -110,8 +110,8 @@ TIERS: dict[str, Tier] = {
         dns_ttl_seconds=60,
         automatic_failover=True,
         verify_subset_percent=10,
-        survives=_COMMON_SURVIVES
-        + (
+        survives=(
+            *_COMMON_SURVIVES,
             "ransomware on the primary, found within 180 days",
             "an attacker deleting backups with any key, for the 30-day lock",
             "the primary going dark at night with nobody awake: the standby takes over after 5 missed checks",

@@ -23,7 +23,7 @@ from redundo.rehearse.cloud import LocalCloud, ResourceFailed
 
 __all__ = ["RehearsalEngine"]
 
-_SECRET = "[secret]"
+_SECRET = "[secret]"  # noqa: S105 - what a secret shows as, not a secret
 
 
 class RehearsalEngine(auto.PulumiCommand):

@@ -237,7 +237,7 @@ class AptProxy:
         if immutable and cached.is_file():
             return self._reply_file(handler, cached, body)
         try:
-            with urllib.request.urlopen(handler.path, timeout=120) as upstream:
+            with urllib.request.urlopen(handler.path, timeout=120) as upstream:  # noqa: S310 - http://, checked above
                 tmp = tempfile.NamedTemporaryFile(dir=self.cache, delete=False)
                 with tmp:
                     shutil.copyfileobj(upstream, tmp)
