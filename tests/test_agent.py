@@ -72,7 +72,7 @@ def test_agent_backup_timer_follows_the_tier_and_bounds_each_run():
         units = agent.backup_units(tier)
         assert agent.timer_interval_minutes(units["redundo-backup.timer"]) == tier.backup_interval_minutes
         service = units["redundo-backup.service"]
-        timeout = int(next(l for l in service.splitlines() if l.startswith("TimeoutStartSec="))[16:-1])
+        timeout = int(next(line for line in service.splitlines() if line.startswith("TimeoutStartSec="))[16:-1])
         assert 0 < timeout <= tier.backup_interval_minutes * 60
         assert f"EnvironmentFile={agent.ENV_FILE}" in service and f"ConditionPathExists={agent.ENV_FILE}" in service
         assert "ExecStopPost=/usr/local/sbin/redundo-backup report %n" in service
@@ -94,9 +94,9 @@ def test_agent_units_pass_systemd_analyze(tier, tmp_path):
         [analyze, "verify", *sorted(str(p) for p in tmp_path.iterdir())], capture_output=True, text=True
     )
     problems = [
-        l
-        for l in done.stderr.splitlines()
-        if "Unknown key" in l or "Unknown section" in l or "Invalid" in l or "Failed to parse" in l
+        line
+        for line in done.stderr.splitlines()
+        if "Unknown key" in line or "Unknown section" in line or "Invalid" in line or "Failed to parse" in line
     ]
     assert problems == [], problems
 
@@ -205,7 +205,8 @@ def test_agent_watchdog_takes_over_after_the_limit_and_repoints_dns(tmp_path, se
     finally:
         api.shutdown()
     assert restored.exists()
-    assert events.read_text().splitlines() == stop_following + [
+    assert events.read_text().splitlines() == [
+        *stop_following,
         "api POST /token",
         "api PUT /domain/zone/shop.fr/record/4242",
         "api POST /domain/zone/shop.fr/refresh",

@@ -72,7 +72,7 @@ def test_dns_site_names_cover_www_only_for_an_apex_site():
 
 
 def test_dns_finds_the_default_address_records_at_the_site_names_and_keeps_the_rest():
-    api = FakeZoneApi(ZONE, DEFAULTS + [("primary", "A", "198.51.100.7"), ("", "A", "198.51.100.7")])
+    api = FakeZoneApi(ZONE, [*DEFAULTS, ("primary", "A", "198.51.100.7"), ("", "A", "198.51.100.7")])
     found = dns.foreign_records(api, ZONE, dns.site_names(ZONE, ZONE), owned_targets=["198.51.100.7"])
     assert [(r.subdomain, r.fieldtype, r.target) for r in found] == [
         ("", "A", "213.186.33.5"),
@@ -87,7 +87,7 @@ def test_dns_a_www_cname_to_the_apex_is_the_site_itself():
 
 
 def test_dns_clean_deletes_exactly_the_foreign_records_then_refreshes_the_zone():
-    api = FakeZoneApi(ZONE, DEFAULTS + [("primary", "A", "198.51.100.7")])
+    api = FakeZoneApi(ZONE, [*DEFAULTS, ("primary", "A", "198.51.100.7")])
     found = dns.foreign_records(api, ZONE, ("", "www"), owned_targets=["198.51.100.7"])
     before = dict(api.records)
     assert dns.delete_records(api, ZONE, found) == 2
@@ -137,7 +137,7 @@ def test_dns_check_cli_lists_the_default_records_and_cleans_them(monkeypatch, tm
 
     from tests.conftest import REPO, example_config
 
-    api = FakeZoneApi(ZONE, DEFAULTS + [("primary", "A", "198.51.100.7"), ("www", "CNAME", f"{ZONE}.")])
+    api = FakeZoneApi(ZONE, [*DEFAULTS, ("primary", "A", "198.51.100.7"), ("www", "CNAME", f"{ZONE}.")])
     monkeypatch.setattr(dns, "ovh_client", lambda endpoint, env: api)
     monkeypatch.chdir(REPO)
     domain = example_config()["domain"]

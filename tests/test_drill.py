@@ -211,7 +211,7 @@ def test_fault_stolen_primary_key_cannot_destroy_versions_or_the_repository_iden
         lambda: thief.put_bucket_versioning(Bucket=vault.bucket, VersioningConfiguration={"Status": "Suspended"}),
         lambda: thief.put_bucket_lifecycle_configuration(Bucket=vault.bucket, LifecycleConfiguration={"Rules": []}),
     ):
-        with pytest.raises(Exception, match="AccessDenied|Access Denied"):
+        with pytest.raises(Exception, match=r"AccessDenied|Access Denied"):
             attempt()
 
 

@@ -67,7 +67,7 @@ def test_drill_fails_when_the_live_restore_keeps_a_standby_only_table(monkeypatc
     def without_drop(name: str) -> str:
         text = real(name)
         if name == "redundo-restore":
-            line = next(l for l in text.splitlines() if "DROP DATABASE IF EXISTS %s" in l)
+            line = next(each for each in text.splitlines() if "DROP DATABASE IF EXISTS %s" in each)
             text = text.replace(line, '      mysql < "${dump}/site.sql"')
         return text
 

@@ -223,7 +223,7 @@ def test_plan_diff_cli_names_a_replacement_and_fails(project):
     path.write_text(path.read_text().replace("primaryRegion: GRA11", "primaryRegion: GRA9"))
     done = _redundo(project, "plan", "--diff", "--stack", STACK)
     assert done.returncode == 1, done.stderr
-    line = next(l for l in done.stdout.splitlines() if l.split()[3:4] == ["small-shop-primary-instance"])
+    line = next(each for each in done.stdout.splitlines() if each.split()[3:4] == ["small-shop-primary-instance"])
     assert "+- replace" in line and "replaced because region changed" in line
     assert "ovh/resource_cloud_project_instance.go" in line
     assert "REPLACES OR DELETES STATEFUL: small-shop-primary-instance (replace)" in done.stdout

@@ -35,7 +35,10 @@ def test_pricing_total_is_the_sum_of_its_items_and_every_item_is_sourced():
 
 def test_pricing_storage_grows_with_data_and_retention():
     small, large = estimate(_client(dataGb=10)), estimate(_client(dataGb=100))
-    storage = lambda c: next(i for i in c.items if i.unit == "GB-month")
+
+    def storage(c):
+        return next(i for i in c.items if i.unit == "GB-month")
+
     assert storage(large).quantity == pytest.approx(10 * storage(small).quantity)
     row = catalogue().aws_region("eu-west-3")
     assert storage(small).unit_eur == pytest.approx(row["s3_usd_per_gb_month"] / catalogue().usd_per_eur)

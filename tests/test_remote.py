@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def test_remote_another_host_key_is_refused_in_one_line(sshd, tmp_path):
 
 def test_remote_without_a_pinned_key_refuses_before_connecting(sshd, tmp_path):
     marker = tmp_path / "ran"
-    with pytest.raises(OperationError, match="no SSH host key is pinned for 127.0.0.1; run `redundo up`"):
+    with pytest.raises(OperationError, match=re.escape("no SSH host key is pinned for 127.0.0.1; run `redundo up`")):
         _run(sshd, None, ["touch", str(marker)])
     assert not marker.exists()
 

@@ -155,20 +155,22 @@ def test_report_summary_and_runbook_are_separate_parts():
 class _Resources(HTMLParser):
     """Every element and every attribute that could make a browser fetch something."""
 
-    FETCHING = {
-        "src",
-        "srcset",
-        "href",
-        "xlink:href",
-        "poster",
-        "data",
-        "action",
-        "formaction",
-        "background",
-        "manifest",
-        "codebase",
-        "ping",
-    }
+    FETCHING = frozenset(
+        {
+            "src",
+            "srcset",
+            "href",
+            "xlink:href",
+            "poster",
+            "data",
+            "action",
+            "formaction",
+            "background",
+            "manifest",
+            "codebase",
+            "ping",
+        }
+    )
 
     def __init__(self):
         super().__init__()

@@ -65,7 +65,7 @@ def receiver():
 
 
 @pytest.fixture
-def fleet(project, mocker):  # noqa: F811
+def fleet(project, mocker):
     """Three clients whose states come from a local vault's heartbeats; yields (project, vault)."""
     for name, tier in (("fresh", "premium"), ("late", "standard"), ("missing", "basic")):
         done = invoke(
@@ -127,7 +127,7 @@ def test_status_notify_sends_one_message_per_change_of_state(fleet, receiver):
 
 
 def test_status_notify_retries_a_failed_delivery_at_the_next_run(fleet, receiver):
-    project, vault = fleet
+    project, _vault = fleet
     url = f"json://redundo:{TOKEN}@127.0.0.1:{receiver.port}/hook"
     receiver.failing = True
     failed = _status(project, url)
@@ -144,7 +144,7 @@ def test_status_notify_retries_a_failed_delivery_at_the_next_run(fleet, receiver
 
 def test_status_notify_counts_changes_per_destination(fleet, receiver):
     """A second URL added later hears about a standing LATE once, the first URL not again."""
-    project, vault = fleet
+    project, _vault = fleet
     first, second = (f"json://127.0.0.1:{receiver.port}/{name}" for name in ("a", "b"))
     invoke(project, "status", "--all", "--notify", first)
     assert {m["path"] for m in receiver.received} == {"/a"} and len(receiver.received) == 2
@@ -278,7 +278,7 @@ def test_alerts_env_example_reads_the_same_in_the_shell_cron_runs(tmp_path):
 
 def test_status_notify_a_damaged_record_counts_as_never_told(fleet, receiver):
     """A notify record that is not JSON (an editor, a full disk) is replaced, and the news sent again."""
-    project, vault = fleet
+    project, _vault = fleet
     url = f"json://127.0.0.1:{receiver.port}/hook"
     invoke(project, "status", "--all", "--notify", url)
     record = project / ".redundo" / "notify" / "late.json"
@@ -289,7 +289,7 @@ def test_status_notify_a_damaged_record_counts_as_never_told(fleet, receiver):
 
 
 def test_status_notify_an_unwritable_record_is_one_line_after_sending(fleet, receiver):
-    project, vault = fleet
+    project, _vault = fleet
     (project / ".redundo").mkdir(exist_ok=True)
     (project / ".redundo" / "notify").write_text("a file where the folder should be")
     url = f"json://127.0.0.1:{receiver.port}/hook"

@@ -9,7 +9,10 @@ from redundo.cli.progress import EventPrinter
 from redundo.cli.render import summary_line
 from rich.console import Console
 
-URN = "urn:pulumi:s::redundo::redundo:index:RedundantSite$redundo:index:PrimarySite$ovh:CloudProject/instance:Instance::s-primary-instance"
+URN = (
+    "urn:pulumi:s::redundo::redundo:index:RedundantSite$redundo:index:PrimarySite"
+    "$ovh:CloudProject/instance:Instance::s-primary-instance"
+)
 
 
 def _printer() -> tuple[EventPrinter, io.StringIO]:

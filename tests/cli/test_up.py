@@ -342,7 +342,7 @@ def test_failover_flips_the_config_then_runs_one_update_and_reports_time_to_serv
     check.assert_called_once_with("203.0.113.2", "debian", host_key="ssh-ed25519 AAAAstandby", port=22, identity=None)
     verbs = [args[:3] for args, _ in fake.calls]
     sets = [args for args, _ in fake.calls if args[:2] == ["config", "set"]]
-    assert [(a[2], a[-1]) for a in sets][0] == ("redundo:activeSide", "standby")
+    assert (sets[0][2], sets[0][-1]) == ("redundo:activeSide", "standby")
     assert sets[1][2] == "redundo:switchedAt" and sets[1][-1].endswith("Z")
     assert verbs.index(["up", "--yes", "--skip-preview"]) > verbs.index(sets[1][:3])
     serving.assert_called_once_with("203.0.113.2", "jeweller-example.fr", expect=served)

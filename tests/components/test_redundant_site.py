@@ -251,8 +251,8 @@ def test_redundant_site_failover_restores_on_the_standby_before_dns_moves(tier):
     record = next(r for r in syn.by_type("ovh:Domain/zoneRecord:ZoneRecord") if "failover" in r.name)
     assert record.inputs["target"] == standby_ip
     timers_urn = commands["small-shop-standby-role-timers"].urn
-    assert timers_urn in record.options["dependencies"] or timers_urn in sum(
-        record.options["property_dependencies"].values(), []
+    assert timers_urn in record.options["dependencies"] or any(
+        timers_urn in urns for urns in record.options["property_dependencies"].values()
     )
 
 

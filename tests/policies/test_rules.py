@@ -153,7 +153,7 @@ def test_rules_backup_timer_slower_than_the_rpo_is_refused():
 def test_rules_primary_without_a_backup_timer_is_refused():
     syn = synth(tier="basic")
     install = _install(syn)
-    without = "\n".join(l for l in install.inputs["stdin"].splitlines() if "redundo-backup.timer" not in l)
+    without = "\n".join(line for line in install.inputs["stdin"].splitlines() if "redundo-backup.timer" not in line)
     set_both(install, "stdin", without)
     assert findings(syn, "redundo-backup-interval-honours-rpo", "basic") == [
         (
@@ -220,8 +220,8 @@ def _policy_doc(syn: Synthesis) -> Registered:
         ),
         (
             {"Effect": "Allow", "Action": ["s3:PutLifecycleConfiguration"], "Resource": "arn:aws:s3:::b"},
-            "small-shop-vault-writer-policy allows s3:PutLifecycleConfiguration; a host key must never destroy a backup "
-            "or change the bucket",
+            "small-shop-vault-writer-policy allows s3:PutLifecycleConfiguration; "
+            "a host key must never destroy a backup or change the bucket",
         ),
     ],
 )

@@ -87,7 +87,7 @@ def test_cloud_realizes_the_vault_exactly_as_the_program_gives_it(tmp_path, clou
     reader = (engine.exports["readerAccessKeyId"][0], engine.exports["readerSecretAccessKey"][0])
     client = s3._client("s3", reader)
     client.list_objects_v2(Bucket=bucket)
-    with pytest.raises(Exception, match="AccessDenied|Forbidden"):
+    with pytest.raises(Exception, match=r"AccessDenied|Forbidden"):
         client.put_object(Bucket=bucket, Key="data/x", Body=b"x")
     # Both hosts booted from user data that names the bucket, and the site record points at the primary.
     assert {name for name, _, _ in cloud.booted} == {"small-shop-primary-instance", "small-shop-standby-instance"}

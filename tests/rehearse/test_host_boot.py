@@ -25,7 +25,7 @@ def _primary_user_data(raw: dict) -> str:
 
 def test_host_boots_from_rendered_user_data(tmp_path, small_shop_raw):
     """cloud-init reaches `done` with the user data byte for byte; SSH answers with the key it printed."""
-    public, private = _keypair(tmp_path)
+    public, _private = _keypair(tmp_path)
     raw = {**small_shop_raw, "sshPublicKey": public}
     user_data = _primary_user_data(raw)
     image = image_mod.build(image_mod.Recipe(packages=tuple(_user_data_packages(raw, "small-shop"))))

@@ -154,7 +154,7 @@ agent.BACKUP_TIMERS = ("redundo-bakup.timer",) + tuple(agent.BACKUP_TIMERS[1:])
 def test_rehearse_fails_at_up_on_a_wrong_unit_name(tmp_path):
     """A timer the role switch names but no host has: the rehearsal stops at `up`, with one line."""
     done = _rehearse(tmp_path, "--tier", "basic", "--json", breakage=BREAK_UNIT_NAME, timeout=1500)
-    report, failed = _failed_at(done, "up")
+    _report, failed = _failed_at(done, "up")
     assert "redundo-bakup.timer" in failed["detail"] and "\n" not in failed["detail"]
     assert [line for line in done.stderr.splitlines() if "FAILED" in line] == [
         line for line in done.stderr.splitlines() if line.startswith("FAILED up")
