@@ -27,7 +27,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as _settings
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, _resolve_callbacks
 from pulumi.runtime.proto import provider_pb2, resource_pb2
-from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.stack import Stack, run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop
 
 __all__ = ["RecordingMocks", "Registered", "Synthesis", "map_wire", "synthesize"]
@@ -181,7 +181,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             self._given.add(f"{base}.{last}")
             return f"{base}.{last}"
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         rid = args.resource_id or f"{args.name}-id"
         state = dict(args.inputs)
         t = args.typ
@@ -237,11 +237,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs):
         with self.lock:
             self.invokes.append((args.token, dict(args.args)))
-        if args.token == "ovh:CloudProject/getFlavors:getFlavors":
+        function = args.token  # the invoked function's name, such as aws:index/getCallerIdentity:getCallerIdentity
+        if function == "ovh:CloudProject/getFlavors:getFlavors":
             return _ovh_flavors(args.args)
-        if args.token == "ovh:CloudProject/getImages:getImages":
+        if function == "ovh:CloudProject/getImages:getImages":
             return _ovh_images(args.args)
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+        if function == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": ACCOUNT_ID,
                 "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci",
@@ -278,13 +279,15 @@ class _Inline(ThreadPoolExecutor):
         future: Future = Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # handed to the awaiting task, as a worker thread would
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task, as a worker thread would
             future.set_exception(exc)
         return future
 
 
 class _Monitor(pulumi.runtime.mocks.MockMonitor):
     """Adds URN, parent and options to each record; builds the engine's URNs."""
+
+    mocks: RecordingMocks
 
     def __init__(self, mocks: RecordingMocks) -> None:
         super().__init__(mocks)
@@ -339,7 +342,8 @@ class _Monitor(pulumi.runtime.mocks.MockMonitor):
         finally:
             self._note_loop()
 
-    def make_urn(self, parent: str, type_: str, name: str) -> str:
+    @staticmethod
+    def make_urn(parent: str, type_: str, name: str) -> str:
         # The stock mock keeps only the last parent type and includes the root Stack's; the engine
         # qualifies with the parent's full type chain and leaves the Stack out.
         if parent:
@@ -476,6 +480,8 @@ def synthesize(
             pulumi.runtime.set_all_config(dict(config or {}), [])
             pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
             root = _settings.get_root_resource()
+            if not isinstance(root, Stack):
+                raise RuntimeError(f"pulumi's set_mocks left {root!r} as the root resource, not a Stack")
 
             async def body() -> None:
                 program()
@@ -507,7 +513,7 @@ def synthesize(
     def thread() -> None:
         try:
             contextvars.copy_context().run(run)
-        except BaseException as exc:  # re-raised in the caller's thread
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             errors.append(exc)
 
     worker = threading.Thread(target=thread, name=f"synth-{stack}")

@@ -97,7 +97,7 @@ class _RealizingMocks(RecordingMocks):
 
     def new_resource(self, args):
         request = self.tls.request
-        urn = _Monitor.make_urn(None, request.parent, args.typ, args.name)  # type: ignore[arg-type]
+        urn = _Monitor.make_urn(request.parent, args.typ, args.name)
         inputs = _plain(dict(args.inputs))
         options = {"protect": bool(request.protect), "ignore_changes": list(request.ignoreChanges)}
         started = time.monotonic()
@@ -207,11 +207,11 @@ class LocalCloud:
         for closer in (self.relays.close, self.apt.close, self.ovh.close):
             try:
                 closer()
-            except Exception:  # noqa: BLE001 - cleanup goes on whatever one part says
+            except Exception:  # noqa: BLE001, S110 - cleanup goes on whatever one part says
                 pass
 
-    def _tls(self) -> None:
-        """The CA and the relays that terminate TLS for the S3 endpoint and the OVH API names."""
+    def _tls(self) -> CertificateAuthority:
+        """The CA (made on first use) and the relays that terminate TLS for the S3 endpoint and the OVH API names."""
         with self._tls_lock:  # instances boot in parallel threads
             if self.ca is None:
                 ca = CertificateAuthority([*self.vault_hosts, *self._names], self.workdir)
@@ -220,6 +220,7 @@ class LocalCloud:
                     self.s3.on_port_change = lambda port: self.relays.point(self.s3_relay, port)
                 self.ovh_relay = self.relays.add(self.ovh.port, tls=ca.server_context)
                 self.ca = ca
+            return self.ca
 
     # Running the program.
     def deploy(
@@ -244,7 +245,7 @@ class LocalCloud:
                 synthesis = synthesize(
                     program, project="redundo", stack=stack, config=config, mocks=mocks, preview=preview
                 )
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the program may raise anything: the update failed, as in the engine
                 first = run.failures[0] if run.failures else f"{type(exc).__name__}: {exc}"
                 raise ResourceFailed(first.splitlines()[0] if first else "the program failed") from None
             for urn in [u for u in reversed(list(self.state)) if u not in run.seen]:
@@ -501,7 +502,7 @@ class LocalCloud:
                 f"{name}: the vault's bucket was not created within 120 s; its name is needed "
                 "before a host can reach it"
             )
-        self._tls()
+        ca = self._tls()
         with self.lock:
             if not self._free_addresses:
                 raise ResourceFailed(f"{name}: the rehearsal's cloud has no address left")
@@ -522,7 +523,7 @@ class LocalCloud:
         setup = (
             f"cat >> /etc/hosts <<'EOF'\n{hosts}EOF\n"
             f"mkdir -p /usr/local/share/ca-certificates\n"
-            f"cat > /usr/local/share/ca-certificates/redundo-rehearsal.crt <<'EOF'\n{self.ca.ca_pem.decode()}EOF\n"
+            f"cat > /usr/local/share/ca-certificates/redundo-rehearsal.crt <<'EOF'\n{ca.ca_pem.decode()}EOF\n"
             f"cat /usr/local/share/ca-certificates/redundo-rehearsal.crt >> /etc/ssl/certs/ca-certificates.crt\n"
         )
         guest = Guest(
@@ -640,11 +641,11 @@ class LocalCloud:
     def deployer_environment(self) -> dict[str, str]:
         """The deployer's environment for local commands: OVH credentials as the README asks for
         (the three application keys), with the OVH API's names answered by the stand-in."""
-        self._tls()
+        ca = self._tls()
         with self._tls_lock:
             if not self.https_proxy:
                 self.https_proxy = self.relays.add_connect_proxy(
-                    {n: self.ovh.port for n in OVH_NAMES}, self.ca.server_context
+                    {n: self.ovh.port for n in OVH_NAMES}, ca.server_context
                 )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OVH_", "AWS_"))}
         return {
@@ -654,7 +655,7 @@ class LocalCloud:
             "OVH_CONSUMER_KEY": "rehearsal",
             "HTTPS_PROXY": f"http://127.0.0.1:{self.https_proxy}",
             "https_proxy": f"http://127.0.0.1:{self.https_proxy}",
-            "REQUESTS_CA_BUNDLE": str(self.ca.ca_file),
+            "REQUESTS_CA_BUNDLE": str(ca.ca_file),
             "NO_PROXY": "",
             "no_proxy": "",
         }
@@ -665,6 +666,7 @@ class LocalCloud:
         env = {**self.deployer_environment(), **(inputs.get("environment") or {})}
         done = subprocess.run(
             ["/bin/sh", "-c", inputs["create"]],
+            check=False,
             input=inputs.get("stdin", ""),
             text=True,
             capture_output=True,
@@ -757,7 +759,12 @@ class LocalCloud:
                     argv = ["ssh", "-p", str(port), *options, *check, f"{user}@127.0.0.1", command]
                     try:
                         done = subprocess.run(
-                            argv, input=stdin, text=True, capture_output=True, timeout=timeout or self.ssh_timeout
+                            argv,
+                            check=False,
+                            input=stdin,
+                            text=True,
+                            capture_output=True,
+                            timeout=timeout or self.ssh_timeout,
                         )
                     except subprocess.TimeoutExpired:
                         raise ResourceFailed(

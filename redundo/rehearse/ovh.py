@@ -120,7 +120,12 @@ class OvhStandIn:
         if auth.startswith("Basic "):
             client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
         client = self.clients.get(client_id or "")
-        if form.get("grant_type") != "client_credentials" or client is None or client["secret"] != secret:
+        if (
+            form.get("grant_type") != "client_credentials"
+            or client_id is None
+            or client is None
+            or client["secret"] != secret
+        ):
             return 401, {"error": "invalid_client"}, client_id or "anonymous"
         token = secrets.token_hex(16)
         self.tokens[token] = client_id

