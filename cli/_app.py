@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 import typer
 from redundo.cli import _coercion
@@ -89,7 +90,15 @@ def _quiet_stdout() -> None:
         pass
 
 
-def _is_typer_usage_error(exc: BaseException) -> bool:
+class _UsageError(Protocol):
+    """A typer usage error, as far as this module uses one (see _is_typer_usage_error)."""
+
+    exit_code: int
+
+    def format_message(self) -> str: ...
+
+
+def _is_typer_usage_error(exc: BaseException) -> TypeGuard[_UsageError]:
     # typer vendors click and does not re-export its exception base; its errors carry these two.
     return type(exc).__module__.startswith("typer.") and hasattr(exc, "format_message") and hasattr(exc, "exit_code")
 
@@ -99,15 +108,21 @@ class _Group(TyperGroup):
 
     def main(
         self,
-        args: Any = None,
+        args: Sequence[str] | None = None,
         prog_name: str | None = None,
         complete_var: str | None = None,
         standalone_mode: bool = True,
+        windows_expand_args: bool = True,
         **extra: Any,
     ) -> Any:
         try:
             result = super().main(
-                args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra
+                args=args,
+                prog_name=prog_name,
+                complete_var=complete_var,
+                standalone_mode=False,
+                windows_expand_args=windows_expand_args,
+                **extra,
             )
         except RedundoError as exc:
             _show_traceback()
@@ -132,7 +147,7 @@ class _Group(TyperGroup):
             # `redundo ls | head`: the reader left. Nothing more can be said on stdout; say nothing.
             _quiet_stdout()
             sys.exit(1)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the top level: any error becomes one line, never a traceback
             if _is_typer_usage_error(exc):
                 if type(exc).__name__ == "NoArgsIsHelpError":
                     sys.stdout.write(exc.format_message() + "\n")

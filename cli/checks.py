@@ -216,7 +216,7 @@ def tiers(
     stdout().print(render.tiers_table(estimates, chosen.tier if chosen else None))
     for line in render.survives_lines(estimates):
         stdout().print(line)
-    if chosen is not None:
+    if budget is not None and chosen is not None:  # chosen only with a budget
         stdout().print(render.budget_line(budget, chosen))
 
 

@@ -236,9 +236,16 @@ def _switch(
         return
     _confirm(f"Start the {verb}?", yes)
     printer = EventPrinter(stdout())
-    switch = operations.failover if side == "standby" else operations.failback
-    options = {"rebuild_primary": rebuild_primary} if side == "primary" else {}
-    result = switch(target, printer=printer, say=stdout().print, allow_replace=allow_replace or (), **options)
+    if side == "standby":
+        result = operations.failover(target, printer=printer, say=stdout().print, allow_replace=allow_replace or ())
+    else:
+        result = operations.failback(
+            target,
+            printer=printer,
+            say=stdout().print,
+            allow_replace=allow_replace or (),
+            rebuild_primary=rebuild_primary,
+        )
     stdout().print(render.summary_line(verb, result.summary.resource_changes, printer))
     if result.failed:
         raise typer.Exit(1)

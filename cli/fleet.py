@@ -74,9 +74,11 @@ def status(
             aws_access_key_id=outputs["readerAccessKeyId"][0],
             aws_secret_access_key=outputs["readerSecretAccessKey"][0],
         )
+        # Whatever reading one client's vault raises (botocore: unreachable vault, refused key; a
+        # garbled heartbeat) is an OperationError: with --all, that client is UNKNOWN, the others are read.
         try:
             return status_mod.read_status(name, target.settings.tier, outputs, s3)
-        except Exception as exc:  # botocore: unreachable vault, refused key
+        except Exception as exc:  # noqa: BLE001 - see above
             raise OperationError(f"cannot read the vault of {name}: {exc}") from None
 
     results = []
@@ -230,8 +232,8 @@ def init(
     stacks_dir().mkdir(parents=True, exist_ok=True)
     path.write_text(
         f"# {client}: {domain}, tier {settings.tier.name} ({settings.tier.strategy}), "
-        f"about €{cost.monthly_eur:.2f}/month excl. VAT in total, €{cost.redundancy_eur:.2f} of it for redundancy. Written by `redundo init`.\n"
-        + yaml.safe_dump(document, sort_keys=False),
+        f"about €{cost.monthly_eur:.2f}/month excl. VAT in total, €{cost.redundancy_eur:.2f} of it for redundancy. "
+        "Written by `redundo init`.\n" + yaml.safe_dump(document, sort_keys=False),
         encoding="utf-8",
     )
     from redundo.cli.render import minutes
@@ -275,13 +277,13 @@ def _profile_and_database(profile: str | None, database: str | None) -> dict[str
     """Both keys, each defaulting to what the other implies; a small shop (WordPress) when neither is given."""
     from redundo import profiles
 
-    if profile is None and database is None:
-        profile = "wordpress"
     if profile is not None and profile not in profiles.PROFILES:
         raise UsageError(
             f"--profile {profile!r} is not a site profile; accepted values: {', '.join(profiles.PROFILE_NAMES)}"
         )
     if database is None:
+        if profile is None:
+            profile = "wordpress"
         database = profiles.PROFILES[profile].databases[0]
     return {"siteProfile": profile or profiles.default_profile(database), "database": database}
 
@@ -345,9 +347,7 @@ def report(
     part: Annotated[
         str, typer.Option("--part", help="all, summary (the client's part) or runbook (the freelancer's part).")
     ] = "all",
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
-    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
 ) -> None:
     """A recovery report: the client's summary (what is protected, where, what it survives, cost,
     a diagram) and the runbook to bring the site back by hand. Self-contained: loads nothing."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumi_ovh as ovh
 import pulumi_random as random
@@ -77,7 +79,14 @@ def _before_create(name: str) -> pulumi.ResourceHookBinding | None:
 
 def public_ipv4(instance: ovh.cloudproject.Instance) -> pulumi.Output[str]:
     """The instance's public IPv4 address."""
-    return instance.addresses.apply(lambda addrs: next(a.ip for a in addrs if a.version == 4))
+
+    def first_ipv4(addresses: Sequence[ovh.cloudproject.outputs.InstanceAddress]) -> str:
+        ip = next(a.ip for a in addresses if a.version == 4)
+        if ip is None:  # the provider types it optional; an IPv4 entry without its address is no address
+            raise ValueError("OVH listed an IPv4 entry without its address for this instance")
+        return ip
+
+    return instance.addresses.apply(first_ipv4)
 
 
 # Every input of an OVH instance forces a new one (terraform-provider-ovh

@@ -15,7 +15,7 @@ HOST_KEY_FILE = "/etc/ssh/ssh_host_ed25519_key.pub"
 HELD = ["connection", "stdin", "triggers", "create"]
 
 
-def ssh_connection(args: Mapping[str, Any]) -> dict[str, pulumi.Input]:
+def ssh_connection(args: Mapping[str, Any]) -> remote.ConnectionArgsDict:
     """pulumi-command's connection from a component's host, user, port, key, and pinned host key.
 
     Without a private key the deployer's ssh-agent is used: pulumi-command reads SSH_AUTH_SOCK itself
@@ -23,10 +23,11 @@ def ssh_connection(args: Mapping[str, Any]) -> dict[str, pulumi.Input]:
     login, and any changed connection re-runs every command (only `triggers` replaces; an update runs
     `create` again when there is no `update`).
     """
-    connection: dict[str, pulumi.Input] = {"host": args["host"], "user": args["user"], "dial_error_limit": 30}
-    for key in ("port", "host_key"):
-        if args.get(key):
-            connection[key] = args[key]
+    connection: remote.ConnectionArgsDict = {"host": args["host"], "user": args["user"], "dial_error_limit": 30}
+    if args.get("port"):
+        connection["port"] = args["port"]
+    if args.get("host_key"):
+        connection["host_key"] = args["host_key"]
     if args.get("private_key"):
         connection["private_key"] = args["private_key"]
     return connection
@@ -40,7 +41,7 @@ class AgentInstallArgs(TypedDict):
     private_key: NotRequired[pulumi.Input[str]]
     """SSH private key (secret); without it the deployer's ssh-agent is used."""
     identity: NotRequired[pulumi.Input[str]]
-    """What makes the host this host (its instance id; address and port when adopted): the key is read again when it changes."""
+    """What makes the host this host (instance id; address and port when adopted): a change reads the key again."""
     port: NotRequired[int]
     """SSH port (22)."""
     bundle: NotRequired[pulumi.Input[str]]

@@ -11,8 +11,8 @@ from redundo.components.agent_install import AgentInstall
 from redundo.components.backup_vault import BackupVault
 from redundo.components.failover import Failover
 from redundo.components.host_role import HostRole
-from redundo.components.primary_site import PrimarySite
-from redundo.components.standby import Standby
+from redundo.components.primary_site import PrimarySite, PrimarySiteArgs
+from redundo.components.standby import Standby, StandbyArgs
 
 from redundo import cloud_config, profiles
 from redundo.agent import BACKUP_TIMERS, FOLLOW_TIMER, STATE_DIR, WATCHDOG_TIMER, AgentSettings, agent_packages
@@ -26,6 +26,21 @@ WATCHDOG_STATE = tuple(
 
 # The default sudo user of the Debian images each provider offers.
 SSH_USERS = {"ovh": "debian", "aws": "admin"}
+
+
+# The parts that several hosts' AgentInstall and HostRole arguments share.
+class _Login(TypedDict):
+    user: str
+    port: NotRequired[int]
+
+
+class _Delivery(TypedDict):
+    bundle: pulumi.Input[str]
+    bundle_digest: pulumi.Input[str]
+
+
+class _Key(TypedDict, total=False):
+    private_key: pulumi.Input[str]
 
 
 class RedundantSiteArgs(TypedDict):
@@ -190,7 +205,7 @@ class RedundantSite(pulumi.ComponentResource):
                 cloud_config.node_config(hostname=f"{name}-{role}", packages=packages, snippet=snippet)
             )
 
-        primary_args = {
+        primary_args: PrimarySiteArgs = {
             "service_name": args["service_name"],
             "region": args["primary_region"],
             "flavor": args["primary_flavor"],
@@ -202,11 +217,11 @@ class RedundantSite(pulumi.ComponentResource):
         adopted = bool(args.get("primary_host"))
         if adopted:
             primary_args["existing_host"] = args["primary_host"]
-        primary_login = {"user": args.get("primary_user") or SSH_USERS["ovh"]}
+        primary_login: _Login = {"user": args.get("primary_user") or SSH_USERS["ovh"]}
         if adopted and args.get("primary_port", 22) != 22:
             primary_login["port"] = args["primary_port"]
         self.primary = PrimarySite(f"{name}-primary", primary_args, child)
-        standby_args = {
+        standby_args: StandbyArgs = {
             "mode": tier.standby_mode,
             "activated": args["active_side"] == "standby",
             "provider": args["standby_provider"],
@@ -225,8 +240,11 @@ class RedundantSite(pulumi.ComponentResource):
             standby_args |= {"dns_zone": zone, "dns_subdomain": host_sub("standby")}
         self.standby = Standby(f"{name}-standby", standby_args, child)
 
-        ssh = {"private_key": args["ssh_private_key"]} if args.get("ssh_private_key") else {}
-        delivery = {"bundle": bundle.apply(lambda b: b.script()), "bundle_digest": bundle.apply(lambda b: b.digest)}
+        ssh: _Key = {"private_key": args["ssh_private_key"]} if args.get("ssh_private_key") else {}
+        delivery: _Delivery = {
+            "bundle": bundle.apply(lambda b: b.script()),
+            "bundle_digest": bundle.apply(lambda b: b.digest),
+        }
         primary_delivery = delivery
         if adopted:
             # The client's own server already serves the site its way: it gets the agent only, never
@@ -252,8 +270,10 @@ class RedundantSite(pulumi.ComponentResource):
         )
         self.primary_host_key = primary_agent.host_key
         self.standby_host_key = None
-        standby_agent = None
-        if self.standby.ipv4 is not None:
+        # The standby's address and its agent, when an instance exists (Standby sets its address and
+        # id together); None on a cold tier before failover.
+        standby_node: tuple[pulumi.Output[str], AgentInstall] | None = None
+        if self.standby.ipv4 is not None and self.standby.instance_id is not None:
             standby_agent = AgentInstall(
                 f"{name}-standby-agent",
                 {
@@ -266,18 +286,21 @@ class RedundantSite(pulumi.ComponentResource):
                 child,
             )
             self.standby_host_key = standby_agent.host_key
+            standby_node = (self.standby.ipv4, standby_agent)
         vault = self.vault
         writer_env = self._env(vault.writer_access_key_id, vault.writer_secret_access_key)
         reader_env = self._env(vault.reader_access_key_id, vault.reader_secret_access_key)
         token = args.get("switch_token", "")
         follow = [FOLLOW_TIMER] if tier.standby_mode == "warm" else []
-        on_standby = args["active_side"] == "standby" and self.standby.ipv4 is not None
-        if on_standby:
+        serving_standby = standby_node if args["active_side"] == "standby" else None
+        on_standby = serving_standby is not None
+        if serving_standby is not None:
+            standby_ipv4, standby_agent = serving_standby
             # The primary is not touched: it may have burned, and nothing may wait on it.
             active_role = HostRole(
                 f"{name}-standby-role",
                 {
-                    "host": self.standby.ipv4,
+                    "host": standby_ipv4,
                     "user": SSH_USERS[args["standby_provider"]],
                     "env_file": writer_env,
                     # Serving now: its watchdog must not watch (and fail on) the node it replaced, and it
@@ -287,13 +310,13 @@ class RedundantSite(pulumi.ComponentResource):
                     "take_over": True,
                     "take_over_token": token,
                     "clear_on_switch": list(WATCHDOG_STATE),
-                    "host_key": self.standby_host_key,
+                    "host_key": standby_agent.host_key,
                     "after": [standby_agent],
                     **ssh,
                 },
                 child,
             )
-            self.active_ipv4 = self.standby.ipv4
+            self.active_ipv4 = standby_ipv4
         else:
             active_role = HostRole(
                 f"{name}-primary-role",
@@ -339,11 +362,12 @@ class RedundantSite(pulumi.ComponentResource):
                     # Visitors move only once the new active node has restored and verified the site.
                     "target_ipv4": pulumi.Output.all(self.active_ipv4, active_role.done).apply(lambda v: v[0]),
                     "ttl": tier.dns_ttl_seconds,
-                    "watchdog": tier.automatic_failover and not on_standby and self.standby.ipv4 is not None,
+                    "watchdog": tier.automatic_failover and not on_standby and standby_node is not None,
                 },
                 child,
             )
-        if not on_standby and self.standby.ipv4 is not None:
+        if not on_standby and standby_node is not None:
+            standby_ipv4, standby_agent = standby_node
             timers_on, env = list(follow), reader_env
             if tier.automatic_failover and failover is not None:
                 timers_on.append(WATCHDOG_TIMER)
@@ -351,14 +375,14 @@ class RedundantSite(pulumi.ComponentResource):
             HostRole(
                 f"{name}-standby-role",
                 {
-                    "host": self.standby.ipv4,
+                    "host": standby_ipv4,
                     "user": SSH_USERS[args["standby_provider"]],
                     "env_file": env,
                     "timers_on": timers_on,
                     "timers_off": [t for t in (*BACKUP_TIMERS, FOLLOW_TIMER, WATCHDOG_TIMER) if t not in timers_on],
                     "take_over_token": token,
                     "clear_on_switch": list(WATCHDOG_STATE),
-                    "host_key": self.standby_host_key,
+                    "host_key": standby_agent.host_key,
                     # After a failback the standby keeps serving, backing up, until the site's name has
                     # moved to the rebuilt primary: a rebuild that fails half-way leaves it as it was.
                     "after": [standby_agent, *([failover] if failover is not None else [])],

@@ -99,7 +99,7 @@ class Standby(pulumi.ComponentResource):
             opts=child,
         )
         # Lightsail opens 22 to the world by default; this replaces its rules with the site's needs.
-        ports = [
+        ports: list[aws.lightsail.InstancePublicPortsPortInfoArgsDict] = [
             {"protocol": "tcp", "from_port": p, "to_port": p, "cidrs": ["0.0.0.0/0"], "ipv6_cidrs": ["::/0"]}
             for p in WEB_PORTS
         ]

@@ -307,6 +307,8 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+# ReportViolation types its URN argument as required (the engine's callback defaults it to None):
+# a resource rule reporting on the resource it validates passes None.
 def _iam_least_privilege(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type in (
         "aws:iam/userPolicyAttachment:UserPolicyAttachment",
@@ -314,7 +316,7 @@ def _iam_least_privilege(args: ResourceValidationArgs, report: ReportViolation) 
         "aws:iam/policyAttachment:PolicyAttachment",
     ):
         if args.props.get("policyArn") in _ADMIN_ARNS:
-            report(f"{args.name} attaches {args.props['policyArn']}; grant only the vault's actions")
+            report(f"{args.name} attaches {args.props['policyArn']}; grant only the vault's actions", None)
         return
     if args.resource_type not in _POLICY_TYPES:
         return
@@ -322,7 +324,7 @@ def _iam_least_privilege(args: ResourceValidationArgs, report: ReportViolation) 
     try:
         document = json.loads(document) if isinstance(document, str) else document
     except json.JSONDecodeError:
-        report(f"{args.name} has a policy that is not JSON")
+        report(f"{args.name} has a policy that is not JSON", None)
         return
     for statement in _as_list((document or {}).get("Statement", [])):
         if statement.get("Effect") != "Allow":
@@ -331,18 +333,19 @@ def _iam_least_privilege(args: ResourceValidationArgs, report: ReportViolation) 
         resources = [r for r in _as_list(statement.get("Resource", [])) if isinstance(r, str)]
         wild = [a for a in actions if "*" in a]
         if wild:
-            report(f"{args.name} allows wildcard actions {', '.join(wild)}; list the actions the vault needs")
+            report(f"{args.name} allows wildcard actions {', '.join(wild)}; list the actions the vault needs", None)
         broad = [r for r in resources if r == "*" or r.startswith("arn:aws:s3:::*")]
         if broad:
-            report(f"{args.name} allows resources {', '.join(broad)}; name the vault's bucket")
+            report(f"{args.name} allows resources {', '.join(broad)}; name the vault's bucket", None)
         destructive = sorted(set(actions) & set(access.DESTRUCTIVE_ACTIONS))
         if destructive:
             report(
                 f"{args.name} allows {', '.join(destructive)}; a host key must never destroy a backup "
-                "or change the bucket"
+                "or change the bucket",
+                None,
             )
         if "NotAction" in statement:
-            report(f"{args.name} uses NotAction in an Allow; list the actions the vault needs")
+            report(f"{args.name} uses NotAction in an Allow; list the actions the vault needs", None)
 
 
 # ---------------------------------------------------------------- secrets, DNS
@@ -363,7 +366,8 @@ def _no_secret_in_user_data(args: ResourceValidationArgs, report: ReportViolatio
         if isinstance(user_data, str) and pattern.search(user_data):
             report(
                 f"{args.name}'s user data holds {what}; instance metadata is readable by any local process, "
-                "deliver credentials over SSH into a root-only file"
+                "deliver credentials over SSH into a root-only file",
+                None,
             )
 
 
@@ -375,9 +379,9 @@ def _dns_ttl(args: ResourceValidationArgs, report: ReportViolation) -> None:
         return
     limit = args.get_config().get("maxTtlSeconds", 3600)
     if ttl < OVH_MIN_TTL:
-        report(f"{args.name} has a TTL of {ttl:g} s; OVH DNS accepts no less than {OVH_MIN_TTL} s")
+        report(f"{args.name} has a TTL of {ttl:g} s; OVH DNS accepts no less than {OVH_MIN_TTL} s", None)
     elif "redundo:index:Failover$" in args.urn and ttl > limit:
-        report(f"{args.name} has a TTL of {ttl:g} s; the tier's RTO allows at most {limit:g} s")
+        report(f"{args.name} has a TTL of {ttl:g} s; the tier's RTO allows at most {limit:g} s", None)
 
 
 def _minutes(value: str) -> int | None:

@@ -70,7 +70,10 @@ def _full_init(module: types.ModuleType) -> None:
         for each in getattr(lazy, "star_imported", ()):
             lazy.export(each)
         return
-    module.__spec__.loader.exec_module(module)
+    spec = module.__spec__
+    if spec is None or spec.loader is None:  # every lazy stub is made from a spec with a loader
+        raise ImportError(f"{module.__name__} has no loader to run its __init__ with")
+    spec.loader.exec_module(module)
 
 
 _STAR_IMPORT = re.compile(r"^from \.(\w+) import \*$", re.MULTILINE)
@@ -94,6 +97,7 @@ def _lazy_package(fullname: str, search_path: list[str] | None) -> tuple[types.M
     spec = importlib.machinery.PathFinder.find_spec(fullname, search_path)
     if spec is None or spec.submodule_search_locations is None or spec.loader is None or spec.origin is None:
         return None
+    directory = spec.submodule_search_locations[0]
     with open(spec.origin, encoding="utf-8") as init:
         source = init.read()
     # The modules whose names the real __init__ re-exports. `outputs` is not one of them: it
@@ -124,7 +128,7 @@ def _lazy_package(fullname: str, search_path: list[str] | None) -> tuple[types.M
                 return module.__dict__[name]
         # A name off the naming rule (GetFloatingIPsResult): look it up in the modules' __all__.
         if not index:
-            index.update(_exports_index(spec.submodule_search_locations[0], star_imported))
+            index.update(_exports_index(directory, star_imported))
         if name in index and name in export(index[name]):
             return module.__dict__[name]
         with suppress(ModuleNotFoundError):
@@ -133,7 +137,7 @@ def _lazy_package(fullname: str, search_path: list[str] | None) -> tuple[types.M
         return getattr(module, name)
 
     __getattr__.star_imported, __getattr__.export = star_imported, export  # type: ignore[attr-defined]
-    module.__getattr__ = __getattr__  # type: ignore[attr-defined]
+    module.__dict__["__getattr__"] = __getattr__  # the module's own __getattr__ (PEP 562)
     return module, source
 
 

@@ -11,7 +11,7 @@ import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from redundo.errors import RedundoError
 
@@ -22,7 +22,7 @@ T = TypeVar("T")
 POOL_THRESHOLD = 8
 
 
-class _Collecting:
+class _Collecting(Generic[T]):
     """Calls fn, and collects the cyclic garbage of the syntheses once it passes a budget.
 
     The CLI runs with automatic collection off (it spends a fifth of a plan walking the SDKs'
@@ -56,7 +56,7 @@ class StackFailure:
         return {"stack": self.stack, "error": self.message}
 
 
-class _Guarded:
+class _Guarded(Generic[T]):
     """fn(name), or a StackFailure when that one stack's file is damaged or invalid."""
 
     def __init__(self, fn: Callable[[str], T]):
@@ -67,7 +67,7 @@ class _Guarded:
             return self.fn(name)
         except RedundoError as exc:
             return StackFailure(name, str(exc))
-        except Exception as exc:  # one client's oddity must not hide the whole fleet
+        except Exception as exc:  # noqa: BLE001 - one client's oddity must not hide the whole fleet
             return StackFailure(name, f"internal error: {type(exc).__name__}: {exc}")
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from redundo import geo, profiles
 from redundo.errors import ConfigError
@@ -49,8 +49,10 @@ _BUNDLE_FOR_FLAVOR = {
     "b3-8": "large_3_0",
     "b3-16": "large_3_0",
 }
-_DATABASES = ("none", "sqlite", "mysql", "postgresql")
-_SIDES = ("primary", "standby")
+Database = Literal["none", "sqlite", "mysql", "postgresql"]
+Side = Literal["primary", "standby"]
+_DATABASES: tuple[str, ...] = get_args(Database)
+_SIDES: tuple[str, ...] = get_args(Side)
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _DOMAIN_RE = re.compile(rf"^(?:{_LABEL}\.)+[a-z]{{2,63}}$")
 _SSH_KEY_RE = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]{32,}( \S.*)?$")
@@ -89,10 +91,10 @@ class StackSettings:
     data_gb: float = 10.0
     change_rate_percent: float = 1.0
     site_paths: tuple[str, ...] = ("/var/www",)
-    database: str = "none"
+    database: Database = "none"
     database_name: str = ""
     admin_cidrs: tuple[str, ...] = ("0.0.0.0/0", "::/0")
-    active_side: str = "primary"
+    active_side: Side = "primary"
     switched_at: str = ""
     """When the last failover or failback was asked for; the node taking over restores first."""
     site_profile: str = "static"
@@ -454,11 +456,11 @@ def _public_suffixes(tld: str):
     spares every `plan` about 50 ms; a test holds the answers equal to the whole list's."""
     from publicsuffixlist import PublicSuffixList
 
-    rules = _icann_rules()
+    text = _icann_rules()
     if tld.isascii() and tld.isalpha():
-        rules = re.findall(rf"^(?!//)(?:\S*\.)?{re.escape(tld)}(?=[ \t\r]|$)", rules, re.MULTILINE | re.IGNORECASE)
+        rules = re.findall(rf"^(?!//)(?:\S*\.)?{re.escape(tld)}(?=[ \t\r]|$)", text, re.MULTILINE | re.IGNORECASE)
     else:  # a label whose other spelling (Unicode or punycode) the filter would miss: read them all
-        rules = rules.splitlines()
+        rules = text.splitlines()
     return PublicSuffixList(rules)
 
 
@@ -501,7 +503,8 @@ def _check_regions(values: dict[str, Any]) -> None:
     sizes = OVH_FLAVORS if standby_provider == "ovh" else LIGHTSAIL_BUNDLES
     if flavor and flavor not in sizes:
         raise ConfigError(
-            f"{NAMESPACE}:standbyFlavor is {flavor!r}; accepted values for a {standby_provider} standby: {', '.join(sizes)}"
+            f"{NAMESPACE}:standbyFlavor is {flavor!r}; "
+            f"accepted values for a {standby_provider} standby: {', '.join(sizes)}"
         )
     if bool(values.get("primary_host")) != bool(values.get("primary_user")):
         given, other = ("primaryHost", "primaryUser") if values.get("primary_host") else ("primaryUser", "primaryHost")
@@ -579,7 +582,10 @@ def _loader():
     rejecting a key given twice in one mapping as Pulumi's YAML reader does."""
     import yaml  # only when a stack file is read: keeps `redundo --help` fast
 
-    class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    # libyaml's CSafeLoader is no subclass of SafeLoader (same constructor, C parser): hence Any.
+    safe: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Loader(safe):
         pass
 
     def mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
@@ -612,7 +618,7 @@ def parse_stack_document(path: Path, text: str) -> dict[str, Any]:
 
     where = f"{path.parent.name}/{path.name}"
     try:
-        document = yaml.load(text, Loader=_loader()) or {}
+        document = yaml.load(text, Loader=_loader()) or {}  # noqa: S506 - _loader() is PyYAML's safe loader
     except _DuplicateKey as dup:
         raise ConfigError(
             f"{where} sets {dup.key} twice (lines {dup.first} and {dup.again}); "

@@ -72,8 +72,11 @@ def read_status(
         for item in page.get("Contents", []):
             size += item["Size"]
             count += item["Key"].startswith("snapshots/")
-    age = now - beat["epoch"] if beat else None
-    state = MISSING if beat is None else (LATE if age > tier.rpo_minutes * 60 else OK)
+    if beat is None:
+        age, state = None, MISSING
+    else:
+        age = now - beat["epoch"]
+        state = LATE if age > tier.rpo_minutes * 60 else OK
     last_failure = ""
     if failure and (beat is None or failure["epoch"] > beat["epoch"]):
         last_failure = f"{failure.get('time', '')} {failure.get('unit', '')} {failure.get('result', '')}".strip()

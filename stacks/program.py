@@ -6,6 +6,8 @@ under mocks; `redundo up` hands it to the Automation API.
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import pulumi
 
 from redundo import _lazy_sdk
@@ -30,7 +32,11 @@ def read_settings() -> StackSettings:
     return parse_settings(pulumi.get_stack(), {k: v for k, v in raw.items() if v is not None})
 
 
-def ssh_access() -> dict[str, object]:
+class SshAccess(TypedDict, total=False):
+    ssh_private_key: pulumi.Output[str]
+
+
+def ssh_access() -> SshAccess:
     """How credentials reach the hosts: a private key kept as a Pulumi secret, else the ssh-agent.
 
     The agent's socket is not passed: pulumi-command reads SSH_AUTH_SOCK from its environment when no

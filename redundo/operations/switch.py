@@ -13,7 +13,7 @@ from redundo.errors import OperationError
 
 if TYPE_CHECKING:
     from redundo.deploy import Target
-    from redundo.settings import StackSettings
+    from redundo.settings import Side, StackSettings
 
 __all__ = ["LastBackup", "Printer", "Reach", "SwitchResult", "failback", "failover", "refuse_if_active", "switch_steps"]
 
@@ -192,7 +192,7 @@ def _last_backup(target: Target, reach: Reach) -> LastBackup:
 
 def _switch(
     target: Target,
-    side: str,
+    side: Side,
     *,
     printer: Printer,
     say: Callable[[str], None],
