@@ -288,6 +288,27 @@ CASES = [
         {BAD: good_with("redundo:sitePaths: {a: b}")},
     ),
     Case(
+        "switched-at-breaks-out-of-its-echo",
+        ["plan", "--stack", "bad"],
+        2,
+        r"redundo:switchedAt is '2026-12-06\$\(touch x\)'; redundo writes it at each failover and failback",
+        {BAD: good_with("redundo:switchedAt: '2026-12-06$(touch x)'")},
+    ),
+    Case(
+        "database-name-with-a-backtick",
+        ["plan", "--stack", "bad"],
+        2,
+        r"redundo:databaseName is 'shop`id`'; a database name is 1 to 63 letters, digits",
+        {BAD: good_with("redundo:database: mysql", "redundo:databaseName: 'shop`id`'")},
+    ),
+    Case(
+        "database-name-an-option",
+        ["check", "--stack", "bad"],
+        2,
+        r"redundo:databaseName is '-rshop'; .* not starting with '-'",
+        {BAD: good_with("redundo:database: postgresql", "redundo:databaseName: '-rshop'")},
+    ),
+    Case(
         "cidr-bad",
         ["plan", "--stack", "bad"],
         2,
