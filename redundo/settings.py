@@ -175,32 +175,32 @@ def _choice(choices: tuple[str, ...]):
     return parse
 
 
+def _matching(pattern: str, rule: str):
+    """A value that must match `pattern` whole (or be empty); `rule` tells the user what fits."""
+    compiled = re.compile(pattern)
+
+    def parse(value: Any, key: str) -> str:
+        text = _str(value, key)
+        if text and not compiled.fullmatch(text):
+            raise ConfigError(f"{NAMESPACE}:{key} is {text!r}; {rule}")
+        return text
+
+    return parse
+
+
 # redundo writes switchedAt itself at each failover and failback; it becomes a command's trigger and
 # a line the switch prints on the host, so nothing but that form is accepted.
-_SWITCH_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_switched_at = _matching(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z",
+    "redundo writes it at each failover and failback as a UTC time such as 2026-12-06T04:10:00Z: "
+    "restore that value or remove the key",
+)
 # A database name reaches the dump and restore commands and their SQL: letters, digits, '_' and '-'
 # (never first, so it is never read as an option), at most 63 (PostgreSQL's limit).
-_DATABASE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,62}")
-
-
-def _switched_at(value: Any, key: str) -> str:
-    text = _str(value, key)
-    if text and not _SWITCH_TIME.fullmatch(text):
-        raise ConfigError(
-            f"{NAMESPACE}:{key} is {text!r}; redundo writes it at each failover and failback as a UTC time "
-            "such as 2026-12-06T04:10:00Z: restore that value or remove the key"
-        )
-    return text
-
-
-def _database_name(value: Any, key: str) -> str:
-    text = _str(value, key)
-    if text and not _DATABASE_NAME.fullmatch(text):
-        raise ConfigError(
-            f"{NAMESPACE}:{key} is {text!r}; a database name is 1 to 63 letters, digits, '_' or '-', "
-            "not starting with '-'"
-        )
-    return text
+_database_name = _matching(
+    r"[A-Za-z0-9_][A-Za-z0-9_-]{0,62}",
+    "a database name is 1 to 63 letters, digits, '_' or '-', not starting with '-'",
+)
 
 
 def _positive_number(value: Any, key: str) -> float:
